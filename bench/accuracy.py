@@ -1,0 +1,216 @@
+"""Accuracy of the configured face pipeline on labelled photos.
+
+    python -m bench.accuracy --images ../shared/faces/lfw/images --pairs ../shared/faces/lfw/pairsDevTrain.txt
+    python -m bench.accuracy --manifest ../shared/faces/lfw/manifest.csv --identification
+
+Pairs: accuracy at the model's default threshold and 10-fold (threshold chosen on nine folds,
+scored on the tenth), TAR at FAR 0.1% and 1%, a logistic fit of P(same | distance), a ROC plot.
+Identification: the first photo of each person with two or more is enrolled, along with every
+other one-photo person as a distractor; the remaining photos are the known probes and the other
+one-photo people the never-enrolled probes. Prints rank-1 identification and the false accept
+rate of strangers at the default threshold, and the threshold that accepts at most 1% of them.
+A photo where no face is found counts as an error, never as skipped.
+"""
+
+import argparse
+import csv
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from .embeddings import embed_paths
+
+NO_FACE_DISTANCE = 2.0  # the largest cosine distance: a missing face never matches
+
+
+def read_pairs(pairs_file: Path, images: Path):
+    pairs = []
+    for line in pairs_file.read_text().splitlines()[1:]:
+        parts = line.split()
+        if len(parts) == 3:
+            name, i, j = parts
+            pairs.append((images / name / f"{name}_{int(i):04d}.jpg", images / name / f"{name}_{int(j):04d}.jpg", True))
+        elif len(parts) == 4:
+            a, i, b, j = parts
+            pairs.append((images / a / f"{a}_{int(i):04d}.jpg", images / b / f"{b}_{int(j):04d}.jpg", False))
+    return pairs
+
+
+def cosine_distance(a, b) -> float:
+    if a is None or b is None:
+        return NO_FACE_DISTANCE
+    return float(max(0.0, 1.0 - np.dot(a, b)))
+
+
+def best_threshold(distances, same) -> float:
+    candidates = np.unique(distances)
+    accuracies = [np.mean((distances <= t) == same) for t in candidates]
+    return float(candidates[int(np.argmax(accuracies))])
+
+
+def ten_fold_accuracy(distances, same, folds: int = 10):
+    """LFW-style: each fold holds an equal share of same and different pairs."""
+    fold_of = np.empty(len(same), dtype=int)
+    for label in (True, False):
+        members = np.flatnonzero(same == label)
+        fold_of[members] = np.arange(len(members)) * folds // len(members)
+    scores, thresholds = [], []
+    for fold in range(folds):
+        test = fold_of == fold
+        threshold = best_threshold(distances[~test], same[~test])
+        thresholds.append(threshold)
+        scores.append(np.mean((distances[test] <= threshold) == same[test]))
+    return float(np.mean(scores)), float(np.std(scores)), thresholds
+
+
+def tar_at_far(distances, same, far: float):
+    negatives = np.sort(distances[~same])
+    allowed = int(np.floor(far * len(negatives)))
+    # Accept strictly below the (allowed+1)-th closest impostor.
+    threshold = negatives[allowed] - 1e-9 if allowed < len(negatives) else negatives[-1]
+    return float(np.mean(distances[same] <= threshold)), float(threshold)
+
+
+def fit_logistic(distances, same, iterations: int = 50):
+    """P(same | d) = 1 / (1 + exp(a * (d - b))), fitted by Newton's method on pairs with faces."""
+    keep = distances < NO_FACE_DISTANCE
+    x, y = distances[keep], same[keep].astype(float)
+    design = np.stack([x, np.ones_like(x)], axis=1)
+    weights = np.array([-20.0, 1.0])
+    for _ in range(iterations):
+        p = 1 / (1 + np.exp(-design @ weights))
+        gradient = design.T @ (y - p)
+        hessian = -(design.T * (p * (1 - p))) @ design
+        weights -= np.linalg.solve(hessian, gradient)
+    slope, intercept = weights
+    return float(-slope), float(-intercept / slope)  # a, b
+
+
+def run_pairs(args, calibration):
+    pairs = read_pairs(Path(args.pairs), Path(args.images))
+    embeddings = embed_paths(sorted({str(p) for a, b, _ in pairs for p in (a, b)}), workers=args.workers)
+    distances = np.array([cosine_distance(embeddings[str(a)], embeddings[str(b)]) for a, b, _ in pairs])
+    same = np.array([s for _, _, s in pairs])
+    missing = sum(v is None for v in embeddings.values())
+    fixed = np.mean((distances <= calibration.threshold) == same)
+    mean, std, thresholds = ten_fold_accuracy(distances, same)
+    print(f"pairs: {len(pairs)} ({same.sum()} same, {(~same).sum()} different); photos with no face found: {missing}")
+    print(f"accuracy at the default threshold {calibration.threshold:.4f}: {fixed:.4f}")
+    print(f"10-fold accuracy: {mean:.4f} +- {std:.4f} (fold thresholds {min(thresholds):.4f}..{max(thresholds):.4f})")
+    print(f"accuracy-optimal threshold on all pairs: {best_threshold(distances, same):.4f}")
+    for far in (0.001, 0.01):
+        tar, threshold = tar_at_far(distances, same, far)
+        print(f"TAR at FAR {far:.1%}: {tar:.4f} (threshold {threshold:.4f})")
+    a, b = fit_logistic(distances, same)
+    print(f"logistic fit P(same|d) = 1/(1+exp({a:.3f}*(d-{b:.4f})))")
+    if args.plot:
+        plot_roc(distances, same, Path(args.plot))
+        print(f"ROC plot: {args.plot}")
+
+
+def plot_roc(distances, same, path: Path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    thresholds = np.unique(distances)
+    tar = [np.mean(distances[same] <= t) for t in thresholds]
+    far = [np.mean(distances[~same] <= t) for t in thresholds]
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot(far, tar)
+    ax.set_xscale("log")
+    ax.set_xlim(1e-3, 1)
+    ax.set_xlabel("false accept rate")
+    ax.set_ylabel("true accept rate")
+    ax.set_title("ROC, LFW pairsDevTrain")
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+
+
+def run_identification(args, calibration):
+    from recognition.index import VectorIndex
+
+    manifest = Path(args.manifest)
+    photos = defaultdict(list)
+    with manifest.open() as handle:
+        for row in csv.DictReader(handle):
+            photos[row["identity"]].append(str(manifest.parent / row["path"]))
+    known = {name: paths for name, paths in photos.items() if len(paths) > 1}
+    singles = sorted(name for name, paths in photos.items() if len(paths) == 1)
+    distractors, strangers = singles[0::2], singles[1::2]
+    embeddings = embed_paths([p for paths in photos.values() for p in paths], workers=args.workers)
+
+    enrolled = [(name, photos[name][0]) for name in sorted(known)] + [(n, photos[n][0]) for n in distractors]
+    index = VectorIndex()
+    names = {}
+    ids, vectors, people = [], [], []
+    for vector_id, (name, path) in enumerate(enrolled):
+        if embeddings[path] is None:
+            continue
+        ids.append(vector_id)
+        vectors.append(embeddings[path])
+        person = uuid.uuid5(uuid.NAMESPACE_OID, name)
+        people.append(person)
+        names[person] = name
+    index.add(ids, np.stack(vectors), people)
+
+    def nearest(path):
+        if embeddings[path] is None:
+            return None, NO_FACE_DISTANCE
+        found = index.search_people(embeddings[path], 1)
+        return names[found[0].person_id], found[0].distance
+
+    known_results = [(name, *nearest(path)) for name in sorted(known) for path in known[name][1:]]
+    stranger_results = [nearest(photos[name][0]) for name in strangers]
+    stranger_distances = np.array([d for _, d in stranger_results])
+    known_correct = np.array([found == name for name, found, _ in known_results])
+    known_distances = np.array([d for _, _, d in known_results])
+
+    def report(threshold, label):
+        identified = np.mean(known_correct & (known_distances <= threshold))
+        wrong = np.mean(~known_correct & (known_distances <= threshold))
+        false_accepts = np.mean(stranger_distances <= threshold)
+        print(
+            f"{label} {threshold:.4f}: rank-1 identified {identified:.4f}, known probes given a wrong name "
+            f"{wrong:.4f}, strangers accepted {false_accepts:.4f}"
+        )
+
+    print(
+        f"gallery: {len(ids)} people ({len(known)} with probes, {len(distractors)} distractors); "
+        f"known probes {len(known_results)}; never-enrolled probes {len(strangers)}"
+    )
+    print(f"rank-1 accuracy with no threshold: {known_correct.mean():.4f}")
+    report(calibration.threshold, "at the default threshold")
+    one_percent = np.sort(stranger_distances)[int(0.01 * len(stranger_distances))] - 1e-9
+    report(one_percent, "at the threshold accepting at most 1% of strangers")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", help="folder of LFW-style images (Name/Name_0001.jpg)")
+    parser.add_argument("--pairs", help="LFW pairs file")
+    parser.add_argument("--manifest", help="CSV of path,identity")
+    parser.add_argument("--identification", action="store_true")
+    parser.add_argument("--plot", default="bench/roc.png", help="where to write the ROC plot ('' for none)")
+    parser.add_argument("--workers", type=int, default=None)
+    args = parser.parse_args()
+    from .embeddings import setup_django
+
+    setup_django()
+    from recognition.service import get_service
+
+    service = get_service()
+    print(f"pipeline: {service.model_key}")
+    if args.pairs:
+        run_pairs(args, service.calibration)
+    if args.identification:
+        run_identification(args, service.calibration)
+
+
+if __name__ == "__main__":
+    main()

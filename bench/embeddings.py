@@ -1,0 +1,70 @@
+"""Embed many photos with the configured pipeline, on every core, with an on-disk cache.
+
+The cache is keyed by the pipeline's model key, so a change of model or alignment never reuses
+old vectors.
+"""
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+
+def setup_django():
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "facesite.settings")
+    import django
+
+    django.setup()
+
+
+def _embed_one(path: str):
+    from recognition.errors import FaceError
+    from recognition.imaging import decode_image
+    from recognition.service import get_service
+
+    try:
+        analysis = get_service().analyse(decode_image(Path(path).read_bytes()))
+    except FaceError:
+        return None
+    return analysis.faces[0].embedding if analysis.faces else None
+
+
+def _init_worker():
+    setup_django()
+
+
+def embed_paths(paths, workers: int | None = None, progress: bool = True) -> dict[str, np.ndarray | None]:
+    """Embedding of the largest face of each photo (None where no face was found)."""
+    setup_django()
+    from django.conf import settings
+    from django.utils.text import slugify
+
+    from recognition.service import get_service
+
+    model_key = get_service().model_key
+    cache_path = Path(settings.DATA_DIR) / "bench-cache" / f"{slugify(model_key.replace(':', '-'))}.npz"
+    cache: dict[str, np.ndarray | None] = {}
+    if cache_path.exists():
+        with np.load(cache_path, allow_pickle=False) as data:
+            for path, vector, found in zip(data["paths"], data["vectors"], data["found"]):
+                cache[str(path)] = vector if found else None
+    todo = [str(p) for p in paths if str(p) not in cache]
+    if todo:
+        workers = workers or os.cpu_count() or 1
+        from tqdm import tqdm
+
+        with ProcessPoolExecutor(workers, initializer=_init_worker) as pool:
+            results = pool.map(_embed_one, todo, chunksize=16)
+            for path, vector in tqdm(zip(todo, results), total=len(todo), disable=not progress, desc="embedding"):
+                cache[path] = vector
+        dimension = next((len(v) for v in cache.values() if v is not None), 1)
+        keys = sorted(cache)
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(
+            cache_path,
+            paths=np.array(keys),
+            vectors=np.stack([cache[k] if cache[k] is not None else np.zeros(dimension, np.float32) for k in keys]),
+            found=np.array([cache[k] is not None for k in keys]),
+        )
+    return {str(p): cache[str(p)] for p in paths}

@@ -1,0 +1,37 @@
+"""What every face backend returns, whatever library does the work."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class DetectedFace:
+    """One face found in an image, in the image's own pixel coordinates."""
+
+    box: tuple[int, int, int, int]  # x, y, width, height
+    score: float
+    landmarks: dict[str, list[float]] = field(default_factory=dict)
+    embedding: np.ndarray | None = None  # L2-normalised float32
+
+    @property
+    def area(self) -> int:
+        return self.box[2] * self.box[3]
+
+
+class ModelWeightsMissing(RuntimeError):
+    """A configured model cannot load because a weight file is not installed."""
+
+    def __init__(self, missing_files):
+        self.missing_files = list(missing_files)
+        names = ", ".join(str(f) for f in self.missing_files)
+        super().__init__(
+            f"Missing model weights: {names}. Copy the files you have with "
+            f"`python manage.py install_weights FILE...`."
+        )
+
+
+def l2_normalise(vector) -> np.ndarray:
+    vector = np.asarray(vector, dtype=np.float32)
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector

@@ -1,0 +1,120 @@
+"""dlib's own pipeline: HOG (falling back to the MMOD CNN) detector, 5-point chip, ResNet descriptor.
+
+This is the offline default because every weight file ships inside the `face-recognition-models`
+wheel, and because aligning with dlib's 5-point face chip is how the ResNet model was trained,
+which is worth several points of LFW accuracy over DeepFace's generic alignment (bench/RESULTS.md).
+"""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from .base import DetectedFace, ModelWeightsMissing, l2_normalise
+
+CHIP_SIZE = 150
+CHIP_PADDING = 0.25
+# Largest side the MMOD CNN sees: its cost grows with the pixel count, and faces it is needed
+# for (small, turned, dark) are still well above its 40 px minimum at this size.
+CNN_MAX_SIDE = 640
+WEIGHT_FILES = {
+    "shape": "shape_predictor_5_face_landmarks.dat",
+    "resnet": "dlib_face_recognition_resnet_model_v1.dat",
+    "cnn": "mmod_human_face_detector.dat",
+}
+LANDMARK_NAMES = ("right_eye_outer", "right_eye_inner", "left_eye_outer", "left_eye_inner", "nose")
+
+
+def weights_dir() -> Path:
+    # face_recognition_models' __init__ imports pkg_resources, which new setuptools dropped,
+    # so find its folder without importing it.
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or spec.origin is None:
+        raise ModelWeightsMissing(["face_recognition_models (pip package)"])
+    return Path(spec.origin).parent / "models"
+
+
+class DlibPipeline:
+    """Detect, align and embed with dlib. Not thread-safe: callers hold the service lock."""
+
+    model_name = "Dlib"
+    dimension = 128
+
+    def __init__(self, detector: str = "dlib", mirror: bool = True):
+        import dlib
+
+        folder = weights_dir()
+        files = {role: folder / name for role, name in WEIGHT_FILES.items()}
+        missing = [path for path in files.values() if not path.exists()]
+        if missing:
+            raise ModelWeightsMissing(missing)
+        self.detector_name = detector
+        self.mirror = mirror
+        self._hog = dlib.get_frontal_face_detector()
+        self._cnn = dlib.cnn_face_detection_model_v1(str(files["cnn"]))
+        self._shape = dlib.shape_predictor(str(files["shape"]))
+        self._resnet = dlib.face_recognition_model_v1(str(files["resnet"]))
+        self._dlib = dlib
+
+    def detect(self, rgb: np.ndarray) -> list[tuple[object, float]]:
+        """Return (dlib.rectangle, score) pairs; try cheap detectors first."""
+        if self.detector_name in ("dlib", "hog"):
+            for upsample in (0, 1):
+                if upsample and max(rgb.shape[:2]) > 1200:
+                    break  # upsampling a large photo costs seconds and finds nothing HOG missed
+                rects, scores, _ = self._hog.run(rgb, upsample, 0.0)
+                if len(rects):
+                    return list(zip(rects, scores))
+        return self._detect_cnn(rgb)
+
+    def _detect_cnn(self, rgb: np.ndarray):
+        scale = min(1.0, CNN_MAX_SIDE / max(rgb.shape[:2]))
+        small = rgb if scale == 1.0 else _resize(rgb, scale)
+        upsample = 1 if max(small.shape[:2]) < 400 else 0
+        found = []
+        for det in self._cnn(small, upsample):
+            r = det.rect
+            rect = self._dlib.rectangle(
+                int(r.left() / scale), int(r.top() / scale), int(r.right() / scale), int(r.bottom() / scale)
+            )
+            found.append((rect, float(det.confidence)))
+        return found
+
+    def analyse(self, rgb: np.ndarray) -> list[DetectedFace]:
+        height, width = rgb.shape[:2]
+        faces = []
+        detections = self.detect(rgb)
+        if not detections:
+            return []
+        shapes = self._dlib.full_object_detections()
+        for rect, _ in detections:
+            shapes.append(self._shape(rgb, rect))
+        chips = self._dlib.get_face_chips(rgb, shapes, size=CHIP_SIZE, padding=CHIP_PADDING)
+        batch = list(chips)
+        if self.mirror:
+            # The descriptor of the mirror image is a second, free look at the same face;
+            # averaging the two cuts LFW errors by about a third (bench/RESULTS.md).
+            batch += [np.ascontiguousarray(chip[:, ::-1]) for chip in chips]
+        descriptors = np.asarray(self._resnet.compute_face_descriptor(batch), dtype=np.float32)
+        if self.mirror:
+            descriptors = descriptors[: len(chips)] + descriptors[len(chips):]
+        for (rect, score), shape, descriptor in zip(detections, shapes, descriptors):
+            left, top = max(0, rect.left()), max(0, rect.top())
+            right, bottom = min(width, rect.right()), min(height, rect.bottom())
+            points = [shape.part(i) for i in range(shape.num_parts)]
+            faces.append(
+                DetectedFace(
+                    box=(left, top, max(0, right - left), max(0, bottom - top)),
+                    score=round(float(score), 4),
+                    landmarks={name: [p.x, p.y] for name, p in zip(LANDMARK_NAMES, points)},
+                    embedding=l2_normalise(descriptor),
+                )
+            )
+        return faces
+
+
+def _resize(rgb: np.ndarray, scale: float) -> np.ndarray:
+    import cv2
+
+    size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)

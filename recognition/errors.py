@@ -1,0 +1,35 @@
+"""Errors of the face pipeline. Each carries the HTTP status the API answers with."""
+
+
+class FaceError(Exception):
+    status_code = 400
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidImage(FaceError):
+    """Not a usable image: empty, not an image, truncated, unsupported format, too small."""
+
+    status_code = 400
+
+
+class ImageTooLarge(FaceError):
+    """More bytes or pixels than the configured limits."""
+
+    status_code = 413
+
+
+class NoFaceDetected(FaceError):
+    status_code = 422
+
+
+class MultipleFacesDetected(FaceError):
+    """Several faces where the caller asked for exactly one (strict enrolment)."""
+
+    status_code = 422
+
+    def __init__(self, detail: str, faces_detected: int):
+        super().__init__(detail)
+        self.faces_detected = faces_detected

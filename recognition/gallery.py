@@ -1,0 +1,213 @@
+"""Keeps this process's FAISS index in step with the database, which is the source of truth.
+
+Every change to the stored vectors of a model key bumps `IndexState.generation` in the same
+transaction (an added FaceImage carries the generation it was added at; a removal leaves a
+RemovedVector row). Before each search a process reads one row; when the generation moved it
+applies only the rows after its own watermark, so several gunicorn workers, each with its own
+index, answer as the database says without ever reloading everything.
+"""
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.text import slugify
+from filelock import FileLock
+
+from .index import Neighbour, VectorIndex
+from .models import IndexState, RemovedVector
+
+logger = logging.getLogger(__name__)
+
+# A process writes its index to disk after this many changes, so a new worker starts from a
+# recent snapshot and replays only what came after it.
+SAVE_EVERY_CHANGES = 1000
+LOAD_CHUNK = 5000
+
+
+def allocate_vector(model_key: str) -> tuple[int, int]:
+    """Reserve a vector id and the generation of one addition. Call inside the saving transaction.
+
+    The UPDATE takes the IndexState row lock until the transaction ends, so generations commit in
+    order: a reader that has seen generation G has seen every row at or below G. Without the lock
+    a transaction holding G-1 could commit after a reader moved its watermark to G and be missed.
+    """
+    IndexState.objects.get_or_create(model_key=model_key)
+    IndexState.objects.filter(pk=model_key).update(
+        next_vector_id=F("next_vector_id") + 1, generation=F("generation") + 1
+    )
+    state = IndexState.objects.values("next_vector_id", "generation").get(pk=model_key)
+    return state["next_vector_id"] - 1, state["generation"]
+
+
+def record_removals(model_key: str, vector_ids) -> None:
+    """Log vectors leaving the index at a new generation. Call inside the deleting transaction."""
+    vector_ids = list(vector_ids)
+    if not vector_ids:
+        return
+    IndexState.objects.get_or_create(model_key=model_key)
+    IndexState.objects.filter(pk=model_key).update(generation=F("generation") + 1)
+    generation = IndexState.objects.values_list("generation", flat=True).get(pk=model_key)
+    RemovedVector.objects.bulk_create(
+        RemovedVector(model_key=model_key, vector_id=v, generation=generation) for v in vector_ids
+    )
+
+
+def _face_images():
+    from records.models import FaceImage  # records builds on recognition, not the other way
+
+    return FaceImage.objects
+
+
+class Gallery:
+    """One model key's index in this process."""
+
+    def __init__(self, model_key: str):
+        self.model_key = model_key
+        self.index = VectorIndex()
+        self.generation = 0
+        self.epoch = -1  # never loaded
+        self.changes_since_save = 0
+        self.last_sync_at = None
+        self._lock = threading.RLock()
+
+    @property
+    def path(self) -> Path:
+        return Path(settings.INDEX_DIR) / f"{slugify(self.model_key.replace(':', '-'))}.npz"
+
+    def search(self, vector, top_k: int) -> list[Neighbour]:
+        with self._lock:
+            self.sync()
+            return self.index.search_people(vector, top_k)
+
+    def sync(self) -> None:
+        """Catch up with the database: one query when nothing changed."""
+        with self._lock:
+            state = IndexState.objects.filter(pk=self.model_key).values("generation", "epoch").first()
+            state = state or {"generation": 0, "epoch": 0}
+            # A generation below ours means a transaction this process saw was rolled back.
+            if state["epoch"] != self.epoch or state["generation"] < self.generation:
+                self._reload(state["epoch"], state["generation"])
+            elif state["generation"] > self.generation:
+                self._apply_changes(self.generation, state["generation"])
+            self.last_sync_at = timezone.now()
+            if self.changes_since_save >= SAVE_EVERY_CHANGES:
+                self.save()
+
+    def _reload(self, epoch: int, generation: int) -> None:
+        snapshot = self._read_snapshot(epoch, generation)
+        if snapshot is not None:
+            self.index, self.generation = snapshot
+            self.epoch = epoch
+            self._apply_changes(self.generation, generation)
+        else:
+            self.rebuild_from_database(epoch, generation)
+            self.save()
+
+    def _read_snapshot(self, epoch: int, generation: int):
+        if not self.path.exists():
+            return None
+        try:
+            index, watermark = VectorIndex.load(self.path)
+        except Exception:  # a damaged snapshot is only a cache: rebuild from the database
+            logger.exception("Ignoring unreadable index snapshot %s", self.path)
+            return None
+        if watermark.get("epoch") != epoch or watermark.get("generation", 1 << 62) > generation:
+            return None
+        return index, watermark["generation"]
+
+    def rebuild_from_database(self, epoch: int, generation: int) -> None:
+        started = time.perf_counter()
+        index = VectorIndex()
+        rows = (
+            _face_images()
+            .filter(model_key=self.model_key, generation__lte=generation)
+            .values_list("vector_id", "person_id", "embedding")
+            .order_by()
+        )
+        self._add_rows(index, rows.iterator(chunk_size=LOAD_CHUNK))
+        self.index, self.generation, self.epoch = index, generation, epoch
+        logger.info(
+            "Loaded %d vectors of %s from the database in %.0f ms",
+            len(index), self.model_key, (time.perf_counter() - started) * 1000,
+        )
+
+    def _apply_changes(self, after: int, upto: int) -> None:
+        removed = RemovedVector.objects.filter(
+            model_key=self.model_key, generation__gt=after, generation__lte=upto
+        ).values_list("vector_id", flat=True)
+        added = _face_images().filter(
+            model_key=self.model_key, generation__gt=after, generation__lte=upto
+        ).values_list("vector_id", "person_id", "embedding")
+        count = self._add_rows(self.index, added.iterator(chunk_size=LOAD_CHUNK))
+        count += self.index.remove(list(removed))
+        self.generation = upto
+        self.changes_since_save += count
+
+    @staticmethod
+    def _add_rows(index: VectorIndex, rows) -> int:
+        total = 0
+        batch = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) == LOAD_CHUNK:
+                total += _add_batch(index, batch)
+                batch = []
+        return total + _add_batch(index, batch)
+
+    def save(self) -> None:
+        """Snapshot under a file lock; a newer snapshot from another process is kept."""
+        with self._lock, FileLock(str(self.path) + ".lock", timeout=60):
+            if self.path.exists():
+                try:
+                    _, watermark = VectorIndex.load(self.path)
+                    if watermark.get("epoch") == self.epoch and watermark.get("generation", -1) >= self.generation:
+                        self.changes_since_save = 0
+                        return
+                except Exception:
+                    logger.warning("Overwriting unreadable index snapshot %s", self.path)
+            self.index.save(self.path, epoch=self.epoch, generation=self.generation)
+            self.changes_since_save = 0
+
+
+def _add_batch(index: VectorIndex, rows) -> int:
+    if not rows:
+        return 0
+    vector_ids = [row[0] for row in rows]
+    vectors = np.stack([np.frombuffer(bytes(row[2]), dtype=np.float32) for row in rows])
+    index.add(vector_ids, vectors, [row[1] for row in rows])
+    return len(rows)
+
+
+def rebuild(model_key: str) -> Gallery:
+    """Start a new epoch: every process reloads from the database on its next search."""
+    with transaction.atomic():
+        state, _ = IndexState.objects.select_for_update().get_or_create(model_key=model_key)
+        state.epoch += 1
+        state.rebuilt_at = timezone.now()
+        state.save(update_fields=["epoch", "rebuilt_at"])
+        # Every process reloads on the new epoch, so the removal log before it is not needed.
+        RemovedVector.objects.filter(model_key=model_key, generation__lte=state.generation).delete()
+    gallery = get_gallery(model_key)
+    with gallery._lock:
+        gallery.epoch = -1
+        gallery.path.unlink(missing_ok=True)
+        gallery.sync()
+    return gallery
+
+
+_galleries: dict[str, Gallery] = {}
+_galleries_lock = threading.Lock()
+
+
+def get_gallery(model_key: str) -> Gallery:
+    with _galleries_lock:
+        if model_key not in _galleries:
+            _galleries[model_key] = Gallery(model_key)
+        return _galleries[model_key]

@@ -1,0 +1,150 @@
+"""The face pipeline of this process: one model, loaded once, used under one lock.
+
+DeepFace and dlib inference are not thread-safe (concurrent calls hang or return wrong
+embeddings), so every call into a model goes through `FaceService._lock`. gunicorn runs one
+thread per worker; the lock matters for runserver, tests and management commands.
+"""
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+
+from .backends.base import DetectedFace
+from .calibration import Calibration, calibration_for
+from .errors import NoFaceDetected
+from .imaging import DecodedImage
+
+logger = logging.getLogger(__name__)
+
+# Bump when a change to detection or alignment changes embeddings: stored vectors of the old key
+# are then re-embedded by `rebuild_index --reembed`.
+DLIB_ALIGNMENT_VERSION = "chip5-flip-v1"
+DEEPFACE_ALIGNMENT_VERSION = "deepface-align-v1"
+
+
+@dataclass(frozen=True)
+class FaceAnalysis:
+    """All faces of one image, largest first."""
+
+    image: DecodedImage
+    faces: list[DetectedFace]
+    model_key: str
+    elapsed_ms: float
+
+    @property
+    def primary(self) -> DetectedFace:
+        if not self.faces:
+            raise NoFaceDetected("No face was detected in the image.")
+        return self.faces[0]
+
+
+def _uses_native_dlib(model_name: str, detector: str) -> bool:
+    return model_name == "Dlib" and detector in ("dlib", "hog", "cnn")
+
+
+def missing_weight_files(model_name: str, detector: str) -> list[Path]:
+    """Weight files the configured pipeline needs and does not have; checked without loading."""
+    if _uses_native_dlib(model_name, detector):
+        from .backends.dlib_native import WEIGHT_FILES, weights_dir
+
+        folder = weights_dir()
+        return [folder / name for name in WEIGHT_FILES if not (folder / name).exists()]
+    from .backends.deepface_backend import required_weight_files, weights_folder
+
+    folder = weights_folder(settings.DEEPFACE_HOME)
+    return [folder / name for name in required_weight_files(model_name, detector) if not (folder / name).exists()]
+
+
+class FaceService:
+    def __init__(self, model_name: str, detector: str):
+        self.model_name = model_name
+        self.detector = detector
+        self._lock = threading.Lock()
+        if _uses_native_dlib(model_name, detector):
+            self.model_key = f"Dlib:{detector}:{DLIB_ALIGNMENT_VERSION}"
+        else:
+            self.model_key = f"{model_name}:{detector}:{DEEPFACE_ALIGNMENT_VERSION}"
+
+    @cached_property
+    def pipeline(self):
+        started = time.perf_counter()
+        if _uses_native_dlib(self.model_name, self.detector):
+            from .backends.dlib_native import DlibPipeline
+
+            pipeline = DlibPipeline(detector=self.detector)
+        else:
+            from .backends.deepface_backend import DeepFacePipeline
+
+            pipeline = DeepFacePipeline(self.model_name, self.detector, settings.DEEPFACE_HOME)
+        logger.info("Loaded %s in %.1f s", self.model_key, time.perf_counter() - started)
+        return pipeline
+
+    @property
+    def calibration(self) -> Calibration:
+        return calibration_for(self.model_key)
+
+    @property
+    def default_threshold(self) -> float:
+        configured = settings.RECOGNITION_THRESHOLD
+        return self.calibration.threshold if configured is None else configured
+
+    @property
+    def loaded(self) -> bool:
+        return "pipeline" in self.__dict__
+
+    def load(self) -> None:
+        """Load the weights and run one inference, so the first request pays neither."""
+        with self._lock:
+            self.pipeline.analyse(np.zeros((160, 160, 3), dtype=np.uint8))
+
+    def analyse(self, image: DecodedImage) -> FaceAnalysis:
+        started = time.perf_counter()
+        rgb, scale = _downscale(image.rgb, settings.DETECTION_MAX_SIDE)
+        with self._lock:
+            faces = self.pipeline.analyse(rgb)
+        if scale != 1.0:
+            faces = [_rescale(face, 1.0 / scale) for face in faces]
+        faces.sort(key=lambda face: face.area, reverse=True)
+        elapsed = (time.perf_counter() - started) * 1000
+        return FaceAnalysis(image=image, faces=faces, model_key=self.model_key, elapsed_ms=elapsed)
+
+
+def _downscale(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    longest = max(rgb.shape[:2])
+    if not max_side or longest <= max_side:
+        return rgb, 1.0
+    import cv2
+
+    scale = max_side / longest
+    size = (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), scale
+
+
+def _rescale(face: DetectedFace, factor: float) -> DetectedFace:
+    x, y, w, h = face.box
+    return DetectedFace(
+        box=(round(x * factor), round(y * factor), round(w * factor), round(h * factor)),
+        score=face.score,
+        landmarks={name: [round(v * factor, 1) for v in point] for name, point in face.landmarks.items()},
+        embedding=face.embedding,
+    )
+
+
+_service: FaceService | None = None
+_service_lock = threading.Lock()
+
+
+def get_service() -> FaceService:
+    """The process-wide service for the configured model."""
+    global _service
+    with _service_lock:
+        wanted = (settings.FACE_RECOGNITION_MODEL, settings.FACE_DETECTOR_BACKEND)
+        if _service is None or (_service.model_name, _service.detector) != wanted:
+            _service = FaceService(*wanted)
+        return _service

@@ -1,0 +1,109 @@
+"""Rebuilding the index, re-embedding stored photos, and checking that everything agrees."""
+
+import time
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from django.core.files.storage import default_storage
+from django.db import transaction
+
+from recognition.errors import FaceError
+from recognition.gallery import allocate_vector, get_gallery, rebuild, record_removals
+from recognition.imaging import decode_image
+from recognition.service import get_service
+
+from .models import FaceImage
+
+FACES_FOLDER = "faces"
+
+
+def rebuild_index(reembed: bool = False, progress=None) -> dict:
+    started = time.perf_counter()
+    model_key = get_service().model_key
+    failures = []
+    keys = {model_key}
+    if reembed:
+        keys |= set(FaceImage.objects.values_list("model_key", flat=True).distinct())
+        failures = reembed_images(FaceImage.objects.all(), progress=progress)
+    for key in keys:
+        rebuild(key)
+    return {
+        "total_vectors": len(get_gallery(model_key).index),
+        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+        "model": model_key,
+        "failed": failures,
+    }
+
+
+def reembed_images(images, progress=None) -> list[dict]:
+    """Recompute each photo's face with the active model. A photo that now fails keeps its old
+    vector (reported) rather than being dropped."""
+    service = get_service()
+    failures = []
+    for image in images.iterator(chunk_size=200):
+        try:
+            with image.image.open("rb") as handle:
+                analysis = service.analyse(decode_image(handle.read()))
+            face = analysis.primary
+        except (FaceError, OSError) as exc:
+            failures.append({"image_id": str(image.pk), "error": getattr(exc, "detail", str(exc))})
+            continue
+        with transaction.atomic():
+            record_removals(image.model_key, [image.vector_id])
+            image.face_box, image.landmarks = list(face.box), face.landmarks
+            image.detection_score, image.faces_detected = face.score, len(analysis.faces)
+            image.embedding = face.embedding.tobytes()
+            image.model_key = analysis.model_key
+            image.vector_id, image.generation = allocate_vector(analysis.model_key)
+            image.save(update_fields=[
+                "face_box", "landmarks", "detection_score", "faces_detected", "embedding",
+                "model_key", "vector_id", "generation",
+            ])
+        if progress:
+            progress()
+    return failures
+
+
+@dataclass
+class IntegrityReport:
+    rows_without_file: list[str] = field(default_factory=list)
+    files_without_row: list[str] = field(default_factory=list)
+    rows_without_vector: list[int] = field(default_factory=list)
+    vectors_without_row: list[int] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not (self.rows_without_file or self.files_without_row or self.rows_without_vector or self.vectors_without_row)
+
+
+def _stored_files(folder: str):
+    directories, files = default_storage.listdir(folder)
+    for name in files:
+        yield str(PurePosixPath(folder, name))
+    for directory in directories:
+        yield from _stored_files(str(PurePosixPath(folder, directory)))
+
+
+def check_integrity(repair: bool = False) -> IntegrityReport:
+    """Database rows vs stored photos vs this process's index (after catching up) and its snapshot."""
+    report = IntegrityReport()
+    names = dict(FaceImage.objects.values_list("image", "id"))
+    stored = set(_stored_files(FACES_FOLDER)) if default_storage.exists(FACES_FOLDER) else set()
+    report.rows_without_file = sorted(str(names[n]) for n in names if n not in stored)
+    report.files_without_row = sorted(stored - set(names))
+    model_key = get_service().model_key
+    gallery = get_gallery(model_key)
+    gallery.sync()
+    wanted = set(FaceImage.objects.filter(model_key=model_key).values_list("vector_id", flat=True))
+    have = gallery.index.vector_ids
+    report.rows_without_vector = sorted(wanted - have)
+    report.vectors_without_row = sorted(have - wanted)
+    if repair:
+        for name in report.files_without_row:
+            default_storage.delete(name)
+            report.repaired.append(f"deleted stray file {name}")
+        if report.rows_without_vector or report.vectors_without_row:
+            rebuild(model_key)
+            report.repaired.append(f"rebuilt the {model_key} index from the database")
+    return report

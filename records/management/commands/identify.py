@@ -1,0 +1,35 @@
+import json
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from recognition.errors import FaceError
+from records.services import match
+
+
+class Command(BaseCommand):
+    help = (
+        "Identify the person in each photo: one JSON object per line per image, in argument order "
+        "(a photo with no face, or unreadable, still gets its line)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("images", nargs="+")
+        parser.add_argument("--top-k", type=int, default=settings.TOP_K_MATCHES)
+        parser.add_argument("--threshold", type=float, default=None, help="cosine distance; default: calibrated")
+
+    def handle(self, images, top_k, threshold, **options):
+        for path in images:
+            try:
+                result = match(Path(path).read_bytes(), top_k=top_k, threshold=threshold)
+            except (FaceError, OSError) as exc:
+                detail = exc.detail if isinstance(exc, FaceError) else f"cannot read the file: {exc.strerror}"
+                result = {
+                    "recognized": False,
+                    "best_match": None,
+                    "top_matches": [],
+                    "face_detected": False,
+                    "error": detail,
+                }
+            self.stdout.write(json.dumps({"image": path, **result}))

@@ -1,0 +1,113 @@
+import uuid
+from pathlib import PurePath
+
+import numpy as np
+from django.core.files.base import ContentFile
+from django.db import models, transaction
+
+from recognition.imaging import decode_image
+from recognition.service import FaceAnalysis, get_service
+
+
+class Person(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=255)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        # Oldest first: a page of /records?skip=&limit= stays put while new people are enrolled.
+        ordering = ["created_at", "id"]
+        verbose_name_plural = "people"
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def first_image(self):
+        images = getattr(self, "_prefetched_objects_cache", {}).get("images")
+        if images is not None:
+            return min(images, key=lambda image: (image.created_at, image.vector_id), default=None)
+        return self.images.order_by("created_at", "vector_id").first()
+
+    @property
+    def embedding_index(self):
+        image = self.first_image
+        return image.vector_id if image else None
+
+
+def face_image_path(instance, filename):
+    # The server names every file: never the client's name, so nothing can traverse or be guessed.
+    suffix = PurePath(filename).suffix.lower() or ".jpg"
+    return f"faces/{instance.person_id}/{instance.id}{suffix}"
+
+
+class FaceImage(models.Model):
+    """A stored photo of a person and the face found in it.
+
+    Saving a new one runs the recognition pipeline on it (records/signals.py): a photo without a
+    face raises `NoFaceDetected` and nothing is written.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="images")
+    image = models.FileField(upload_to=face_image_path, max_length=255)
+    sha256 = models.CharField(max_length=64, db_index=True, editable=False)
+    width = models.PositiveIntegerField(editable=False)
+    height = models.PositiveIntegerField(editable=False)
+    face_box = models.JSONField(editable=False, help_text="[x, y, width, height] in image pixels")
+    landmarks = models.JSONField(default=dict, editable=False)
+    detection_score = models.FloatField(editable=False)
+    faces_detected = models.PositiveIntegerField(default=1, editable=False)
+    embedding = models.BinaryField(editable=False)
+    model_key = models.CharField(max_length=200, db_index=True, editable=False)
+    vector_id = models.BigIntegerField(editable=False)
+    generation = models.BigIntegerField(editable=False, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "vector_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["model_key", "vector_id"], name="unique_vector_per_model"),
+        ]
+
+    def __str__(self):
+        return f"{self.person} #{self.vector_id}"
+
+    @property
+    def vector(self) -> np.ndarray:
+        return np.frombuffer(bytes(self.embedding), dtype=np.float32)
+
+    def save(self, *args, **kwargs):
+        # The vector id and generation are allocated in pre_save: they must commit together with
+        # the row, or another process could move its watermark past a row it never saw.
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+
+    def apply_analysis(self, analysis: FaceAnalysis) -> None:
+        """Take the largest face of an analysis of this image's photo."""
+        face = analysis.primary
+        image = analysis.image
+        data = self._read_upload()
+        self.image = ContentFile(data, name=f"face{image.extension}")
+        self.sha256 = image.sha256
+        self.width, self.height = image.width, image.height
+        self.face_box = list(face.box)
+        self.landmarks = face.landmarks
+        self.detection_score = face.score
+        self.faces_detected = len(analysis.faces)
+        self.embedding = face.embedding.astype(np.float32).tobytes()
+        self.model_key = analysis.model_key
+
+    def analyse_own_file(self) -> FaceAnalysis:
+        analysis = get_service().analyse(decode_image(self._read_upload()))
+        self.apply_analysis(analysis)
+        return analysis
+
+    def _read_upload(self) -> bytes:
+        upload = self.image.file if not self.image._committed else self.image
+        upload.seek(0)
+        data = upload.read()
+        upload.seek(0)
+        return data

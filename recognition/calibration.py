@@ -26,9 +26,9 @@ class Calibration:
 
 CALIBRATIONS: dict[str, Calibration] = {
     "Dlib:dlib:chip5-flip-v1": Calibration(
-        threshold=0.0,  # filled in below from bench measurements
-        logistic_slope=0.0,
-        logistic_midpoint=0.0,
+        threshold=0.07,  # provisional
+        logistic_slope=183.4,
+        logistic_midpoint=0.0896,
         guide=(),
         provenance="",
     ),

@@ -44,6 +44,9 @@ def decode_image(data: bytes) -> DecodedImage:
         image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
         raise InvalidImage("The file is not an image Pillow can read (use JPEG, PNG, WebP or BMP).")
+    except Image.DecompressionBombError as exc:
+        # Pillow's own guard, for headers far beyond even its limit.
+        raise ImageTooLarge(f"The image has too many pixels; the limit is {settings.MAX_IMAGE_PIXELS:,} pixels. ({exc})")
     image_format = image.format
     if image_format not in ACCEPTED_FORMATS:
         raise InvalidImage(f"Unsupported image format {image_format}: use JPEG, PNG, WebP or BMP.")

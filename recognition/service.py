@@ -54,7 +54,7 @@ def missing_weight_files(model_name: str, detector: str) -> list[Path]:
         from .backends.dlib_native import WEIGHT_FILES, weights_dir
 
         folder = weights_dir()
-        return [folder / name for name in WEIGHT_FILES if not (folder / name).exists()]
+        return [folder / name for name in WEIGHT_FILES.values() if not (folder / name).exists()]
     from .backends.deepface_backend import required_weight_files, weights_folder
 
     folder = weights_folder(settings.DEEPFACE_HOME)

@@ -1,0 +1,114 @@
+"""Forms of the web pages. They check only what the form itself asks for (a name, the metadata's
+syntax, a threshold's range); every photo is judged by `records.services`, like the API's."""
+
+import json
+
+from django import forms
+from django.conf import settings
+from django.template.defaultfilters import filesizeformat
+from django.utils.functional import lazy
+
+from .models import Person
+
+# `data-preview` asks static/js/site.js to show the chosen photos before they are sent.
+PHOTO_ATTRS = {"accept": "image/jpeg,image/png,image/webp,image/bmp", "data-preview": ""}
+
+
+def _photo_help() -> str:
+    return f"JPEG, PNG, WebP or BMP, up to {filesizeformat(settings.MAX_UPLOAD_BYTES)}."
+
+
+class PhotoField(forms.FileField):
+    """An uploaded photo. Empty files pass: the service says what is wrong with any photo, so the
+    pages and the API give the same message."""
+
+    widget_class = forms.FileInput
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("help_text", lazy(_photo_help, str)())
+        super().__init__(allow_empty_file=True, widget=self.widget_class(attrs=PHOTO_ATTRS), **kwargs)
+
+
+class MultiplePhotoInput(forms.FileInput):
+    allow_multiple_selected = True
+
+
+class PhotosField(PhotoField):
+    """One or more photos, as a list of uploads."""
+
+    widget_class = MultiplePhotoInput
+
+    def clean(self, data, initial=None):
+        uploads = list(data) if isinstance(data, (list, tuple)) else [data]
+        clean_one = super().clean
+        # No file at all is cleaned as one missing file, so `required` still applies.
+        return [clean_one(upload, initial) for upload in uploads or [None]]
+
+
+class MetadataField(forms.CharField):
+    """A JSON object, or one `key: value` per line."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "placeholder": "team: Security\nbadge: 1042"})
+
+    def to_python(self, value) -> dict:
+        text = super().to_python(value).strip()
+        if not text:
+            return {}
+        if text.startswith("{"):
+            return self._parse_json(text)
+        return self._parse_lines(text)
+
+    @staticmethod
+    def _parse_json(text: str) -> dict:
+        try:
+            metadata = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(f"The metadata is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).")
+        if not isinstance(metadata, dict):
+            raise forms.ValidationError('The metadata must be a JSON object, like {"team": "Security"}.')
+        return metadata
+
+    @staticmethod
+    def _parse_lines(text: str) -> dict:
+        metadata = {}
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            key, colon, value = line.partition(":")
+            key = key.strip()
+            if not colon or not key:
+                raise forms.ValidationError(f'Line {number} of the metadata is not "key: value": {line.strip()!r}.')
+            if key in metadata:
+                raise forms.ValidationError(f'The metadata key "{key}" appears more than once.')
+            metadata[key] = value.strip()
+        return metadata
+
+
+STRICT_LABEL = "Refuse photos showing more than one face"
+STRICT_HELP = "Otherwise the largest face of a group photo is used."
+
+
+class EnrolForm(forms.Form):
+    name = forms.CharField(max_length=Person._meta.get_field("name").max_length)
+    metadata = MetadataField(
+        required=False, help_text='Optional: one "key: value" per line, or a JSON object.'
+    )
+    photos = PhotosField()
+    strict = forms.BooleanField(required=False, label=STRICT_LABEL, help_text=STRICT_HELP)
+
+
+class AddPhotoForm(forms.Form):
+    photos = PhotosField()
+    strict = forms.BooleanField(required=False, label=STRICT_LABEL, help_text=STRICT_HELP)
+
+
+class MatchForm(forms.Form):
+    photo = PhotoField()
+    # Cosine distance runs from 0 (identical) to 2 (opposite).
+    threshold = forms.FloatField(
+        required=False,
+        min_value=0.0,
+        max_value=2.0,
+        widget=forms.NumberInput(attrs={"step": "0.001"}),
+        help_text="Cosine distance at or below which a face counts as a match. Lower is stricter; leave empty for the calibrated value.",
+    )

@@ -1,0 +1,68 @@
+import json
+import shutil
+
+import pytest
+from django.core.management import call_command
+
+from records.models import FaceImage, Person
+from tests.images import faceless_photo
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def people_folder(tmp_path, lfw_people):
+    """Two photos each of three people, plus a photo with no face and an unreadable file."""
+    root = tmp_path / "import"
+    for name in ("Tony_Blair", "Colin_Powell", "Hugo_Chavez"):
+        (root / name).mkdir(parents=True)
+        for photo in lfw_people[name][:2]:
+            shutil.copy(photo, root / name / photo.name)
+    (root / "Hugo_Chavez" / "landscape.jpg").write_bytes(faceless_photo())
+    (root / "Hugo_Chavez" / "broken.jpg").write_bytes(b"not a jpeg at all")
+    return root
+
+
+def test_import_then_reimport_adds_nothing(people_folder, capsys):
+    call_command("import_faces", str(people_folder), workers=1)
+    out = capsys.readouterr().out
+    assert "people added: 3; images enrolled: 6; already stored: 0; no face: 1; unreadable: 1" in out
+    assert Person.objects.count() == 3 and FaceImage.objects.count() == 6
+
+    call_command("import_faces", str(people_folder), workers=1)
+    assert "people added: 0; images enrolled: 0; already stored: 6" in capsys.readouterr().out
+    assert FaceImage.objects.count() == 6
+
+
+def test_import_from_a_manifest(tmp_path, faces_dir, capsys):
+    manifest = tmp_path / "manifest.csv"
+    lines = (faces_dir / "samples" / "manifest.csv").read_text().splitlines()
+    manifest.write_text("path,identity\n" + "\n".join(
+        f"{faces_dir / 'samples' / line.split(',')[0]},{line.split(',')[1]}" for line in lines[1:5]
+    ))
+    call_command("import_faces", manifest=str(manifest), workers=1)
+    assert "images enrolled: 4" in capsys.readouterr().out
+
+
+def test_identify_prints_a_line_per_image_in_order(people_folder, lfw_people, tmp_path, capsys):
+    call_command("import_faces", str(people_folder), workers=1)
+    capsys.readouterr()
+    stranger = lfw_people["Vladimir_Putin"][0]
+    images = [lfw_people["Tony_Blair"][4], stranger, people_folder / "Hugo_Chavez" / "landscape.jpg",
+              people_folder / "Hugo_Chavez" / "broken.jpg", tmp_path / "missing.jpg"]
+    call_command("identify", *map(str, images))
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["image"] for line in lines] == list(map(str, images))
+    assert lines[0]["recognized"] and lines[0]["best_match"]["name"] == "Tony_Blair"
+    assert lines[1]["recognized"] is False and lines[1]["face_detected"] is True
+    assert lines[2]["face_detected"] is False and "No face" in lines[2]["error"]
+    assert "not an image" in lines[3]["error"]
+    assert "cannot read" in lines[4]["error"]
+
+
+def test_rebuild_and_integrity_commands(people_folder, capsys):
+    call_command("import_faces", str(people_folder), workers=1)
+    call_command("rebuild_index")
+    assert "6 vectors" in capsys.readouterr().out
+    call_command("check_integrity")
+    assert "everything agrees" in capsys.readouterr().out

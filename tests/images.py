@@ -1,0 +1,28 @@
+"""Images made in the test, for inputs no real photo provides (no face, damaged, odd formats)."""
+
+import io
+
+import numpy as np
+from PIL import Image
+
+
+def encode(image: Image.Image, fmt: str = "JPEG", **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def faceless_photo(size=(320, 240)) -> bytes:
+    """Smooth colour gradients with some noise: a picture, but nobody in it."""
+    width, height = size
+    x = np.linspace(0, 1, width)[None, :, None]
+    y = np.linspace(0, 1, height)[:, None, None]
+    rng = np.random.default_rng(7)
+    pixels = np.concatenate([x * 200 + 30 + 0 * y, y * 180 + 40 + 0 * x, (x + y) * 90 + 20], axis=2)
+    pixels = pixels + rng.normal(0, 6, pixels.shape)
+    return encode(Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)))
+
+
+def decompression_bomb(side: int = 30000) -> bytes:
+    """A PNG of side x side pixels that compresses to a few kilobytes."""
+    return encode(Image.new("1", (side, side)), "PNG", optimize=True)

@@ -144,3 +144,40 @@ LOGGING = {
     # faiss logs every instruction-set build it tries before the one that loads.
     "loggers": {"faiss.loader": {"level": "WARNING"}},
 }
+
+# --- REST API (records/api, docs/api.md) -------------------------------------------------------
+REST_FRAMEWORK = {
+    # Every endpoint needs an API key (djangorestframework-api-key: hashed, revocable in the admin)
+    # except /health and the docs, which opt out.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["records.api.authentication.APIKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["records.api.authentication.HasAPIKey"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # Uploads beyond MAX_UPLOAD_BYTES are refused from their Content-Length, before being read.
+    "DEFAULT_PARSER_CLASSES": [
+        "records.api.parsers.UploadParser",
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "EXCEPTION_HANDLER": "records.api.exceptions.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Face identification API",
+    "DESCRIPTION": (
+        "Enrol people from photos and identify them in new photos. Every endpoint except `/health` "
+        "and the documentation needs an API key: `Authorization: Api-Key <key>` or `X-API-Key: <key>` "
+        "(create one with `python manage.py create_api_key NAME`). Errors answer "
+        '`{"detail": "<reason>"}`. Guide with curl examples: docs/api.md.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    # Separate request and response components, as file uploads need.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and ReDoc from drf-spectacular-sidecar's static files: no CDN, works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
+}

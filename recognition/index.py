@@ -2,6 +2,11 @@
 
 Vectors are L2-normalised, so inner product is cosine similarity; distances reported are cosine
 distances (1 - similarity). Knows nothing of the database: recognition/gallery.py keeps it in step.
+
+The index is exact (a flat scan) until it holds more than `approximate_above` vectors; then it is
+rebuilt as a FAISS IVF index, which scans only the `nprobe` nearest of its clusters per query.
+bench/scale.py measures both: a flat scan of 1M vectors costs a memory-bandwidth-bound pass over
+512 MB, while IVF at the default nprobe returns the same ten nearest 99% of the time.
 """
 
 import os
@@ -21,10 +26,27 @@ class Neighbour:
     distance: float
 
 
+# IVF layout: about IVF_LISTS_PER_SQRT * sqrt(n) clusters, trained by k-means on at most
+# TRAINING_POINTS_PER_LIST vectors per cluster (FAISS warns below 39), for IVF_TRAINING_ITERATIONS.
+IVF_LISTS_PER_SQRT = 2
+IVF_MIN_LISTS = 64
+TRAINING_POINTS_PER_LIST = 50
+IVF_TRAINING_ITERATIONS = 10
+# Clusters trained on n vectors still serve a larger index well; retrain once it has grown this much.
+RETRAIN_GROWTH = 4
+DEFAULT_NPROBE = 32
+
+
 class VectorIndex:
-    def __init__(self, dimension: int | None = None):
+    def __init__(
+        self, dimension: int | None = None, approximate_above: int | None = None, nprobe: int = DEFAULT_NPROBE
+    ):
         self.dimension = dimension
+        # None: always exact. Otherwise the size above which the index turns into IVF.
+        self.approximate_above = approximate_above
+        self.nprobe = nprobe
         self._index = None
+        self._trained_size = 0  # vectors the IVF clusters were trained on (0: flat)
         self._person_of: dict[int, uuid.UUID] = {}
         if dimension:
             self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
@@ -39,6 +61,10 @@ class VectorIndex:
     def vector_ids(self) -> set[int]:
         return set(self._person_of)
 
+    @property
+    def is_approximate(self) -> bool:
+        return self._trained_size > 0
+
     def add(self, vector_ids, vectors, person_ids) -> None:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(vector_ids), -1)
         if not len(vector_ids):
@@ -52,6 +78,7 @@ class VectorIndex:
         self._index.add_with_ids(vectors, ids)
         for vector_id, person_id in zip(ids.tolist(), person_ids):
             self._person_of[vector_id] = uuid.UUID(str(person_id))
+        self._reorganise()
 
     def remove(self, vector_ids) -> int:
         """Remove many ids in one pass (each remove_ids call scans the whole index)."""
@@ -80,10 +107,51 @@ class VectorIndex:
                 if person_id not in best:
                     distance = max(0.0, 1.0 - similarity)
                     best[person_id] = Neighbour(person_id, vector_id, distance)
-            # A person with many photos can fill the k nearest; widen until top_k people are seen.
-            if len(best) >= top_k or k >= total:
+            # A person with many photos can fill the k nearest; widen until top_k people are seen,
+            # or until the search returned fewer than k (IVF: the probed clusters hold no more).
+            if len(best) >= top_k or k >= total or ids[0][-1] < 0:
                 return list(best.values())[:top_k]
             k = min(total, k * 4)
+
+    # --- approximate index --------------------------------------------------------------------
+    def _reorganise(self) -> None:
+        """Turn into IVF above `approximate_above`; retrain when the index has outgrown its clusters."""
+        size = len(self)
+        if self.approximate_above is None or size <= self.approximate_above:
+            return
+        if self.is_approximate and size < RETRAIN_GROWTH * self._trained_size:
+            return
+        ids, vectors = self._contents()
+        lists = max(IVF_MIN_LISTS, int(IVF_LISTS_PER_SQRT * np.sqrt(size)))
+        sample = vectors
+        if size > lists * TRAINING_POINTS_PER_LIST:
+            chosen = np.random.default_rng(0).choice(size, lists * TRAINING_POINTS_PER_LIST, replace=False)
+            sample = vectors[np.sort(chosen)]
+        quantizer = faiss.IndexFlatIP(self.dimension)
+        ivf = faiss.IndexIVFFlat(quantizer, self.dimension, lists, faiss.METRIC_INNER_PRODUCT)
+        ivf.cp.niter = IVF_TRAINING_ITERATIONS
+        ivf.cp.max_points_per_centroid = TRAINING_POINTS_PER_LIST
+        ivf.train(sample)
+        ivf.add_with_ids(vectors, ids)
+        ivf.nprobe = self.nprobe
+        self._index = ivf
+        self._trained_size = size
+
+    def _contents(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every stored (id, vector), read straight from the flat array or the inverted lists."""
+        index = self._index
+        if isinstance(index, faiss.IndexIDMap2):
+            ids = faiss.vector_to_array(index.id_map)
+            return ids, faiss.downcast_index(index.index).reconstruct_n(0, index.ntotal)
+        lists = index.invlists
+        ids, codes = [], []
+        for number in range(index.nlist):
+            size = lists.list_size(number)
+            if size:
+                ids.append(faiss.rev_swig_ptr(lists.get_ids(number), size).copy())
+                codes.append(faiss.rev_swig_ptr(lists.get_codes(number), size * index.code_size).copy())
+        vectors = np.concatenate(codes).view(np.float32).reshape(-1, self.dimension)
+        return np.concatenate(ids), vectors
 
     # --- persistence --------------------------------------------------------------------------
     def save(self, path: Path, **watermark) -> None:
@@ -105,12 +173,16 @@ class VectorIndex:
             raise
 
     @classmethod
-    def load(cls, path: Path) -> tuple["VectorIndex", dict]:
+    def load(cls, path: Path, **options) -> tuple["VectorIndex", dict]:
+        """`options` are the constructor's: `approximate_above` and `nprobe`."""
         with np.load(path, allow_pickle=False) as data:
-            index = cls()
+            index = cls(**options)
             if data["index"].size:
                 index._index = faiss.deserialize_index(data["index"])
                 index.dimension = index._index.d
+                if not isinstance(index._index, faiss.IndexIDMap2):
+                    index._index.nprobe = index.nprobe
+                    index._trained_size = index._index.ntotal
             index._person_of = {
                 int(i): uuid.UUID(bytes=p.tobytes())
                 for i, p in zip(data["ids"].tolist(), data["people"].reshape(-1, 16))

@@ -10,8 +10,9 @@ from django.utils.functional import lazy
 
 from .models import Person
 
-# `data-preview` asks static/js/site.js to show the chosen photos before they are sent.
-PHOTO_ATTRS = {"accept": "image/jpeg,image/png,image/webp,image/bmp", "data-preview": ""}
+# "image/*" lets a phone offer its camera; `data-preview` asks static/js/site.js to show the chosen
+# photos before they are sent.
+PHOTO_ATTRS = {"accept": "image/*", "data-preview": ""}
 
 
 def _photo_help() -> str:
@@ -26,7 +27,7 @@ class PhotoField(forms.FileField):
 
     def __init__(self, **kwargs):
         kwargs.setdefault("help_text", lazy(_photo_help, str)())
-        super().__init__(allow_empty_file=True, widget=self.widget_class(attrs=PHOTO_ATTRS), **kwargs)
+        super().__init__(allow_empty_file=True, widget=self.widget_class(attrs=dict(PHOTO_ATTRS)), **kwargs)
 
 
 class MultiplePhotoInput(forms.FileInput):
@@ -46,7 +47,7 @@ class PhotosField(PhotoField):
 
 
 class MetadataField(forms.CharField):
-    """A JSON object, or one `key: value` per line."""
+    """A JSON object, or one `key: value` per line (values are kept as text)."""
 
     widget = forms.Textarea(attrs={"rows": 3, "placeholder": "team: Security\nbadge: 1042"})
 
@@ -54,7 +55,7 @@ class MetadataField(forms.CharField):
         text = super().to_python(value).strip()
         if not text:
             return {}
-        if text.startswith("{"):
+        if text.startswith(("{", "[")):
             return self._parse_json(text)
         return self._parse_lines(text)
 
@@ -84,11 +85,19 @@ class MetadataField(forms.CharField):
         return metadata
 
 
+class PageForm(forms.Form):
+    """Labels stand above their fields, without Django's trailing colon."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
 STRICT_LABEL = "Refuse photos showing more than one face"
 STRICT_HELP = "Otherwise the largest face of a group photo is used."
 
 
-class EnrolForm(forms.Form):
+class EnrolForm(PageForm):
     name = forms.CharField(max_length=Person._meta.get_field("name").max_length)
     metadata = MetadataField(
         required=False, help_text='Optional: one "key: value" per line, or a JSON object.'
@@ -97,12 +106,12 @@ class EnrolForm(forms.Form):
     strict = forms.BooleanField(required=False, label=STRICT_LABEL, help_text=STRICT_HELP)
 
 
-class AddPhotoForm(forms.Form):
+class AddPhotoForm(PageForm):
     photos = PhotosField()
     strict = forms.BooleanField(required=False, label=STRICT_LABEL, help_text=STRICT_HELP)
 
 
-class MatchForm(forms.Form):
+class MatchForm(PageForm):
     photo = PhotoField()
     # Cosine distance runs from 0 (identical) to 2 (opposite).
     threshold = forms.FloatField(
@@ -110,5 +119,5 @@ class MatchForm(forms.Form):
         min_value=0.0,
         max_value=2.0,
         widget=forms.NumberInput(attrs={"step": "0.001"}),
-        help_text="Cosine distance at or below which a face counts as a match. Lower is stricter; leave empty for the calibrated value.",
+        help_text="Cosine distance at or below which a face counts as a match. Lower is stricter; leave empty for the default.",
     )

@@ -94,6 +94,8 @@ def match(data: bytes, top_k: int, threshold: float | None = None) -> dict:
         "face_detected": True,
         "faces_detected": len(analysis.faces),
         "face_box": list(face.box),
+        # Every face found, largest (the one matched) first, for drawing boxes over the photo.
+        "faces": [{"face_box": list(f.box), "detection_score": f.score} for f in analysis.faces],
         "processing_time_ms": round((time.perf_counter() - started) * 1000, 1),
         "threshold": threshold,
         "model": service.model_key,

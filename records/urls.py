@@ -1,1 +1,18 @@
-urlpatterns = []
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.HomeView.as_view(), name="home"),
+    path("enrol/", views.EnrolView.as_view(), name="enrol"),
+    path("match/", views.MatchView.as_view(), name="match"),
+    path("people/", views.PersonListView.as_view(), name="people"),
+    path("people/<uuid:pk>/", views.person_detail, name="person"),
+    path("people/<uuid:pk>/delete/", views.PersonDeleteView.as_view(), name="person-delete"),
+    path("people/<uuid:pk>/photos/<uuid:image_pk>/remove/", views.remove_photo, name="photo-remove"),
+    path("photos/<uuid:pk>/", views.photo, name="photo"),
+    path("photos/<uuid:pk>/face.jpg", views.face_thumbnail, name="face-thumbnail"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+]

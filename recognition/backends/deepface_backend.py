@@ -60,7 +60,6 @@ class DeepFacePipeline:
         DeepFace.build_model(task="facial_recognition", model_name=model_name)
         if detector != "skip":
             DeepFace.build_model(task="face_detector", model_name=detector)
-        self.dimension = None
 
     def analyse(self, rgb: np.ndarray) -> list[DetectedFace]:
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])

@@ -37,9 +37,6 @@ def weights_dir() -> Path:
 class DlibPipeline:
     """Detect, align and embed with dlib. Not thread-safe: callers hold the service lock."""
 
-    model_name = "Dlib"
-    dimension = 128
-
     def __init__(self, detector: str = "dlib", mirror: bool = True):
         import dlib
 

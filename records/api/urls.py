@@ -1,1 +1,22 @@
-urlpatterns = []
+"""REST API routes, included at the site root by facesite/urls.py (paths of docs/api.md)."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from .views import HealthView, RebuildIndexView, RecordViewSet
+
+app_name = "api"
+
+# The original contract has no trailing slashes: /records, /records/match, /records/{id}.
+router = SimpleRouter(trailing_slash=False)
+router.register("records", RecordViewSet, basename="record")
+
+urlpatterns = [
+    *router.urls,
+    path("maintenance/rebuild-index", RebuildIndexView.as_view(), name="rebuild-index"),
+    path("health", HealthView.as_view(), name="health"),
+    path("openapi.json", SpectacularJSONAPIView.as_view(), name="schema"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("redoc", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+]

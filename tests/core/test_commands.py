@@ -66,3 +66,13 @@ def test_rebuild_and_integrity_commands(people_folder, capsys):
     assert "6 vectors" in capsys.readouterr().out
     call_command("check_integrity")
     assert "everything agrees" in capsys.readouterr().out
+
+
+def test_reembed_recomputes_vectors_from_stored_photos(people_folder, lfw_people, capsys):
+    call_command("import_faces", str(people_folder), workers=1)
+    FaceImage.objects.update(embedding=bytes(512))  # as if stored by another model
+    call_command("rebuild_index", reembed=True)
+    assert "6 vectors" in capsys.readouterr().out
+    call_command("identify", str(lfw_people["Colin_Powell"][3]))
+    assert json.loads(capsys.readouterr().out)["best_match"]["name"] == "Colin_Powell"
+    assert len(set(FaceImage.objects.values_list("vector_id", flat=True))) == 6

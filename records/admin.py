@@ -1,0 +1,153 @@
+"""People and their photos in the admin console, shown as pictures.
+
+Photos are added through the service (the person's page or the API), which finds and embeds the
+face; here they are inspected, re-embedded and deleted. Deleting, one by one or in bulk, erases
+files and vectors through the post_delete signal (records/signals.py).
+"""
+
+from django.contrib import admin, messages
+from django.template.defaultfilters import pluralize
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.html import format_html
+
+from recognition.service import get_service
+
+from .maintenance import reembed_images
+from .models import FaceImage, Person
+from .views import with_photo_summary
+
+admin.site.site_header = "Face identification"
+admin.site.site_title = "Face identification admin"
+
+
+class FacesMedia:
+    css = {"all": ["css/faces.css"]}
+
+
+def face_thumbnail(image_id):
+    if image_id is None:
+        return "—"
+    return format_html('<img class="face-thumb" src="{}" alt="">', reverse("face-thumbnail", args=[image_id]))
+
+
+def photo_with_face(image: FaceImage):
+    return render_to_string(
+        "records/_face_photo.html",
+        {
+            "src": reverse("photo", args=[image.pk]),
+            "box": image.face_box,
+            "width": image.width,
+            "height": image.height,
+            "size": "small",
+            "alt": f"Photo of {image.person}",
+        },
+    )
+
+
+def report_reembed_failures(model_admin, request, failures):
+    for failure in failures:
+        model_admin.message_user(
+            request, f"Photo {failure['image_id']} kept its old face data: {failure['error']}", messages.WARNING
+        )
+
+
+class FaceImageInline(admin.TabularInline):
+    model = FaceImage
+    fields = ["photo", "detection_score", "faces_detected", "model_key", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("person").defer("embedding", "landmarks")
+
+    # A photo is added through the service, which finds and embeds its face.
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    # Its face data comes from the photo and cannot be edited.
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Photo and face")
+    def photo(self, image):
+        return photo_with_face(image)
+
+
+@admin.register(Person)
+class PersonAdmin(admin.ModelAdmin):
+    list_display = ["thumbnail", "name", "photo_count", "created_at"]
+    list_display_links = ["thumbnail", "name"]
+    search_fields = ["name", "metadata"]
+    fields = ["name", "metadata", "photos_page", "id", "created_at", "updated_at"]
+    readonly_fields = ["photos_page", "id", "created_at", "updated_at"]
+    inlines = [FaceImageInline]
+    Media = FacesMedia
+
+    def get_queryset(self, request):
+        return with_photo_summary(super().get_queryset(request))
+
+    def view_on_site(self, person):
+        return reverse("person", args=[person.pk])
+
+    @admin.display(description="")
+    def thumbnail(self, person):
+        return face_thumbnail(person.first_image_id)
+
+    @admin.display(description="Photos", ordering="photo_count")
+    def photo_count(self, person):
+        return person.photo_count
+
+    @admin.display(description="Add photos")
+    def photos_page(self, person):
+        if person.pk is None:
+            return "Save the person first, then add photos on their page."
+        return format_html('<a href="{}">On {}’s page</a>', reverse("person", args=[person.pk]), person.name)
+
+
+@admin.register(FaceImage)
+class FaceImageAdmin(admin.ModelAdmin):
+    list_display = ["thumbnail", "person", "model_key", "detection_score", "faces_detected", "created_at"]
+    list_display_links = ["thumbnail", "person"]
+    list_filter = ["model_key"]
+    list_select_related = ["person"]
+    search_fields = ["person__name"]
+    actions = ["reembed"]
+    fields = [
+        "person", "photo", "face_box", "detection_score", "faces_detected", "width", "height",
+        "model_key", "vector_id", "generation", "embedding_summary", "sha256", "created_at",
+    ]
+    readonly_fields = fields
+    Media = FacesMedia
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_reembed_permission(self, request):
+        return request.user.has_perm("records.change_faceimage")
+
+    @admin.display(description="")
+    def thumbnail(self, image):
+        return face_thumbnail(image.pk)
+
+    @admin.display(description="Photo and face")
+    def photo(self, image):
+        return photo_with_face(image)
+
+    @admin.display(description="Embedding")
+    def embedding_summary(self, image):
+        return f"{image.vector.size} float32 values"
+
+    @admin.action(description="Re-embed the selected photos with the active model", permissions=["reembed"])
+    def reembed(self, request, queryset):
+        selected = queryset.count()
+        failures = reembed_images(queryset)
+        done = selected - len(failures)
+        self.message_user(
+            request, f"Re-embedded {done} photo{pluralize(done)} with {get_service().model_key}.", messages.SUCCESS
+        )
+        report_reembed_failures(self, request, failures)

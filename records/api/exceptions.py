@@ -1,0 +1,65 @@
+"""Every error of the API answers `{"detail": "<reason>"}`, plus the face fields where they apply.
+
+The recognition pipeline's errors carry their own HTTP status (`FaceError.status_code`): this is
+the one place that turns them, and everything else that can go wrong, into responses.
+"""
+
+import logging
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from recognition.errors import FaceError, MultipleFacesDetected, NoFaceDetected
+
+logger = logging.getLogger(__name__)
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "too_large"
+
+
+def face_error_body(exc: FaceError) -> dict:
+    body = {"detail": exc.detail}
+    if isinstance(exc, NoFaceDetected):
+        body.update(face_detected=False, faces_detected=0)
+    elif isinstance(exc, MultipleFacesDetected):
+        body.update(face_detected=True, faces_detected=exc.faces_detected)
+    return body
+
+
+def validation_messages(detail, field: str = ""):
+    """DRF's nested {field: [messages]} as flat 'field: message' strings."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            yield from validation_messages(value, "" if key == api_settings.NON_FIELD_ERRORS_KEY else key)
+    elif isinstance(detail, list):
+        for value in detail:
+            yield from validation_messages(value, field)
+    else:
+        yield f"{field}: {detail}" if field else str(detail)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, FaceError):
+        return Response(face_error_body(exc), status=exc.status_code)
+    if isinstance(exc, RequestDataTooBig):
+        exc = RequestTooLarge(
+            "The form fields or JSON body exceed DATA_UPLOAD_MAX_MEMORY_SIZE "
+            f"({settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes)."
+        )
+    elif isinstance(exc, SuspiciousOperation):  # too many fields or files in a form, and the like
+        exc = exceptions.ParseError(str(exc))
+    elif isinstance(exc, exceptions.ValidationError):
+        return Response({"detail": " ".join(validation_messages(exc.detail))}, status=exc.status_code)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        # A real fault: logged with its traceback, answered without one.
+        logger.exception("Unhandled error in %s", context["view"].__class__.__name__, exc_info=exc)
+        return Response({"detail": "Internal server error."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+    return response

@@ -1,0 +1,182 @@
+"""OpenAPI pieces shared by the API views: the API-key security schemes, the error responses and
+the examples of /openapi.json, /docs and /redoc."""
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse
+
+from .serializers import ErrorSerializer, FaceErrorSerializer
+
+
+class APIKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "records.api.authentication.APIKeyAuthentication"
+    name = ["ApiKeyAuth", "XApiKeyAuth"]
+
+    def get_security_requirement(self, auto_schema):
+        return [{"ApiKeyAuth": []}, {"XApiKeyAuth": []}]  # either header will do
+
+    def get_security_definition(self, auto_schema):
+        return [
+            {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": "`Api-Key <key>`; create a key with `python manage.py create_api_key NAME`.",
+            },
+            {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "`<key>` alone."},
+        ]
+
+
+RECORD_ID = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+IMAGE_ID = "1b4e28ba-2fa1-41d2-883f-0016d3cca427"
+MODEL_KEY = "Dlib:dlib:chip5-flip-v1"
+
+_ERRORS = {
+    400: (ErrorSerializer, "Invalid input: not an image, an empty or damaged file, an unsupported "
+          "format, an image under MIN_IMAGE_SIDE pixels, bad metadata JSON or a bad parameter.",
+          {"detail": "Unsupported image format GIF: use JPEG, PNG, WebP or BMP."}),
+    401: (ErrorSerializer, "Missing, invalid, revoked or expired API key.",
+          {"detail": "An API key is required. Send an API key as 'Authorization: Api-Key <key>' or 'X-API-Key: <key>'."}),
+    404: (ErrorSerializer, "No such record or photo (a malformed id is a 404 too).",
+          {"detail": f"No record with id '{RECORD_ID}'."}),
+    413: (ErrorSerializer, "The image is larger than MAX_UPLOAD_BYTES (default 10 MB) or has more "
+          "than MAX_IMAGE_PIXELS pixels (refused before decoding).",
+          {"detail": "The image is 12,582,912 bytes; the limit is 10,485,760 bytes."}),
+    415: (ErrorSerializer, "The body is not of a supported content type.",
+          {"detail": 'Unsupported media type "text/plain" in request.'}),
+}
+
+NO_FACE = OpenApiExample(
+    "No face",
+    value={"detail": "No face was detected in the image.", "face_detected": False, "faces_detected": 0},
+    status_codes=["422"],
+    response_only=True,
+)
+SEVERAL_FACES = OpenApiExample(
+    "Several faces with strict=true",
+    value={
+        "detail": "2 faces were detected; strict enrolment needs exactly one.",
+        "face_detected": True,
+        "faces_detected": 2,
+    },
+    status_codes=["422"],
+    response_only=True,
+)
+
+
+def error_responses(*codes: int) -> dict:
+    """The documented error answers of an operation, by status code."""
+    responses = {}
+    for code in codes:
+        if code == 422:
+            responses[422] = OpenApiResponse(
+                FaceErrorSerializer,
+                description="No face in the photo, or several faces with strict=true.",
+                examples=[NO_FACE, SEVERAL_FACES],
+            )
+            continue
+        serializer, description, example = _ERRORS[code]
+        responses[code] = OpenApiResponse(
+            serializer,
+            description=description,
+            examples=[OpenApiExample(f"{code}", value=example, status_codes=[str(code)], response_only=True)],
+        )
+    return responses
+
+
+RECORD = {
+    "id": RECORD_ID,
+    "name": "John Doe",
+    "metadata": {"department": "Engineering"},
+    "created_at": "2026-01-15T10:30:00Z",
+    "embedding_index": 0,
+}
+FACE_IMAGE = {
+    "id": IMAGE_ID,
+    "url": f"http://localhost:8000/records/{RECORD_ID}/images/{IMAGE_ID}",
+    "face_box": [62, 71, 124, 124],
+    "width": 250,
+    "height": 250,
+    "faces_detected": 1,
+    "created_at": "2026-01-15T10:30:00Z",
+}
+CANDIDATE = {
+    "id": RECORD_ID,
+    "name": "John Doe",
+    "confidence": 0.97,
+    "distance": 0.031,
+    "metadata": {"department": "Engineering"},
+}
+
+
+def response_example(name: str, value, status: int = 200) -> OpenApiExample:
+    return OpenApiExample(name, value=value, status_codes=[str(status)], response_only=True)
+
+
+EXAMPLES = {
+    "enrolled": response_example(
+        "Enrolled",
+        {"success": True, "message": "Face record created successfully for 'John Doe'", "record": RECORD,
+         "faces_detected": 1},
+        201,
+    ),
+    "page": response_example("A page", {"total_count": 25, "records": [RECORD]}),
+    "detail": response_example(
+        "A record", {**RECORD, "updated_at": "2026-01-15T10:30:00Z", "images": [FACE_IMAGE]}
+    ),
+    "recognized": response_example(
+        "Recognized",
+        {
+            "recognized": True,
+            "best_match": CANDIDATE,
+            "top_matches": [
+                {**CANDIDATE, "within_threshold": True},
+                {"id": "9b2d3c1e-5f6a-4b7c-8d9e-0f1a2b3c4d5e", "name": "Jane Smith", "confidence": 0.0,
+                 "distance": 0.142, "metadata": {}, "within_threshold": False},
+            ],
+            "face_detected": True,
+            "faces_detected": 1,
+            "face_box": [62, 71, 124, 124],
+            "processing_time_ms": 245.5,
+            "threshold": 0.07,
+            "model": MODEL_KEY,
+        },
+    ),
+    "unknown": response_example(
+        "Unknown person",
+        {
+            "recognized": False,
+            "best_match": None,
+            "top_matches": [{**CANDIDATE, "confidence": 0.0, "distance": 0.151, "within_threshold": False}],
+            "face_detected": True,
+            "faces_detected": 1,
+            "face_box": [58, 66, 130, 130],
+            "processing_time_ms": 198.2,
+            "threshold": 0.07,
+            "model": MODEL_KEY,
+        },
+    ),
+    "deleted": response_example(
+        "Deleted",
+        {"success": True, "message": "Successfully deleted record for 'John Doe'", "deleted_id": RECORD_ID},
+    ),
+    "photo_added": response_example(
+        "Photo added",
+        {"success": True, "message": "Added a photo of 'John Doe'", "record": RECORD, "image": FACE_IMAGE,
+         "faces_detected": 1},
+        201,
+    ),
+    "photo_deleted": response_example(
+        "Photo deleted",
+        {"success": True, "message": "Deleted a photo of 'John Doe'", "deleted_id": IMAGE_ID},
+    ),
+    "rebuilt": response_example(
+        "Rebuilt",
+        {"success": True, "message": f"Rebuilt the {MODEL_KEY} index: 25 vectors.", "total_vectors": 25,
+         "duration_ms": 41.7, "model": MODEL_KEY, "failed": []},
+    ),
+    "healthy": response_example(
+        "Healthy",
+        {"status": "ok", "database": True,
+         "models": {MODEL_KEY: {"active": True, "loaded": True, "index_size": 25, "stored_vectors": 25}}},
+    ),
+}

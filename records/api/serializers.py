@@ -1,0 +1,329 @@
+"""Request and response bodies of the REST API (documented in docs/api.md and at /docs).
+
+Request serializers check only what is not an image: the photo itself is validated once, by
+`recognition.imaging.decode_image` inside `records.services`, for the API and the pages alike.
+"""
+
+import json
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.reverse import reverse
+
+from records.models import FaceImage, Person
+
+METADATA_MAX_BYTES = 16 * 1024
+# Deep enough for any real record; bounded so that storing and rendering it cannot recurse out.
+METADATA_MAX_DEPTH = 32
+JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _metadata_problem(value) -> str | None:
+    """The error code of a parsed metadata object that cannot be stored, if any."""
+    pending = [(value, 1)]
+    while pending:  # iterative: a recursive walk could itself overflow on deep input
+        item, depth = pending.pop()
+        if depth > METADATA_MAX_DEPTH:
+            return "too_deep"
+        if isinstance(item, dict):
+            pending.extend((key, depth) for key in item)
+            pending.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            pending.extend((child, depth + 1) for child in item)
+        elif isinstance(item, str):
+            # PostgreSQL's jsonb refuses NUL and lone surrogates: refuse them here, not with a 500.
+            if "\x00" in item or _has_surrogate(item):
+                return "unstorable_text"
+    return None
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": True,
+        "description": (
+            "Free-form JSON object stored with the person (at most 16 KB). In a multipart form, "
+            'send it as a JSON string, e.g. {"department": "Engineering"}.'
+        ),
+        "example": {"department": "Engineering", "employee_id": "EMP001"},
+    }
+)
+class MetadataField(serializers.Field):
+    default_error_messages = {
+        "invalid_json": 'Must be a JSON object such as {{"department": "Engineering"}}; this is not valid JSON ({error}).',
+        "not_an_object": "Must be a JSON object ({{...}}), not {kind}.",
+        "too_large": "Is {size:,} bytes of JSON; the limit is {limit:,} bytes.",
+        "too_deep": f"Is nested more than {METADATA_MAX_DEPTH} levels deep.",
+        "unstorable_text": "Text must be valid Unicode without NUL characters.",
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):  # a multipart form field
+            try:
+                data = json.loads(data, parse_constant=_refuse_constant)
+            except RecursionError:
+                self.fail("too_deep")
+            except ValueError as exc:
+                self.fail("invalid_json", error=exc)
+        if not isinstance(data, dict):
+            self.fail("not_an_object", kind=JSON_KINDS.get(type(data), "null"))
+        problem = _metadata_problem(data)
+        if problem:
+            self.fail(problem)
+        size = len(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode())
+        if size > METADATA_MAX_BYTES:
+            self.fail("too_large", size=size, limit=METADATA_MAX_BYTES)
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+def name_field(**kwargs) -> serializers.CharField:
+    return serializers.CharField(
+        max_length=Person._meta.get_field("name").max_length,
+        help_text="The person's name or identifier (1-255 characters; surrounding spaces are trimmed).",
+        **kwargs,
+    )
+
+
+def photo_field() -> serializers.FileField:
+    # An empty file is let through to decode_image, which refuses it with the same message
+    # everywhere; so are type, size and pixel checks.
+    return serializers.FileField(
+        allow_empty_file=True,
+        use_url=False,
+        help_text="The photo: JPEG, PNG, WebP or BMP, at most MAX_UPLOAD_BYTES (default 10 MB).",
+    )
+
+
+def strict_field() -> serializers.BooleanField:
+    return serializers.BooleanField(
+        default=False,
+        help_text=(
+            "With several faces in the photo, false (the default) enrols the largest one and says "
+            "how many were found; true refuses the photo with 422."
+        ),
+    )
+
+
+# --- Requests ----------------------------------------------------------------------------------
+
+
+class RecordChangeSerializer(serializers.Serializer):
+    """PATCH /records/{id}: change the name, the metadata or both."""
+
+    name = name_field()
+    metadata = MetadataField(help_text="Replaces the whole metadata object.")
+
+    def update(self, person, validated_data):
+        for field, value in validated_data.items():
+            setattr(person, field, value)
+        person.save(update_fields=[*validated_data, "updated_at"])
+        return person
+
+
+class EnrolSerializer(serializers.Serializer):
+    image = photo_field()
+    name = name_field()
+    metadata = MetadataField(required=False, help_text="Optional JSON object (at most 16 KB).")
+    strict = strict_field()
+
+
+class AddPhotoSerializer(serializers.Serializer):
+    image = photo_field()
+    strict = strict_field()
+
+
+class MatchSerializer(serializers.Serializer):
+    image = photo_field()
+    top_k = serializers.IntegerField(
+        min_value=1,
+        max_value=100,
+        required=False,
+        help_text="How many distinct people to return, nearest first (1-100; default TOP_K_MATCHES, 5).",
+    )
+    threshold = serializers.FloatField(
+        min_value=0,
+        max_value=2,
+        required=False,
+        help_text=(
+            "Cosine distance at or below which the best match is recognised (0-2, lower is "
+            "stricter). Default: the calibrated value of the active model, given in the answer."
+        ),
+    )
+
+
+class PageQuerySerializer(serializers.Serializer):
+    skip = serializers.IntegerField(min_value=0, default=0, help_text="How many records to skip.")
+    limit = serializers.IntegerField(
+        min_value=1, max_value=1000, default=100, help_text="How many records to return (1-1000)."
+    )
+
+
+class RebuildQuerySerializer(serializers.Serializer):
+    reembed = serializers.BooleanField(
+        default=False,
+        help_text=(
+            "false: rebuild the index from the embeddings stored in the database (fast). true: "
+            "recompute every embedding from the stored photos with the active model (after a "
+            "model change; slow)."
+        ),
+    )
+
+
+# --- Responses ---------------------------------------------------------------------------------
+
+
+class RecordSerializer(serializers.ModelSerializer):
+    metadata = MetadataField()
+    embedding_index = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text="Vector id of the person's first photo in the index (null if they have no photo left).",
+    )
+
+    class Meta:
+        model = Person
+        fields = ["id", "name", "metadata", "created_at", "embedding_index"]
+        extra_kwargs = {"created_at": {"help_text": "When the person was enrolled (UTC)."}}
+
+
+class FaceImageSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField(help_text="Where to download the photo (needs the API key).")
+    face_box = serializers.ListField(
+        child=serializers.IntegerField(),
+        min_length=4,
+        max_length=4,
+        help_text="The enrolled face as [x, y, width, height] in the photo's pixels.",
+    )
+
+    class Meta:
+        model = FaceImage
+        fields = ["id", "url", "face_box", "width", "height", "faces_detected", "created_at"]
+        extra_kwargs = {
+            "width": {"help_text": "Photo width in pixels (upright, after EXIF rotation)."},
+            "height": {"help_text": "Photo height in pixels."},
+            "faces_detected": {"help_text": "Faces found in the photo; the largest was enrolled."},
+        }
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, image) -> str:
+        return reverse(
+            "api:record-image",
+            kwargs={"pk": image.person_id, "image_id": image.pk},
+            request=self.context.get("request"),
+        )
+
+
+class RecordDetailSerializer(RecordSerializer):
+    images = FaceImageSerializer(many=True, read_only=True, help_text="The person's photos, oldest first.")
+
+    class Meta(RecordSerializer.Meta):
+        fields = [*RecordSerializer.Meta.fields, "updated_at", "images"]
+
+
+class RecordPageSerializer(serializers.Serializer):
+    total_count = serializers.IntegerField(help_text="How many records there are in all.")
+    records = RecordSerializer(many=True, help_text="This page of records, oldest first.")
+
+
+class OutcomeSerializer(serializers.Serializer):
+    success = serializers.BooleanField(help_text="Always true: failures answer an error status.")
+    message = serializers.CharField(help_text="What was done, for people.")
+
+
+class EnrolmentSerializer(OutcomeSerializer):
+    record = RecordSerializer()
+    faces_detected = serializers.IntegerField(
+        help_text="Faces found in the photo; with several, the largest was enrolled."
+    )
+
+
+class PhotoAddedSerializer(EnrolmentSerializer):
+    image = FaceImageSerializer()
+
+
+class DeletedSerializer(OutcomeSerializer):
+    deleted_id = serializers.UUIDField(help_text="Id of what was deleted.")
+
+
+class ReembedFailureSerializer(serializers.Serializer):
+    image_id = serializers.UUIDField()
+    error = serializers.CharField(help_text="Why the photo kept its old vector.")
+
+
+class RebuildSerializer(OutcomeSerializer):
+    total_vectors = serializers.IntegerField(help_text="Vectors in the active model's index now.")
+    duration_ms = serializers.FloatField()
+    model = serializers.CharField(help_text="Embedding model key of the rebuilt index.")
+    failed = ReembedFailureSerializer(many=True, help_text="Photos that could not be re-embedded.")
+
+
+class CandidateSerializer(serializers.Serializer):
+    id = serializers.UUIDField(help_text="Record id.")
+    name = serializers.CharField()
+    confidence = serializers.FloatField(
+        help_text="Calibrated probability (0-1) that this is the same person; not 1 - distance."
+    )
+    distance = serializers.FloatField(help_text="Cosine distance to the person's nearest photo (0-2).")
+    metadata = serializers.DictField(help_text="The record's metadata.")
+
+
+class TopMatchSerializer(CandidateSerializer):
+    within_threshold = serializers.BooleanField(help_text="Whether distance <= threshold.")
+
+
+class MatchResultSerializer(serializers.Serializer):
+    recognized = serializers.BooleanField(help_text="True when the nearest person is within the threshold.")
+    best_match = CandidateSerializer(allow_null=True, help_text="That person when recognized, else null.")
+    top_matches = TopMatchSerializer(
+        many=True, help_text="Nearest distinct people first, within the threshold or not; empty for an empty gallery."
+    )
+    face_detected = serializers.BooleanField(help_text="Always true here: no face answers 422.")
+    faces_detected = serializers.IntegerField(help_text="Faces in the photo; the largest was matched.")
+    face_box = serializers.ListField(
+        child=serializers.IntegerField(), min_length=4, max_length=4, help_text="The matched face: [x, y, width, height]."
+    )
+    processing_time_ms = serializers.FloatField()
+    threshold = serializers.FloatField(help_text="The cosine-distance threshold this answer used.")
+    model = serializers.CharField(help_text="The embedding model key that produced the distances.")
+
+
+class ModelHealthSerializer(serializers.Serializer):
+    active = serializers.BooleanField(help_text="Whether this is the configured model.")
+    loaded = serializers.BooleanField(help_text="Whether its weights are loaded in this process.")
+    index_size = serializers.IntegerField(
+        allow_null=True, help_text="Vectors in this process's index (null for an inactive model)."
+    )
+    stored_vectors = serializers.IntegerField(allow_null=True, help_text="Embeddings stored in the database.")
+
+
+class HealthSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "unavailable"])
+    database = serializers.BooleanField(help_text="Whether the database answered.")
+    models = serializers.DictField(
+        child=ModelHealthSerializer(), help_text="Per embedding model key: loaded, index size, stored vectors."
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="Why the request failed, for people.")
+
+
+class FaceErrorSerializer(ErrorSerializer):
+    face_detected = serializers.BooleanField(help_text="False when no face was found.")
+    faces_detected = serializers.IntegerField(help_text="How many faces were found.")

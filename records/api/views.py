@@ -1,0 +1,315 @@
+"""The REST API: thin views over `records.services`, the models and `records.maintenance`.
+
+Errors are raised, not answered here: `records/api/exceptions.py` turns them into responses.
+"""
+
+import mimetypes
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.db.models import Count, Prefetch
+from django.http import FileResponse, Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.generics import get_object_or_404
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from recognition.gallery import get_gallery
+from recognition.service import get_service
+from records import services
+from records.maintenance import rebuild_index
+from records.models import FaceImage, Person
+
+from .schema import EXAMPLES, error_responses
+from .serializers import (
+    AddPhotoSerializer,
+    DeletedSerializer,
+    EnrolmentSerializer,
+    EnrolSerializer,
+    HealthSerializer,
+    MatchResultSerializer,
+    MatchSerializer,
+    PageQuerySerializer,
+    PhotoAddedSerializer,
+    RebuildQuerySerializer,
+    RebuildSerializer,
+    RecordChangeSerializer,
+    RecordDetailSerializer,
+    RecordPageSerializer,
+)
+
+RECORD_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Record id.")
+IMAGE_ID = OpenApiParameter("image_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Photo id.")
+MULTIPART = "multipart/form-data"
+
+
+def validated(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def enrolled_message(name: str, faces_detected: int) -> str:
+    message = f"Face record created successfully for '{name}'"
+    if faces_detected > 1:
+        message += f" ({faces_detected} faces detected; the largest was enrolled)"
+    return message
+
+
+class RecordViewSet(viewsets.GenericViewSet):
+    """People enrolled for recognition, their photos, and matching a photo against them."""
+
+    queryset = Person.objects.all()
+    serializer_class = RecordDetailSerializer
+    # Any path segment reaches get_object, so a malformed id answers the API's JSON 404.
+    lookup_value_regex = "[^/]+"
+
+    def get_queryset(self):
+        people = Person.objects.all()
+        if self.action == "list":
+            # embedding_index reads each person's first photo: one query for the whole page.
+            first_image_fields = FaceImage.objects.only("id", "person_id", "created_at", "vector_id")
+            return people.prefetch_related(Prefetch("images", queryset=first_image_fields))
+        if self.action in ("retrieve", "partial_update"):
+            return people.prefetch_related("images")
+        return people
+
+    def get_object(self):
+        try:
+            return super().get_object()
+        except Http404:
+            raise NotFound(f"No record with id '{self.kwargs['pk']}'.")
+
+    def get_image(self, image_id) -> FaceImage:
+        person = self.get_object()
+        try:
+            return get_object_or_404(person.images.select_related("person"), pk=image_id)
+        except Http404:
+            raise NotFound(f"Record '{person.pk}' has no photo with id '{image_id}'.")
+
+    @extend_schema(
+        operation_id="list_records",
+        summary="List records",
+        description="Records oldest first (a page stays put while people are enrolled), `skip`/`limit` paginated.",
+        parameters=[PageQuerySerializer],
+        responses={200: RecordPageSerializer, **error_responses(400, 401)},
+        examples=[EXAMPLES["page"]],
+    )
+    def list(self, request):
+        page = validated(PageQuerySerializer, request.query_params)
+        people = self.get_queryset()
+        body = {
+            "total_count": people.count(),
+            "records": people[page["skip"] : page["skip"] + page["limit"]],
+        }
+        return Response(RecordPageSerializer(body, context=self.get_serializer_context()).data)
+
+    @extend_schema(
+        operation_id="enrol",
+        summary="Enrol a person",
+        description=(
+            "Detects the face in the photo, stores the photo and its embedding, and adds it to the "
+            "index. A photo with several faces enrols the largest and says so in `faces_detected` "
+            "(refused with 422 when `strict=true`)."
+        ),
+        request={MULTIPART: EnrolSerializer},
+        responses={201: EnrolmentSerializer, **error_responses(400, 401, 413, 415, 422)},
+        examples=[EXAMPLES["enrolled"]],
+    )
+    def create(self, request):
+        form = validated(EnrolSerializer, request.data)
+        enrolment = services.enrol(
+            form["name"], form["image"].read(), metadata=form.get("metadata"), strict=form["strict"]
+        )
+        body = {
+            "success": True,
+            "message": enrolled_message(enrolment.person.name, enrolment.faces_detected),
+            "record": enrolment.person,
+            "faces_detected": enrolment.faces_detected,
+        }
+        return Response(EnrolmentSerializer(body).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        operation_id="match",
+        summary="Match a photo",
+        description=(
+            "Finds the enrolled people nearest to the largest face of the photo. `recognized` is true "
+            "only when the nearest is within `threshold`; an empty gallery answers `recognized: false` "
+            "with empty `top_matches`."
+        ),
+        request={MULTIPART: MatchSerializer},
+        responses={200: MatchResultSerializer, **error_responses(400, 401, 413, 415, 422)},
+        examples=[EXAMPLES["recognized"], EXAMPLES["unknown"]],
+    )
+    @action(detail=False, methods=["post"])
+    def match(self, request):
+        form = validated(MatchSerializer, request.data)
+        top_k = form.get("top_k", settings.TOP_K_MATCHES)
+        return Response(services.match(form["image"].read(), top_k, threshold=form.get("threshold")))
+
+    @extend_schema(
+        operation_id="get_record",
+        summary="Get a record",
+        parameters=[RECORD_ID],
+        responses={200: RecordDetailSerializer, **error_responses(401, 404)},
+        examples=[EXAMPLES["detail"]],
+    )
+    def retrieve(self, request, pk=None):
+        return Response(self.get_serializer(self.get_object()).data)
+
+    @extend_schema(
+        operation_id="update_record",
+        summary="Change a record's name or metadata",
+        description="Send either field or both; `metadata` replaces the whole object.",
+        parameters=[RECORD_ID],
+        request={"application/json": RecordChangeSerializer, MULTIPART: RecordChangeSerializer},
+        responses={200: RecordDetailSerializer, **error_responses(400, 401, 404, 413, 415)},
+        examples=[EXAMPLES["detail"]],
+    )
+    def partial_update(self, request, pk=None):
+        person = self.get_object()
+        change = RecordChangeSerializer(person, data=request.data, partial=True)
+        change.is_valid(raise_exception=True)
+        change.save()
+        return Response(self.get_serializer(person).data)
+
+    @extend_schema(
+        operation_id="delete_record",
+        summary="Delete a record",
+        description="Erases the person, every stored photo file and every vector.",
+        parameters=[RECORD_ID],
+        responses={200: DeletedSerializer, **error_responses(401, 404)},
+        examples=[EXAMPLES["deleted"]],
+    )
+    def destroy(self, request, pk=None):
+        person = self.get_object()
+        body = {
+            "success": True,
+            "message": f"Successfully deleted record for '{person.name}'",
+            "deleted_id": person.pk,
+        }
+        person.delete()  # the signals remove the vectors and files once the delete commits
+        return Response(DeletedSerializer(body).data)
+
+    @extend_schema(
+        operation_id="add_photo",
+        summary="Add a photo to a record",
+        description="Matching then uses the person's nearest photo.",
+        parameters=[RECORD_ID],
+        request={MULTIPART: AddPhotoSerializer},
+        responses={201: PhotoAddedSerializer, **error_responses(400, 401, 404, 413, 415, 422)},
+        examples=[EXAMPLES["photo_added"]],
+    )
+    @action(detail=True, methods=["post"], url_path="images")
+    def add_image(self, request, pk=None):
+        person = self.get_object()
+        form = validated(AddPhotoSerializer, request.data)
+        enrolment = services.add_image(person, form["image"].read(), strict=form["strict"])
+        body = {
+            "success": True,
+            "message": f"Added a photo of '{enrolment.person.name}'",
+            "record": enrolment.person,
+            "image": enrolment.image,
+            "faces_detected": enrolment.faces_detected,
+        }
+        context = self.get_serializer_context()
+        return Response(PhotoAddedSerializer(body, context=context).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        operation_id="download_photo",
+        summary="Download a photo",
+        parameters=[RECORD_ID, IMAGE_ID],
+        responses={
+            (200, "image/*"): OpenApiResponse(OpenApiTypes.BINARY, description="The stored photo."),
+            **error_responses(401, 404),
+        },
+    )
+    @action(detail=True, methods=["get"], url_path=r"images/(?P<image_id>[^/]+)", url_name="image")
+    def image(self, request, pk=None, image_id=None):
+        image = self.get_image(image_id)
+        content_type = mimetypes.guess_type(image.image.name)[0] or "application/octet-stream"
+        return FileResponse(image.image.open("rb"), content_type=content_type)
+
+    @extend_schema(
+        operation_id="delete_photo",
+        summary="Delete a photo",
+        description="Erases the photo file and its vector; the record stays (with its other photos).",
+        parameters=[RECORD_ID, IMAGE_ID],
+        responses={200: DeletedSerializer, **error_responses(401, 404)},
+        examples=[EXAMPLES["photo_deleted"]],
+    )
+    @image.mapping.delete
+    def delete_image(self, request, pk=None, image_id=None):
+        image = self.get_image(image_id)
+        body = {"success": True, "message": f"Deleted a photo of '{image.person.name}'", "deleted_id": image.pk}
+        image.delete()
+        return Response(DeletedSerializer(body).data)
+
+
+class RebuildIndexView(APIView):
+    @extend_schema(
+        operation_id="rebuild_index",
+        summary="Rebuild the index",
+        description=(
+            "Rebuilds the active model's vector index from the database; every server process "
+            "reloads it on its next search. `reembed=true` first recomputes every embedding from "
+            "the stored photos (after changing the model)."
+        ),
+        parameters=[RebuildQuerySerializer],
+        request=None,
+        responses={200: RebuildSerializer, **error_responses(400, 401)},
+        examples=[EXAMPLES["rebuilt"]],
+    )
+    def post(self, request):
+        options = validated(RebuildQuerySerializer, request.query_params)
+        result = rebuild_index(reembed=options["reembed"])
+        message = f"Rebuilt the {result['model']} index: {result['total_vectors']} vectors."
+        if result["failed"]:
+            message += f" {len(result['failed'])} photos could not be re-embedded and kept their old vectors."
+        return Response(RebuildSerializer({"success": True, "message": message, **result}).data)
+
+
+class HealthView(APIView):
+    authentication_classes = []  # for load balancers and monitors: no key, and no key checked
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="health",
+        summary="Health check",
+        description=(
+            "Whether the database answers, whether the model is loaded in this process, and the size "
+            "of the index per embedding model key. 503 when the database does not answer. No API key."
+        ),
+        responses={200: HealthSerializer, 503: HealthSerializer},
+        examples=[EXAMPLES["healthy"]],
+    )
+    def get(self, request):
+        service = get_service()
+        gallery = get_gallery(service.model_key)
+        try:
+            counts = FaceImage.objects.values("model_key").annotate(vectors=Count("id"))
+            stored = {row["model_key"]: row["vectors"] for row in counts}
+            gallery.sync()
+            database = True
+        except DatabaseError:
+            stored, database = {}, False
+        models = {
+            key: {"active": False, "loaded": False, "index_size": None, "stored_vectors": count}
+            for key, count in stored.items()
+        }
+        models[service.model_key] = {
+            "active": True,
+            "loaded": service.loaded,
+            "index_size": len(gallery.index),
+            "stored_vectors": stored.get(service.model_key, 0) if database else None,
+        }
+        body = {"status": "ok" if database else "unavailable", "database": database, "models": models}
+        return Response(
+            HealthSerializer(body).data,
+            status=status.HTTP_200_OK if database else status.HTTP_503_SERVICE_UNAVAILABLE,
+        )

@@ -1,0 +1,239 @@
+"""The web pages. Thin: every photo goes through `records.services`, the code path of the API."""
+
+import base64
+import io
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.db.models import Count, OuterRef, Subquery
+from django.http import FileResponse, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
+from django.urls import reverse_lazy
+from django.views.decorators.http import require_POST
+from django.views.generic import DeleteView, FormView, ListView, TemplateView
+from PIL import Image, ImageOps
+
+from recognition.errors import FaceError
+from recognition.gallery import get_gallery
+from recognition.service import get_service
+
+from . import services
+from .forms import AddPhotoForm, EnrolForm, MatchForm
+from .models import FaceImage, Person
+
+# Photos are personal data: only this user's browser may keep them, and not for long.
+PRIVATE_CACHE = "private, max-age=3600"
+THUMBNAIL_SIDE = 160
+# The photo of a match is sent back inline (it is never stored); these are the types it can be.
+DISPLAYABLE_TYPES = {"image/jpeg", "image/png", "image/webp", "image/bmp"}
+
+
+def with_photo_summary(people):
+    """Each person's number of photos and the photo that represents them, in the same query."""
+    first_image = FaceImage.objects.filter(person=OuterRef("pk")).order_by("created_at", "vector_id")
+    return people.annotate(photo_count=Count("images"), first_image_id=Subquery(first_image.values("pk")[:1]))
+
+
+def _photos(count: int) -> str:
+    return f"{count} photo{pluralize(count)}"
+
+
+class HomeView(LoginRequiredMixin, TemplateView):
+    template_name = "records/home.html"
+
+    def get_context_data(self, **kwargs):
+        service = get_service()
+        gallery = get_gallery(service.model_key)
+        gallery.sync()
+        return super().get_context_data(
+            people=Person.objects.count(),
+            photos=FaceImage.objects.count(),
+            other_model_photos=FaceImage.objects.exclude(model_key=service.model_key).count(),
+            model_key=service.model_key,
+            index_size=len(gallery.index),
+            threshold=service.default_threshold,
+            **kwargs,
+        )
+
+
+@dataclass
+class StoredPhotos:
+    person: Person | None = None
+    count: int = 0
+    notes: list[str] = field(default_factory=list)  # photos refused, group photos
+
+    def report(self, request, success: str) -> None:
+        messages.success(request, success)
+        for note in self.notes:
+            messages.warning(request, note)
+
+
+def _store_photos(form, person: Person | None = None) -> StoredPhotos:
+    """Send each photo of the form through the service; the first accepted one enrols the person
+    unless one is given. When none is accepted the form carries the service's messages."""
+    data = form.cleaned_data
+    stored = StoredPhotos(person)
+    refused = []
+    for upload in data["photos"]:
+        try:
+            if stored.person is None:
+                enrolment = services.enrol(data["name"], upload.read(), data["metadata"], data["strict"])
+            else:
+                enrolment = services.add_image(stored.person, upload.read(), data["strict"])
+        except FaceError as exc:
+            refused.append(f"{upload.name}: {exc.detail}")
+            continue
+        stored.person, stored.count = enrolment.person, stored.count + 1
+        if enrolment.faces_detected > 1:
+            stored.notes.append(
+                f"{upload.name}: {enrolment.faces_detected} faces were detected; the largest one was used."
+            )
+    if not stored.count:
+        for message in refused:
+            form.add_error("photos", message)
+    stored.notes += [f"Not added: {message}" for message in refused]
+    return stored
+
+
+class EnrolView(LoginRequiredMixin, FormView):
+    template_name = "records/enrol.html"
+    form_class = EnrolForm
+
+    def form_valid(self, form):
+        stored = _store_photos(form)
+        if not stored.count:
+            return self.form_invalid(form)
+        stored.report(self.request, f"Enrolled {stored.person.name} from {_photos(stored.count)}.")
+        return redirect("person", pk=stored.person.pk)
+
+
+def _with_thumbnails(matches: list[dict]) -> list[dict]:
+    people = with_photo_summary(Person.objects.filter(pk__in=[match["id"] for match in matches]))
+    first_images = {str(pk): image_id for pk, image_id in people.values_list("pk", "first_image_id")}
+    return [{**match, "image_id": first_images.get(match["id"])} for match in matches]
+
+
+def _data_uri(data: bytes, content_type: str) -> str:
+    kind = content_type if content_type in DISPLAYABLE_TYPES else "image/jpeg"
+    return f"data:{kind};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+class MatchView(LoginRequiredMixin, FormView):
+    template_name = "records/match.html"
+    form_class = MatchForm
+
+    def form_valid(self, form):
+        upload = form.cleaned_data["photo"]
+        data = upload.read()
+        try:
+            result = services.match(data, settings.TOP_K_MATCHES, form.cleaned_data["threshold"])
+        except FaceError as exc:
+            form.add_error("photo", exc.detail)
+            return self.form_invalid(form)
+        candidates = _with_thumbnails(result["top_matches"])
+        recognized = result["recognized"]
+        threshold = result["threshold"]
+        context = self.get_context_data(
+            form=form,
+            result=result,
+            best=candidates[0] if recognized else None,
+            others=candidates[1:] if recognized else candidates,
+            photo_src=_data_uri(data, upload.content_type),
+            # Distances scale differently per model, so the steps are relative to the threshold.
+            stricter=round(threshold * 0.8, 4),
+            looser=round(threshold * 1.25, 4),
+        )
+        return self.render_to_response(context)
+
+    def get_context_data(self, **kwargs):
+        service = get_service()
+        kwargs.setdefault("calibration", service.calibration)
+        kwargs.setdefault("default_threshold", service.default_threshold)
+        return super().get_context_data(**kwargs)
+
+
+class PersonListView(LoginRequiredMixin, ListView):
+    template_name = "records/person_list.html"
+    context_object_name = "people"
+    paginate_by = 24
+
+    def get_queryset(self):
+        people = with_photo_summary(Person.objects.order_by("name", "created_at"))
+        query = self.request.GET.get("q", "").strip()
+        return people.filter(name__icontains=query) if query else people
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(query=self.request.GET.get("q", "").strip(), **kwargs)
+
+
+@login_required
+def person_detail(request, pk):
+    """The person's photos and metadata; posting adds photos."""
+    person = get_object_or_404(Person, pk=pk)
+    form = AddPhotoForm(request.POST, request.FILES) if request.method == "POST" else AddPhotoForm()
+    if form.is_bound and form.is_valid():
+        stored = _store_photos(form, person)
+        if stored.count:
+            stored.report(request, f"Added {_photos(stored.count)} to {person.name}.")
+            return redirect("person", pk=person.pk)
+    images = person.images.defer("embedding", "landmarks")
+    return render(request, "records/person_detail.html", {"person": person, "images": images, "form": form})
+
+
+@login_required
+@require_POST
+def remove_photo(request, pk, image_pk):
+    image = get_object_or_404(FaceImage.objects.select_related("person"), pk=image_pk, person_id=pk)
+    image.delete()  # the photo's file and its vector go with the row (records/signals.py)
+    messages.success(request, "The photo was removed, with its face data.")
+    if not FaceImage.objects.filter(person_id=pk).exists():
+        messages.warning(request, f"{image.person.name} has no photos left and cannot be recognised until you add one.")
+    return redirect("person", pk=pk)
+
+
+class PersonDeleteView(LoginRequiredMixin, DeleteView):
+    model = Person
+    template_name = "records/person_confirm_delete.html"
+    context_object_name = "person"
+    success_url = reverse_lazy("people")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)  # photos, files and vectors go with the person
+        messages.success(self.request, f"{self.object.name} was deleted, with their photos and face data.")
+        return response
+
+
+@login_required
+def photo(request, pk):
+    """A stored photo, for logged-in users only: MEDIA_ROOT is never served publicly."""
+    image = get_object_or_404(FaceImage.objects.only("image"), pk=pk)
+    response = FileResponse(image.image.open("rb"))
+    response["Cache-Control"] = PRIVATE_CACHE
+    return response
+
+
+@login_required
+def face_thumbnail(request, pk):
+    """The face of a stored photo, cropped square with a margin and scaled down for lists."""
+    image = get_object_or_404(FaceImage.objects.only("image", "face_box"), pk=pk)
+    with image.image.open("rb") as handle:
+        picture = ImageOps.exif_transpose(Image.open(handle))  # face_box is in upright pixels
+        face = picture.crop(_square_around(image.face_box, picture.size)).convert("RGB")
+    face.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    buffer = io.BytesIO()
+    face.save(buffer, "JPEG", quality=85)
+    return HttpResponse(buffer.getvalue(), content_type="image/jpeg", headers={"Cache-Control": PRIVATE_CACHE})
+
+
+def _square_around(box, image_size) -> tuple[int, int, int, int]:
+    """A square 1.6 times the face's size, centred on it and kept inside the image."""
+    x, y, width, height = box
+    image_width, image_height = image_size
+    side = min(round(max(width, height) * 1.6), image_width, image_height)
+    left = min(max(round(x + width / 2 - side / 2), 0), image_width - side)
+    top = min(max(round(y + height / 2 - side / 2), 0), image_height - side)
+    return left, top, left + side, top + side

@@ -1,0 +1,89 @@
+"""POST /maintenance/rebuild-index and GET /health."""
+
+import pytest
+from django.db import DatabaseError
+from rest_framework.test import APIClient
+
+from recognition.gallery import get_gallery
+from recognition.models import IndexState
+from recognition.service import get_service
+from records.models import FaceImage
+
+from .samples import upload
+
+pytestmark = pytest.mark.django_db
+
+
+def test_rebuild_index_answers_the_vectors_it_holds(api, bush, enrol, photo):
+    enrol("Colin Powell", photo("Colin_Powell", 0))
+    epoch = IndexState.objects.get().epoch
+
+    response = api.post("/maintenance/rebuild-index")
+
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body["success"] is True
+    assert body["total_vectors"] == 2
+    assert body["model"] == get_service().model_key
+    assert body["duration_ms"] >= 0 and body["failed"] == []
+    assert "2 vectors" in body["message"]
+    assert IndexState.objects.get().epoch == epoch + 1  # every process reloads
+
+
+def test_rebuild_with_reembed_recomputes_from_the_stored_photos_and_matches_the_same(api, bush, photo):
+    before = api.post("/records/match", {"image": upload(photo("George_W_Bush", 1))}, format="multipart").json()
+    FaceImage.objects.update(embedding=b"\0" * len(bush.images.get().embedding))  # a stale vector
+
+    response = api.post("/maintenance/rebuild-index?reembed=true")
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["total_vectors"] == 1
+    after = api.post("/records/match", {"image": upload(photo("George_W_Bush", 1))}, format="multipart").json()
+    assert after["top_matches"][0]["distance"] == before["top_matches"][0]["distance"]
+
+
+def test_rebuild_refuses_a_bad_reembed_value(api, bush, unchanged):
+    with unchanged():
+        response = api.post("/maintenance/rebuild-index?reembed=maybe")
+
+    assert response.status_code == 400
+    assert response.json()["detail"] == "reembed: Must be a valid boolean."
+
+
+def test_health_reports_database_model_and_index_without_a_key(bush, face_service):
+    response = APIClient().get("/health")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ok",
+        "database": True,
+        "models": {
+            face_service.model_key: {"active": True, "loaded": True, "index_size": 1, "stored_vectors": 1}
+        },
+    }
+
+
+def test_health_lists_vectors_stored_under_another_model(bush, face_service):
+    FaceImage.objects.update(model_key="ArcFace:retinaface:deepface-align-v1")
+
+    models = APIClient().get("/health").json()["models"]
+
+    assert models["ArcFace:retinaface:deepface-align-v1"] == {
+        "active": False, "loaded": False, "index_size": None, "stored_vectors": 1,
+    }
+    assert models[face_service.model_key]["stored_vectors"] == 0
+
+
+def test_health_is_503_when_the_database_does_not_answer(bush, face_service, monkeypatch):
+    gallery = get_gallery(face_service.model_key)
+
+    def unreachable(self):
+        raise DatabaseError("connection refused")
+
+    monkeypatch.setattr(type(gallery), "sync", unreachable)
+    response = APIClient().get("/health")
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable" and body["database"] is False
+    assert body["models"][face_service.model_key]["stored_vectors"] is None

@@ -1,0 +1,65 @@
+"""The OpenAPI schema is complete and valid; Swagger UI and ReDoc are served with no CDN."""
+
+import json
+import re
+from urllib.parse import urljoin
+
+import pytest
+import requests
+from django.core.management import call_command
+
+pytestmark = pytest.mark.django_db
+
+OPERATIONS = {
+    ("/records", "get"),
+    ("/records", "post"),
+    ("/records/match", "post"),
+    ("/records/{id}", "get"),
+    ("/records/{id}", "patch"),
+    ("/records/{id}", "delete"),
+    ("/records/{id}/images", "post"),
+    ("/records/{id}/images/{image_id}", "get"),
+    ("/records/{id}/images/{image_id}", "delete"),
+    ("/maintenance/rebuild-index", "post"),
+    ("/health", "get"),
+}
+
+
+def test_spectacular_validates_without_warnings(tmp_path):
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+
+
+def test_the_served_schema_describes_every_operation_with_its_errors(client):
+    schema = client.get("/openapi.json").json()
+
+    operations = {
+        (path, method): operation for path, item in schema["paths"].items() for method, operation in item.items()
+    }
+    assert set(operations) == OPERATIONS
+    for (path, method), operation in operations.items():
+        assert operation.get("summary"), (path, method)
+        if path != "/health":
+            assert "401" in operation["responses"], (path, method)
+            assert operation["security"] == [{"ApiKeyAuth": []}, {"XApiKeyAuth": []}]
+        if "{id}" in path:
+            assert "404" in operation["responses"], (path, method)
+        if "requestBody" in operation and method == "post":
+            assert set(operation["responses"]) >= {"400", "413", "415", "422"}, (path, method)
+    assert schema["components"]["securitySchemes"]["ApiKeyAuth"]["name"] == "Authorization"
+    assert schema["components"]["securitySchemes"]["XApiKeyAuth"]["name"] == "X-API-Key"
+    record = schema["components"]["schemas"]["Record"]["properties"]
+    assert set(record) == {"id", "name", "metadata", "created_at", "embedding_index"}
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_pages_load_everything_from_this_server(live_server, page):
+    html = requests.get(live_server.url + page, timeout=30).text
+
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert assets, html
+    for asset in assets:
+        url = urljoin(live_server.url + page, asset)
+        assert url.startswith(live_server.url), f"{asset} is not served by this server"
+        assert requests.get(url, timeout=30).status_code == 200, url
+    assert "/openapi.json" in html
+    assert json.loads(requests.get(live_server.url + "/openapi.json", timeout=30).text)["openapi"].startswith("3.")

@@ -1,0 +1,69 @@
+"""Fixtures of the page tests: a logged-in operator, photos as uploads, people enrolled through
+the service."""
+
+import io
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+from records import services
+
+
+@pytest.fixture(autouse=True)
+def pinned_threshold(settings, face_service):
+    """The pages show the decision of a threshold: pin one that separates these photos (cosine
+    distance about 0.02-0.04 for the same person, above 0.1 for others), whatever the
+    calibration of the day says."""
+    settings.RECOGNITION_THRESHOLD = 0.07
+
+
+@pytest.fixture
+def user(django_user_model):
+    return django_user_model.objects.create_user("operator", password="a long test password")
+
+
+@pytest.fixture
+def operator(client, user):
+    """A client logged in as an ordinary (not staff) user."""
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def upload(photo):
+    """upload("Colin_Powell", 1) -> that LFW photo as an uploaded file."""
+
+    def make(identity: str, number: int = 0) -> SimpleUploadedFile:
+        return SimpleUploadedFile(f"{identity}_{number}.jpg", photo(identity, number), content_type="image/jpeg")
+
+    return make
+
+
+@pytest.fixture
+def group_photo(faces_dir) -> SimpleUploadedFile:
+    """Two faces: Kit Harington and Rose Leslie."""
+    path = Path(faces_dir) / "samples" / "group" / "kit_with_rose.jpg"
+    return SimpleUploadedFile("kit_with_rose.jpg", path.read_bytes(), content_type="image/jpeg")
+
+
+@pytest.fixture
+def blank_photo() -> SimpleUploadedFile:
+    """A valid image with no face. Small, because a photo without a face is searched again with
+    the slower CNN detector."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (128, 128, 128)).save(buffer, "PNG")
+    return SimpleUploadedFile("blank.png", buffer.getvalue(), content_type="image/png")
+
+
+@pytest.fixture
+def enrol(photo):
+    """enrol("Colin_Powell", 0) -> a Person enrolled through the service from that photo."""
+
+    def make(identity: str, number: int = 0, **fields):
+        name = fields.pop("name", identity.replace("_", " "))
+        return services.enrol(name, photo(identity, number), **fields).person
+
+    return make
+

@@ -1,0 +1,131 @@
+"""The match page: who is in a photo, at which threshold, and every message it shows."""
+
+import base64
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from pytest_django.asserts import assertContains, assertNotContains
+
+from recognition.service import get_service
+
+from .helpers import ALICE, BOB, STRANGER, assert_shows
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def gallery(enrol):
+    """Alice and Bob enrolled from their first photos."""
+    return enrol(ALICE), enrol(BOB)
+
+
+def match(operator, photo, **fields):
+    return operator.post("/match/", {"photo": photo, **fields})
+
+
+def test_the_form_takes_a_photo_and_a_threshold(operator):
+    response = operator.get("/match/")
+    assertContains(response, 'enctype="multipart/form-data"')
+    assertContains(response, 'data-async-target="#match-result"')
+    assertContains(response, 'accept="image/*"')
+    assertContains(response, 'name="threshold"')
+    assertContains(response, "Default: 0.0700.")
+    assertNotContains(response, "Unknown person")
+
+
+def test_another_photo_of_someone_enrolled_finds_them(operator, gallery, upload):
+    alice, bob = gallery
+    response = match(operator, upload(ALICE, 1))
+    context = response.context
+    assert context["best"]["name"] == "Colin Powell"
+    assert [other["name"] for other in context["others"]] == ["Tony Blair"]
+    assertContains(response, "Best match")
+    assertContains(response, f'<a href="/people/{alice.pk}/">Colin Powell</a>', html=True)
+    # Their enrolled face, and the other candidate's.
+    assertContains(response, f'src="/photos/{alice.first_image.pk}/face.jpg"')
+    assertContains(response, f'src="/photos/{bob.first_image.pk}/face.jpg"')
+    assertContains(response, 'class="confidence__bar"')
+    assertContains(response, "Other candidates")
+    assertContains(response, "Threshold 0.0700")
+    assertContains(response, get_service().model_key)
+    assertNotContains(response, "Unknown person")
+
+
+def test_the_photo_comes_back_with_the_face_outlined(operator, gallery, upload, photo):
+    response = match(operator, upload(ALICE, 1))
+    x, y, w, h = response.context["result"]["face_box"]
+    # Never stored: the photo is sent back inline, and the page's script sizes the box to it.
+    assertContains(response, f'src="data:image/jpeg;base64,{base64.b64encode(photo(ALICE, 1)).decode()}"')
+    assertContains(response, f'<rect x="{x}" y="{y}" width="{w}" height="{h}"></rect>', html=True)
+    assertContains(response, "face-boxes--known")
+
+
+def test_a_stranger_is_an_unknown_person(operator, gallery, upload):
+    response = match(operator, upload(STRANGER))
+    assert response.context["best"] is None
+    assertContains(response, "Unknown person")
+    assert_shows(response, "Nobody enrolled is within the threshold")
+    assertContains(response, "Closest people")
+    assertContains(response, "face-boxes--unknown")
+
+
+def test_nobody_enrolled(operator, upload):
+    response = match(operator, upload(ALICE))
+    assertContains(response, "Unknown person")
+    assertContains(response, "Nobody is enrolled yet.")
+
+
+def test_a_stricter_threshold_turns_a_match_into_an_unknown_person(operator, gallery, upload):
+    response = match(operator, upload(ALICE, 1), threshold="0.001")
+    assertContains(response, "Unknown person")
+    assertContains(response, "Threshold 0.0010")
+    assertContains(response, 'data-threshold="0.0008"')  # stricter again
+    assertContains(response, 'data-threshold="0.0013"')  # looser
+
+
+def test_a_group_photo_matches_the_largest_face_and_says_so(operator, group_photo):
+    response = match(operator, group_photo)
+    assertContains(response, "2 faces were detected; the largest one (outlined) was matched.")
+
+
+def refused(operator, photo, **fields):
+    response = match(operator, photo, **fields)
+    assert response.status_code == 200
+    assert "result" not in response.context
+    return response
+
+
+def test_no_face(operator, blank_photo):
+    assert_shows(refused(operator, blank_photo), "No face was detected in the image.")
+
+
+def test_unreadable_file(operator):
+    photo = SimpleUploadedFile("notes.jpg", b"these are not pixels", content_type="image/jpeg")
+    assert_shows(refused(operator, photo), "The file is not an image Pillow can read (use JPEG, PNG, WebP or BMP).")
+
+
+def test_empty_file(operator):
+    photo = SimpleUploadedFile("empty.jpg", b"", content_type="image/jpeg")
+    assert_shows(refused(operator, photo), "The uploaded file is empty.")
+
+
+def test_file_too_large(operator, upload, settings):
+    settings.MAX_UPLOAD_BYTES = 1000
+    photo = upload(ALICE)
+    assert_shows(refused(operator, photo), f"The image is {photo.size:,} bytes; the limit is 1,000 bytes.")
+
+
+def test_no_photo(operator):
+    assert_shows(operator.post("/match/", {}), "This field is required.")
+
+
+@pytest.mark.parametrize(
+    "threshold, message",
+    [
+        ("-0.1", "Threshold: Ensure this value is greater than or equal to 0.0."),
+        ("3", "Threshold: Ensure this value is less than or equal to 2.0."),
+        ("strict", "Threshold: Enter a number."),
+    ],
+)
+def test_threshold_out_of_range(operator, upload, threshold, message):
+    assert_shows(refused(operator, upload(ALICE), threshold=threshold), message)

@@ -128,6 +128,10 @@ TOP_K_MATCHES = env.int("TOP_K_MATCHES", default=5)
 # DeepFace looks for weights in $DEEPFACE_HOME/.deepface/weights; keep them with the data.
 DEEPFACE_HOME = Path(env.str("DEEPFACE_HOME", default=str(DATA_DIR)))
 INDEX_DIR = DATA_DIR / "index"
+# Above this many vectors the index turns from an exact flat scan into FAISS IVF, which scans
+# IVF_NPROBE of its clusters per search (recall and speed-up measured in bench/RESULTS.md).
+APPROXIMATE_INDEX_ABOVE = env.int("APPROXIMATE_INDEX_ABOVE", default=200_000)
+IVF_NPROBE = env.int("IVF_NPROBE", default=32)
 # Photos are downscaled to this longest side before detection; boxes are mapped back.
 DETECTION_MAX_SIDE = env.int("DETECTION_MAX_SIDE", default=1024)
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
@@ -155,7 +159,7 @@ REST_FRAMEWORK = {
     # Uploads beyond MAX_UPLOAD_BYTES are refused from their Content-Length, before being read.
     "DEFAULT_PARSER_CLASSES": [
         "records.api.parsers.UploadParser",
-        "rest_framework.parsers.JSONParser",
+        "records.api.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
     ],
     "EXCEPTION_HANDLER": "records.api.exceptions.exception_handler",
@@ -179,5 +183,6 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
+    # No validator badge: it would send the schema to validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "persistAuthorization": True, "validatorUrl": None},
 }

@@ -25,7 +25,8 @@ class IndexStateAdmin(admin.ModelAdmin):
         from records.models import FaceImage  # records builds on recognition, not the other way
 
         photos = FaceImage.objects.filter(model_key=OuterRef("pk")).order_by().values("model_key")
-        return super().get_queryset(request).annotate(photo_vectors=Subquery(photos.annotate(n=Count("pk")).values("n")))
+        count = photos.annotate(n=Count("pk")).values("n")
+        return super().get_queryset(request).annotate(photo_vectors=Subquery(count))
 
     # The rows are bookkeeping the index keeps itself: only read here.
     def has_add_permission(self, request):
@@ -49,7 +50,8 @@ class IndexStateAdmin(admin.ModelAdmin):
         position = "in step" if (gallery.epoch, gallery.generation) == (state.epoch, state.generation) else (
             "behind: catches up on its next search"
         )
-        return f"{len(gallery.index)} vectors at generation {gallery.generation}, {position}"
+        vectors = len(gallery.index)
+        return f"{vectors} vector{pluralize(vectors)} at generation {gallery.generation}, {position}"
 
     @admin.display(description="Status")
     def status(self, state):
@@ -58,7 +60,11 @@ class IndexStateAdmin(admin.ModelAdmin):
         return "stale: embedded by another model, re-embed to match these photos"
 
     def changelist_view(self, request, extra_context=None):
-        extra_context = {"has_rebuild_permission": self.has_rebuild_permission(request), **(extra_context or {})}
+        extra_context = {
+            "title": "Index status",
+            "has_rebuild_permission": self.has_rebuild_permission(request),
+            **(extra_context or {}),
+        }
         return super().changelist_view(request, extra_context)
 
     def has_rebuild_permission(self, request):

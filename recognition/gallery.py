@@ -59,6 +59,14 @@ def record_removals(model_key: str, vector_ids) -> None:
     )
 
 
+def _new_index() -> VectorIndex:
+    return VectorIndex(**_index_options())
+
+
+def _index_options() -> dict:
+    return {"approximate_above": settings.APPROXIMATE_INDEX_ABOVE, "nprobe": settings.IVF_NPROBE}
+
+
 def _face_images():
     from records.models import FaceImage  # records builds on recognition, not the other way
 
@@ -70,7 +78,7 @@ class Gallery:
 
     def __init__(self, model_key: str):
         self.model_key = model_key
-        self.index = VectorIndex()
+        self.index = _new_index()
         self.generation = 0
         self.epoch = -1  # never loaded
         self.changes_since_save = 0
@@ -114,7 +122,7 @@ class Gallery:
         if not self.path.exists():
             return None
         try:
-            index, watermark = VectorIndex.load(self.path)
+            index, watermark = VectorIndex.load(self.path, **_index_options())
         except Exception:  # a damaged snapshot is only a cache: rebuild from the database
             logger.exception("Ignoring unreadable index snapshot %s", self.path)
             return None
@@ -124,7 +132,7 @@ class Gallery:
 
     def rebuild_from_database(self, epoch: int, generation: int) -> None:
         started = time.perf_counter()
-        index = VectorIndex()
+        index = _new_index()
         rows = (
             _face_images()
             .filter(model_key=self.model_key, generation__lte=generation)

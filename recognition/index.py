@@ -27,9 +27,10 @@ class Neighbour:
 
 
 # IVF layout: about IVF_LISTS_PER_SQRT * sqrt(n) clusters, trained by k-means on at most
-# TRAINING_POINTS_PER_LIST vectors per cluster (FAISS warns below 39), for IVF_TRAINING_ITERATIONS.
+# TRAINING_POINTS_PER_LIST vectors per cluster and at least the 39 FAISS asks for, for
+# IVF_TRAINING_ITERATIONS.
 IVF_LISTS_PER_SQRT = 2
-IVF_MIN_LISTS = 64
+MIN_TRAINING_POINTS_PER_LIST = 39
 TRAINING_POINTS_PER_LIST = 50
 IVF_TRAINING_ITERATIONS = 10
 # Clusters trained on n vectors still serve a larger index well; retrain once it has grown this much.
@@ -90,6 +91,22 @@ class VectorIndex:
             del self._person_of[vector_id]
         return int(removed)
 
+    def nearest(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """FAISS's (similarities, ids) of the k nearest vectors of each row of `queries` (float32).
+
+        One query is searched on one thread. FAISS would split its scan over every core, but a
+        server runs a worker process per core: the threads then wait for one another, and a
+        search of 100k vectors took 49 ms instead of 2.5 ms on a busy machine (bench/RESULTS.md).
+        """
+        if len(queries) > 1:
+            return self._index.search(queries, k)
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            return self._index.search(queries, k)
+        finally:
+            faiss.omp_set_num_threads(threads)
+
     def search_people(self, vector, top_k: int) -> list[Neighbour]:
         """The `top_k` nearest distinct people, each at the distance of their nearest vector."""
         total = len(self)
@@ -98,7 +115,7 @@ class VectorIndex:
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
         k = min(total, top_k * 4)
         while True:
-            similarities, ids = self._index.search(query, k)
+            similarities, ids = self.nearest(query, k)
             best: dict[uuid.UUID, Neighbour] = {}
             for similarity, vector_id in zip(similarities[0].tolist(), ids[0].tolist()):
                 if vector_id < 0:
@@ -122,7 +139,7 @@ class VectorIndex:
         if self.is_approximate and size < RETRAIN_GROWTH * self._trained_size:
             return
         ids, vectors = self._contents()
-        lists = max(IVF_MIN_LISTS, int(IVF_LISTS_PER_SQRT * np.sqrt(size)))
+        lists = max(1, int(min(IVF_LISTS_PER_SQRT * np.sqrt(size), size / MIN_TRAINING_POINTS_PER_LIST)))
         sample = vectors
         if size > lists * TRAINING_POINTS_PER_LIST:
             chosen = np.random.default_rng(0).choice(size, lists * TRAINING_POINTS_PER_LIST, replace=False)

@@ -28,7 +28,8 @@ class FacesMedia:
 def face_thumbnail(image_id):
     if image_id is None:
         return "—"
-    return format_html('<img class="face-thumb" src="{}" alt="">', reverse("face-thumbnail", args=[image_id]))
+    url = reverse("face-thumbnail", args=[image_id])
+    return format_html('<img class="face-thumb" src="{}" alt="" loading="lazy">', url)
 
 
 def photo_with_face(image: FaceImage):

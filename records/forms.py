@@ -64,7 +64,9 @@ class MetadataField(forms.CharField):
         try:
             metadata = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise forms.ValidationError(f"The metadata is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).")
+            raise forms.ValidationError(
+                f"The metadata is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
+            )
         if not isinstance(metadata, dict):
             raise forms.ValidationError('The metadata must be a JSON object, like {"team": "Security"}.')
         return metadata
@@ -119,5 +121,8 @@ class MatchForm(PageForm):
         min_value=0.0,
         max_value=2.0,
         widget=forms.NumberInput(attrs={"step": "0.001"}),
-        help_text="Cosine distance at or below which a face counts as a match. Lower is stricter; leave empty for the default.",
+        help_text=(
+            "Cosine distance at or below which a face counts as a match. Lower is stricter; "
+            "leave empty for the default."
+        ),
     )

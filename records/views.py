@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db.models import Count, OuterRef, Subquery
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse_lazy
@@ -92,10 +92,11 @@ def _store_photos(form, person: Person | None = None) -> StoredPhotos:
             stored.notes.append(
                 f"{upload.name}: {enrolment.faces_detected} faces were detected; the largest one was used."
             )
-    if not stored.count:
+    if stored.count:
+        stored.notes += [f"Not added: {message}" for message in refused]
+    else:
         for message in refused:
             form.add_error("photos", message)
-    stored.notes += [f"Not added: {message}" for message in refused]
     return stored
 
 
@@ -191,7 +192,9 @@ def remove_photo(request, pk, image_pk):
     image.delete()  # the photo's file and its vector go with the row (records/signals.py)
     messages.success(request, "The photo was removed, with its face data.")
     if not FaceImage.objects.filter(person_id=pk).exists():
-        messages.warning(request, f"{image.person.name} has no photos left and cannot be recognised until you add one.")
+        messages.warning(
+            request, f"{image.person.name} has no photos left and cannot be recognised until you add one."
+        )
     return redirect("person", pk=pk)
 
 
@@ -207,11 +210,19 @@ class PersonDeleteView(LoginRequiredMixin, DeleteView):
         return response
 
 
+def _open_file(image: FaceImage):
+    try:
+        return image.image.open("rb")
+    except FileNotFoundError:
+        # A row whose file went missing: `manage.py check_integrity` reports it.
+        raise Http404("The file of this photo is missing.")
+
+
 @login_required
 def photo(request, pk):
     """A stored photo, for logged-in users only: MEDIA_ROOT is never served publicly."""
     image = get_object_or_404(FaceImage.objects.only("image"), pk=pk)
-    response = FileResponse(image.image.open("rb"))
+    response = FileResponse(_open_file(image))
     response["Cache-Control"] = PRIVATE_CACHE
     return response
 
@@ -220,7 +231,7 @@ def photo(request, pk):
 def face_thumbnail(request, pk):
     """The face of a stored photo, cropped square with a margin and scaled down for lists."""
     image = get_object_or_404(FaceImage.objects.only("image", "face_box"), pk=pk)
-    with image.image.open("rb") as handle:
+    with _open_file(image) as handle:
         picture = ImageOps.exif_transpose(Image.open(handle))  # face_box is in upright pixels
         face = picture.crop(_square_around(image.face_box, picture.size)).convert("RGB")
     face.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))

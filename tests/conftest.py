@@ -2,16 +2,10 @@
 per-process index so no test sees another's vectors."""
 
 import csv
-import os
-import tempfile
 from pathlib import Path
 
 import pytest
 
-# Settings read the environment at import: give each test run a data folder (and so a SQLite
-# test database) of its own, so runs side by side never share one.
-os.environ.setdefault("DEBUG", "1")
-os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="facesite-tests-"))
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,14 @@
-"""The multipart parser of the API, which refuses an oversized upload before reading it.
+"""The API's parsers: DRF's, with two answers they lack.
 
-JSON and urlencoded bodies need no such guard: Django refuses those beyond
-DATA_UPLOAD_MAX_MEMORY_SIZE from their Content-Length (answered 413 by exceptions.py).
+- An upload beyond MAX_UPLOAD_BYTES is refused from its Content-Length, before its body is read.
+  (JSON and urlencoded bodies need no such guard: Django refuses those beyond
+  DATA_UPLOAD_MAX_MEMORY_SIZE from their Content-Length, answered 413 by exceptions.py.)
+- JSON nested too deeply for Python's parser is a 400, not a RecursionError and a 500.
 """
 
 from django.conf import settings
 from rest_framework import parsers
+from rest_framework.exceptions import ParseError
 
 from .exceptions import RequestTooLarge
 
@@ -26,3 +29,11 @@ class UploadParser(parsers.MultiPartParser):
                 f"{settings.MAX_UPLOAD_BYTES:,} bytes."
             )
         return super().parse(stream, media_type, parser_context)
+
+
+class JSONParser(parsers.JSONParser):
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError("JSON parse error - the document is nested too deeply.")

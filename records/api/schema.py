@@ -4,6 +4,7 @@ the examples of /openapi.json, /docs and /redoc."""
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 
+from .authentication import HOW_TO_SEND_A_KEY
 from .serializers import ErrorSerializer, FaceErrorSerializer
 
 
@@ -35,7 +36,7 @@ _ERRORS = {
           "format, an image under MIN_IMAGE_SIDE pixels, bad metadata JSON or a bad parameter.",
           {"detail": "Unsupported image format GIF: use JPEG, PNG, WebP or BMP."}),
     401: (ErrorSerializer, "Missing, invalid, revoked or expired API key.",
-          {"detail": "An API key is required. Send an API key as 'Authorization: Api-Key <key>' or 'X-API-Key: <key>'."}),
+          {"detail": f"An API key is required. {HOW_TO_SEND_A_KEY}"}),
     404: (ErrorSerializer, "No such record or photo (a malformed id is a 404 too).",
           {"detail": f"No record with id '{RECORD_ID}'."}),
     413: (ErrorSerializer, "The image is larger than MAX_UPLOAD_BYTES (default 10 MB) or has more "
@@ -63,8 +64,9 @@ SEVERAL_FACES = OpenApiExample(
 )
 
 
-def error_responses(*codes: int) -> dict:
-    """The documented error answers of an operation, by status code."""
+def error_responses(*codes: int, invalid: str | None = None) -> dict:
+    """The documented error answers of an operation, by status code; `invalid` is the example
+    detail of its 400 when that is not about the photo."""
     responses = {}
     for code in codes:
         if code == 422:
@@ -75,6 +77,8 @@ def error_responses(*codes: int) -> dict:
             )
             continue
         serializer, description, example = _ERRORS[code]
+        if code == 400 and invalid:
+            example = {"detail": invalid}
         responses[code] = OpenApiResponse(
             serializer,
             description=description,
@@ -119,7 +123,7 @@ EXAMPLES = {
          "faces_detected": 1},
         201,
     ),
-    "page": response_example("A page", {"total_count": 25, "records": [RECORD]}),
+    "page": response_example("A page", RECORD),  # one record: the paginator wraps it in a page
     "detail": response_example(
         "A record", {**RECORD, "updated_at": "2026-01-15T10:30:00Z", "images": [FACE_IMAGE]}
     ),
@@ -136,6 +140,7 @@ EXAMPLES = {
             "face_detected": True,
             "faces_detected": 1,
             "face_box": [62, 71, 124, 124],
+            "faces": [{"face_box": [62, 71, 124, 124], "detection_score": 1.73}],
             "processing_time_ms": 245.5,
             "threshold": 0.07,
             "model": MODEL_KEY,
@@ -150,6 +155,7 @@ EXAMPLES = {
             "face_detected": True,
             "faces_detected": 1,
             "face_box": [58, 66, 130, 130],
+            "faces": [{"face_box": [58, 66, 130, 130], "detection_score": 1.41}],
             "processing_time_ms": 198.2,
             "threshold": 0.07,
             "model": MODEL_KEY,

@@ -54,16 +54,15 @@ def _has_surrogate(text: str) -> bool:
     {
         "type": "object",
         "additionalProperties": True,
-        "description": (
-            "Free-form JSON object stored with the person (at most 16 KB). In a multipart form, "
-            'send it as a JSON string, e.g. {"department": "Engineering"}.'
-        ),
+        "description": "Free-form JSON object stored with the person (at most 16 KB).",
         "example": {"department": "Engineering", "employee_id": "EMP001"},
     }
 )
 class MetadataField(serializers.Field):
     default_error_messages = {
-        "invalid_json": 'Must be a JSON object such as {{"department": "Engineering"}}; this is not valid JSON ({error}).',
+        "invalid_json": (
+            'Must be a JSON object such as {{"department": "Engineering"}}; this is not valid JSON ({error}).'
+        ),
         "not_an_object": "Must be a JSON object ({{...}}), not {kind}.",
         "too_large": "Is {size:,} bytes of JSON; the limit is {limit:,} bytes.",
         "too_deep": f"Is nested more than {METADATA_MAX_DEPTH} levels deep.",
@@ -92,11 +91,10 @@ class MetadataField(serializers.Field):
         return value
 
 
-def name_field(**kwargs) -> serializers.CharField:
+def name_field() -> serializers.CharField:
     return serializers.CharField(
         max_length=Person._meta.get_field("name").max_length,
         help_text="The person's name or identifier (1-255 characters; surrounding spaces are trimmed).",
-        **kwargs,
     )
 
 
@@ -139,7 +137,12 @@ class RecordChangeSerializer(serializers.Serializer):
 class EnrolSerializer(serializers.Serializer):
     image = photo_field()
     name = name_field()
-    metadata = MetadataField(required=False, help_text="Optional JSON object (at most 16 KB).")
+    metadata = MetadataField(
+        required=False,
+        help_text=(
+            'Optional: a JSON object of at most 16 KB, sent as its JSON text, e.g. {"department": "Engineering"}.'
+        ),
+    )
     strict = strict_field()
 
 
@@ -168,7 +171,10 @@ class MatchSerializer(serializers.Serializer):
 
 
 class PageQuerySerializer(serializers.Serializer):
-    skip = serializers.IntegerField(min_value=0, default=0, help_text="How many records to skip.")
+    # Bounded so that the OFFSET fits a 32-bit integer on every database.
+    skip = serializers.IntegerField(
+        min_value=0, max_value=2**31 - 1, default=0, help_text="How many records to skip."
+    )
     limit = serializers.IntegerField(
         min_value=1, max_value=1000, default=100, help_text="How many records to return (1-1000)."
     )
@@ -236,11 +242,6 @@ class RecordDetailSerializer(RecordSerializer):
         fields = [*RecordSerializer.Meta.fields, "updated_at", "images"]
 
 
-class RecordPageSerializer(serializers.Serializer):
-    total_count = serializers.IntegerField(help_text="How many records there are in all.")
-    records = RecordSerializer(many=True, help_text="This page of records, oldest first.")
-
-
 class OutcomeSerializer(serializers.Serializer):
     success = serializers.BooleanField(help_text="Always true: failures answer an error status.")
     message = serializers.CharField(help_text="What was done, for people.")
@@ -287,17 +288,32 @@ class TopMatchSerializer(CandidateSerializer):
     within_threshold = serializers.BooleanField(help_text="Whether distance <= threshold.")
 
 
+class DetectedFaceSerializer(serializers.Serializer):
+    face_box = serializers.ListField(
+        child=serializers.IntegerField(),
+        min_length=4,
+        max_length=4,
+        help_text="[x, y, width, height] in the photo's pixels.",
+    )
+    detection_score = serializers.FloatField(help_text="The detector's score (its own scale).")
+
+
 class MatchResultSerializer(serializers.Serializer):
     recognized = serializers.BooleanField(help_text="True when the nearest person is within the threshold.")
     best_match = CandidateSerializer(allow_null=True, help_text="That person when recognized, else null.")
     top_matches = TopMatchSerializer(
-        many=True, help_text="Nearest distinct people first, within the threshold or not; empty for an empty gallery."
+        many=True,
+        help_text="Nearest distinct people first, within the threshold or not; empty for an empty gallery.",
     )
     face_detected = serializers.BooleanField(help_text="Always true here: no face answers 422.")
     faces_detected = serializers.IntegerField(help_text="Faces in the photo; the largest was matched.")
     face_box = serializers.ListField(
-        child=serializers.IntegerField(), min_length=4, max_length=4, help_text="The matched face: [x, y, width, height]."
+        child=serializers.IntegerField(),
+        min_length=4,
+        max_length=4,
+        help_text="The matched face: [x, y, width, height].",
     )
+    faces = DetectedFaceSerializer(many=True, help_text="Every face found, the matched (largest) one first.")
     processing_time_ms = serializers.FloatField()
     threshold = serializers.FloatField(help_text="The cosine-distance threshold this answer used.")
     model = serializers.CharField(help_text="The embedding model key that produced the distances.")

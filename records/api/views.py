@@ -6,8 +6,7 @@ Errors are raised, not answered here: `records/api/exceptions.py` turns them int
 import mimetypes
 
 from django.conf import settings
-from django.db import DatabaseError
-from django.db.models import Count, Prefetch
+from django.db.models import Prefetch
 from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -19,12 +18,12 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from recognition.gallery import get_gallery
-from recognition.service import get_service
 from records import services
 from records.maintenance import rebuild_index
 from records.models import FaceImage, Person
 
+from .health import health_report
+from .pagination import SkipLimitPagination
 from .schema import EXAMPLES, error_responses
 from .serializers import (
     AddPhotoSerializer,
@@ -34,13 +33,12 @@ from .serializers import (
     HealthSerializer,
     MatchResultSerializer,
     MatchSerializer,
-    PageQuerySerializer,
     PhotoAddedSerializer,
     RebuildQuerySerializer,
     RebuildSerializer,
     RecordChangeSerializer,
     RecordDetailSerializer,
-    RecordPageSerializer,
+    RecordSerializer,
 )
 
 RECORD_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Record id.")
@@ -66,6 +64,7 @@ class RecordViewSet(viewsets.GenericViewSet):
 
     queryset = Person.objects.all()
     serializer_class = RecordDetailSerializer
+    pagination_class = SkipLimitPagination
     # Any path segment reaches get_object, so a malformed id answers the API's JSON 404.
     lookup_value_regex = "[^/]+"
 
@@ -96,18 +95,15 @@ class RecordViewSet(viewsets.GenericViewSet):
         operation_id="list_records",
         summary="List records",
         description="Records oldest first (a page stays put while people are enrolled), `skip`/`limit` paginated.",
-        parameters=[PageQuerySerializer],
-        responses={200: RecordPageSerializer, **error_responses(400, 401)},
+        responses={
+            200: OpenApiResponse(RecordSerializer, description="A page of records and the total count."),
+            **error_responses(400, 401, invalid="limit: Ensure this value is less than or equal to 1000."),
+        },
         examples=[EXAMPLES["page"]],
     )
     def list(self, request):
-        page = validated(PageQuerySerializer, request.query_params)
-        people = self.get_queryset()
-        body = {
-            "total_count": people.count(),
-            "records": people[page["skip"] : page["skip"] + page["limit"]],
-        }
-        return Response(RecordPageSerializer(body, context=self.get_serializer_context()).data)
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(RecordSerializer(page, many=True).data)
 
     @extend_schema(
         operation_id="enrol",
@@ -118,7 +114,10 @@ class RecordViewSet(viewsets.GenericViewSet):
             "(refused with 422 when `strict=true`)."
         ),
         request={MULTIPART: EnrolSerializer},
-        responses={201: EnrolmentSerializer, **error_responses(400, 401, 413, 415, 422)},
+        responses={
+            201: OpenApiResponse(EnrolmentSerializer, description="Enrolled: the new record."),
+            **error_responses(400, 401, 413, 415, 422),
+        },
         examples=[EXAMPLES["enrolled"]],
     )
     def create(self, request):
@@ -143,7 +142,10 @@ class RecordViewSet(viewsets.GenericViewSet):
             "with empty `top_matches`."
         ),
         request={MULTIPART: MatchSerializer},
-        responses={200: MatchResultSerializer, **error_responses(400, 401, 413, 415, 422)},
+        responses={
+            200: OpenApiResponse(MatchResultSerializer, description="Who it is, if anybody, and the nearest people."),
+            **error_responses(400, 401, 413, 415, 422),
+        },
         examples=[EXAMPLES["recognized"], EXAMPLES["unknown"]],
     )
     @action(detail=False, methods=["post"])
@@ -156,7 +158,10 @@ class RecordViewSet(viewsets.GenericViewSet):
         operation_id="get_record",
         summary="Get a record",
         parameters=[RECORD_ID],
-        responses={200: RecordDetailSerializer, **error_responses(401, 404)},
+        responses={
+            200: OpenApiResponse(RecordDetailSerializer, description="The record with its photos."),
+            **error_responses(401, 404),
+        },
         examples=[EXAMPLES["detail"]],
     )
     def retrieve(self, request, pk=None):
@@ -167,8 +172,13 @@ class RecordViewSet(viewsets.GenericViewSet):
         summary="Change a record's name or metadata",
         description="Send either field or both; `metadata` replaces the whole object.",
         parameters=[RECORD_ID],
-        request={"application/json": RecordChangeSerializer, MULTIPART: RecordChangeSerializer},
-        responses={200: RecordDetailSerializer, **error_responses(400, 401, 404, 413, 415)},
+        request={"application/json": RecordChangeSerializer},
+        responses={
+            200: OpenApiResponse(RecordDetailSerializer, description="The changed record with its photos."),
+            **error_responses(
+                400, 401, 404, 413, 415, invalid="metadata: Must be a JSON object ({...}), not an array."
+            ),
+        },
         examples=[EXAMPLES["detail"]],
     )
     def partial_update(self, request, pk=None):
@@ -183,7 +193,10 @@ class RecordViewSet(viewsets.GenericViewSet):
         summary="Delete a record",
         description="Erases the person, every stored photo file and every vector.",
         parameters=[RECORD_ID],
-        responses={200: DeletedSerializer, **error_responses(401, 404)},
+        responses={
+            200: OpenApiResponse(DeletedSerializer, description="Deleted, with its photos and vectors."),
+            **error_responses(401, 404),
+        },
         examples=[EXAMPLES["deleted"]],
     )
     def destroy(self, request, pk=None):
@@ -202,7 +215,10 @@ class RecordViewSet(viewsets.GenericViewSet):
         description="Matching then uses the person's nearest photo.",
         parameters=[RECORD_ID],
         request={MULTIPART: AddPhotoSerializer},
-        responses={201: PhotoAddedSerializer, **error_responses(400, 401, 404, 413, 415, 422)},
+        responses={
+            201: OpenApiResponse(PhotoAddedSerializer, description="Added: the photo and its record."),
+            **error_responses(400, 401, 404, 413, 415, 422),
+        },
         examples=[EXAMPLES["photo_added"]],
     )
     @action(detail=True, methods=["post"], url_path="images")
@@ -240,7 +256,10 @@ class RecordViewSet(viewsets.GenericViewSet):
         summary="Delete a photo",
         description="Erases the photo file and its vector; the record stays (with its other photos).",
         parameters=[RECORD_ID, IMAGE_ID],
-        responses={200: DeletedSerializer, **error_responses(401, 404)},
+        responses={
+            200: OpenApiResponse(DeletedSerializer, description="Deleted, with its vector."),
+            **error_responses(401, 404),
+        },
         examples=[EXAMPLES["photo_deleted"]],
     )
     @image.mapping.delete
@@ -262,7 +281,10 @@ class RebuildIndexView(APIView):
         ),
         parameters=[RebuildQuerySerializer],
         request=None,
-        responses={200: RebuildSerializer, **error_responses(400, 401)},
+        responses={
+            200: OpenApiResponse(RebuildSerializer, description="Rebuilt."),
+            **error_responses(400, 401, invalid="reembed: Must be a valid boolean."),
+        },
         examples=[EXAMPLES["rebuilt"]],
     )
     def post(self, request):
@@ -285,31 +307,16 @@ class HealthView(APIView):
             "Whether the database answers, whether the model is loaded in this process, and the size "
             "of the index per embedding model key. 503 when the database does not answer. No API key."
         ),
-        responses={200: HealthSerializer, 503: HealthSerializer},
+        responses={
+            200: OpenApiResponse(HealthSerializer, description="The database answers."),
+            503: OpenApiResponse(HealthSerializer, description="The database does not answer."),
+        },
         examples=[EXAMPLES["healthy"]],
     )
     def get(self, request):
-        service = get_service()
-        gallery = get_gallery(service.model_key)
-        try:
-            counts = FaceImage.objects.values("model_key").annotate(vectors=Count("id"))
-            stored = {row["model_key"]: row["vectors"] for row in counts}
-            gallery.sync()
-            database = True
-        except DatabaseError:
-            stored, database = {}, False
-        models = {
-            key: {"active": False, "loaded": False, "index_size": None, "stored_vectors": count}
-            for key, count in stored.items()
-        }
-        models[service.model_key] = {
-            "active": True,
-            "loaded": service.loaded,
-            "index_size": len(gallery.index),
-            "stored_vectors": stored.get(service.model_key, 0) if database else None,
-        }
-        body = {"status": "ok" if database else "unavailable", "database": database, "models": models}
+        report = health_report()
+        healthy = report["status"] == "ok"
         return Response(
-            HealthSerializer(body).data,
-            status=status.HTTP_200_OK if database else status.HTTP_503_SERVICE_UNAVAILABLE,
+            HealthSerializer(report).data,
+            status=status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE,
         )

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from rest_framework.test import APIClient
+from rest_framework_api_key.models import APIKey
 
 from recognition.gallery import get_gallery
 from recognition.models import IndexState, RemovedVector
@@ -21,8 +22,6 @@ _analyses = {}
 
 @pytest.fixture
 def api_key(db) -> str:
-    from rest_framework_api_key.models import APIKey
-
     _, key = APIKey.objects.create_key(name="tests")
     return key
 

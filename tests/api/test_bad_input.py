@@ -117,13 +117,16 @@ def test_a_photo_just_above_a_configured_size_limit_is_refused(post_photo, photo
         ({"metadata": '["a", "list"]'}, "metadata: must be a json object ({...}), not an array"),
         ({"metadata": '{"notes": "%s"}' % ("x" * 16_400)}, "the limit is 16,384 bytes"),
         ({"metadata": '{"ratio": NaN}'}, "nan is not a json value"),
+        ({"metadata": "[" * 100_000 + "]" * 100_000}, "nested more than 32 levels deep"),
         ({"name": None}, "name: this field is required"),
         ({"name": ""}, "name: this field may not be blank"),
         ({"name": "   "}, "name: this field may not be blank"),
         ({"name": "x" * 300}, "name: ensure this field has no more than 255 characters"),
     ],
-    ids=["metadata not JSON", "metadata a list", "metadata over 16 KB", "metadata NaN", "name missing",
-         "name empty", "name blank", "name 300 characters"],
+    ids=[
+        "metadata not JSON", "metadata a list", "metadata over 16 KB", "metadata NaN", "metadata too deep",
+        "name missing", "name empty", "name blank", "name 300 characters",
+    ],
 )
 def test_enrolment_fields_are_checked(api, photo, unchanged, fields, fragment):
     form = {"image": upload(photo("George_W_Bush", 0)), "name": "Somebody", **fields}
@@ -151,7 +154,9 @@ def test_enrolment_fields_are_checked(api, photo, unchanged, fields, fragment):
 )
 def test_match_parameters_are_checked(api, bush, photo, unchanged, fields, fragment):
     with unchanged():
-        response = api.post("/records/match", {"image": upload(photo("George_W_Bush", 1)), **fields}, format="multipart")
+        response = api.post(
+            "/records/match", {"image": upload(photo("George_W_Bush", 1)), **fields}, format="multipart"
+        )
 
     assert_refused(response, 400, fragment)
 
@@ -177,7 +182,7 @@ def test_list_parameters_are_checked(api, bush, unchanged, query, fragment):
 @pytest.mark.parametrize("method", ["get", "patch", "delete"])
 def test_an_unknown_or_malformed_record_id_is_404(api, bush, unchanged, method, record_id):
     with unchanged():
-        response = getattr(api, method)(f"/records/{record_id}", *([{"name": "X"}] if method == "patch" else []), format="json")
+        response = getattr(api, method)(f"/records/{record_id}", {"name": "X"} if method == "patch" else None)
 
     assert_refused(response, 404, "no record with id")
 
@@ -185,7 +190,9 @@ def test_an_unknown_or_malformed_record_id_is_404(api, bush, unchanged, method, 
 @pytest.mark.parametrize("record_id", [str(uuid.uuid4()), "not-a-uuid"])
 def test_adding_a_photo_to_an_unknown_record_is_404(api, bush, photo, unchanged, record_id):
     with unchanged():
-        response = api.post(f"/records/{record_id}/images", {"image": upload(photo("George_W_Bush", 1))}, format="multipart")
+        response = api.post(
+            f"/records/{record_id}/images", {"image": upload(photo("George_W_Bush", 1))}, format="multipart"
+        )
 
     assert_refused(response, 404, "no record with id")
 
@@ -220,11 +227,19 @@ def test_patch_fields_are_checked(api, bush, unchanged, change, fragment):
     assert_refused(response, 400, fragment)
 
 
-def test_malformed_json_is_400(api, bush, unchanged):
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ('{"name": ', "json parse error"),
+        ('{"metadata": %s}' % ("[" * 100_000 + "]" * 100_000), "nested too deeply"),
+    ],
+    ids=["truncated", "nested too deeply"],
+)
+def test_malformed_json_is_400(api, bush, unchanged, body, fragment):
     with unchanged():
-        response = api.generic("PATCH", f"/records/{bush.pk}", '{"name": ', content_type="application/json")
+        response = api.generic("PATCH", f"/records/{bush.pk}", body, content_type="application/json")
 
-    assert_refused(response, 400, "json parse error")
+    assert_refused(response, 400, fragment)
 
 
 def test_a_json_body_above_the_limit_is_413(api, bush, unchanged, settings):
@@ -233,7 +248,8 @@ def test_a_json_body_above_the_limit_is_413(api, bush, unchanged, settings):
     with unchanged():
         response = api.generic("PATCH", f"/records/{bush.pk}", body, content_type="application/json")
 
-    assert_refused(response, 413, f"exceed DATA_UPLOAD_MAX_MEMORY_SIZE ({settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes)")
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    assert_refused(response, 413, f"exceed DATA_UPLOAD_MAX_MEMORY_SIZE ({limit:,} bytes)")
 
 
 def test_enrolment_sent_as_json_is_refused(api, unchanged):

@@ -40,6 +40,7 @@ def test_another_photo_of_an_enrolled_person_is_recognized(api, gallery, photo):
     assert 0.5 < body["best_match"]["confidence"] <= 1
     assert body["face_detected"] is True and body["faces_detected"] == 1
     assert len(body["face_box"]) == 4
+    assert [face["face_box"] for face in body["faces"]] == [body["face_box"]]
     assert body["processing_time_ms"] > 0
     assert body["threshold"] == service.default_threshold
     assert body["model"] == service.model_key

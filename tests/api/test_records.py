@@ -27,7 +27,11 @@ def stored_file(image: FaceImage) -> Path:
 def test_enrol_answers_the_documented_record_and_stores_photo_and_vector(api, photo):
     response = api.post(
         "/records",
-        {"image": upload(photo("George_W_Bush", 0), "john.jpg"), "name": "John Doe", "metadata": '{"department": "Engineering"}'},
+        {
+            "image": upload(photo("George_W_Bush", 0), "john.jpg"),
+            "name": "John Doe",
+            "metadata": '{"department": "Engineering"}',
+        },
         format="multipart",
     )
 
@@ -52,7 +56,7 @@ def test_enrol_answers_the_documented_record_and_stores_photo_and_vector(api, ph
     assert index_vector_ids() == {image.vector_id}
 
 
-def test_enrol_of_a_group_photo_takes_the_largest_face_and_says_so(api, two_faces_photo):
+def test_enrol_of_a_group_photo_enrols_one_face_and_says_how_many_there_were(api, two_faces_photo):
     response = api.post("/records", {"image": upload(two_faces_photo), "name": "Kit"}, format="multipart")
 
     assert response.status_code == 201, response.json()
@@ -191,8 +195,8 @@ def test_add_a_photo_then_matching_uses_the_nearest_photo(api, bush, photo):
 def test_delete_a_photo_erases_its_file_and_vector_and_keeps_the_record(
     api, bush, photo, django_capture_on_commit_callbacks
 ):
-    added = api.post(f"/records/{bush.pk}/images", {"image": upload(photo("George_W_Bush", 1))}, format="multipart").json()
-    image = FaceImage.objects.get(pk=added["image"]["id"])
+    added = api.post(f"/records/{bush.pk}/images", {"image": upload(photo("George_W_Bush", 1))}, format="multipart")
+    image = FaceImage.objects.get(pk=added.json()["image"]["id"])
     path = stored_file(image)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -218,3 +222,12 @@ def test_a_photo_of_another_record_is_not_found_through_this_one(api, bush, enro
         assert response.status_code == 404
         assert str(powell_image.pk) in response.json()["detail"]
     assert FaceImage.objects.filter(pk=powell_image.pk).exists()
+
+
+def test_a_record_without_photos_left_has_no_embedding_index(api, bush, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        api.delete(f"/records/{bush.pk}/images/{bush.images.get().pk}")
+
+    body = api.get(f"/records/{bush.pk}").json()
+    assert (body["embedding_index"], body["images"]) == (None, [])
+    assert index_vector_ids() == set()

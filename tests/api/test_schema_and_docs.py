@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 from urllib.parse import urljoin
 
 import pytest
@@ -63,3 +64,33 @@ def test_docs_pages_load_everything_from_this_server(live_server, page):
         assert requests.get(url, timeout=30).status_code == 200, url
     assert "/openapi.json" in html
     assert json.loads(requests.get(live_server.url + "/openapi.json", timeout=30).text)["openapi"].startswith("3.")
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(
+    "page_path, rendered",
+    [("/docs", ".opblock-summary-path[data-path='/records/match']"), ("/redoc", "h2:has-text('Enrol a person')")],
+)
+def test_docs_render_in_a_browser_without_any_outside_request(live_server, page_path, rendered):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium")
+    if not chromium:
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    outside = []
+
+    def only_this_server(route):
+        if route.request.url.startswith(live_server.url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        page.route("**/*", only_this_server)
+        page.goto(live_server.url + page_path)
+        page.locator(rendered).first.wait_for(timeout=30_000)
+        browser.close()
+
+    assert outside == []

@@ -2,6 +2,8 @@
 the service."""
 
 import io
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -48,13 +50,28 @@ def group_photo(faces_dir) -> SimpleUploadedFile:
     return SimpleUploadedFile("kit_with_rose.jpg", path.read_bytes(), content_type="image/jpeg")
 
 
+def image_file(name: str, image_format: str, side: int) -> SimpleUploadedFile:
+    """A plain grey square in that format."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (side, side), (128, 128, 128)).save(buffer, image_format)
+    return SimpleUploadedFile(name, buffer.getvalue(), content_type=f"image/{image_format.lower()}")
+
+
 @pytest.fixture
 def blank_photo() -> SimpleUploadedFile:
     """A valid image with no face. Small, because a photo without a face is searched again with
     the slower CNN detector."""
-    buffer = io.BytesIO()
-    Image.new("RGB", (64, 64), (128, 128, 128)).save(buffer, "PNG")
-    return SimpleUploadedFile("blank.png", buffer.getvalue(), content_type="image/png")
+    return image_file("blank.png", "PNG", 64)
+
+
+@pytest.fixture
+def gif_photo() -> SimpleUploadedFile:
+    return image_file("photo.gif", "GIF", 64)
+
+
+@pytest.fixture
+def tiny_photo() -> SimpleUploadedFile:
+    return image_file("tiny.png", "PNG", 16)
 
 
 @pytest.fixture
@@ -67,3 +84,42 @@ def enrol(photo):
 
     return make
 
+
+# --- Browser tests: Playwright driving Debian's Chromium (`apt-get install chromium`) -----------
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def playwright(playwright):
+    """Playwright's sync API keeps an asyncio loop marked as running in this thread while it is
+    started, and Django then refuses ORM calls from the test (SynchronousOnlyOperation). The test
+    thread is not async code: allow them for as long as Playwright runs."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield playwright
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    # Playwright cannot download its own browsers here; the distribution's Chromium does the job.
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        message = "The browser tests need Chromium: apt-get install chromium"
+        # CI (.ci/run) sets REQUIRE_BROWSER: there a missing browser fails instead of skipping.
+        if os.environ.get("REQUIRE_BROWSER"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return {**browser_type_launch_args, "executable_path": chromium, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": {"width": 1200, "height": 860}}

@@ -37,7 +37,11 @@ def test_enrol_from_one_photo_shows_their_page(operator, upload):
 def test_enrol_from_several_photos_with_json_metadata(operator, upload):
     response = operator.post(
         "/enrol/",
-        {"name": "Colin Powell", "metadata": '{"team": "Security", "floor": 3}', "photos": [upload(ALICE, 0), upload(ALICE, 1)]},
+        {
+            "name": "Colin Powell",
+            "metadata": '{"team": "Security", "floor": 3}',
+            "photos": [upload(ALICE, 0), upload(ALICE, 1)],
+        },
         follow=True,
     )
     person = Person.objects.get()
@@ -86,6 +90,21 @@ def test_unreadable_file(operator):
 def test_empty_file(operator):
     photo = SimpleUploadedFile("empty.jpg", b"", content_type="image/jpeg")
     assert_shows(refused(operator, photo), "empty.jpg: The uploaded file is empty.")
+
+
+def test_unsupported_format(operator, gif_photo):
+    assert_shows(refused(operator, gif_photo), "photo.gif: Unsupported image format GIF: use JPEG, PNG, WebP or BMP.")
+
+
+def test_too_small(operator, tiny_photo):
+    message = "tiny.png: The image is 16x16 pixels; a face needs at least 32 pixels on each side."
+    assert_shows(refused(operator, tiny_photo), message)
+
+
+def test_too_many_pixels(operator, upload, settings):
+    settings.MAX_IMAGE_PIXELS = 10_000
+    message = "Colin_Powell_0.jpg: The image is 250x250 pixels; the limit is 10,000 pixels."
+    assert_shows(refused(operator, upload(ALICE)), message)
 
 
 def test_file_too_large(operator, upload, settings):

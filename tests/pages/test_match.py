@@ -83,9 +83,17 @@ def test_a_stricter_threshold_turns_a_match_into_an_unknown_person(operator, gal
     assertContains(response, 'data-threshold="0.0013"')  # looser
 
 
-def test_a_group_photo_matches_the_largest_face_and_says_so(operator, group_photo):
+def test_a_group_photo_outlines_every_face_and_matches_the_largest(operator, group_photo):
     response = match(operator, group_photo)
-    assertContains(response, "2 faces were detected; the largest one (outlined) was matched.")
+    assertContains(response, "2 faces were detected; the largest one (solid outline) was matched")
+    largest, other = response.context["result"]["faces"]
+    rect = '<rect x="{}" y="{}" width="{}" height="{}"></rect>'
+    assertContains(response, rect.format(*largest["face_box"]), html=True)
+    assertContains(
+        response,
+        '<rect class="face-boxes__other" x="{}" y="{}" width="{}" height="{}"></rect>'.format(*other["face_box"]),
+        html=True,
+    )
 
 
 def refused(operator, photo, **fields):
@@ -107,6 +115,20 @@ def test_unreadable_file(operator):
 def test_empty_file(operator):
     photo = SimpleUploadedFile("empty.jpg", b"", content_type="image/jpeg")
     assert_shows(refused(operator, photo), "The uploaded file is empty.")
+
+
+def test_unsupported_format(operator, gif_photo):
+    assert_shows(refused(operator, gif_photo), "Unsupported image format GIF: use JPEG, PNG, WebP or BMP.")
+
+
+def test_too_small(operator, tiny_photo):
+    message = "The image is 16x16 pixels; a face needs at least 32 pixels on each side."
+    assert_shows(refused(operator, tiny_photo), message)
+
+
+def test_too_many_pixels(operator, upload, settings):
+    settings.MAX_IMAGE_PIXELS = 10_000
+    assert_shows(refused(operator, upload(ALICE)), "The image is 250x250 pixels; the limit is 10,000 pixels.")
 
 
 def test_file_too_large(operator, upload, settings):

@@ -54,9 +54,8 @@ def test_a_wrong_password_says_so(client, user):
 
 
 def test_logging_in_returns_to_the_page_asked_for(client, user):
-    response = client.post(
-        "/accounts/login/?next=/match/", {"username": "operator", "password": "a long test password", "next": "/match/"}
-    )
+    credentials = {"username": "operator", "password": "a long test password"}
+    response = client.post("/accounts/login/?next=/match/", {**credentials, "next": "/match/"})
     assertRedirects(response, "/match/")
 
 
@@ -257,6 +256,13 @@ def test_face_thumbnail_is_a_small_crop_of_the_face(operator, enrol):
 def test_media_files_are_not_public(client, enrol):
     image = enrol(ALICE).first_image
     assert client.get(f"/{settings.MEDIA_URL}{image.image.name}").status_code == 404
+
+
+def test_a_photo_whose_file_went_missing_is_404(operator, enrol):
+    image = enrol(ALICE).first_image
+    Path(image.image.path).unlink()
+    assert operator.get(f"/photos/{image.pk}/").status_code == 404
+    assert operator.get(f"/photos/{image.pk}/face.jpg").status_code == 404
 
 
 def test_unknown_photo_is_404(operator):

@@ -1,0 +1,71 @@
+"""Bulk import throughput: photos per second of `manage.py import_faces` on LFW.
+
+    python -m bench.import_speed                    # the first 300 LFW photos, 1 then 2 workers, ~5 minutes
+    python -m bench.import_speed --photos 9525      # all of LFW
+
+Each run is the command as a user runs it (`manage.py import_faces <lfw/images> --limit N
+--workers W`), in a new DATA_DIR with a migrated, empty database, timed from process start to exit:
+model loading in every worker process, detection and embedding, database rows, stored photo files
+and the index all included.
+"""
+
+import argparse
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import galleries
+
+
+def run(photos: int, workers: int) -> dict:
+    data_dir = tempfile.mkdtemp(prefix="bench-import-")
+    env = dict(os.environ, DATA_DIR=data_dir, SECRET_KEY=secrets.token_urlsafe(50), LOG_LEVEL="WARNING")
+    env.pop("DEBUG", None)
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "--no-input", "-v0"], cwd=galleries.BASE_DIR, env=env, check=True)
+    images = galleries.faces_dir() / "lfw" / "images"
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(
+            [*manage, "import_faces", str(images), "--limit", str(photos), "--workers", str(workers), "-v1"],
+            cwd=galleries.BASE_DIR, env=env, check=True, capture_output=True, text=True,
+        )
+        elapsed = time.perf_counter() - started
+    finally:
+        shutil.rmtree(data_dir)
+    summary = done.stdout.strip().splitlines()[-1]
+    enrolled = int(re.search(r"images enrolled: (\d+)", summary).group(1))
+    return {"photos": photos, "workers": workers, "seconds": elapsed, "enrolled": enrolled,
+            "photos_per_s": photos / elapsed, "summary": summary}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--photos", type=int, default=300)
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--json", default="bench/import_speed.json")
+    args = parser.parse_args()
+    results = {"machine": galleries.machine(), "runs": []}
+    for workers in (int(w) for w in args.workers.split(",")):
+        result = run(args.photos, workers)
+        results["runs"].append(result)
+        print(
+            f"{result['photos']} photos, {workers} worker(s): {result['seconds']:.1f} s, "
+            f"{result['photos_per_s']:.2f} photos/s ({result['summary']})",
+            flush=True,
+        )
+    if len(results["runs"]) > 1:
+        first, last = results["runs"][0], results["runs"][-1]
+        print(f"speed-up {last['workers']} vs {first['workers']} worker(s): {last['photos_per_s'] / first['photos_per_s']:.2f}x")
+    Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

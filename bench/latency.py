@@ -1,0 +1,383 @@
+"""End-to-end latency of the REST API, served by gunicorn as in production.
+
+    python -m bench.latency                          # galleries of 1k, 10k and 100k people, ~10 minutes
+    python -m bench.latency --sizes 10000 --requests 20
+
+For each gallery size (ascending, in one new DATA_DIR under the temp folder) the database is
+filled, then gunicorn is started with the production settings (`gunicorn facesite.wsgi -c
+facesite/gunicorn.conf.py`: WEB_CONCURRENCY workers, one thread each, each loading and warming its
+model and index as it boots) on a free loopback port, and stopped after the measurements.
+
+The gallery: the 2,000 real LFW embeddings of bench/galleries.py, then synthetic vectors (same
+module) up to the size, inserted in bulk as the rows enrolment writes (no photo files: matching
+never reads them). The photos sent over HTTP are real: LFW 250x250 probes of people in the gallery,
+and "large" sample photos whose longest side is 1,000-2,400 px (samples/manifest.csv).
+
+Measured at every size: cold start (gunicorn process start to the first answered match, and to
+every worker ready), POST /records/match p50/p95/p99 with one client, RSS of each worker. At the
+main size (--main-size) also: 1, 2 and 4 concurrent clients (throughput = answered requests / wall
+time), and POST /records (enrolment) with LFW photos not in the gallery and large photos.
+Clients are threads of this process using http.client (gunicorn's sync workers close each
+connection). Writes bench/latency.json and the plots bench/latency_vs_concurrency.png and
+bench/latency_vs_gallery.png.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from . import galleries
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+def multipart(fields: dict, image: bytes) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="photo.jpg"\r\n'
+        f"Content-Type: application/octet-stream\r\n\r\n".encode() + image + b"\r\n"
+    )
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+class Client:
+    def __init__(self, port: int, key: str):
+        self.port, self.key = port, key
+
+    def post(self, path: str, fields: dict, image: bytes, timeout: float = 120) -> tuple[int, float, dict]:
+        body, content_type = multipart(fields, image)
+        started = time.perf_counter()
+        connection = http.client.HTTPConnection(HOST, self.port, timeout=timeout)
+        try:
+            connection.request(
+                "POST", path, body, {"Content-Type": content_type, "Authorization": f"Api-Key {self.key}"}
+            )
+            response = connection.getresponse()
+            payload = response.read()
+        finally:
+            connection.close()
+        elapsed = time.perf_counter() - started
+        try:
+            answer = json.loads(payload)
+        except ValueError:
+            answer = {}
+        return response.status, elapsed, answer
+
+
+class Server:
+    """gunicorn with the production config, on its own port and DATA_DIR."""
+
+    def __init__(self, workers: int, log: Path):
+        self.workers, self.log, self.port = workers, log, free_port()
+        self.process = None
+
+    def start(self) -> float:
+        env = dict(os.environ, HOST=HOST, PORT=str(self.port), WEB_CONCURRENCY=str(self.workers), LOG_LEVEL="INFO")
+        env.pop("DEBUG", None)
+        started = time.perf_counter()
+        self.process = subprocess.Popen(
+            [str(galleries.BASE_DIR / ".venv" / "bin" / "gunicorn"), "facesite.wsgi", "-c", "facesite/gunicorn.conf.py"],
+            cwd=galleries.BASE_DIR, env=env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
+        )
+        return started
+
+    def ready_workers(self) -> int:
+        return self.log.read_text(errors="replace").count("Ready:") if self.log.exists() else 0
+
+    def worker_pids(self) -> list[int]:
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.process.pid:
+                pids.append(int(stat.parent.name))
+        return sorted(pids)
+
+    def worker_memory(self) -> list[dict]:
+        found = []
+        for pid in self.worker_pids():
+            status = Path(f"/proc/{pid}/status").read_text()
+            rss_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+            maps = Path(f"/proc/{pid}/maps").read_text()
+            found.append({"pid": pid, "rss_mb": rss_kb / 1024, "tensorflow_loaded": "tensorflow" in maps})
+        return found
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def cold_start(server: Server, client: Client, probe: bytes, started: float, limit: float = 300) -> dict:
+    first = None
+    while time.perf_counter() - started < limit:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {server.process.returncode}; see {server.log}")
+        try:
+            status, _, _ = client.post("/records/match", {"top_k": 5}, probe)
+        except OSError:
+            time.sleep(0.05)
+            continue
+        if status == 200:
+            first = time.perf_counter() - started
+            break
+        raise RuntimeError(f"match answered {status} during start-up; see {server.log}")
+    while server.ready_workers() < server.workers and time.perf_counter() - started < limit:
+        time.sleep(0.05)
+    return {"first_match_s": first, "all_workers_ready_s": time.perf_counter() - started}
+
+
+def load(client: Client, path: str, photos: list[bytes], fields, requests: int, concurrency: int) -> dict:
+    """`requests` posts from `concurrency` threads, photos taken in turn; latencies and throughput."""
+    latencies, statuses, processing, lock = [], [], [], threading.Lock()
+    counter = iter(range(requests))
+
+    def work():
+        for number in counter:  # the shared iterator hands each request number to one thread
+            status, elapsed, answer = client.post(path, fields(number), photos[number % len(photos)])
+            with lock:
+                latencies.append(elapsed)
+                statuses.append(status)
+                if "processing_time_ms" in answer:
+                    processing.append(answer["processing_time_ms"])
+
+    threads = [threading.Thread(target=work) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    ok = [latency for latency, status in zip(latencies, statuses) if status in (200, 201)]
+    return {
+        "concurrency": concurrency,
+        "requests": len(latencies),
+        "ok": len(ok),
+        "statuses": sorted(set(statuses)),
+        "p50_ms": 1000 * galleries.percentile(ok, 50),
+        "p95_ms": 1000 * galleries.percentile(ok, 95),
+        "p99_ms": 1000 * galleries.percentile(ok, 99),
+        "throughput_per_s": len(ok) / wall,
+        # services.match's own timing (decode to answer body), without HTTP, parsing and auth
+        "service_p50_ms": galleries.percentile(processing, 50),
+    }
+
+
+def fill_to(size: int, filled: int, real: np.ndarray, real_names, synthetic: np.ndarray, model_key: str) -> int:
+    if size <= filled:
+        return filled
+    names, vectors = [], []
+    if filled < len(real):
+        upto = min(size, len(real))
+        names += real_names[filled:upto]
+        vectors.append(real[filled:upto])
+    start = max(0, filled - len(real))
+    stop = size - len(real)
+    if stop > start:
+        names += [f"synthetic-{i:07d}" for i in range(start, stop)]
+        vectors.append(synthetic[start:stop])
+    galleries.insert_gallery(names, np.concatenate(vectors), model_key)
+    return size
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--main-size", type=int, default=10000)
+    parser.add_argument("--concurrency", default="1,2,4")
+    parser.add_argument("--requests", type=int, default=40, help="match requests per photo class and concurrency")
+    parser.add_argument("--enrol-requests", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
+    parser.add_argument("--json", default="bench/latency.json")
+    parser.add_argument("--plots", default="bench", help="folder for the PNG plots ('' for none)")
+    parser.add_argument("--keep-data", action="store_true", help="keep the DATA_DIR (database, gunicorn logs)")
+    args = parser.parse_args()
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+
+    data_dir = galleries.use_private_data_dir("bench-latency-")
+    try:
+        measure(args, sizes, concurrencies, data_dir)
+    finally:
+        if not args.keep_data:
+            shutil.rmtree(data_dir)  # the embedding cache is a symlink: rmtree removes only the link
+
+
+def measure(args, sizes, concurrencies, data_dir: Path) -> None:
+    from .embeddings import setup_django
+
+    setup_django()
+    from django.core.management import call_command
+    from rest_framework_api_key.models import APIKey
+
+    from recognition.service import get_service
+
+    call_command("migrate", verbosity=0)
+    _, key = APIKey.objects.create_key(name="bench-latency")
+    model_key = get_service().model_key
+
+    gallery, probes = galleries.lfw_selection()
+    embeddings = galleries.real_embeddings([p for _, p in gallery + probes])
+    in_gallery = [(name, path) for name, path in gallery if str(path) in embeddings]
+    real = np.stack([embeddings[str(p)] for _, p in in_gallery])
+    real_names = [name for name, _ in in_gallery]
+    synthetic = galleries.synthetic_vectors(real, max(0, max(sizes) - len(real)))
+    lfw_photos = [path.read_bytes() for _, path in probes[:40]]
+    large = galleries.large_samples()
+    large_photos = [path.read_bytes() for _, path in large]
+    # Enrolment photos: LFW people beyond the gallery (never enrolled), and the large samples.
+    newcomers = galleries.lfw_selection(gallery_size=len(gallery) + args.enrol_requests)[0][len(gallery) :]
+    newcomer_photos = [path.read_bytes() for _, path in newcomers]
+
+    results = {"machine": galleries.machine(), "workers": args.workers, "sizes": []}
+    filled = 0
+    for size in sizes:
+        filled = fill_to(size, filled, real, real_names, synthetic, model_key)
+        server = Server(args.workers, data_dir / f"gunicorn-{size}.log")
+        try:
+            started = server.start()
+            client = Client(server.port, key)
+            entry = {"gallery": size, "cold_start": cold_start(server, client, lfw_photos[0], started)}
+            fields = lambda number: {"top_k": 5}  # noqa: E731
+            for photo in lfw_photos[: 2 * args.workers] + large_photos[:2]:  # one warm-up round per worker
+                client.post("/records/match", {"top_k": 5}, photo)
+            entry["match"] = {}
+            for label, photos in (("lfw_250", lfw_photos), ("large", large_photos)):
+                levels = concurrencies if size == args.main_size else [1]
+                entry["match"][label] = [
+                    load(client, "/records/match", photos, fields, args.requests, c) for c in levels
+                ]
+                print(f"{size:,}: match {label} c=1 p50 {entry['match'][label][0]['p50_ms']:.0f} ms", flush=True)
+            if size == args.main_size:
+                entry["enrol"] = {
+                    "lfw_250": load(
+                        client, "/records", newcomer_photos, lambda n: {"name": f"newcomer-{n}"},
+                        len(newcomer_photos), 1,
+                    ),
+                    "large": load(
+                        client, "/records", large_photos, lambda n: {"name": f"large-{n}"},
+                        min(args.enrol_requests, len(large_photos)), 1,
+                    ),
+                }
+                filled += entry["enrol"]["lfw_250"]["ok"] + entry["enrol"]["large"]["ok"]
+            entry["workers"] = server.worker_memory()
+            results["sizes"].append(entry)
+        finally:
+            server.stop()
+
+    results["large_photos"] = [str(path.relative_to(galleries.faces_dir())) for _, path in large]
+    Path(args.json).write_text(json.dumps(results, indent=1))
+    print(report(results))
+    if args.plots:
+        plot(results, args.main_size, Path(args.plots))
+
+
+def report(results) -> str:
+    lines = [f"machine: {results['machine']}; gunicorn workers: {results['workers']}", ""]
+    lines += [
+        "| gallery | photos | clients | requests | p50 (ms) | p95 (ms) | p99 (ms) | throughput (/s) "
+        "| services.match p50 (ms) |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for entry in results["sizes"]:
+        for label, rows in entry["match"].items():
+            for row in rows:
+                lines.append(
+                    f"| {entry['gallery']:,} | {label} | {row['concurrency']} | {row['ok']}/{row['requests']} "
+                    f"| {row['p50_ms']:.0f} | {row['p95_ms']:.0f} | {row['p99_ms']:.0f} | {row['throughput_per_s']:.2f} "
+                    f"| {row['service_p50_ms']:.0f} |"
+                )
+    lines += ["", "| gallery | cold start: first match (s) | all workers ready (s) | worker RSS (MB) | TensorFlow loaded |",
+              "|---:|---:|---:|---|---|"]
+    for entry in results["sizes"]:
+        memory = ", ".join(f"{w['rss_mb']:.0f}" for w in entry["workers"])
+        tensorflow = "yes" if any(w["tensorflow_loaded"] for w in entry["workers"]) else "no"
+        cold = entry["cold_start"]
+        lines.append(
+            f"| {entry['gallery']:,} | {cold['first_match_s']:.1f} | {cold['all_workers_ready_s']:.1f} | {memory} | {tensorflow} |"
+        )
+    for entry in results["sizes"]:
+        for label, row in entry.get("enrol", {}).items():
+            lines.append(
+                f"\nPOST /records ({label}, gallery {entry['gallery']:,}, 1 client): {row['ok']}/{row['requests']} "
+                f"enrolled (statuses {row['statuses']}), p50 {row['p50_ms']:.0f} ms, p95 {row['p95_ms']:.0f} ms"
+            )
+    return "\n".join(lines)
+
+
+def plot(results, main_size: int, folder: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    main = next((e for e in results["sizes"] if e["gallery"] == main_size), None)
+    if main:
+        fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
+        for label, rows in main["match"].items():
+            clients = [r["concurrency"] for r in rows]
+            left.plot(clients, [r["p50_ms"] for r in rows], "o-", label=f"{label} p50")
+            left.plot(clients, [r["p95_ms"] for r in rows], "o--", label=f"{label} p95")
+            right.plot(clients, [r["throughput_per_s"] for r in rows], "s-", label=label)
+        left.set_xlabel("concurrent clients")
+        left.set_ylabel("POST /records/match latency (ms)")
+        right.set_xlabel("concurrent clients")
+        right.set_ylabel("matches per second")
+        for axis in (left, right):
+            axis.set_xticks([r["concurrency"] for r in rows])
+            axis.grid(True, alpha=0.3)
+            axis.legend(fontsize=8)
+        fig.suptitle(f"Latency and throughput against concurrency ({main_size:,} people, {results['workers']} workers)")
+        fig.tight_layout()
+        fig.savefig(folder / "latency_vs_concurrency.png", dpi=100)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    sizes = [e["gallery"] for e in results["sizes"]]
+    for label in ("lfw_250", "large"):
+        ax.plot(sizes, [e["match"][label][0]["p50_ms"] for e in results["sizes"]], "o-", label=f"match p50, {label}")
+        ax.plot(sizes, [e["match"][label][0]["p95_ms"] for e in results["sizes"]], "o--", label=f"match p95, {label}")
+    scale = folder / "scale.json"
+    if scale.exists():  # index search alone, from bench/scale.py
+        rows = json.loads(scale.read_text())["results"]
+        ax.plot([r["size"] for r in rows], [r["search_people_ms"] for r in rows], "k^-", label="index search alone (flat)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("people in the gallery")
+    ax.set_ylabel("ms")
+    ax.set_title("Match latency against gallery size (1 client)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(folder / "latency_vs_gallery.png", dpi=100)
+
+
+if __name__ == "__main__":
+    main()

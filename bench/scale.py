@@ -1,0 +1,200 @@
+"""Search time of the vector index against gallery size, flat and approximate (IVF).
+
+    python -m bench.scale                      # 10k, 100k and 1M vectors, about 5 minutes
+    python -m bench.scale --sizes 10000,100000 # quicker
+
+For each size the index (recognition.index.VectorIndex, as the service uses it) holds the 2,000
+real LFW gallery embeddings plus synthetic vectors (bench/galleries.py says how they are drawn).
+Queries are real embeddings of other photos of gallery people, and as many synthetic ones.
+
+Reported per size: single-query time of the flat scan (FAISS search, k=10) and of
+`search_people(top_k=5)` (what a match does), per-query time in batches, and the memory-bandwidth
+bound of a flat scan: bytes of vectors scanned per query / copy bandwidth measured here (numpy,
+one thread, counted as STREAM does). Then the approximate index at several nprobe: single-query
+time, speed-up over flat in the same run, and recall@10 against the flat index's exact answer.
+Writes bench/scale.json and the plot bench/scale.png.
+"""
+
+import argparse
+import json
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from . import galleries
+
+TOP = 10
+
+
+def timed(function, *args) -> float:
+    started = time.perf_counter()
+    function(*args)
+    return time.perf_counter() - started
+
+
+def build(vectors: np.ndarray, approximate: bool, nprobe: int):
+    from recognition.index import VectorIndex
+
+    index = VectorIndex(approximate_above=0 if approximate else None, nprobe=nprobe)
+    people = [uuid.UUID(int=i) for i in range(len(vectors))]
+    started = time.perf_counter()
+    index.add(np.arange(len(vectors)), vectors, people)
+    return index, time.perf_counter() - started
+
+
+def single_query_times(index, queries, repeats: int) -> list[float]:
+    for query in queries[:5]:  # warm caches and code paths
+        index.nearest(query[None], TOP)
+    return [timed(index.nearest, query[None], TOP) for _ in range(repeats) for query in queries]
+
+
+def measure_size(size, real, synthetic, queries, timed_queries, bandwidth, args) -> dict:
+    vectors = np.concatenate([real, synthetic[: size - len(real)]])
+    flat, flat_build = build(vectors, approximate=False, nprobe=args.nprobe[0])
+    single = single_query_times(flat, timed_queries, args.repeats)
+    people = [timed(flat.search_people, q, 5) for _ in range(args.repeats) for q in timed_queries]
+    batch = [
+        timed(flat.nearest, queries[start : start + args.batch], TOP) / len(queries[start : start + args.batch])
+        for _ in range(args.repeats)
+        for start in range(0, len(queries), args.batch)
+    ]
+    _, exact = flat.nearest(queries, TOP)
+    bytes_scanned = size * vectors.shape[1] * 4
+    result = {
+        "size": size,
+        "flat_build_s": flat_build,
+        "flat_single_ms": 1000 * float(np.median(single)),
+        "flat_single_p90_ms": 1000 * galleries.percentile(single, 90),
+        "search_people_ms": 1000 * float(np.median(people)),
+        "flat_batch_per_query_ms": 1000 * float(np.median(batch)),
+        "bytes_scanned": bytes_scanned,
+        "bandwidth_bound_ms": 1000 * bytes_scanned / bandwidth,
+    }
+    result["flat_vs_bound"] = result["flat_single_ms"] / result["bandwidth_bound_ms"]
+    del flat
+    approximate, ivf_build = build(vectors, approximate=True, nprobe=args.nprobe[0])
+    result["ivf_lists"] = approximate._index.nlist
+    result["ivf_build_s"] = ivf_build
+    result["ivf"] = []
+    real_count = args.real_queries
+    for nprobe in args.nprobe:
+        approximate._index.nprobe = nprobe
+        times = single_query_times(approximate, timed_queries, args.repeats)
+        _, found = approximate.nearest(queries, TOP)
+        recall = np.array([len(set(f) & set(e)) / TOP for f, e in zip(found.tolist(), exact.tolist())])
+        result["ivf"].append(
+            {
+                "nprobe": nprobe,
+                "single_ms": 1000 * float(np.median(times)),
+                "speedup": result["flat_single_ms"] / (1000 * float(np.median(times))),
+                "recall_at_10": float(recall.mean()),
+                "recall_at_10_real_queries": float(recall[:real_count].mean()),
+                "recall_at_10_synthetic_queries": float(recall[real_count:].mean()),
+            }
+        )
+    return result
+
+
+def report(results, bandwidth, args) -> str:
+    lines = [
+        f"machine: {galleries.machine()}",
+        f"copy bandwidth (numpy, 1 thread, read+write): {bandwidth / 1e9:.2f} GB/s",
+        f"queries: {args.real_queries} real + {args.real_queries} synthetic; single-query times are medians of "
+        f"{args.timed_queries} queries x {args.repeats} repeats; batches of {args.batch}",
+        "",
+        "| vectors | flat single (ms) | bandwidth bound (ms) | flat / bound | search_people top 5 (ms) "
+        "| flat batch per query (ms) |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['size']:,} | {r['flat_single_ms']:.2f} | {r['bandwidth_bound_ms']:.2f} | {r['flat_vs_bound']:.2f} "
+            f"| {r['search_people_ms']:.2f} | {r['flat_batch_per_query_ms']:.3f} |"
+        )
+    lines += [
+        "",
+        "| vectors | IVF lists | build (s) | nprobe | single (ms) | speed-up vs flat | recall@10 all "
+        "| real queries | synthetic queries |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        for ivf in r["ivf"]:
+            lines.append(
+                f"| {r['size']:,} | {r['ivf_lists']} | {r['ivf_build_s']:.1f} | {ivf['nprobe']} | {ivf['single_ms']:.3f} "
+                f"| {ivf['speedup']:.1f}x | {ivf['recall_at_10']:.4f} | {ivf['recall_at_10_real_queries']:.4f} "
+                f"| {ivf['recall_at_10_synthetic_queries']:.4f} |"
+            )
+    return "\n".join(lines)
+
+
+def plot(results, nprobe: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [r["size"] for r in results]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(sizes, [r["flat_single_ms"] for r in results], "o-", label="flat, single query")
+    ax.plot(sizes, [r["flat_batch_per_query_ms"] for r in results], "s-", label="flat, per query in a batch")
+    ax.plot(sizes, [r["bandwidth_bound_ms"] for r in results], "k--", label="memory-bandwidth bound")
+    chosen = [next(i for i in r["ivf"] if i["nprobe"] == nprobe) for r in results]
+    ax.plot(sizes, [i["single_ms"] for i in chosen], "^-", label=f"IVF nprobe={nprobe}, single query")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("vectors in the index (128-d float32)")
+    ax.set_ylabel("search time (ms)")
+    ax.set_title("Index search time against gallery size")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--nprobe", default="8,16,32,64")
+    parser.add_argument("--real-queries", type=int, default=galleries.PROBES)
+    parser.add_argument("--timed-queries", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--json", default="bench/scale.json")
+    parser.add_argument("--plot", default="bench/scale.png")
+    args = parser.parse_args()
+    args.sizes = [int(s) for s in args.sizes.split(",")]
+    args.nprobe = [int(n) for n in args.nprobe.split(",")]
+
+    from .embeddings import setup_django
+
+    setup_django()
+    gallery, probes = galleries.lfw_selection(probes=args.real_queries)
+    embeddings = galleries.real_embeddings([p for _, p in gallery + probes])
+    real = np.stack([embeddings[str(p)] for _, p in gallery if str(p) in embeddings])
+    real_queries = np.stack([embeddings[str(p)] for _, p in probes if str(p) in embeddings])
+    args.real_queries = len(real_queries)
+    synthetic = galleries.synthetic_vectors(real, max(args.sizes) - len(real) + args.real_queries)
+    synthetic, synthetic_queries = synthetic[: -args.real_queries], synthetic[-args.real_queries :]
+    # Recall is measured on every query, real ones first; times on half real, half synthetic.
+    queries = np.ascontiguousarray(np.concatenate([real_queries, synthetic_queries]))
+    half = args.timed_queries // 2
+    timed_queries = np.ascontiguousarray(np.concatenate([real_queries[:half], synthetic_queries[:half]]))
+    bandwidth = galleries.copy_bandwidth()
+
+    results = []
+    for size in args.sizes:
+        results.append(measure_size(size, real, synthetic, queries, timed_queries, bandwidth, args))
+        print(f"{size:,} vectors done", flush=True)
+    text = report(results, bandwidth, args)
+    print(text)
+    summary = {"machine": galleries.machine(), "bandwidth": bandwidth, "results": results}
+    Path(args.json).write_text(json.dumps(summary, indent=1))
+    if args.plot:
+        plot(results, args.nprobe[len(args.nprobe) // 2], Path(args.plot))
+        print(f"plot: {args.plot}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""What GET /health reports: whether the database answers, and per embedding model key whether it
+is loaded in this process, the size of this process's index and the embeddings stored."""
+
+from django.db import DatabaseError
+from django.db.models import Count
+
+from recognition.gallery import get_gallery
+from recognition.service import get_service
+from records.models import FaceImage
+
+
+def health_report() -> dict:
+    service = get_service()
+    gallery = get_gallery(service.model_key)
+    try:
+        counts = FaceImage.objects.values("model_key").annotate(vectors=Count("id"))
+        stored = {row["model_key"]: row["vectors"] for row in counts}
+        gallery.sync()  # the index as the next search would see it
+        database = True
+    except DatabaseError:
+        stored, database = {}, False
+    # Vectors stored under another model key are left from an earlier model: a reembed is due.
+    models = {
+        key: {"active": False, "loaded": False, "index_size": None, "stored_vectors": count}
+        for key, count in stored.items()
+    }
+    models[service.model_key] = {
+        "active": True,
+        "loaded": service.loaded,
+        "index_size": len(gallery.index),
+        "stored_vectors": stored.get(service.model_key, 0) if database else None,
+    }
+    return {"status": "ok" if database else "unavailable", "database": database, "models": models}

@@ -1,0 +1,116 @@
+"""End to end in Chromium: log in, enrol, match them, meet a stranger, delete them.
+
+Saves screenshots of the enrol and match results to docs/screenshots/ (the README shows the
+match page)."""
+
+import base64
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from records import services
+from records.models import Person
+
+from .helpers import STRANGER
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+PASSWORD = "a long test password"
+
+
+@pytest.fixture
+def samples(faces_dir) -> Path:
+    """Larger photos than LFW's, which make better screenshots."""
+    return faces_dir / "samples" / "face_recognition" / "examples" / "knn_examples"
+
+
+@pytest.fixture
+def site(live_server, page, django_user_model):
+    """A browser page logged in to the live server."""
+    django_user_model.objects.create_user("operator", password=PASSWORD)
+    page.set_default_timeout(20_000)
+    page.goto(live_server.url)
+    expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/$"))
+    page.get_by_label("Username").fill("operator")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Face identification")).to_be_visible()
+    return page
+
+
+def drop(page, path: Path) -> None:
+    """Drop a photo on the drop zone, as from a desktop's file manager."""
+    page.evaluate(
+        """([name, data]) => {
+            const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, { type: "image/jpeg" }));
+            const zone = document.querySelector("[data-drop-zone]");
+            zone.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+        }""",
+        [path.name, base64.b64encode(path.read_bytes()).decode()],
+    )
+
+
+def wait_for_images(page) -> None:
+    page.wait_for_function("Array.from(document.images).every((img) => img.complete && img.naturalWidth > 0)")
+
+
+def test_enrol_match_and_delete_in_the_browser(site, samples, lfw_people, settings):
+    page = site
+    # Two people enrolled before, so the match has other candidates to show.
+    services.enrol("Joe Biden", (samples / "train" / "biden" / "biden2.jpg").read_bytes())
+    services.enrol("Kit Harington", (samples / "train" / "kit_harington" / "john2.jpeg").read_bytes())
+
+    # Enrol, with a preview of the photo before it is sent.
+    page.get_by_role("link", name="Enrol", exact=True).click()
+    page.get_by_label("Name", exact=True).fill("Barack Obama")
+    page.get_by_label("Photos", exact=True).set_input_files(samples / "train" / "obama" / "obama.jpg")
+    expect(page.locator("[data-previews] img")).to_have_count(1)
+    page.get_by_label("Metadata").fill("team: Visitors\nbadge: 44")
+    page.get_by_role("button", name="Enrol").click()
+    expect(page.get_by_role("heading", name="Barack Obama")).to_be_visible()
+    expect(page.get_by_text("Enrolled Barack Obama from 1 photo.")).to_be_visible()
+    expect(page.locator(".face-photo svg rect")).to_be_visible()
+    wait_for_images(page)
+    page.screenshot(path=SCREENSHOTS / "enrol.png", full_page=True)
+    obama = Person.objects.get(name="Barack Obama")
+    obama_folder = Path(settings.MEDIA_ROOT) / "faces" / str(obama.pk)
+    assert obama.metadata == {"team": "Visitors", "badge": "44"} and obama_folder.is_dir()
+
+    # Match another photo of him: the result replaces the page's result section in place.
+    page.get_by_role("link", name="Match", exact=True).click()
+    page.get_by_label("Photo", exact=True).set_input_files(samples / "test" / "obama1.jpg")
+    page.get_by_role("button", name="Match", exact=True).click()
+    result = page.locator("#match-result")
+    expect(result.get_by_role("heading", name="Barack Obama")).to_be_visible()
+    expect(result.locator(".face-boxes")).to_be_visible()  # sized to the photo by the script
+    expect(result).to_contain_text("Other candidates")
+    wait_for_images(page)
+    page.screenshot(path=SCREENSHOTS / "match.png", full_page=True)
+
+    # The same photo again, stricter.
+    result.get_by_role("button", name=re.compile("^stricter")).click()
+    expect(result).to_contain_text("Threshold 0.0560")
+    expect(result.get_by_role("heading", name="Barack Obama")).to_be_visible()
+
+    # A stranger, dropped on the page.
+    drop(page, lfw_people[STRANGER][0])
+    expect(page.locator("[data-previews] figcaption")).to_contain_text(f"{STRANGER}_0001.jpg")
+    page.get_by_role("button", name="Match", exact=True).click()
+    expect(result.get_by_role("heading", name="Unknown person")).to_be_visible()
+
+    # Delete him, after the confirmation.
+    page.get_by_role("link", name="People", exact=True).click()
+    page.get_by_role("link", name=re.compile("Barack Obama")).click()
+    page.get_by_role("link", name="Delete…").click()
+    expect(page.get_by_text("This cannot be undone.")).to_be_visible()
+    page.get_by_role("button", name=re.compile("^Delete Barack Obama")).click()
+    expect(page.get_by_text("Barack Obama was deleted, with their photos and face data.")).to_be_visible()
+    expect(page.get_by_role("link", name=re.compile("Barack Obama"))).to_have_count(0)
+    expect(page.get_by_role("link", name=re.compile("Joe Biden"))).to_have_count(1)
+    assert not Person.objects.filter(pk=obama.pk).exists()
+    assert not any(obama_folder.glob("*"))

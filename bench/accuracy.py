@@ -5,9 +5,9 @@
 
 Pairs: accuracy at the model's default threshold and 10-fold (threshold chosen on nine folds,
 scored on the tenth), TAR at FAR 0.1% and 1%, a logistic fit of P(same | distance), a ROC plot.
-Identification: the first photo of each person with two or more is enrolled, along with every
-other one-photo person as a distractor; the remaining photos are the known probes and the other
-one-photo people the never-enrolled probes. Prints rank-1 identification and the false accept
+Identification: the first photo of each person with two or more is enrolled; the remaining photos
+are the known probes and the one-photo people the never-enrolled probes. With --distractors, every
+other one-photo person is enrolled too (a larger gallery, fewer strangers). Prints rank-1 identification and the false accept
 rate of strangers at the default threshold, and the threshold that accepts at most 1% of them.
 A photo where no face is found counts as an error, never as skipped.
 """
@@ -142,7 +142,7 @@ def run_identification(args, calibration):
             photos[row["identity"]].append(str(manifest.parent / row["path"]))
     known = {name: paths for name, paths in photos.items() if len(paths) > 1}
     singles = sorted(name for name, paths in photos.items() if len(paths) == 1)
-    distractors, strangers = singles[0::2], singles[1::2]
+    distractors, strangers = (singles[0::2], singles[1::2]) if args.distractors else ([], singles)
     embeddings = embed_paths([p for paths in photos.values() for p in paths], workers=args.workers)
 
     enrolled = [(name, photos[name][0]) for name in sorted(known)] + [(n, photos[n][0]) for n in distractors]
@@ -196,6 +196,7 @@ def main():
     parser.add_argument("--pairs", help="LFW pairs file")
     parser.add_argument("--manifest", help="CSV of path,identity")
     parser.add_argument("--identification", action="store_true")
+    parser.add_argument("--distractors", action="store_true", help="enrol half the one-photo people")
     parser.add_argument("--plot", default="bench/roc.png", help="where to write the ROC plot ('' for none)")
     parser.add_argument("--workers", type=int, default=None)
     args = parser.parse_args()

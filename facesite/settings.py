@@ -38,6 +38,21 @@ SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
+# HTTPS=true when the site is reached over HTTPS, directly or through a proxy that terminates TLS
+# (gunicorn believes that proxy's X-Forwarded-Proto when it connects from FORWARDED_ALLOW_IPS):
+# plain HTTP is redirected, browsers are told to stay on HTTPS (HSTS), and the session and CSRF
+# cookies never travel in clear. Off for the embedded default on http://127.0.0.1 (scripts/serve),
+# where a redirect to HTTPS would leave nothing answering; `manage.py check --deploy` says so.
+HTTPS = env.bool("HTTPS", default=False)
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_REDIRECT_EXEMPT = [r"^health$"]  # load balancers probe the workers over plain HTTP
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -55,11 +70,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "facesite.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "facesite.middleware.UserThrottleMiddleware",
+    "facesite.middleware.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -114,6 +132,37 @@ STORAGES = {
     "default": {"BACKEND": env.str("STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage")},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+# Photos go to an S3-compatible bucket instead when one is named (django-storages; credentials from
+# boto3's usual sources: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile or an instance role).
+# Objects keep the bucket's private default and are read back through the app, which checks the
+# login or API key first: no URL of the bucket is ever handed out.
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+if AWS_STORAGE_BUCKET_NAME:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default=None),  # MinIO, Ceph, R2, ...
+            "region_name": env.str("AWS_S3_REGION_NAME", default=None),
+            "location": env.str("AWS_LOCATION", default=""),
+            "default_acl": None,
+            "file_overwrite": False,
+        },
+    }
+
+# A cache all gunicorn workers share, so the API and page throttles count every worker's requests:
+# Redis when REDIS_URL is set (needed when several hosts serve), else files under DATA_DIR, which
+# the workers of one host share. Not the database: a throttle writes on every request, and on
+# SQLite each write would queue behind enrolments for the one write lock.
+REDIS_URL = env.str("REDIS_URL", default="")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": DATA_DIR / "cache"}
+    )
+    | {"KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="facesite")},
+}
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -163,6 +212,13 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
     ],
     "EXCEPTION_HANDLER": "records.api.exceptions.exception_handler",
+    # Per API key, counted in the shared cache; beyond the rate: 429 with Retry-After.
+    "DEFAULT_THROTTLE_CLASSES": ["records.api.throttling.APIKeyRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "api_key": env.str("API_KEY_THROTTLE_RATE", default="1200/minute"),
+        # Logged-in users of the pages and the admin (facesite.middleware.UserThrottleMiddleware).
+        "user": env.str("USER_THROTTLE_RATE", default="600/minute"),
+    },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {
@@ -186,3 +242,24 @@ SPECTACULAR_SETTINGS = {
     # No validator badge: it would send the schema to validator.swagger.io.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "persistAuthorization": True, "validatorUrl": None},
 }
+
+# --- Production: content security policy, audit log -------------------------------------------
+# django-csp (facesite/middleware.py). The pages load only their own scripts, styles and images;
+# inline style attributes stay allowed (the confidence bars set their width), inline scripts do
+# not. Photos shown back after a match are data: URIs, previews of chosen files blob: URLs.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# The audit log (records/audit.py) keeps a SHA-256 of every probe photo; the photo itself only when
+# this is on, under audit/ in the media storage (it then outlives the erasure of the person in it).
+AUDIT_KEEP_PROBES = env.bool("AUDIT_KEEP_PROBES", default=False)

@@ -14,7 +14,7 @@ from django.utils.html import format_html
 from recognition.service import get_service
 
 from .maintenance import reembed_images
-from .models import FaceImage, Person
+from .models import AuditEvent, FaceImage, Person
 from .views import with_photo_summary
 
 admin.site.site_header = "Face identification"
@@ -152,3 +152,30 @@ class FaceImageAdmin(admin.ModelAdmin):
             request, f"Re-embedded {done} photo{pluralize(done)} with {get_service().model_key}.", messages.SUCCESS
         )
         report_reembed_failures(self, request, failures)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The audit log, read-only for everyone: nothing here can add, change or delete an event."""
+
+    list_display = ["at", "actor_type", "actor", "remote_addr", "action", "target", "status"]
+    list_filter = ["action", "actor_type", "status"]
+    search_fields = ["actor", "target", "remote_addr", "probe_sha256"]
+    date_hierarchy = "at"
+    fields = ["at", "actor_type", "actor", "remote_addr", "action", "target", "status", "detail",
+              "probe_sha256", "kept_probe"]
+    readonly_fields = fields
+
+    # Its name in the media storage only: a kept probe is never served by URL.
+    @admin.display(description="Probe photo kept (AUDIT_KEEP_PROBES)")
+    def kept_probe(self, event):
+        return event.probe.name or "—"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

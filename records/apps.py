@@ -7,3 +7,4 @@ class RecordsConfig(AppConfig):
 
     def ready(self):
         from . import signals  # noqa: F401  (connects the models to the recognition service)
+        from . import audit  # noqa: F401  (records deletions and new API keys, whatever makes them)

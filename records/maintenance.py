@@ -12,6 +12,7 @@ from recognition.gallery import allocate_vector, get_gallery, rebuild, record_re
 from recognition.imaging import decode_image
 from recognition.service import get_service
 
+from . import audit
 from .models import FaceImage
 
 FACES_FOLDER = "faces"
@@ -27,12 +28,15 @@ def rebuild_index(reembed: bool = False, progress=None) -> dict:
         failures = reembed_images(FaceImage.objects.all(), progress=progress)
     for key in keys:
         rebuild(key)
-    return {
+    result = {
         "total_vectors": len(get_gallery(model_key).index),
         "duration_ms": round((time.perf_counter() - started) * 1000, 1),
         "model": model_key,
         "failed": failures,
     }
+    detail = {"reembed": reembed, "total_vectors": result["total_vectors"], "failed": len(failures)}
+    audit.record(audit.Action.REBUILD, target=model_key, detail=detail)
+    return result
 
 
 def reembed_images(images, progress=None) -> list[dict]:
@@ -78,7 +82,10 @@ class IntegrityReport:
 
 
 def _stored_files(folder: str):
-    directories, files = default_storage.listdir(folder)
+    try:
+        directories, files = default_storage.listdir(folder)
+    except FileNotFoundError:  # nothing stored yet (an object store has no empty folders to list)
+        return
     for name in files:
         yield str(PurePosixPath(folder, name))
     for directory in directories:
@@ -89,7 +96,8 @@ def check_integrity(repair: bool = False) -> IntegrityReport:
     """Database rows vs stored photos vs this process's index (after catching up) and its snapshot."""
     report = IntegrityReport()
     names = dict(FaceImage.objects.values_list("image", "id"))
-    stored = set(_stored_files(FACES_FOLDER)) if default_storage.exists(FACES_FOLDER) else set()
+    # Listed, not checked with exists(): an object store answers exists("faces") with False.
+    stored = set(_stored_files(FACES_FOLDER))
     report.rows_without_file = sorted(str(names[n]) for n in names if n not in stored)
     report.files_without_row = sorted(stored - set(names))
     model_key = get_service().model_key
@@ -106,4 +114,6 @@ def check_integrity(repair: bool = False) -> IntegrityReport:
         if report.rows_without_vector or report.vectors_without_row:
             rebuild(model_key)
             report.repaired.append(f"rebuilt the {model_key} index from the database")
+        if report.repaired:
+            audit.record(audit.Action.REPAIR, target=model_key, detail={"repaired": report.repaired})
     return report

@@ -11,6 +11,7 @@ from recognition.gallery import get_gallery
 from recognition.imaging import decode_image
 from recognition.service import FaceAnalysis, get_service
 
+from . import audit
 from .models import FaceImage, Person
 
 
@@ -45,24 +46,40 @@ def _store_image(person: Person, data: bytes, analysis: FaceAnalysis) -> FaceIma
 
 def enrol(name: str, data: bytes, metadata: dict | None = None, strict: bool = False) -> Enrolment:
     # The slow part runs before the transaction opens, so no lock is held during inference.
-    analysis = _checked(analyse_photo(data), strict)
+    with audit.refusals(audit.Action.ENROL):
+        analysis = _checked(analyse_photo(data), strict)
     with transaction.atomic():
         person = Person.objects.create(name=name, metadata=metadata or {})
         image = _store_image(person, data, analysis)
+        _record_stored(audit.Action.ENROL, image, analysis)
     return Enrolment(person, image, len(analysis.faces))
 
 
 def add_image(person: Person, data: bytes, strict: bool = False) -> Enrolment:
-    analysis = _checked(analyse_photo(data), strict)
+    with audit.refusals(audit.Action.ADD_PHOTO):
+        analysis = _checked(analyse_photo(data), strict)
     with transaction.atomic():
         # Lock the person so a concurrent delete cannot leave this photo without its owner.
         person = Person.objects.select_for_update().get(pk=person.pk)
         image = _store_image(person, data, analysis)
+        _record_stored(audit.Action.ADD_PHOTO, image, analysis)
     return Enrolment(person, image, len(analysis.faces))
 
 
+def _record_stored(action: str, image: FaceImage, analysis: FaceAnalysis) -> None:
+    detail = {"photo": str(image.pk), "faces_detected": len(analysis.faces)}
+    audit.record(action, target=image.person_id, status=201, detail=detail)
+
+
 def match(data: bytes, top_k: int, threshold: float | None = None) -> dict:
-    """The match response body; raises NoFaceDetected when the photo has no face."""
+    """The match response body; raises NoFaceDetected when the photo has no face. Audited."""
+    with audit.refusals(audit.Action.MATCH, probe=data):
+        result = _match(data, top_k, threshold)
+    audit.record_match(result, data, top_k)
+    return result
+
+
+def _match(data: bytes, top_k: int, threshold: float | None) -> dict:
     started = time.perf_counter()
     service = get_service()
     analysis = analyse_photo(data)

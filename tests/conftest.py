@@ -2,6 +2,8 @@
 per-process index so no test sees another's vectors."""
 
 import csv
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,43 @@ def face_service():
     service = get_service()
     service.load()
     return service
+
+
+# --- Browser tests: Playwright driving Debian's Chromium (`apt-get install chromium`) -----------
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def playwright(playwright):
+    """Playwright's sync API keeps an asyncio loop marked as running in this thread while it is
+    started, and Django then refuses ORM calls from the test (SynchronousOnlyOperation). The test
+    thread is not async code: allow them for as long as Playwright runs."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield playwright
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    # Playwright cannot download its own browsers here; the distribution's Chromium does the job.
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        message = "The browser tests need Chromium: apt-get install chromium"
+        # CI (.ci/run) sets REQUIRE_BROWSER: there a missing browser fails instead of skipping.
+        if os.environ.get("REQUIRE_BROWSER"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return {**browser_type_launch_args, "executable_path": chromium, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": {"width": 1200, "height": 860}}

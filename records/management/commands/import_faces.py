@@ -11,6 +11,7 @@ from django.db import transaction
 from tqdm import tqdm
 
 from recognition.errors import FaceError, NoFaceDetected
+from records import audit
 from records.models import FaceImage, Person
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
@@ -83,6 +84,7 @@ class Command(BaseCommand):
                 image.apply_analysis(analysis)
                 image.save()
             counts["enrolled"] += 1
+        audit.record(audit.Action.IMPORT, detail={"people_added": new_people, **counts})
         self.stdout.write(
             f"people added: {new_people}; images enrolled: {counts['enrolled']}; "
             f"already stored: {counts['already stored']}; no face: {counts['no face']}; "

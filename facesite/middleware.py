@@ -1,0 +1,62 @@
+"""Middleware of the production footing: the Content-Security-Policy, the per-user throttle of the
+pages and the admin, and who is acting, for the audit log."""
+
+import math
+
+from csp.constants import UNSAFE_INLINE
+from csp.middleware import CSPMiddleware, PolicyParts
+from django.http import HttpResponse
+from rest_framework.throttling import UserRateThrottle
+
+from records import audit
+
+# drf-spectacular's Swagger UI and ReDoc pages start with an inline script (and ReDoc searches in
+# a worker it makes from a blob:). They show the schema only, never a person.
+API_DOCS_VIEWS = {"api:docs", "api:redoc"}
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's, with CONTENT_SECURITY_POLICY everywhere but loosened for the API docs pages."""
+
+    def get_policy_parts(self, request, response, report_only=False) -> PolicyParts:
+        parts = super().get_policy_parts(request, response, report_only)
+        match = request.resolver_match
+        if not report_only and match is not None and match.view_name in API_DOCS_VIEWS:
+            parts.update = {"script-src": [UNSAFE_INLINE], "worker-src": ["blob:"], **(parts.update or {})}
+        return parts
+
+
+class UserThrottleMiddleware:
+    """DRF's per-user throttle (rate "user") for everything a logged-in person requests, counted in
+    the shared cache like the API's per-key throttle. The API itself authenticates by key, and is
+    throttled per key by DRF (records/api/throttling.py)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.user.is_authenticated:
+            throttle = UserRateThrottle()
+            if not throttle.allow_request(request, None):
+                return too_many_requests(throttle.wait())
+        return self.get_response(request)
+
+
+def too_many_requests(wait: float | None) -> HttpResponse:
+    seconds = max(1, math.ceil(wait or 1))
+    response = HttpResponse(
+        f"Too many requests: try again in {seconds} seconds.\n", status=429, content_type="text/plain"
+    )
+    response["Retry-After"] = str(seconds)
+    return response
+
+
+class AuditActorMiddleware:
+    """Makes the request being served the one the audit log names as acting (records/audit.py)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        with audit.serving(request):
+            return self.get_response(request)

@@ -15,7 +15,6 @@ from recognition.service import get_service
 
 from .maintenance import reembed_images
 from .models import AuditEvent, FaceImage, Person
-from .views import with_photo_summary
 
 admin.site.site_header = "Face identification"
 admin.site.site_title = "Face identification admin"
@@ -87,7 +86,7 @@ class PersonAdmin(admin.ModelAdmin):
     Media = FacesMedia
 
     def get_queryset(self, request):
-        return with_photo_summary(super().get_queryset(request))
+        return super().get_queryset(request).with_photo_summary()
 
     def view_on_site(self, person):
         return reverse("person", args=[person.pk])

@@ -10,12 +10,23 @@ from recognition.imaging import decode_image
 from recognition.service import FaceAnalysis, get_service
 
 
+class PersonQuerySet(models.QuerySet):
+    def with_photo_summary(self):
+        """Each person's number of photos and the photo that represents them, in the same query."""
+        first_image = FaceImage.objects.filter(person=models.OuterRef("pk")).order_by("created_at", "vector_id")
+        return self.annotate(
+            photo_count=models.Count("images"), first_image_id=models.Subquery(first_image.values("pk")[:1])
+        )
+
+
 class Person(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=255)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PersonQuerySet.as_manager()
 
     class Meta:
         # Oldest first: a page of /records?skip=&limit= stays put while new people are enrolled.

@@ -8,7 +8,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.db.models import Count, OuterRef, Subquery
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
@@ -30,12 +29,6 @@ PRIVATE_CACHE = "private, max-age=3600"
 THUMBNAIL_SIDE = 160
 # The photo of a match is sent back inline (it is never stored); these are the types it can be.
 DISPLAYABLE_TYPES = {"image/jpeg", "image/png", "image/webp", "image/bmp"}
-
-
-def with_photo_summary(people):
-    """Each person's number of photos and the photo that represents them, in the same query."""
-    first_image = FaceImage.objects.filter(person=OuterRef("pk")).order_by("created_at", "vector_id")
-    return people.annotate(photo_count=Count("images"), first_image_id=Subquery(first_image.values("pk")[:1]))
 
 
 def _photos(count: int) -> str:
@@ -113,7 +106,7 @@ class EnrolView(LoginRequiredMixin, FormView):
 
 
 def _with_thumbnails(matches: list[dict]) -> list[dict]:
-    people = with_photo_summary(Person.objects.filter(pk__in=[match["id"] for match in matches]))
+    people = Person.objects.filter(pk__in=[match["id"] for match in matches]).with_photo_summary()
     first_images = {str(pk): image_id for pk, image_id in people.values_list("pk", "first_image_id")}
     return [{**match, "image_id": first_images.get(match["id"])} for match in matches]
 
@@ -163,7 +156,7 @@ class PersonListView(LoginRequiredMixin, ListView):
     paginate_by = 24
 
     def get_queryset(self):
-        people = with_photo_summary(Person.objects.order_by("name", "created_at"))
+        people = Person.objects.order_by("name", "created_at").with_photo_summary()
         query = self.request.GET.get("q", "").strip()
         return people.filter(name__icontains=query) if query else people
 

@@ -160,24 +160,29 @@ def run_identification(args, calibration):
     index.add(ids, np.stack(vectors), people)
 
     def nearest(path):
+        """(name, distance, ratio of the distance to the runner-up's) of the nearest person."""
         if embeddings[path] is None:
-            return None, NO_FACE_DISTANCE
-        found = index.search_people(embeddings[path], 1)
-        return names[found[0].person_id], found[0].distance
+            return None, NO_FACE_DISTANCE, 1.0
+        found = index.search_people(embeddings[path], 2)
+        ratio = found[0].distance / max(found[1].distance, 1e-6) if len(found) > 1 else 0.0
+        return names[found[0].person_id], found[0].distance, ratio
 
     known_results = [(name, *nearest(path)) for name in sorted(known) for path in known[name][1:]]
     stranger_results = [nearest(photos[name][0]) for name in strangers]
-    stranger_distances = np.array([d for _, d in stranger_results])
-    known_correct = np.array([found == name for name, found, _ in known_results])
-    known_distances = np.array([d for _, _, d in known_results])
+    stranger_distances = np.array([d for _, d, _ in stranger_results])
+    stranger_ratios = np.array([r for _, _, r in stranger_results])
+    known_correct = np.array([found == name for name, found, _, _ in known_results])
+    known_distances = np.array([d for _, _, d, _ in known_results])
+    known_ratios = np.array([r for _, _, _, r in known_results])
 
-    def report(threshold, label):
-        identified = np.mean(known_correct & (known_distances <= threshold))
-        wrong = np.mean(~known_correct & (known_distances <= threshold))
-        false_accepts = np.mean(stranger_distances <= threshold)
+    def report(threshold, label, max_ratio=1.0):
+        accepted = (known_distances <= threshold) & (known_ratios <= max_ratio)
+        strangers_accepted = np.mean((stranger_distances <= threshold) & (stranger_ratios <= max_ratio))
+        ratio_test = f", ratio test {max_ratio:.2f}" if max_ratio < 1 else ""
         print(
-            f"{label} {threshold:.4f}: rank-1 identified {identified:.4f}, known probes given a wrong name "
-            f"{wrong:.4f}, strangers accepted {false_accepts:.4f}"
+            f"{label} {threshold:.4f}{ratio_test}: rank-1 identified {np.mean(known_correct & accepted):.4f}, "
+            f"known probes given a wrong name {np.mean(~known_correct & accepted):.4f}, "
+            f"strangers accepted {strangers_accepted:.4f}"
         )
 
     print(
@@ -185,9 +190,12 @@ def run_identification(args, calibration):
         f"known probes {len(known_results)}; never-enrolled probes {len(strangers)}"
     )
     print(f"rank-1 accuracy with no threshold: {known_correct.mean():.4f}")
-    report(calibration.threshold, "at the default threshold")
+    report(calibration.threshold, "at the default", calibration.max_ratio)
+    report(calibration.threshold, "distance alone at the default")
+    for threshold in args.guide:
+        report(threshold, "at", calibration.max_ratio)
     one_percent = np.sort(stranger_distances)[int(0.01 * len(stranger_distances))] - 1e-9
-    report(one_percent, "at the threshold accepting at most 1% of strangers")
+    report(one_percent, "distance alone at the threshold accepting at most 1% of strangers")
 
 
 def main():
@@ -197,6 +205,7 @@ def main():
     parser.add_argument("--manifest", help="CSV of path,identity")
     parser.add_argument("--identification", action="store_true")
     parser.add_argument("--distractors", action="store_true", help="enrol half the one-photo people")
+    parser.add_argument("--guide", type=float, nargs="*", default=[], help="more thresholds to report")
     parser.add_argument("--plot", default="bench/roc.png", help="where to write the ROC plot ('' for none)")
     parser.add_argument("--workers", type=int, default=None)
     args = parser.parse_args()

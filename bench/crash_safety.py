@@ -66,8 +66,11 @@ def burst(clients, photos, people: dict, tally: Tally, stop: threading.Event, st
                 if status == 200:
                     people["deleted"].add(victim)
                     tally.count("deletes acknowledged")
-                elif status is None:  # either outcome is fine
+                elif status is None:  # cut off: either outcome is fine; refused: never sent
                     tally.count(f"deletes {lost_answer(body)}")
+                    if lost_answer(body) == "refused after the kill":
+                        with stream_lock:
+                            people["live"].add(victim)
                 else:
                     tally.count(f"delete answered {status}")
                 continue
@@ -93,7 +96,7 @@ def every_worker_health(server, client, attempts: int = 40) -> dict[int, dict]:
     answers = {}
     for _ in range(attempts):
         status, body, _, request_id = client.call("GET", "/health")
-        pid = server.served_by().get(request_id)
+        pid = server.served_by([request_id]).get(request_id)
         if status == 200 and pid is not None:
             model = next(m for m in body["models"].values() if m["active"])
             answers[pid] = {"index_size": model["index_size"], "stored_vectors": model["stored_vectors"]}
@@ -135,8 +138,8 @@ def run(server, clients, check_client, rounds=3, kill_within=5.0, seed=8, sample
         stop = threading.Event()
         threads = burst(clients, photos, people, tally, stop, stream_lock)
         time.sleep(random.Random(number).uniform(1.0, kill_within))
+        stop.set()  # no new request from here: those under way are cut off by the kill
         killed = server.kill9()
-        stop.set()
         for thread in threads:
             thread.join()
         # An enrolment or a delete whose answer was lost may or may not have committed: neither is

@@ -1,7 +1,9 @@
 """Embed many photos with the configured pipeline, on every core, with an on-disk cache.
 
-The cache is keyed by the pipeline's model key, so a change of model or alignment never reuses
-old vectors.
+Labelled face sets (LFW) name the person whose face is centred in the photo, so the face nearest
+the centre is the one embedded (the service itself picks the largest face, which in LFW is
+sometimes a bystander's). The cache is keyed by the pipeline's model key, so a change of model
+or alignment never reuses old vectors.
 """
 
 import os
@@ -27,7 +29,15 @@ def _embed_one(path: str):
         analysis = get_service().analyse(decode_image(Path(path).read_bytes()))
     except FaceError:
         return None
-    return analysis.faces[0].embedding if analysis.faces else None
+    if not analysis.faces:
+        return None
+    centre = np.array([analysis.image.width, analysis.image.height]) / 2
+
+    def off_centre(face):
+        x, y, w, h = face.box
+        return float(np.hypot(x + w / 2 - centre[0], y + h / 2 - centre[1]))
+
+    return min(analysis.faces, key=off_centre).embedding
 
 
 def _init_worker():
@@ -35,7 +45,7 @@ def _init_worker():
 
 
 def embed_paths(paths, workers: int | None = None, progress: bool = True) -> dict[str, np.ndarray | None]:
-    """Embedding of the largest face of each photo (None where no face was found)."""
+    """Embedding of the most central face of each photo (None where no face was found)."""
     setup_django()
     from django.conf import settings
     from django.utils.text import slugify
@@ -43,7 +53,7 @@ def embed_paths(paths, workers: int | None = None, progress: bool = True) -> dic
     from recognition.service import get_service
 
     model_key = get_service().model_key
-    cache_path = Path(settings.DATA_DIR) / "bench-cache" / f"{slugify(model_key.replace(':', '-'))}.npz"
+    cache_path = Path(settings.DATA_DIR) / "bench-cache" / f"{slugify(model_key.replace(':', '-'))}-central.npz"
     cache: dict[str, np.ndarray | None] = {}
     if cache_path.exists():
         with np.load(cache_path, allow_pickle=False) as data:

@@ -213,13 +213,18 @@ def main():
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--main-size", type=int, default=10000)
     parser.add_argument("--concurrency", default="1,2,4")
-    parser.add_argument("--requests", type=int, default=40, help="match requests per photo class and concurrency")
+    parser.add_argument("--requests", type=int, default=30, help="match requests per photo class and concurrency")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds, each on a newly started server")
     parser.add_argument("--enrol-requests", type=int, default=20)
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
     parser.add_argument("--json", default="bench/latency.json")
     parser.add_argument("--plots", default="bench", help="folder for the PNG plots ('' for none)")
     parser.add_argument("--keep-data", action="store_true", help="keep the DATA_DIR (database, gunicorn logs)")
+    parser.add_argument("--plot-only", action="store_true", help="redraw the plots from --json, measure nothing")
     args = parser.parse_args()
+    if args.plot_only:
+        plot(json.loads(Path(args.json).read_text()), args.main_size, Path(args.plots))
+        return
     sizes = sorted(int(s) for s in args.sizes.split(","))
     concurrencies = [int(c) for c in args.concurrency.split(",")]
 
@@ -257,41 +262,45 @@ def measure(args, sizes, concurrencies, data_dir: Path) -> None:
     newcomers = galleries.lfw_selection(gallery_size=len(gallery) + args.enrol_requests)[0][len(gallery) :]
     newcomer_photos = [path.read_bytes() for _, path in newcomers]
 
-    results = {"machine": galleries.machine(), "workers": args.workers, "sizes": []}
+    results = {"machine": galleries.machine(), "workers": args.workers, "repeat": args.repeat, "sizes": []}
     filled = 0
     for size in sizes:
         filled = fill_to(size, filled, real, real_names, synthetic, model_key)
-        server = Server(args.workers, data_dir / f"gunicorn-{size}.log")
-        try:
-            started = server.start()
-            client = Client(server.port, key)
-            entry = {"gallery": size, "cold_start": cold_start(server, client, lfw_photos[0], started)}
-            fields = lambda number: {"top_k": 5}  # noqa: E731
-            for photo in lfw_photos[: 2 * args.workers] + large_photos[:2]:  # one warm-up round per worker
-                client.post("/records/match", {"top_k": 5}, photo)
-            entry["match"] = {}
-            for label, photos in (("lfw_250", lfw_photos), ("large", large_photos)):
-                levels = concurrencies if size == args.main_size else [1]
-                entry["match"][label] = [
-                    load(client, "/records/match", photos, fields, args.requests, c) for c in levels
-                ]
-                print(f"{size:,}: match {label} c=1 p50 {entry['match'][label][0]['p50_ms']:.0f} ms", flush=True)
-            if size == args.main_size:
-                entry["enrol"] = {
-                    "lfw_250": load(
-                        client, "/records", newcomer_photos, lambda n: {"name": f"newcomer-{n}"},
-                        len(newcomer_photos), 1,
-                    ),
-                    "large": load(
-                        client, "/records", large_photos, lambda n: {"name": f"large-{n}"},
-                        min(args.enrol_requests, len(large_photos)), 1,
-                    ),
-                }
-                filled += entry["enrol"]["lfw_250"]["ok"] + entry["enrol"]["large"]["ok"]
-            entry["workers"] = server.worker_memory()
-            results["sizes"].append(entry)
-        finally:
-            server.stop()
+        rounds = []
+        for number in range(args.repeat):
+            server = Server(args.workers, data_dir / f"gunicorn-{size}-{number}.log")
+            try:
+                started = server.start()
+                client = Client(server.port, key)
+                entry = {"gallery": size, "cold_start": cold_start(server, client, lfw_photos[0], started)}
+                for photo in lfw_photos[: 2 * args.workers] + large_photos[:2]:  # one warm-up round per worker
+                    client.post("/records/match", {"top_k": 5}, photo)
+                entry["match"] = {}
+                for label, photos in (("lfw_250", lfw_photos), ("large", large_photos)):
+                    levels = concurrencies if size == args.main_size else [1]
+                    entry["match"][label] = [
+                        load(client, "/records/match", photos, lambda n: {"top_k": 5}, args.requests, c)
+                        for c in levels
+                    ]
+                    print(f"{size:,} round {number + 1}: match {label} c=1 p50 "
+                          f"{entry['match'][label][0]['p50_ms']:.0f} ms", flush=True)
+                if size == args.main_size:
+                    entry["enrol"] = {
+                        "lfw_250": load(
+                            client, "/records", newcomer_photos, lambda n: {"name": f"newcomer-{n}"},
+                            len(newcomer_photos), 1,
+                        ),
+                        "large": load(
+                            client, "/records", large_photos, lambda n: {"name": f"large-{n}"},
+                            min(args.enrol_requests, len(large_photos)), 1,
+                        ),
+                    }
+                    filled += entry["enrol"]["lfw_250"]["ok"] + entry["enrol"]["large"]["ok"]
+                entry["workers"] = server.worker_memory()
+                rounds.append(entry)
+            finally:
+                server.stop()
+        results["sizes"].append(median_of(rounds))
 
     results["large_photos"] = [str(path.relative_to(galleries.faces_dir())) for _, path in large]
     Path(args.json).write_text(json.dumps(results, indent=1))
@@ -300,8 +309,30 @@ def measure(args, sizes, concurrencies, data_dir: Path) -> None:
         plot(results, args.main_size, Path(args.plots))
 
 
+def median_of(rounds: list) -> dict:
+    """The rounds' medians, number by number, of results of the same shape; the per-round values of
+    p50s and cold starts are kept beside them (`<name>_rounds`)."""
+    first = rounds[0]
+    if isinstance(first, dict):
+        merged = {key: median_of([r[key] for r in rounds]) for key in first}
+        for key in ("p50_ms", "first_match_s"):
+            if key in first:
+                merged[f"{key}_rounds"] = [r[key] for r in rounds]
+        return merged
+    if isinstance(first, list) and first and isinstance(first[0], (dict, list)):
+        return [median_of(list(items)) for items in zip(*rounds)]
+    if isinstance(first, bool) or not isinstance(first, (int, float)):
+        return first if all(r == first for r in rounds) else rounds
+    return float(np.median(rounds))
+
+
 def report(results) -> str:
-    lines = [f"machine: {results['machine']}; gunicorn workers: {results['workers']}", ""]
+    lines = [
+        f"machine: {results['machine']}; gunicorn workers: {results['workers']}",
+        f"every figure is the median of {results['repeat']} rounds, each on a newly started server "
+        "(the per-round p50s are in the JSON)",
+        "",
+    ]
     lines += [
         "| gallery | photos | clients | requests | p50 (ms) | p95 (ms) | p99 (ms) | throughput (/s) "
         "| services.match p50 (ms) |",
@@ -311,7 +342,7 @@ def report(results) -> str:
         for label, rows in entry["match"].items():
             for row in rows:
                 lines.append(
-                    f"| {entry['gallery']:,} | {label} | {row['concurrency']} | {row['ok']}/{row['requests']} "
+                    f"| {entry['gallery']:,.0f} | {label} | {row['concurrency']:.0f} | {row['ok']:.0f}/{row['requests']:.0f} "
                     f"| {row['p50_ms']:.0f} | {row['p95_ms']:.0f} | {row['p99_ms']:.0f} | {row['throughput_per_s']:.2f} "
                     f"| {row['service_p50_ms']:.0f} |"
                 )
@@ -322,12 +353,12 @@ def report(results) -> str:
         tensorflow = "yes" if any(w["tensorflow_loaded"] for w in entry["workers"]) else "no"
         cold = entry["cold_start"]
         lines.append(
-            f"| {entry['gallery']:,} | {cold['first_match_s']:.1f} | {cold['all_workers_ready_s']:.1f} | {memory} | {tensorflow} |"
+            f"| {entry['gallery']:,.0f} | {cold['first_match_s']:.1f} | {cold['all_workers_ready_s']:.1f} | {memory} | {tensorflow} |"
         )
     for entry in results["sizes"]:
         for label, row in entry.get("enrol", {}).items():
             lines.append(
-                f"\nPOST /records ({label}, gallery {entry['gallery']:,}, 1 client): {row['ok']}/{row['requests']} "
+                f"\nPOST /records ({label}, gallery {entry['gallery']:,.0f}, 1 client): {row['ok']:.0f}/{row['requests']:.0f} "
                 f"enrolled (statuses {row['statuses']}), p50 {row['p50_ms']:.0f} ms, p95 {row['p95_ms']:.0f} ms"
             )
     return "\n".join(lines)

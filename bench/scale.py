@@ -17,6 +17,7 @@ Writes bench/scale.json and the plot bench/scale.png.
 
 import argparse
 import json
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -26,6 +27,7 @@ import numpy as np
 from . import galleries
 
 TOP = 10
+RECALL_TARGET = 0.99
 
 
 def timed(function, *args) -> float:
@@ -126,10 +128,21 @@ def report(results, bandwidth, args) -> str:
                 f"| {ivf['speedup']:.1f}x | {ivf['recall_at_10']:.4f} | {ivf['recall_at_10_real_queries']:.4f} "
                 f"| {ivf['recall_at_10_synthetic_queries']:.4f} |"
             )
+    lines.append("")
+    for r in results:
+        best = enough_recall(r)
+        lines.append(
+            f"{r['size']:,} vectors: smallest nprobe with recall@10 >= {RECALL_TARGET}: "
+            + (f"{best['nprobe']} ({best['single_ms']:.2f} ms, {best['speedup']:.1f}x faster than flat)" if best else "none measured")
+        )
     return "\n".join(lines)
 
 
-def plot(results, nprobe: int, path: Path) -> None:
+def enough_recall(result: dict) -> dict | None:
+    return next((i for i in result["ivf"] if i["recall_at_10"] >= RECALL_TARGET), None)
+
+
+def plot(results, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -140,8 +153,12 @@ def plot(results, nprobe: int, path: Path) -> None:
     ax.plot(sizes, [r["flat_single_ms"] for r in results], "o-", label="flat, single query")
     ax.plot(sizes, [r["flat_batch_per_query_ms"] for r in results], "s-", label="flat, per query in a batch")
     ax.plot(sizes, [r["bandwidth_bound_ms"] for r in results], "k--", label="memory-bandwidth bound")
-    chosen = [next(i for i in r["ivf"] if i["nprobe"] == nprobe) for r in results]
-    ax.plot(sizes, [i["single_ms"] for i in chosen], "^-", label=f"IVF nprobe={nprobe}, single query")
+    chosen = [(r["size"], enough_recall(r)) for r in results]
+    chosen = [(size, ivf) for size, ivf in chosen if ivf]
+    ax.plot(
+        [size for size, _ in chosen], [ivf["single_ms"] for _, ivf in chosen], "^-",
+        label=f"IVF, smallest nprobe with recall@10 >= {RECALL_TARGET}",
+    )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("vectors in the index (128-d float32)")
@@ -156,7 +173,7 @@ def plot(results, nprobe: int, path: Path) -> None:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000,1000000")
-    parser.add_argument("--nprobe", default="8,16,32,64")
+    parser.add_argument("--nprobe", default="32,64,128,256,512")
     parser.add_argument("--real-queries", type=int, default=galleries.PROBES)
     parser.add_argument("--timed-queries", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
@@ -167,6 +184,14 @@ def main():
     args.sizes = [int(s) for s in args.sizes.split(",")]
     args.nprobe = [int(n) for n in args.nprobe.split(",")]
 
+    data_dir = galleries.use_private_data_dir("bench-scale-")
+    try:
+        measure(args)
+    finally:
+        shutil.rmtree(data_dir)  # the embedding cache is a symlink: rmtree removes only the link
+
+
+def measure(args) -> None:
     from .embeddings import setup_django
 
     setup_django()
@@ -192,7 +217,7 @@ def main():
     summary = {"machine": galleries.machine(), "bandwidth": bandwidth, "results": results}
     Path(args.json).write_text(json.dumps(summary, indent=1))
     if args.plot:
-        plot(results, args.nprobe[len(args.nprobe) // 2], Path(args.plot))
+        plot(results, Path(args.plot))
         print(f"plot: {args.plot}")
 
 

@@ -41,26 +41,29 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def faces_dir() -> Path:
+    return Path(os.environ.get("FACES_DIR", BASE_DIR.parent / "shared" / "faces"))
+
+
 def lfw_people() -> dict[str, list[Path]]:
     """LFW identity -> its photos (FACES_DIR/lfw/manifest.csv), identities sorted by name."""
     import csv
 
-    faces = Path(os.environ.get("FACES_DIR", BASE_DIR.parent / "shared" / "faces"))
+    lfw = faces_dir() / "lfw"
     people: dict[str, list[Path]] = {}
-    with (faces / "lfw" / "manifest.csv").open(newline="") as handle:
+    with (lfw / "manifest.csv").open(newline="") as handle:
         for row in csv.DictReader(handle):
-            people.setdefault(row["identity"], []).append(faces / "lfw" / row["path"])
+            people.setdefault(row["identity"], []).append(lfw / row["path"])
     return dict(sorted(people.items()))
 
 
-def postgres_available() -> bool:
-    import psycopg
-
-    try:
-        psycopg.connect(f"{POSTGRES_URL}/postgres", connect_timeout=3).close()
-        return True
-    except psycopg.Error:
-        return False
+def database_url(settings_dict: dict) -> str:
+    """A Django database's settings as the DATABASE_URL another process opens it with."""
+    if settings_dict["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{settings_dict['NAME']}"
+    credentials = settings_dict["USER"] + (f":{settings_dict['PASSWORD']}" if settings_dict["PASSWORD"] else "")
+    host, port = settings_dict["HOST"] or "localhost", settings_dict["PORT"] or 5432
+    return f"postgres://{credentials}@{host}:{port}/{settings_dict['NAME']}"
 
 
 class Database:
@@ -102,10 +105,10 @@ class Server:
             **({"MEDIA_ROOT": str(media_root)} if media_root else {}),
             **{key: str(value) for key, value in env.items()},
         }
-        self.env.pop("DEBUG", None)  # production settings
+        for variable in ("DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"):  # production settings, not a test run's
+            self.env.pop(variable, None)
         self.env.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
         self.process: subprocess.Popen | None = None
-        self.starts = 0
 
     def manage(self, *args, check: bool = True) -> subprocess.CompletedProcess:
         done = subprocess.run(
@@ -141,7 +144,6 @@ class Server:
              "--no-control-socket"],
             cwd=BASE_DIR, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
         )
-        self.starts += 1
         while self._ready_count() - ready_before < self.workers:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {self.process.returncode}; see {self.log}")
@@ -183,10 +185,16 @@ class Server:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
 
-    def served_by(self) -> dict[str, int]:
-        """Request id -> pid of the worker that answered it, from the access log."""
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return {match.group(2): int(match.group(1)) for match in ACCESS_LINE.finditer(text)}
+    def served_by(self, request_ids=(), timeout: float = 10) -> dict[str, int]:
+        """Request id -> pid of the worker that answered it, from the access log; waits for the
+        lines of `request_ids` (a worker logs a request just after answering it)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.log.read_text(errors="replace") if self.log.exists() else ""
+            served = {match.group(2): int(match.group(1)) for match in ACCESS_LINE.finditer(text)}
+            if all(request_id in served for request_id in request_ids) or time.monotonic() > deadline:
+                return served
+            time.sleep(0.05)
 
 
 def _state(pid: int) -> str:

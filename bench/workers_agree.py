@@ -157,7 +157,7 @@ def run(server, make_client, photos, threads=8, matchers=2, checks=3, delete_eve
         final["stale"] += listed != 404
     total = client.call("GET", "/records?limit=1")[1].get("total_count")
 
-    served = server.served_by()
+    served = server.served_by(check_ids)
     per_worker: dict[int, int] = {}
     for request_id in check_ids:
         pid = served.get(request_id)

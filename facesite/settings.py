@@ -173,14 +173,18 @@ FACE_RECOGNITION_MODEL = env.str("FACE_RECOGNITION_MODEL", default="Dlib")
 FACE_DETECTOR_BACKEND = env.str("FACE_DETECTOR_BACKEND", default="dlib")
 # Cosine distance; unset means the calibrated value of the active model (recognition/calibration.py).
 RECOGNITION_THRESHOLD = env.float("RECOGNITION_THRESHOLD", default=None)
+# A match must also be this much nearer than the nearest other person (best / runner-up
+# distance); unset means the calibrated value, 1 turns the test off.
+RECOGNITION_MAX_RATIO = env.float("RECOGNITION_MAX_RATIO", default=None)
 TOP_K_MATCHES = env.int("TOP_K_MATCHES", default=5)
 # DeepFace looks for weights in $DEEPFACE_HOME/.deepface/weights; keep them with the data.
 DEEPFACE_HOME = Path(env.str("DEEPFACE_HOME", default=str(DATA_DIR)))
 INDEX_DIR = DATA_DIR / "index"
 # Above this many vectors the index turns from an exact flat scan into FAISS IVF, which scans
-# IVF_NPROBE of its clusters per search (recall and speed-up measured in bench/RESULTS.md).
-APPROXIMATE_INDEX_ABOVE = env.int("APPROXIMATE_INDEX_ABOVE", default=200_000)
-IVF_NPROBE = env.int("IVF_NPROBE", default=32)
+# IVF_NPROBE of its clusters per search. A flat scan of 1M takes about 30 ms; IVF at nprobe 384
+# keeps recall@10 at 0.99 there and is about 5x faster (bench/RESULTS.md).
+APPROXIMATE_INDEX_ABOVE = env.int("APPROXIMATE_INDEX_ABOVE", default=1_000_000)
+IVF_NPROBE = env.int("IVF_NPROBE", default=384)
 # Photos are downscaled to this longest side before detection; boxes are mapped back.
 DETECTION_MAX_SIDE = env.int("DETECTION_MAX_SIDE", default=1024)
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)

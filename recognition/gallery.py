@@ -170,8 +170,15 @@ class Gallery:
         return total + _add_batch(index, batch)
 
     def save(self) -> None:
-        """Snapshot under a file lock; a newer snapshot from another process is kept."""
+        """Snapshot under a file lock, only while this index is what the database says.
+
+        A stale index may still hold vectors deleted since (forget_snapshot removed the old file
+        for that reason): writing it would put erased biometric data back on disk.
+        """
         with self._lock, FileLock(str(self.path) + ".lock", timeout=60):
+            state = IndexState.objects.filter(pk=self.model_key).values("generation", "epoch").first()
+            if state and (state["epoch"], state["generation"]) != (self.epoch, self.generation):
+                return
             if self.path.exists():
                 try:
                     _, watermark = VectorIndex.load(self.path)
@@ -182,6 +189,12 @@ class Gallery:
                     logger.warning("Overwriting unreadable index snapshot %s", self.path)
             self.index.save(self.path, epoch=self.epoch, generation=self.generation)
             self.changes_since_save = 0
+
+    def forget_snapshot(self) -> None:
+        """After an erasure: no snapshot on disk may keep the deleted vectors. The next process
+        to start loads from the database and writes a new one."""
+        with FileLock(str(self.path) + ".lock", timeout=60):
+            self.path.unlink(missing_ok=True)
 
 
 def _add_batch(index: VectorIndex, rows) -> int:

@@ -95,6 +95,11 @@ class FaceService:
         return self.calibration.threshold if configured is None else configured
 
     @property
+    def default_max_ratio(self) -> float:
+        configured = settings.RECOGNITION_MAX_RATIO
+        return self.calibration.max_ratio if configured is None else configured
+
+    @property
     def loaded(self) -> bool:
         return "pipeline" in self.__dict__
 

@@ -79,6 +79,10 @@ def match(data: bytes, top_k: int, threshold: float | None = None) -> dict:
     return result
 
 
+# People looked at beyond top_k to find the best match's runner-up.
+RUNNER_UP_CANDIDATES = 10
+
+
 def _match(data: bytes, top_k: int, threshold: float | None) -> dict:
     started = time.perf_counter()
     service = get_service()
@@ -86,24 +90,25 @@ def _match(data: bytes, top_k: int, threshold: float | None) -> dict:
     face = analysis.primary
     calibration = service.calibration
     threshold = service.default_threshold if threshold is None else threshold
-    neighbours = get_gallery(service.model_key).search(face.embedding, top_k)
+    max_ratio = service.default_max_ratio
+    neighbours = get_gallery(service.model_key).search(face.embedding, max(top_k, RUNNER_UP_CANDIDATES))
     people = Person.objects.in_bulk([n.person_id for n in neighbours])
-    top_matches = []
-    for neighbour in neighbours:
-        person = people.get(neighbour.person_id)
-        if person is None:  # deleted between the search and this query
-            continue
-        top_matches.append(
-            {
-                "id": str(person.pk),
-                "name": person.name,
-                "confidence": round(calibration.confidence(neighbour.distance), 4),
-                "distance": round(neighbour.distance, 4),
-                "metadata": person.metadata,
-                "within_threshold": neighbour.distance <= threshold,
-            }
-        )
-    best = top_matches[0] if top_matches and top_matches[0]["within_threshold"] else None
+    # A person deleted between the search and this query is left out.
+    candidates = [(n, people[n.person_id]) for n in neighbours if n.person_id in people]
+    ratio = _runner_up_ratio(candidates)
+    top_matches = [
+        {
+            "id": str(person.pk),
+            "name": person.name,
+            "confidence": round(calibration.confidence(neighbour.distance), 4),
+            "distance": round(neighbour.distance, 4),
+            "metadata": person.metadata,
+            "within_threshold": neighbour.distance <= threshold,
+        }
+        for neighbour, person in candidates[:top_k]
+    ]
+    distinct = ratio is None or ratio <= max_ratio
+    best = top_matches[0] if top_matches and top_matches[0]["within_threshold"] and distinct else None
     return {
         "recognized": best is not None,
         "best_match": {k: v for k, v in best.items() if k != "within_threshold"} if best else None,
@@ -115,5 +120,25 @@ def _match(data: bytes, top_k: int, threshold: float | None) -> dict:
         "faces": [{"face_box": list(f.box), "detection_score": f.score} for f in analysis.faces],
         "processing_time_ms": round((time.perf_counter() - started) * 1000, 1),
         "threshold": threshold,
+        "runner_up_ratio": None if ratio is None else round(ratio, 4),
+        "max_ratio": max_ratio,
         "model": service.model_key,
     }
+
+
+def _runner_up_ratio(candidates) -> float | None:
+    """Best distance over the distance of the nearest person with another name.
+
+    A stranger is usually about as far from several enrolled people; someone enrolled stands out
+    from the rest. Requiring the best match to be clearly nearer than the runner-up keeps
+    strangers out in a large gallery while accepting many more enrolled people than a stricter
+    distance would (bench/RESULTS.md). Records with the same name are taken as the same person
+    enrolled twice, not as a competitor. None when there is no other person to compare with.
+    """
+    if not candidates:
+        return None
+    best, best_person = candidates[0]
+    for neighbour, person in candidates[1:]:
+        if person.name.casefold() != best_person.name.casefold():
+            return best.distance / max(neighbour.distance, 1e-6)
+    return None

@@ -38,6 +38,8 @@ def forget_image(sender, instance: FaceImage, **kwargs):
         # Only once the rows are really gone: a rolled-back delete keeps its photo.
         if name:
             storage.delete(name)
-        get_gallery(model_key).sync()
+        gallery = get_gallery(model_key)
+        gallery.forget_snapshot()
+        gallery.sync()
 
     transaction.on_commit(erase)

@@ -299,7 +299,12 @@ class DetectedFaceSerializer(serializers.Serializer):
 
 
 class MatchResultSerializer(serializers.Serializer):
-    recognized = serializers.BooleanField(help_text="True when the nearest person is within the threshold.")
+    recognized = serializers.BooleanField(
+        help_text=(
+            "True when the nearest person is within the threshold and clearly nearer than the "
+            "nearest person of another name (runner_up_ratio at most max_ratio)."
+        )
+    )
     best_match = CandidateSerializer(allow_null=True, help_text="That person when recognized, else null.")
     top_matches = TopMatchSerializer(
         many=True,
@@ -316,6 +321,13 @@ class MatchResultSerializer(serializers.Serializer):
     faces = DetectedFaceSerializer(many=True, help_text="Every face found, the matched (largest) one first.")
     processing_time_ms = serializers.FloatField()
     threshold = serializers.FloatField(help_text="The cosine-distance threshold this answer used.")
+    runner_up_ratio = serializers.FloatField(
+        allow_null=True,
+        help_text="Best distance / distance of the nearest person of another name; null when there is none.",
+    )
+    max_ratio = serializers.FloatField(
+        help_text="The largest runner_up_ratio accepted (the model's calibrated value; 1 = no such test)."
+    )
     model = serializers.CharField(help_text="The embedding model key that produced the distances.")
 
 

@@ -1,23 +1,12 @@
 """Fixtures of the production tests: gunicorn as production runs it (bench/serving.py) over the
-test database, and the browser of the page tests."""
+test database."""
 
 from pathlib import Path
 
 import pytest
 from django.db import connection
 
-from bench.serving import Client, Server
-# Chromium as the page tests launch it (Debian's, with their arguments).
-from tests.pages.conftest import browser_context_args, browser_type_launch_args, playwright  # noqa: F401
-
-
-def database_url() -> str:
-    """The test database, as a URL another process can open."""
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{credentials}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+from bench.serving import Client, Server, database_url
 
 
 @pytest.fixture
@@ -27,7 +16,8 @@ def gunicorn(transactional_db, settings, tmp_path):
     servers = []
 
     def start(workers: int, **env) -> Server:
-        server = Server(workers, tmp_path / f"server-{len(servers)}", database_url(), Path(settings.MEDIA_ROOT), **env)
+        data_dir = tmp_path / f"server-{len(servers)}"
+        server = Server(workers, data_dir, database_url(connection.settings_dict), Path(settings.MEDIA_ROOT), **env)
         server.data_dir.mkdir(parents=True)
         servers.append(server)
         server.start()

@@ -1,0 +1,31 @@
+# The service as `scripts/serve` runs it: set up .venv with the pinned requirements (at build time),
+# then at start a secret key if none is given, migrate, collectstatic, check, and gunicorn with
+# facesite/gunicorn.conf.py. Everything it keeps (SQLite if no DATABASE_URL, photos, index
+# snapshots, the secret key) is under /data. compose.yaml runs it with PostgreSQL; docs/deploy.md.
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONUNBUFFERED=1 \
+    DATA_DIR=/data \
+    HOST=0.0.0.0 \
+    PORT=8000 \
+    WEB_CONCURRENCY=2
+
+# The OpenMP runtime and GLib, which the faiss, dlib and OpenCV wheels load from the system.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libgomp1 libglib2.0-0 \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+# The requirements first, so this long layer is rebuilt only when they change.
+COPY requirements.txt ./
+COPY scripts/setup scripts/
+RUN scripts/setup && rm -rf /root/.cache/pip
+COPY . .
+
+# Not root: the server can write /data and nothing of its own code.
+RUN useradd --system --uid 10001 --home-dir /data facesite \
+ && mkdir -p /data && chown facesite /data
+USER facesite
+VOLUME /data
+EXPOSE 8000
+CMD ["scripts/serve"]

@@ -1,0 +1,132 @@
+"""The audit log: who enrolled, matched, deleted and created keys, when, what and how it ended,
+from the API, the pages, the admin and the commands; read-only in the admin; no probe photo
+kept unless AUDIT_KEEP_PROBES says so."""
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from rest_framework.test import APIClient
+from rest_framework_api_key.models import APIKey
+
+from records.models import AuditEvent, Person
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def door_camera(face_service) -> tuple[APIClient, APIKey]:
+    key, secret = APIKey.objects.create_key(name="door-camera")
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=secret)
+    return client, key
+
+
+def events(action: str) -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(action=action).order_by("at", "id"))
+
+
+def upload(data: bytes, name: str = "photo.jpg"):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, data)
+
+
+def test_api_requests_are_recorded_with_the_key_that_made_them(
+    door_camera, photo, django_capture_on_commit_callbacks
+):
+    api, key = door_camera
+    actor = f"door-camera ({key.prefix})"
+
+    created = api.post("/records", {"name": "Colin Powell", "image": upload(photo("Colin_Powell", 0))}).json()
+    person_id = created["record"]["id"]
+    result = api.post("/records/match", {"image": upload(photo("Colin_Powell", 1))}).json()
+    api.post("/records/match", {"image": upload(b"not a photo")})
+    with django_capture_on_commit_callbacks(execute=True):
+        api.delete(f"/records/{person_id}")
+
+    [enrolled] = events("enrol")
+    assert (enrolled.actor_type, enrolled.actor, enrolled.target, enrolled.status) == ("api_key", actor, person_id, 201)
+    assert enrolled.remote_addr == "127.0.0.1"
+    assert enrolled.detail["faces_detected"] == 1
+    matched, refused = events("match")
+    assert (matched.actor, matched.target, matched.status) == (actor, person_id, 200)
+    assert matched.detail["recognized"] is True and matched.detail["returned"] == [person_id]
+    assert matched.detail["distance"] == result["best_match"]["distance"]
+    assert matched.probe_sha256 == hashlib.sha256(photo("Colin_Powell", 1)).hexdigest()
+    assert not matched.probe  # the probe photo itself is not kept
+    assert (refused.status, refused.target) == (400, "")
+    assert refused.detail["reason"]
+    [deleted] = events("delete_person")
+    assert (deleted.actor, deleted.target, deleted.status) == (actor, person_id, 200)
+    # The person's deletion is the one event: their photos went with them.
+    assert events("delete_photo") == []
+    # Ids only: nothing in the log names the person once they are erased.
+    assert not AuditEvent.objects.filter(detail__icontains="Colin").exists()
+
+
+def test_pages_record_the_logged_in_user(client, django_user_model, face_service, photo):
+    client.force_login(django_user_model.objects.create_user("operator"))
+
+    client.post("/enrol/", {"name": "Tony Blair", "photos": [upload(photo("Tony_Blair", 0))]})
+    client.post("/match/", {"photo": upload(photo("Tony_Blair", 1))})
+
+    person = Person.objects.get()
+    assert [(e.actor_type, e.actor, e.target) for e in events("enrol")] == [("user", "operator", str(person.pk))]
+    assert [(e.actor, e.target) for e in events("match")] == [("operator", str(person.pk))]
+
+
+def test_commands_record_the_account_and_the_command(face_service, lfw_people, capsys):
+    call_command("create_api_key", "batch-job")
+    call_command("identify", str(lfw_people["Tony_Blair"][0]))
+    call_command("rebuild_index")
+
+    for action in ["create_key", "match", "rebuild"]:
+        [event] = events(action)
+        assert event.actor_type == "command" and ": " in event.actor
+    assert events("create_key")[0].detail == {"name": "batch-job"}
+
+
+def test_admin_deletions_and_new_keys_are_recorded_as_the_staff_user(
+    client, django_user_model, face_service, photo, django_capture_on_commit_callbacks
+):
+    from records import services
+
+    person = services.enrol("Colin Powell", photo("Colin_Powell", 0)).person
+    client.force_login(django_user_model.objects.create_superuser("admin"))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/admin/records/person/{person.pk}/delete/", {"post": "yes"})
+    client.post("/admin/rest_framework_api_key/apikey/add/", {"name": "kiosk"})
+
+    assert [(e.actor, e.target) for e in events("delete_person")] == [("admin", str(person.pk))]
+    assert [(e.actor, e.detail) for e in events("create_key")] == [("admin", {"name": "kiosk"})]
+
+
+def test_the_admin_shows_the_log_and_lets_nobody_change_it(client, django_user_model, door_camera, photo):
+    api, _ = door_camera
+    api.post("/records/match", {"image": upload(photo("Colin_Powell", 1))})
+    [event] = events("match")
+    client.force_login(django_user_model.objects.create_superuser("admin"))
+
+    assert client.get("/admin/records/auditevent/").status_code == 200
+    assert client.get(f"/admin/records/auditevent/{event.pk}/change/").status_code == 200
+    assert client.get("/admin/records/auditevent/add/").status_code == 403
+    assert client.post(f"/admin/records/auditevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert client.post(f"/admin/records/auditevent/{event.pk}/change/", {"status": 500}).status_code == 403
+    assert events("match") == [event] and events("match")[0].status == 200
+
+
+def test_probe_photos_are_kept_only_when_the_setting_asks(door_camera, photo, settings):
+    api, _ = door_camera
+    probe = photo("Colin_Powell", 1)
+
+    api.post("/records/match", {"image": upload(probe)})
+    assert not [path for path in Path(settings.MEDIA_ROOT).rglob("*") if path.is_file()]
+    settings.AUDIT_KEEP_PROBES = True
+    api.post("/records/match", {"image": upload(probe)})
+
+    kept = AuditEvent.objects.exclude(probe="").get()
+    assert kept.probe.name.startswith("audit/probes/")
+    assert Path(settings.MEDIA_ROOT, kept.probe.name).read_bytes() == probe

@@ -1,0 +1,99 @@
+"""Production settings come from the environment: checked in fresh processes, since the settings
+module reads the environment once, as a server would start."""
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SHOW_SETTINGS = """
+import json
+from django.conf import settings
+from django.core.cache import caches
+from django.core.files.storage import storages
+storage = storages["default"]
+print(json.dumps({
+    "storage": type(storage).__module__ + "." + type(storage).__name__,
+    "storage_options": settings.STORAGES["default"].get("OPTIONS", {}),
+    "cache": type(caches["default"]).__name__,
+    "secure": [settings.SECURE_SSL_REDIRECT, settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE],
+    "hsts": settings.SECURE_HSTS_SECONDS,
+    "throttle_rates": settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+}))
+"""
+
+
+def production_env(tmp_path, **extra) -> dict:
+    """A production environment: DEBUG off, a real key, a host name, its own data folder."""
+    # Without the test run's own variables (the browser tests set DJANGO_ALLOW_ASYNC_UNSAFE).
+    unset = ("DEBUG", "DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    env = {key: value for key, value in os.environ.items() if key not in unset}
+    env.update(
+        DATA_DIR=str(tmp_path / "data"),
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="faces.example.com",
+        HTTPS="true",
+    )
+    env.update(extra)
+    return env
+
+
+def manage(env: dict, *args) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def show_settings(env: dict) -> dict:
+    done = manage(env, "shell", "-c", SHOW_SETTINGS)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_check_deploy_is_clean_with_production_settings(tmp_path):
+    done = manage(production_env(tmp_path), "check", "--deploy", "--fail-level", "WARNING")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "System check identified no issues" in done.stdout
+
+
+def test_it_refuses_to_start_with_debug_off_and_no_secret_key(tmp_path):
+    env = production_env(tmp_path)
+    del env["SECRET_KEY"]
+
+    done = manage(env, "check")
+
+    assert done.returncode != 0
+    assert "SECRET_KEY is not set and DEBUG is off" in done.stderr
+
+
+def test_https_deployments_get_secure_cookies_hsts_and_the_redirect(tmp_path):
+    assert show_settings(production_env(tmp_path))["secure"] == [True, True, True]
+    plain = show_settings(production_env(tmp_path, HTTPS="false"))
+    assert plain["secure"] == [False, False, False] and plain["hsts"] == 0
+
+
+def test_photos_go_to_an_s3_bucket_when_one_is_configured_and_the_cache_to_redis(tmp_path):
+    env = production_env(
+        tmp_path, AWS_STORAGE_BUCKET_NAME="faces", AWS_S3_ENDPOINT_URL="http://127.0.0.1:9", REDIS_URL="redis://127.0.0.1:6379/0"
+    )
+
+    shown = show_settings(env)
+
+    # Constructed only: nothing is sent to the bucket or to Redis.
+    assert shown["storage"] == "storages.backends.s3.S3Storage"
+    assert shown["storage_options"]["bucket_name"] == "faces"
+    assert shown["storage_options"]["default_acl"] is None  # the bucket's own: private
+    assert shown["cache"] == "RedisCache"
+
+
+def test_by_default_photos_stay_in_the_media_folder_and_workers_share_a_file_cache(tmp_path):
+    shown = show_settings(production_env(tmp_path, API_KEY_THROTTLE_RATE="5/minute"))
+
+    assert shown["storage"] == "django.core.files.storage.filesystem.FileSystemStorage"
+    assert shown["cache"] == "FileBasedCache"
+    assert shown["throttle_rates"]["api_key"] == "5/minute"

@@ -31,8 +31,8 @@ def faces_dir() -> Path:
     return Path(os.environ.get("FACES_DIR", BASE_DIR.parent / "shared" / "faces"))
 
 
-def lfw_selection(gallery_size: int = GALLERY_SIZE, probes: int = PROBES) -> tuple[list[tuple[str, Path]], list[tuple[str, Path]]]:
-    """(identity, path) of the gallery photos and of probes whose person is in the gallery."""
+def lfw_selection(gallery_size: int = GALLERY_SIZE, probes: int = PROBES):
+    """Lists of (identity, path): the gallery photos, and probes whose person is in the gallery."""
     manifest = faces_dir() / "lfw" / "manifest.csv"
     photos = defaultdict(list)
     with manifest.open(newline="") as handle:

@@ -68,12 +68,14 @@ def main():
         results["runs"].append(result)
         print(
             f"{result['photos']} photos, {workers} worker(s): {result['seconds']:.1f} s, "
-            f"{result['photos_per_s']:.2f} photos/s, {result['cpu_ms_per_photo']:.0f} CPU-ms per photo ({result['summary']})",
+            f"{result['photos_per_s']:.2f} photos/s, {result['cpu_ms_per_photo']:.0f} CPU-ms per photo "
+            f"({result['summary']})",
             flush=True,
         )
     if len(results["runs"]) > 1:
         first, last = results["runs"][0], results["runs"][-1]
-        print(f"speed-up {last['workers']} vs {first['workers']} worker(s): {last['photos_per_s'] / first['photos_per_s']:.2f}x")
+        speedup = last["photos_per_s"] / first["photos_per_s"]
+        print(f"speed-up {last['workers']} vs {first['workers']} worker(s): {speedup:.2f}x")
     Path(args.json).write_text(json.dumps(results, indent=1))
 
 

@@ -40,6 +40,7 @@ import numpy as np
 from . import galleries
 
 HOST = "127.0.0.1"
+GUNICORN = galleries.BASE_DIR / ".venv" / "bin" / "gunicorn"
 
 
 def free_port() -> int:
@@ -98,7 +99,7 @@ class Server:
         env.pop("DEBUG", None)
         started = time.perf_counter()
         self.process = subprocess.Popen(
-            [str(galleries.BASE_DIR / ".venv" / "bin" / "gunicorn"), "facesite.wsgi", "-c", "facesite/gunicorn.conf.py"],
+            [str(GUNICORN), "facesite.wsgi", "-c", "facesite/gunicorn.conf.py"],
             cwd=galleries.BASE_DIR, env=env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
         )
         return started
@@ -342,23 +343,29 @@ def report(results) -> str:
         for label, rows in entry["match"].items():
             for row in rows:
                 lines.append(
-                    f"| {entry['gallery']:,.0f} | {label} | {row['concurrency']:.0f} | {row['ok']:.0f}/{row['requests']:.0f} "
+                    f"| {entry['gallery']:,.0f} | {label} | {row['concurrency']:.0f} "
+                    f"| {row['ok']:.0f}/{row['requests']:.0f} "
                     f"| {row['p50_ms']:.0f} | {row['p95_ms']:.0f} | {row['p99_ms']:.0f} | {row['throughput_per_s']:.2f} "
                     f"| {row['service_p50_ms']:.0f} |"
                 )
-    lines += ["", "| gallery | cold start: first match (s) | all workers ready (s) | worker RSS (MB) | TensorFlow loaded |",
-              "|---:|---:|---:|---|---|"]
+    lines += [
+        "",
+        "| gallery | cold start: first match (s) | all workers ready (s) | worker RSS (MB) | TensorFlow loaded |",
+        "|---:|---:|---:|---|---|",
+    ]
     for entry in results["sizes"]:
         memory = ", ".join(f"{w['rss_mb']:.0f}" for w in entry["workers"])
         tensorflow = "yes" if any(w["tensorflow_loaded"] for w in entry["workers"]) else "no"
         cold = entry["cold_start"]
         lines.append(
-            f"| {entry['gallery']:,.0f} | {cold['first_match_s']:.1f} | {cold['all_workers_ready_s']:.1f} | {memory} | {tensorflow} |"
+            f"| {entry['gallery']:,.0f} | {cold['first_match_s']:.1f} | {cold['all_workers_ready_s']:.1f} "
+            f"| {memory} | {tensorflow} |"
         )
     for entry in results["sizes"]:
         for label, row in entry.get("enrol", {}).items():
             lines.append(
-                f"\nPOST /records ({label}, gallery {entry['gallery']:,.0f}, 1 client): {row['ok']:.0f}/{row['requests']:.0f} "
+                f"\nPOST /records ({label}, gallery {entry['gallery']:,.0f}, 1 client): "
+                f"{row['ok']:.0f}/{row['requests']:.0f} "
                 f"enrolled (statuses {row['statuses']}), p50 {row['p50_ms']:.0f} ms, p95 {row['p95_ms']:.0f} ms"
             )
     return "\n".join(lines)
@@ -398,7 +405,8 @@ def plot(results, main_size: int, folder: Path) -> None:
     scale = folder / "scale.json"
     if scale.exists():  # index search alone, from bench/scale.py
         rows = json.loads(scale.read_text())["results"]
-        ax.plot([r["size"] for r in rows], [r["search_people_ms"] for r in rows], "k^-", label="index search alone (flat)")
+        searches = [r["search_people_ms"] for r in rows]
+        ax.plot([r["size"] for r in rows], searches, "k^-", label="index search alone (flat)")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("people in the gallery")

@@ -13,3 +13,6 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 raw_env = ["LOAD_MODELS_AT_STARTUP=true"]
 accesslog = "-"
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
+# gunicorn 27's control socket has one default path per user, so two servers on a host (a second
+# instance, a benchmark) would take each other's; nothing here uses it.
+control_socket_disable = True

@@ -10,13 +10,15 @@ from django.urls import path
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
+from facesite.admin import ReadOnlyAdmin
+
 from .gallery import get_gallery
 from .models import IndexState
 from .service import get_service
 
 
 @admin.register(IndexState)
-class IndexStateAdmin(admin.ModelAdmin):
+class IndexStateAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     change_list_template = "admin/recognition/indexstate/change_list.html"
     list_display = ["model_key", "vectors", "generation", "epoch", "rebuilt_at", "in_this_process", "status"]
     actions = None
@@ -27,16 +29,6 @@ class IndexStateAdmin(admin.ModelAdmin):
         photos = FaceImage.objects.filter(model_key=OuterRef("pk")).order_by().values("model_key")
         count = photos.annotate(n=Count("pk")).values("n")
         return super().get_queryset(request).annotate(photo_vectors=Subquery(count))
-
-    # The rows are bookkeeping the index keeps itself: only read here.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Vectors (stored photos)", ordering="photo_vectors")
     def vectors(self, state):

@@ -181,7 +181,7 @@ class Gallery:
                 return
             if self.path.exists():
                 try:
-                    _, watermark = VectorIndex.load(self.path)
+                    watermark = VectorIndex.read_watermark(self.path)
                     if watermark.get("epoch") == self.epoch and watermark.get("generation", -1) >= self.generation:
                         self.changes_since_save = 0
                         return

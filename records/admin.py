@@ -11,6 +11,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 
+from facesite.admin import ReadOnlyAdmin
 from recognition.service import get_service
 
 from .maintenance import reembed_images
@@ -154,7 +155,7 @@ class FaceImageAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     """The audit log, read-only for everyone: nothing here can add, change or delete an event."""
 
     list_display = ["at", "actor_type", "actor", "remote_addr", "action", "target", "status"]
@@ -169,12 +170,3 @@ class AuditEventAdmin(admin.ModelAdmin):
     @admin.display(description="Probe photo kept (AUDIT_KEEP_PROBES)")
     def kept_probe(self, event):
         return event.probe.name or "—"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

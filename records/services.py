@@ -3,10 +3,11 @@
 import time
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 
-from recognition.errors import MultipleFacesDetected
+from recognition.errors import ImageTooLarge, MultipleFacesDetected
 from recognition.gallery import get_gallery
 from recognition.imaging import decode_image
 from recognition.service import FaceAnalysis, get_service
@@ -20,6 +21,16 @@ class Enrolment:
     person: Person
     image: FaceImage
     faces_detected: int
+
+
+def read_photo(upload) -> bytes:
+    """The bytes of an uploaded file, refusing one above the limit before reading it into memory
+    (Django spools large uploads to disk; reading one would load it whole)."""
+    if upload.size is not None and upload.size > settings.MAX_UPLOAD_BYTES:
+        raise ImageTooLarge(
+            f"The image is {upload.size:,} bytes; the limit is {settings.MAX_UPLOAD_BYTES:,} bytes."
+        )
+    return upload.read()
 
 
 def analyse_photo(data: bytes) -> FaceAnalysis:

@@ -73,10 +73,11 @@ def _store_photos(form, person: Person | None = None) -> StoredPhotos:
     refused = []
     for upload in data["photos"]:
         try:
+            photo = services.read_photo(upload)
             if stored.person is None:
-                enrolment = services.enrol(data["name"], upload.read(), data["metadata"], data["strict"])
+                enrolment = services.enrol(data["name"], photo, data["metadata"], data["strict"])
             else:
-                enrolment = services.add_image(stored.person, upload.read(), data["strict"])
+                enrolment = services.add_image(stored.person, photo, data["strict"])
         except FaceError as exc:
             refused.append(f"{upload.name}: {exc.detail}")
             continue
@@ -122,8 +123,8 @@ class MatchView(LoginRequiredMixin, FormView):
 
     def form_valid(self, form):
         upload = form.cleaned_data["photo"]
-        data = upload.read()
         try:
+            data = services.read_photo(upload)
             result = services.match(data, settings.TOP_K_MATCHES, form.cleaned_data["threshold"])
         except FaceError as exc:
             form.add_error("photo", exc.detail)

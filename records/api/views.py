@@ -123,7 +123,7 @@ class RecordViewSet(viewsets.GenericViewSet):
     def create(self, request):
         form = validated(EnrolSerializer, request.data)
         enrolment = services.enrol(
-            form["name"], form["image"].read(), metadata=form.get("metadata"), strict=form["strict"]
+            form["name"], services.read_photo(form["image"]), metadata=form.get("metadata"), strict=form["strict"]
         )
         body = {
             "success": True,
@@ -152,7 +152,7 @@ class RecordViewSet(viewsets.GenericViewSet):
     def match(self, request):
         form = validated(MatchSerializer, request.data)
         top_k = form.get("top_k", settings.TOP_K_MATCHES)
-        return Response(services.match(form["image"].read(), top_k, threshold=form.get("threshold")))
+        return Response(services.match(services.read_photo(form["image"]), top_k, threshold=form.get("threshold")))
 
     @extend_schema(
         operation_id="get_record",
@@ -225,7 +225,7 @@ class RecordViewSet(viewsets.GenericViewSet):
     def add_image(self, request, pk=None):
         person = self.get_object()
         form = validated(AddPhotoSerializer, request.data)
-        enrolment = services.add_image(person, form["image"].read(), strict=form["strict"])
+        enrolment = services.add_image(person, services.read_photo(form["image"]), strict=form["strict"])
         body = {
             "success": True,
             "message": f"Added a photo of '{enrolment.person.name}'",

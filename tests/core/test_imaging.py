@@ -70,3 +70,17 @@ def test_accepts_png_webp_and_bmp(photo):
     for fmt, suffix in (("PNG", ".png"), ("WEBP", ".webp"), ("BMP", ".bmp")):
         decoded = decode_image(encode(original, fmt))
         assert decoded.extension == suffix
+
+
+def test_an_upload_above_the_limit_is_refused_before_it_is_read(settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from records.services import read_photo
+
+    class UnreadableUpload(SimpleUploadedFile):
+        def read(self, *args):
+            raise AssertionError("the upload was read")
+
+    settings.MAX_UPLOAD_BYTES = 100
+    with pytest.raises(ImageTooLarge, match="101 bytes; the limit is 100"):
+        read_photo(UnreadableUpload("big.jpg", b"x" * 101))

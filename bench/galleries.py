@@ -167,3 +167,17 @@ def copy_bandwidth(megabytes: int = 256, repeats: int = 7) -> float:
 
 def percentile(values, q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=float), q)) if len(values) else float("nan")
+
+
+def save_log_log_plot(fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> None:
+    """Both axes logarithmic, labelled, gridded and with a legend, as the benchmarks' size plots
+    are drawn (bench/scale.py, bench/latency.py); saves `fig` to `path`."""
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)

@@ -27,9 +27,6 @@ import http.client
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -38,15 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from . import galleries
-
-HOST = "127.0.0.1"
-GUNICORN = galleries.BASE_DIR / ".venv" / "bin" / "gunicorn"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
+from .serving import HOST, Server
 
 
 def multipart(fields: dict, image: bytes) -> tuple[bytes, str]:
@@ -64,6 +53,9 @@ def multipart(fields: dict, image: bytes) -> tuple[bytes, str]:
 
 
 class Client:
+    """POSTs over a new http.client connection each, timed from request to body read (not
+    bench.serving.Client, whose `requests` session would add its own overhead to the latencies)."""
+
     def __init__(self, port: int, key: str):
         self.port, self.key = port, key
 
@@ -85,56 +77,6 @@ class Client:
         except ValueError:
             answer = {}
         return response.status, elapsed, answer
-
-
-class Server:
-    """gunicorn with the production config, on its own port and DATA_DIR."""
-
-    def __init__(self, workers: int, log: Path):
-        self.workers, self.log, self.port = workers, log, free_port()
-        self.process = None
-
-    def start(self) -> float:
-        env = dict(os.environ, HOST=HOST, PORT=str(self.port), WEB_CONCURRENCY=str(self.workers), LOG_LEVEL="INFO")
-        env.pop("DEBUG", None)
-        started = time.perf_counter()
-        self.process = subprocess.Popen(
-            [str(GUNICORN), "facesite.wsgi", "-c", "facesite/gunicorn.conf.py"],
-            cwd=galleries.BASE_DIR, env=env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
-        )
-        return started
-
-    def ready_workers(self) -> int:
-        return self.log.read_text(errors="replace").count("Ready:") if self.log.exists() else 0
-
-    def worker_pids(self) -> list[int]:
-        pids = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == self.process.pid:
-                pids.append(int(stat.parent.name))
-        return sorted(pids)
-
-    def worker_memory(self) -> list[dict]:
-        found = []
-        for pid in self.worker_pids():
-            status = Path(f"/proc/{pid}/status").read_text()
-            rss_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
-            maps = Path(f"/proc/{pid}/maps").read_text()
-            found.append({"pid": pid, "rss_mb": rss_kb / 1024, "tensorflow_loaded": "tensorflow" in maps})
-        return found
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 def cold_start(server: Server, client: Client, probe: bytes, started: float, limit: float = 300) -> dict:
@@ -269,9 +211,10 @@ def measure(args, sizes, concurrencies, data_dir: Path) -> None:
         filled = fill_to(size, filled, real, real_names, synthetic, model_key)
         rounds = []
         for number in range(args.repeat):
-            server = Server(args.workers, data_dir / f"gunicorn-{size}-{number}.log")
+            # DATABASE_URL as this process has it: the server serves the gallery filled here.
+            server = Server(args.workers, data_dir, log=data_dir / f"gunicorn-{size}-{number}.log")
             try:
-                started = server.start()
+                started = server.launch()
                 client = Client(server.port, key)
                 entry = {"gallery": size, "cold_start": cold_start(server, client, lfw_photos[0], started)}
                 for photo in lfw_photos[: 2 * args.workers] + large_photos[:2]:  # one warm-up round per worker
@@ -407,15 +350,10 @@ def plot(results, main_size: int, folder: Path) -> None:
         rows = json.loads(scale.read_text())["results"]
         searches = [r["search_people_ms"] for r in rows]
         ax.plot([r["size"] for r in rows], searches, "k^-", label="index search alone (flat)")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("people in the gallery")
-    ax.set_ylabel("ms")
-    ax.set_title("Match latency against gallery size (1 client)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(folder / "latency_vs_gallery.png", dpi=100)
+    galleries.save_log_log_plot(
+        fig, ax, folder / "latency_vs_gallery.png", "people in the gallery", "ms",
+        "Match latency against gallery size (1 client)",
+    )
 
 
 if __name__ == "__main__":

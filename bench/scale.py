@@ -158,15 +158,10 @@ def plot(results, path: Path) -> None:
         [size for size, _ in chosen], [ivf["single_ms"] for _, ivf in chosen], "^-",
         label=f"IVF, smallest nprobe with recall@10 >= {RECALL_TARGET}",
     )
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("vectors in the index (128-d float32)")
-    ax.set_ylabel("search time (ms)")
-    ax.set_title("Index search time against gallery size")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    galleries.save_log_log_plot(
+        fig, ax, path, "vectors in the index (128-d float32)", "search time (ms)",
+        "Index search time against gallery size",
+    )
 
 
 def main():

@@ -1,5 +1,5 @@
 """The service as production runs it, for the production benchmarks (bench/workers_agree.py,
-crash_safety.py, load.py, bad_input_load.py) and tests/production: gunicorn with
+crash_safety.py, load.py, bad_input_load.py, latency.py) and tests/production: gunicorn with
 facesite/gunicorn.conf.py (N workers, one thread each, each loading and warming its model as it
 boots) on a free loopback port, DEBUG off, its own DATA_DIR, and its own PostgreSQL database
 (created here, dropped after) or SQLite file; plus an HTTP client of the API that knows which
@@ -88,16 +88,22 @@ class Database:
 
 
 class Server:
-    """gunicorn in a session of its own, so the master and every worker can be killed at once."""
+    """gunicorn in a session of its own, so the master and every worker can be killed at once.
 
-    def __init__(self, workers: int, data_dir: Path, database_url: str, media_root: Path | None = None, **env):
+    `database_url` None leaves DATABASE_URL as this process has it (bench/latency.py, whose server
+    opens the database this process filled); `log` is DATA_DIR/gunicorn.log unless given."""
+
+    def __init__(
+        self, workers: int, data_dir: Path, database_url: str | None = None, media_root: Path | None = None,
+        log: Path | None = None, **env,
+    ):
         self.workers, self.data_dir, self.port = workers, Path(data_dir), free_port()
         self.base_url = f"http://{HOST}:{self.port}"
-        self.log = self.data_dir / "gunicorn.log"
+        self.log = Path(log) if log else self.data_dir / "gunicorn.log"
         self.env = {
             **os.environ,
             "DATA_DIR": str(self.data_dir),
-            "DATABASE_URL": database_url,
+            **({"DATABASE_URL": database_url} if database_url else {}),
             "HOST": HOST,
             "PORT": str(self.port),
             "WEB_CONCURRENCY": str(workers),
@@ -109,6 +115,7 @@ class Server:
             self.env.pop(variable, None)
         self.env.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
         self.process: subprocess.Popen | None = None
+        self._ready_before = 0
 
     def manage(self, *args, check: bool = True) -> subprocess.CompletedProcess:
         done = subprocess.run(
@@ -135,16 +142,8 @@ class Server:
 
     def start(self, timeout: float = 300) -> float:
         """Start, and wait until every worker is warm; returns the seconds that took."""
-        started = time.perf_counter()
-        ready_before = self._ready_count()
-        self.process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("gunicorn")), "facesite.wsgi", "-c", "facesite/gunicorn.conf.py",
-             "--access-logformat", ACCESS_LOG_FORMAT,
-             # gunicorn 27's control socket is one path per user: leave it to other servers here.
-             "--no-control-socket"],
-            cwd=BASE_DIR, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        while self._ready_count() - ready_before < self.workers:
+        started = self.launch()
+        while self.ready_workers() < self.workers:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {self.process.returncode}; see {self.log}")
             if time.perf_counter() - started > timeout:
@@ -152,8 +151,25 @@ class Server:
             time.sleep(0.1)
         return time.perf_counter() - started
 
+    def launch(self) -> float:
+        """Start gunicorn and return at once (its time.perf_counter()); `start` also waits for the workers."""
+        started = time.perf_counter()
+        self._ready_before = self._ready_count()
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("gunicorn")), "facesite.wsgi", "-c", "facesite/gunicorn.conf.py",
+             "--access-logformat", ACCESS_LOG_FORMAT,
+             # gunicorn 27's control socket is one path per user: leave it to other servers here.
+             "--no-control-socket"],
+            cwd=BASE_DIR, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        return started
+
     def _ready_count(self) -> int:
         return self.log.read_text(errors="replace").count("Ready:") if self.log.exists() else 0
+
+    def ready_workers(self) -> int:
+        """Workers of the last launch that have logged "Ready:" (warm)."""
+        return self._ready_count() - self._ready_before
 
     def worker_pids(self) -> list[int]:
         pids = []
@@ -165,6 +181,16 @@ class Server:
             if self.process and parent == self.process.pid:
                 pids.append(int(stat.parent.name))
         return sorted(pids)
+
+    def worker_memory(self) -> list[dict]:
+        """Each worker's pid, resident memory (MB), and whether TensorFlow is mapped into it."""
+        found = []
+        for pid in self.worker_pids():
+            status = Path(f"/proc/{pid}/status").read_text()
+            rss_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+            maps = Path(f"/proc/{pid}/maps").read_text()
+            found.append({"pid": pid, "rss_mb": rss_kb / 1024, "tensorflow_loaded": "tensorflow" in maps})
+        return found
 
     def kill9(self) -> list[int]:
         """SIGKILL to the master and every worker at once (its process group); returns their pids."""

@@ -122,3 +122,25 @@ def test_index_survives_a_restart(gallery_of_three, photo):
     restarted.sync()
     assert restarted.index.vector_ids == gallery.index.vector_ids
     assert match(photo("Tony_Blair", 3), top_k=1)["best_match"]["name"] == "Tony_Blair"
+
+
+def test_a_match_must_stand_out_from_the_runner_up(photo, settings):
+    """The same face under two names is ambiguous: within the threshold, but not recognised."""
+    enrol("Tony_Blair", photo("Tony_Blair", 0))
+    enrol("Someone Else", photo("Tony_Blair", 1))
+    result = match(photo("Tony_Blair", 3), top_k=5)
+    assert result["top_matches"][0]["within_threshold"] and result["top_matches"][1]["within_threshold"]
+    assert result["runner_up_ratio"] > result["max_ratio"]
+    assert result["recognized"] is False and result["best_match"] is None
+
+    settings.RECOGNITION_MAX_RATIO = 1.0  # the test turned off: distance alone decides
+    assert match(photo("Tony_Blair", 3), top_k=5)["recognized"] is True
+
+
+def test_records_with_the_same_name_are_not_each_others_runner_up(photo):
+    enrol("Tony_Blair", photo("Tony_Blair", 0))
+    enrol("Tony_Blair", photo("Tony_Blair", 1))  # enrolled twice by mistake
+    enrol("Colin_Powell", photo("Colin_Powell", 0))
+    result = match(photo("Tony_Blair", 3), top_k=5)
+    assert result["recognized"] is True and result["best_match"]["name"] == "Tony_Blair"
+    assert result["runner_up_ratio"] < result["max_ratio"]

@@ -82,12 +82,14 @@ class Gallery:
         self.generation = 0
         self.epoch = -1  # never loaded
         self.changes_since_save = 0
-        self.last_sync_at = None
         self._lock = threading.RLock()
 
     @property
     def path(self) -> Path:
         return Path(settings.INDEX_DIR) / f"{slugify(self.model_key.replace(':', '-'))}.npz"
+
+    def _snapshot_lock(self) -> FileLock:
+        return FileLock(str(self.path) + ".lock", timeout=60)
 
     def search(self, vector, top_k: int) -> list[Neighbour]:
         with self._lock:
@@ -104,7 +106,6 @@ class Gallery:
                 self._reload(state["epoch"], state["generation"])
             elif state["generation"] > self.generation:
                 self._apply_changes(self.generation, state["generation"])
-            self.last_sync_at = timezone.now()
             if self.changes_since_save >= SAVE_EVERY_CHANGES:
                 self.save()
 
@@ -122,11 +123,14 @@ class Gallery:
         if not self.path.exists():
             return None
         try:
+            # The watermark alone first: loading a snapshot of another epoch only to drop it
+            # would cost seconds at a million vectors.
+            watermark = VectorIndex.read_watermark(self.path)
+            if watermark.get("epoch") != epoch or watermark.get("generation", 1 << 62) > generation:
+                return None
             index, watermark = VectorIndex.load(self.path, **_index_options())
         except Exception:  # a damaged snapshot is only a cache: rebuild from the database
             logger.exception("Ignoring unreadable index snapshot %s", self.path)
-            return None
-        if watermark.get("epoch") != epoch or watermark.get("generation", 1 << 62) > generation:
             return None
         return index, watermark["generation"]
 
@@ -175,7 +179,7 @@ class Gallery:
         A stale index may still hold vectors deleted since (forget_snapshot removed the old file
         for that reason): writing it would put erased biometric data back on disk.
         """
-        with self._lock, FileLock(str(self.path) + ".lock", timeout=60):
+        with self._lock, self._snapshot_lock():
             state = IndexState.objects.filter(pk=self.model_key).values("generation", "epoch").first()
             if state and (state["epoch"], state["generation"]) != (self.epoch, self.generation):
                 return
@@ -193,7 +197,7 @@ class Gallery:
     def forget_snapshot(self) -> None:
         """After an erasure: no snapshot on disk may keep the deleted vectors. The next process
         to start loads from the database and writes a new one."""
-        with FileLock(str(self.path) + ".lock", timeout=60):
+        with self._snapshot_lock():
             self.path.unlink(missing_ok=True)
 
 

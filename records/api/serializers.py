@@ -208,14 +208,14 @@ class RecordSerializer(serializers.ModelSerializer):
         extra_kwargs = {"created_at": {"help_text": "When the person was enrolled (UTC)."}}
 
 
+def face_box_field(help_text: str) -> serializers.ListField:
+    """A face's [x, y, width, height] in pixels."""
+    return serializers.ListField(child=serializers.IntegerField(), min_length=4, max_length=4, help_text=help_text)
+
+
 class FaceImageSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField(help_text="Where to download the photo (needs the API key).")
-    face_box = serializers.ListField(
-        child=serializers.IntegerField(),
-        min_length=4,
-        max_length=4,
-        help_text="The enrolled face as [x, y, width, height] in the photo's pixels.",
-    )
+    face_box = face_box_field("The enrolled face as [x, y, width, height] in the photo's pixels.")
 
     class Meta:
         model = FaceImage
@@ -289,12 +289,7 @@ class TopMatchSerializer(CandidateSerializer):
 
 
 class DetectedFaceSerializer(serializers.Serializer):
-    face_box = serializers.ListField(
-        child=serializers.IntegerField(),
-        min_length=4,
-        max_length=4,
-        help_text="[x, y, width, height] in the photo's pixels.",
-    )
+    face_box = face_box_field("[x, y, width, height] in the photo's pixels.")
     detection_score = serializers.FloatField(help_text="The detector's score (its own scale).")
 
 
@@ -312,12 +307,7 @@ class MatchResultSerializer(serializers.Serializer):
     )
     face_detected = serializers.BooleanField(help_text="Always true here: no face answers 422.")
     faces_detected = serializers.IntegerField(help_text="Faces in the photo; the largest was matched.")
-    face_box = serializers.ListField(
-        child=serializers.IntegerField(),
-        min_length=4,
-        max_length=4,
-        help_text="The matched face: [x, y, width, height].",
-    )
+    face_box = face_box_field("The matched face: [x, y, width, height].")
     faces = DetectedFaceSerializer(many=True, help_text="Every face found, the matched (largest) one first.")
     processing_time_ms = serializers.FloatField()
     threshold = serializers.FloatField(help_text="The cosine-distance threshold this answer used.")

@@ -35,7 +35,6 @@ class FaceAnalysis:
     image: DecodedImage
     faces: list[DetectedFace]
     model_key: str
-    elapsed_ms: float
 
     @property
     def primary(self) -> DetectedFace:
@@ -109,15 +108,13 @@ class FaceService:
             self.pipeline.analyse(np.zeros((160, 160, 3), dtype=np.uint8))
 
     def analyse(self, image: DecodedImage) -> FaceAnalysis:
-        started = time.perf_counter()
         rgb, scale = _downscale(image.rgb, settings.DETECTION_MAX_SIDE)
         with self._lock:
             faces = self.pipeline.analyse(rgb)
         if scale != 1.0:
             faces = [_rescale(face, 1.0 / scale) for face in faces]
         faces.sort(key=lambda face: face.area, reverse=True)
-        elapsed = (time.perf_counter() - started) * 1000
-        return FaceAnalysis(image=image, faces=faces, model_key=self.model_key, elapsed_ms=elapsed)
+        return FaceAnalysis(image=image, faces=faces, model_key=self.model_key)
 
 
 def _downscale(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:

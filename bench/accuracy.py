@@ -78,7 +78,10 @@ def fit_logistic(distances, same, iterations: int = 50):
     keep = distances < NO_FACE_DISTANCE
     x, y = distances[keep], same[keep].astype(float)
     design = np.stack([x, np.ones_like(x)], axis=1)
-    weights = np.array([-20.0, 1.0])
+    # Start at the accuracy-optimal distance with a slope on the scale of the distances: Newton's
+    # method diverges from a start far off (models' distances differ by an order of magnitude).
+    slope = 4.0 / np.std(x)
+    weights = np.array([-slope, slope * best_threshold(x, same[keep])])
     for _ in range(iterations):
         p = 1 / (1 + np.exp(-design @ weights))
         gradient = design.T @ (y - p)

@@ -5,6 +5,7 @@ embeddings), so every call into a model goes through `FaceService._lock`. gunico
 thread per worker; the lock matters for runserver, tests and management commands.
 """
 
+import importlib
 import logging
 import threading
 import time
@@ -24,8 +25,23 @@ logger = logging.getLogger(__name__)
 
 # Bump when a change to detection or alignment changes embeddings: stored vectors of the old key
 # are then re-embedded by `rebuild_index --reembed`.
-DLIB_ALIGNMENT_VERSION = "chip5-flip-v1"
 DEEPFACE_ALIGNMENT_VERSION = "deepface-align-v1"
+
+
+@dataclass(frozen=True)
+class NativePipeline:
+    """A pipeline run by this project's own code on weights that ship in a pip package."""
+
+    module: str  # under recognition.backends; holds WEIGHT_FILES, weights_dir() and the class
+    class_name: str
+    alignment_version: str
+    detectors: tuple[str, ...]
+
+
+NATIVE_PIPELINES = {
+    "ArcFace-MBF": NativePipeline("insightface_onnx", "InsightFacePipeline", "arcface112-flip-v1", ("scrfd",)),
+    "Dlib": NativePipeline("dlib_native", "DlibPipeline", "chip5-flip-v1", ("dlib", "hog", "cnn")),
+}
 
 
 @dataclass(frozen=True)
@@ -43,17 +59,23 @@ class FaceAnalysis:
         return self.faces[0]
 
 
-def _uses_native_dlib(model_name: str, detector: str) -> bool:
-    return model_name == "Dlib" and detector in ("dlib", "hog", "cnn")
+def native_pipeline(model_name: str, detector: str) -> NativePipeline | None:
+    """The native pipeline for this model and detector, or None when DeepFace runs them."""
+    native = NATIVE_PIPELINES.get(model_name)
+    return native if native and detector in native.detectors else None
+
+
+def _backend_module(native: NativePipeline):
+    return importlib.import_module(f"{__package__}.backends.{native.module}")
 
 
 def missing_weight_files(model_name: str, detector: str) -> list[Path]:
     """Weight files the configured pipeline needs and does not have; checked without loading."""
-    if _uses_native_dlib(model_name, detector):
-        from .backends.dlib_native import WEIGHT_FILES, weights_dir
-
-        folder = weights_dir()
-        return [folder / name for name in WEIGHT_FILES.values() if not (folder / name).exists()]
+    native = native_pipeline(model_name, detector)
+    if native:
+        backend = _backend_module(native)
+        folder = backend.weights_dir()
+        return [folder / name for name in backend.WEIGHT_FILES.values() if not (folder / name).exists()]
     from .backends.deepface_backend import required_weight_files, weights_folder
 
     folder = weights_folder(settings.DEEPFACE_HOME)
@@ -65,18 +87,16 @@ class FaceService:
         self.model_name = model_name
         self.detector = detector
         self._lock = threading.Lock()
-        if _uses_native_dlib(model_name, detector):
-            self.model_key = f"Dlib:{detector}:{DLIB_ALIGNMENT_VERSION}"
-        else:
-            self.model_key = f"{model_name}:{detector}:{DEEPFACE_ALIGNMENT_VERSION}"
+        self._native = native_pipeline(model_name, detector)
+        alignment = self._native.alignment_version if self._native else DEEPFACE_ALIGNMENT_VERSION
+        self.model_key = f"{model_name}:{detector}:{alignment}"
 
     @cached_property
     def pipeline(self):
         started = time.perf_counter()
-        if _uses_native_dlib(self.model_name, self.detector):
-            from .backends.dlib_native import DlibPipeline
-
-            pipeline = DlibPipeline(detector=self.detector)
+        if self._native:
+            pipeline_class = getattr(_backend_module(self._native), self._native.class_name)
+            pipeline = pipeline_class(detector=self.detector)
         else:
             from .backends.deepface_backend import DeepFacePipeline
 

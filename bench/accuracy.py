@@ -8,7 +8,8 @@ scored on the tenth), TAR at FAR 0.1% and 1%, a logistic fit of P(same | distanc
 Identification: the first photo of each person with two or more is enrolled; the remaining photos
 are the known probes and the one-photo people the never-enrolled probes. With --distractors, every
 other one-photo person is enrolled too (a larger gallery, fewer strangers). Prints rank-1 identification and the false accept
-rate of strangers at the default threshold, and the threshold that accepts at most 1% of them.
+rate of strangers at the default threshold, and the threshold that accepts at most 1% of them
+(with --sweep, that threshold for each cut-off of the runner-up ratio: how a default is chosen).
 A photo where no face is found counts as an error, never as skipped.
 """
 
@@ -199,6 +200,13 @@ def run_identification(args, calibration):
         report(threshold, "at", calibration.max_ratio)
     one_percent = np.sort(stranger_distances)[int(0.01 * len(stranger_distances))] - 1e-9
     report(one_percent, "distance alone at the threshold accepting at most 1% of strangers")
+    if args.sweep:
+        print("largest threshold accepting at most 1% of strangers, per runner-up ratio cut-off:")
+        for max_ratio in np.arange(0.50, 1.001, 0.05):
+            passing = np.sort(stranger_distances[stranger_ratios <= max_ratio])
+            allowed = int(0.01 * len(stranger_distances))
+            threshold = passing[allowed] - 1e-9 if allowed < len(passing) else NO_FACE_DISTANCE - 1e-9
+            report(threshold, "  at", max_ratio)
 
 
 def main():
@@ -209,6 +217,7 @@ def main():
     parser.add_argument("--identification", action="store_true")
     parser.add_argument("--distractors", action="store_true", help="enrol half the one-photo people")
     parser.add_argument("--guide", type=float, nargs="*", default=[], help="more thresholds to report")
+    parser.add_argument("--sweep", action="store_true", help="calibrate: thresholds per ratio cut-off at 1%% strangers")
     parser.add_argument("--plot", default="bench/roc.png", help="where to write the ROC plot ('' for none)")
     parser.add_argument("--workers", type=int, default=None)
     args = parser.parse_args()

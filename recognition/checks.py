@@ -20,7 +20,7 @@ def model_weights_installed(app_configs, **kwargs):
             hint=(
                 f"FACE_RECOGNITION_MODEL={settings.FACE_RECOGNITION_MODEL} and "
                 f"FACE_DETECTOR_BACKEND={settings.FACE_DETECTOR_BACKEND} need these files; the "
-                "default Dlib/dlib pipeline needs none beyond requirements.txt."
+                "offline pipelines (ArcFace-MBF/scrfd, Dlib/dlib) need none beyond requirements.txt."
             ),
             id="recognition.E001",
         )

@@ -143,7 +143,7 @@ def test_photo_page_is_read_only_and_shows_the_face(admin_client, enrol):
     image = enrol(ALICE).first_image
     response = admin_client.get(f"{PHOTOS}{image.pk}/change/")
     assertContains(response, f'viewBox="0 0 {image.width} {image.height}"')
-    assertContains(response, "128 float32 values")
+    assertContains(response, "512 float32 values")
     assertNotContains(response, 'name="_save"')
     assert admin_client.get(f"{PHOTOS}add/").status_code == 403
 

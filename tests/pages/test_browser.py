@@ -100,7 +100,7 @@ def test_enrol_match_and_delete_in_the_browser(site, samples, lfw_people, settin
 
     # The same photo again, stricter.
     result.get_by_role("button", name=re.compile("^stricter")).click()
-    expect(result).to_contain_text("Threshold 0.0560")
+    expect(result).to_contain_text("Threshold 0.4800")
     expect(result.get_by_role("heading", name="Barack Obama")).to_be_visible()
 
     # A stranger, dropped on the page.

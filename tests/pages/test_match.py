@@ -29,7 +29,7 @@ def test_the_form_takes_a_photo_and_a_threshold(operator):
     assertContains(response, 'data-async-target="#match-result"')
     assertContains(response, 'accept="image/*"')
     assertContains(response, 'name="threshold"')
-    assertContains(response, "Default: 0.0700.")
+    assertContains(response, "Default: 0.6000.")
     assertNotContains(response, "Unknown person")
 
 
@@ -46,7 +46,7 @@ def test_another_photo_of_someone_enrolled_finds_them(operator, gallery, upload)
     assertContains(response, f'src="/photos/{bob.first_image.pk}/face.jpg"')
     assertContains(response, 'class="confidence__bar"')
     assertContains(response, "Other candidates")
-    assertContains(response, "Threshold 0.0700")
+    assertContains(response, "Threshold 0.6000")
     assertContains(response, get_service().model_key)
     assertNotContains(response, "Unknown person")
 

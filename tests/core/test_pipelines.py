@@ -1,0 +1,57 @@
+"""The two offline pipelines: the default (SCRFD + ArcFace MobileFaceNet) and dlib's, on real photos."""
+
+import numpy as np
+import pytest
+
+from recognition.backends import insightface_onnx
+from recognition.backends.insightface_onnx import ARCFACE_LANDMARKS, similarity_transform
+from recognition.imaging import decode_image
+from recognition.service import FaceService
+from records.services import enrol, match
+
+
+def test_similarity_transform_recovers_rotation_scale_and_shift():
+    angle, scale, shift = np.deg2rad(17), 2.5, np.array([40.0, -12.0])
+    rotation = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    photo_points = (ARCFACE_LANDMARKS - shift) @ np.linalg.inv(rotation).T  # crop -> photo
+    matrix = similarity_transform(photo_points, ARCFACE_LANDMARKS)
+    mapped = photo_points @ matrix[:, :2].T + matrix[:, 2]
+    assert np.allclose(mapped, ARCFACE_LANDMARKS, atol=1e-3)
+
+
+def test_a_close_up_face_missed_at_full_size_is_found_at_half_size(face_service, faces_dir, monkeypatch):
+    """In this LFW portrait the face is too large for SCRFD's anchors once scaled up to 640 px."""
+    rgb = decode_image((faces_dir / "lfw/images/Emile_Lahoud/Emile_Lahoud_0001.jpg").read_bytes()).rgb
+    pipeline = face_service.pipeline
+    monkeypatch.setattr(insightface_onnx, "DETECTION_SIZES", (640,))
+    assert pipeline.analyse(rgb) == []
+    monkeypatch.undo()
+    faces = pipeline.analyse(rgb)
+    assert len(faces) == 1 and faces[0].box[2] > 100
+
+
+def test_the_default_pipeline_separates_people_by_a_wide_margin(face_service, photo):
+    """Same person well inside the calibrated threshold, a different person well outside it."""
+    embed = lambda name, number: face_service.analyse(decode_image(photo(name, number))).primary.embedding  # noqa: E731
+    blair = embed("Tony_Blair", 0)
+    threshold = face_service.default_threshold
+    assert 1 - blair @ embed("Tony_Blair", 5) < threshold - 0.1
+    assert 1 - blair @ embed("Hugo_Chavez", 0) > threshold + 0.1
+
+
+@pytest.mark.django_db
+def test_dlib_stays_selectable_and_calibrated(settings, photo):
+    settings.FACE_RECOGNITION_MODEL = "Dlib"
+    settings.FACE_DETECTOR_BACKEND = "dlib"
+    enrol("Tony_Blair", photo("Tony_Blair", 0))
+    enrol("Colin_Powell", photo("Colin_Powell", 0))
+    known = match(photo("Tony_Blair", 3), top_k=2)
+    assert known["model"] == "Dlib:dlib:chip5-flip-v1" and known["threshold"] == 0.06
+    assert known["recognized"] and known["best_match"]["name"] == "Tony_Blair"
+    assert not match(photo("Hugo_Chavez", 0), top_k=2)["recognized"]
+
+
+def test_a_dlib_service_embeds_in_128_dimensions(photo):
+    service = FaceService("Dlib", "dlib")
+    assert service.model_key == "Dlib:dlib:chip5-flip-v1"
+    assert service.analyse(decode_image(photo("Tony_Blair", 0))).primary.embedding.shape == (128,)

@@ -180,8 +180,18 @@ class PageQuerySerializer(serializers.Serializer):
     )
 
 
+class BlankIsInvalidBooleanField(serializers.BooleanField):
+    """DRF reads a blank form value as "left out", so `?reembed=` (say, from an unset shell
+    variable) would quietly mean false; here it is a 400 like any other non-boolean."""
+
+    def get_value(self, dictionary):
+        if dictionary.get(self.field_name) == "":
+            return ""
+        return super().get_value(dictionary)
+
+
 class RebuildQuerySerializer(serializers.Serializer):
-    reembed = serializers.BooleanField(
+    reembed = BlankIsInvalidBooleanField(
         default=False,
         help_text=(
             "false: rebuild the index from the embeddings stored in the database (fast). true: "

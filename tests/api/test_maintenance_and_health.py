@@ -42,9 +42,10 @@ def test_rebuild_with_reembed_recomputes_from_the_stored_photos_and_matches_the_
     assert after["top_matches"][0]["distance"] == before["top_matches"][0]["distance"]
 
 
-def test_rebuild_refuses_a_bad_reembed_value(api, bush, unchanged):
+@pytest.mark.parametrize("value", ["maybe", ""])
+def test_rebuild_refuses_a_bad_reembed_value(api, bush, unchanged, value):
     with unchanged():
-        response = api.post("/maintenance/rebuild-index?reembed=maybe")
+        response = api.post(f"/maintenance/rebuild-index?reembed={value}")
 
     assert response.status_code == 400
     assert response.json()["detail"] == "reembed: Must be a valid boolean."

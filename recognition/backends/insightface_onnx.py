@@ -60,6 +60,9 @@ class InsightFacePipeline:
         # already runs one worker per core.
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
+        # Without onnxruntime's arena a worker keeps about 10 MB less after large photos, at no cost
+        # in speed measured here.
+        options.enable_cpu_mem_arena = False
         providers = ["CPUExecutionProvider"]
         self._detector = onnxruntime.InferenceSession(str(files["detector"]), options, providers=providers)
         self._recogniser = onnxruntime.InferenceSession(str(files["recogniser"]), options, providers=providers)

@@ -105,7 +105,7 @@ class InsightFacePipeline:
             return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))
         boxes, scores, landmarks = np.vstack(boxes) / scale, np.concatenate(scores), np.vstack(landmarks) / scale
         xywh = np.hstack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]])
-        kept = np.asarray(cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), DETECTION_THRESHOLD, NMS_THRESHOLD))
+        kept = np.asarray(cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), DETECTION_THRESHOLD, NMS_THRESHOLD), dtype=int)
         kept = kept.reshape(-1)
         return boxes[kept], scores[kept], landmarks[kept]
 

@@ -1,4 +1,4 @@
-"""Selecting DeepFace models: real loading code, missing weights named at start-up."""
+"""Selecting models: DeepFace's real loading code, missing weights and impossible pairs named at start-up."""
 
 import pytest
 from django.core.management import call_command
@@ -47,3 +47,9 @@ def test_a_deepface_model_installed_from_a_file_loads_and_embeds(settings, tmp_p
     stranger = service.analyse(decode_image(photo("Hugo_Chavez", 0))).faces[0].embedding
     same_distance = 1 - analysis.faces[0].embedding @ other
     assert same_distance < 1 - analysis.faces[0].embedding @ stranger
+
+
+def test_the_default_model_refuses_a_detector_it_cannot_run_with(settings):
+    settings.FACE_DETECTOR_BACKEND = "retinaface"
+    with pytest.raises(SystemCheckError, match="ArcFace-MBF runs only with FACE_DETECTOR_BACKEND=scrfd"):
+        call_command("check")

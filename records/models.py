@@ -73,15 +73,21 @@ class FaceImage(models.Model):
     detection_score = models.FloatField(editable=False)
     faces_detected = models.PositiveIntegerField(default=1, editable=False)
     embedding = models.BinaryField(editable=False)
-    model_key = models.CharField(max_length=200, db_index=True, editable=False)
+    model_key = models.CharField(max_length=200, editable=False)
     vector_id = models.BigIntegerField(editable=False)
-    generation = models.BigIntegerField(editable=False, db_index=True)
+    generation = models.BigIntegerField(editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["created_at", "vector_id"]
         constraints = [
             models.UniqueConstraint(fields=["model_key", "vector_id"], name="unique_vector_per_model"),
+        ]
+        indexes = [
+            # Every process catching up asks for one model's rows after its generation. With an
+            # index on each column alone SQLite scanned all of a model's rows: 180 ms per catch-up
+            # at 100k photos, paid by every enrolment.
+            models.Index(fields=["model_key", "generation"], name="face_image_catch_up"),
         ]
 
     def __str__(self):

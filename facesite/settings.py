@@ -182,10 +182,11 @@ TOP_K_MATCHES = env.int("TOP_K_MATCHES", default=5)
 # DeepFace looks for weights in $DEEPFACE_HOME/.deepface/weights; keep them with the data.
 DEEPFACE_HOME = Path(env.str("DEEPFACE_HOME", default=str(DATA_DIR)))
 INDEX_DIR = DATA_DIR / "index"
-# Above this many vectors the index turns from an exact flat scan into FAISS IVF, which scans
-# IVF_NPROBE of its clusters per search. A flat scan of 1M takes about 30 ms; IVF at nprobe 384
-# keeps recall@10 at 0.99 there and is about 5x faster (bench/RESULTS.md).
-APPROXIMATE_INDEX_ABOVE = env.int("APPROXIMATE_INDEX_ABOVE", default=1_000_000)
+# Above this many vectors (unset: never) the index turns from an exact flat scan into FAISS IVF,
+# which scans IVF_NPROBE of its clusters per search. Off by default: a flat scan of 1M 512-d
+# vectors takes about 130 ms, and IVF at nprobe 384 recalled only 0.77 of the true top 10 there
+# (0.99 for the 128-d dlib vectors); measure with bench/scale.py before turning it on.
+APPROXIMATE_INDEX_ABOVE = env.int("APPROXIMATE_INDEX_ABOVE", default=None)
 IVF_NPROBE = env.int("IVF_NPROBE", default=384)
 # Photos are downscaled to this longest side before detection; boxes are mapped back.
 DETECTION_MAX_SIDE = env.int("DETECTION_MAX_SIDE", default=1024)

@@ -1,6 +1,7 @@
 """What every face backend returns, whatever library does the work."""
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -29,6 +30,15 @@ class ModelWeightsMissing(RuntimeError):
             f"Missing model weights: {names}. Copy the files you have with "
             f"`python manage.py install_weights FILE...`."
         )
+
+
+def installed_weight_files(folder: Path, names: dict[str, str]) -> dict[str, Path]:
+    """Each role's weight file in `folder`; raises ModelWeightsMissing naming every absent one."""
+    files = {role: folder / name for role, name in names.items()}
+    missing = [path for path in files.values() if not path.exists()]
+    if missing:
+        raise ModelWeightsMissing(missing)
+    return files
 
 
 def l2_normalise(vector) -> np.ndarray:

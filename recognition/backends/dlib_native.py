@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import DetectedFace, ModelWeightsMissing, l2_normalise
+from .base import DetectedFace, ModelWeightsMissing, installed_weight_files, l2_normalise
 
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
@@ -40,11 +40,7 @@ class DlibPipeline:
     def __init__(self, detector: str = "dlib", mirror: bool = True):
         import dlib
 
-        folder = weights_dir()
-        files = {role: folder / name for role, name in WEIGHT_FILES.items()}
-        missing = [path for path in files.values() if not path.exists()]
-        if missing:
-            raise ModelWeightsMissing(missing)
+        files = installed_weight_files(weights_dir(), WEIGHT_FILES)
         self.detector_name = detector
         self.mirror = mirror
         self._hog = dlib.get_frontal_face_detector()

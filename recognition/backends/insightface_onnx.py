@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import DetectedFace, ModelWeightsMissing, l2_normalise
+from .base import DetectedFace, ModelWeightsMissing, installed_weight_files, l2_normalise
 
 WEIGHT_FILES = {"detector": "scrfd_500m_bnkps.onnx", "recogniser": "w600k_mbf.onnx"}
 # The photo is letterboxed into a square of SCRFD's training size, 640. Faces above about 400 px
@@ -48,11 +48,7 @@ class InsightFacePipeline:
     def __init__(self, detector: str = "scrfd", mirror: bool = True):
         import onnxruntime
 
-        folder = weights_dir()
-        files = {role: folder / name for role, name in WEIGHT_FILES.items()}
-        missing = [path for path in files.values() if not path.exists()]
-        if missing:
-            raise ModelWeightsMissing(missing)
+        files = installed_weight_files(weights_dir(), WEIGHT_FILES)
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
         # One thread per session: these networks are too small to gain from more (on 2 cores, a

@@ -198,15 +198,18 @@ def run_identification(args, calibration):
     report(calibration.threshold, "distance alone at the default")
     for threshold in args.guide:
         report(threshold, "at", calibration.max_ratio)
-    one_percent = np.sort(stranger_distances)[int(0.01 * len(stranger_distances))] - 1e-9
-    report(one_percent, "distance alone at the threshold accepting at most 1% of strangers")
+    allowed = int(0.01 * len(stranger_distances))
+
+    def largest_threshold(candidates):
+        """Just below the distance of the (allowed+1)-th nearest of these strangers."""
+        ranked = np.sort(candidates)
+        return ranked[allowed] - 1e-9 if allowed < len(ranked) else NO_FACE_DISTANCE - 1e-9
+
+    report(largest_threshold(stranger_distances), "distance alone at the threshold accepting at most 1% of strangers")
     if args.sweep:
         print("largest threshold accepting at most 1% of strangers, per runner-up ratio cut-off:")
         for max_ratio in np.arange(0.50, 1.001, 0.05):
-            passing = np.sort(stranger_distances[stranger_ratios <= max_ratio])
-            allowed = int(0.01 * len(stranger_distances))
-            threshold = passing[allowed] - 1e-9 if allowed < len(passing) else NO_FACE_DISTANCE - 1e-9
-            report(threshold, "  at", max_ratio)
+            report(largest_threshold(stranger_distances[stranger_ratios <= max_ratio]), "  at", max_ratio)
 
 
 def main():

@@ -62,6 +62,8 @@ class InsightFacePipeline:
         providers = ["CPUExecutionProvider"]
         self._detector = onnxruntime.InferenceSession(str(files["detector"]), options, providers=providers)
         self._recogniser = onnxruntime.InferenceSession(str(files["recogniser"]), options, providers=providers)
+        self._detector_input = self._detector.get_inputs()[0].name
+        self._recogniser_input = self._recogniser.get_inputs()[0].name
         self.mirror = mirror
         self._anchor_cache: dict[tuple[int, int, int], np.ndarray] = {}
 
@@ -83,7 +85,7 @@ class InsightFacePipeline:
         canvas = np.zeros((size, size, 3), dtype=np.float32)
         canvas[: resized.shape[0], : resized.shape[1]] = resized
         blob = ((canvas - 127.5) / 128.0).transpose(2, 0, 1)[None]
-        outputs = self._detector.run(None, {self._detector.get_inputs()[0].name: blob})
+        outputs = self._detector.run(None, {self._detector_input: blob})
         boxes, scores, landmarks = [], [], []
         levels = len(STRIDES)
         for level, stride in enumerate(STRIDES):
@@ -126,7 +128,7 @@ class InsightFacePipeline:
             # The embedding of the mirror image is a second look at the same face (bench/RESULTS.md).
             batch += [crop[:, ::-1] for crop in crops]
         blob = ((np.stack(batch).astype(np.float32) - 127.5) / 127.5).transpose(0, 3, 1, 2)
-        vectors = self._recogniser.run(None, {self._recogniser.get_inputs()[0].name: blob})[0]
+        vectors = self._recogniser.run(None, {self._recogniser_input: blob})[0]
         if self.mirror:
             vectors = vectors[: len(crops)] + vectors[len(crops):]
         return vectors

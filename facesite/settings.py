@@ -50,6 +50,10 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+# Reverse proxies (addresses or networks) whose X-Forwarded-For is believed: the audit log, the
+# throttles, login lockouts and API keys limited to networks then see the client's address, not
+# the proxy's (records/client_address.py). Empty: the socket's peer is the client.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 

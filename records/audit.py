@@ -25,6 +25,7 @@ from rest_framework_api_key.models import APIKey
 
 from recognition.errors import FaceError
 
+from .client_address import client_ip
 from .models import AuditEvent, FaceImage, Person
 
 Action = AuditEvent.Action
@@ -45,7 +46,7 @@ def _actor() -> dict:
     request = _serving.get()
     if request is None:
         return {"actor_type": AuditEvent.ActorType.COMMAND, "actor": _command_line()}
-    who = {"remote_addr": request.META.get("REMOTE_ADDR") or None}
+    who = {"remote_addr": client_ip(request)}
     key = getattr(request, "auth", None)
     user = getattr(request, "user", None)
     if isinstance(key, APIKey):

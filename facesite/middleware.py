@@ -1,14 +1,19 @@
 """Middleware of the production footing: the Content-Security-Policy, the per-user throttle of the
-pages and the admin, and who is acting, for the audit log."""
+pages and the admin, who is acting, for the audit log, no caching of personal data, and the retry
+of erasures that failed."""
 
+import logging
 import math
 
 from csp.constants import UNSAFE_INLINE
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.http import HttpResponse
+from django.utils.cache import add_never_cache_headers
 from rest_framework.throttling import UserRateThrottle
 
-from records import audit
+from records import audit, erasure
+
+logger = logging.getLogger(__name__)
 
 # drf-spectacular's Swagger UI and ReDoc pages start with an inline script (and ReDoc searches in
 # a worker it makes from a blob:). They show the schema only, never a person.
@@ -60,3 +65,35 @@ class AuditActorMiddleware:
     def __call__(self, request):
         with audit.serving(request):
             return self.get_response(request)
+
+
+class NoStoreMiddleware:
+    """`Cache-Control: no-store` (with Django's never-cache headers) on every response of the
+    service: the API, the photos and the pages carry names, faces and vectors, which no browser
+    cache or shared proxy may keep. Static files are served before this (whitenoise) and cached."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        add_never_cache_headers(response)
+        return response
+
+
+class PendingErasureMiddleware:
+    """Retries the erasure of files whose delete committed but whose storage failed, at most every
+    ERASURE_RETRY_SECONDS per process (records/erasure.py), after the request is answered."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        try:
+            erasure.retry_if_due()
+        # A failing retry (database busy, storage down) is tried again later; it must never turn
+        # the answer to this request into an error.
+        except Exception:
+            logger.exception("Retrying pending erasures failed")
+        return response

@@ -82,6 +82,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "facesite.middleware.UserThrottleMiddleware",
     "facesite.middleware.AuditActorMiddleware",
+    "facesite.middleware.NoStoreMiddleware",
+    "facesite.middleware.PendingErasureMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -107,9 +109,15 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes share the file: wait for the write lock instead of failing at once,
-    # and take it at BEGIN so a read-then-write transaction cannot deadlock.
+    # and take it at BEGIN so a read-then-write transaction cannot deadlock. secure_delete
+    # overwrites deleted rows with zeros, so an erased person's face vectors do not linger in the
+    # file's free pages (docs/deploy.md, Erasure).
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+        {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA secure_delete=ON;",
+        }
     )
     # A file, not memory, so tests can start a second process on the same test database.
     DATABASES["default"].setdefault("TEST", {"NAME": str(DATA_DIR / "test-db.sqlite3")})
@@ -274,3 +282,6 @@ CONTENT_SECURITY_POLICY = {
 # The audit log (records/audit.py) keeps a SHA-256 of every probe photo; the photo itself only when
 # this is on, under audit/ in the media storage (it then outlives the erasure of the person in it).
 AUDIT_KEEP_PROBES = env.bool("AUDIT_KEEP_PROBES", default=False)
+# Files of a delete whose erasure failed (storage down) are retried by the next request a process
+# serves, at most this often, as well as by `manage.py erase_pending` (records/erasure.py).
+ERASURE_RETRY_SECONDS = env.int("ERASURE_RETRY_SECONDS", default=60)

@@ -13,7 +13,8 @@ from recognition.imaging import decode_image
 from recognition.service import get_service
 
 from . import audit
-from .models import FaceImage
+from .erasure import erase_pending
+from .models import FaceImage, PendingErasure
 
 FACES_FOLDER = "faces"
 
@@ -74,11 +75,15 @@ class IntegrityReport:
     files_without_row: list[str] = field(default_factory=list)
     rows_without_vector: list[int] = field(default_factory=list)
     vectors_without_row: list[int] = field(default_factory=list)
+    pending_erasures: list[str] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
-        return not (self.rows_without_file or self.files_without_row or self.rows_without_vector or self.vectors_without_row)
+        return not (
+            self.rows_without_file or self.files_without_row or self.rows_without_vector
+            or self.vectors_without_row or self.pending_erasures
+        )
 
 
 def _stored_files(folder: str):
@@ -95,6 +100,11 @@ def _stored_files(folder: str):
 def check_integrity(repair: bool = False) -> IntegrityReport:
     """Database rows vs stored photos vs this process's index (after catching up) and its snapshot."""
     report = IntegrityReport()
+    if repair:
+        erased = erase_pending().erased
+        if erased:
+            report.repaired.append(f"erased {erased} files of deletes whose erasure had failed")
+    report.pending_erasures = [str(pending) for pending in PendingErasure.objects.order_by("pk")]
     names = dict(FaceImage.objects.values_list("image", "id"))
     # Listed, not checked with exists(): an object store answers exists("faces") with False.
     stored = set(_stored_files(FACES_FOLDER))

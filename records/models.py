@@ -131,6 +131,24 @@ class FaceImage(models.Model):
         return data
 
 
+class PendingErasure(models.Model):
+    """A stored file, and the index snapshot that may hold a vector, still to erase after a delete.
+
+    Written in the deleting transaction, so it exists exactly when the delete committed; removed
+    once the erasure succeeded, retried until then (records/erasure.py). It names a file and a
+    model key, nothing of the person.
+    """
+
+    file_name = models.CharField(max_length=255, blank=True)
+    model_key = models.CharField(max_length=200, blank=True, help_text="the index whose snapshot may hold the vector")
+    created_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    def __str__(self):
+        return self.file_name or f"snapshot of {self.model_key}"
+
+
 class AuditEvent(models.Model):
     """Who did what to the biometric data, when, and how it ended (records/audit.py writes them).
 

@@ -7,7 +7,8 @@ from django.dispatch import receiver
 
 from recognition.gallery import allocate_vector, get_gallery, record_removals
 
-from .models import FaceImage
+from . import erasure
+from .models import FaceImage, Person
 
 
 @receiver(pre_save, sender=FaceImage)
@@ -30,16 +31,14 @@ def index_new_image(sender, instance: FaceImage, created, raw=False, **kwargs):
 @receiver(post_delete, sender=FaceImage)
 def forget_image(sender, instance: FaceImage, **kwargs):
     # Runs for single and bulk deletes alike: Django's collector sends post_delete for every row
-    # (cascades from Person included) because this receiver exists.
+    # (cascades from Person included) because this receiver exists. The file and the snapshot are
+    # erased once the delete commits, and retried until done (records/erasure.py).
     record_removals(instance.model_key, [instance.vector_id])
-    storage, name, model_key = instance.image.storage, instance.image.name, instance.model_key
+    erasure.schedule(file_name=instance.image.name, model_key=instance.model_key)
+    erasure.scrub_admin_history(instance)
 
-    def erase():
-        # Only once the rows are really gone: a rolled-back delete keeps its photo.
-        if name:
-            storage.delete(name)
-        gallery = get_gallery(model_key)
-        gallery.forget_snapshot()
-        gallery.sync()
 
-    transaction.on_commit(erase)
+@receiver(post_delete, sender=Person)
+def forget_person(sender, instance: Person, **kwargs):
+    erasure.scrub_admin_history(instance)
+    erasure.forget_kept_probes(instance.pk)

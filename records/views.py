@@ -24,8 +24,6 @@ from . import services
 from .forms import AddPhotoForm, EnrolForm, MatchForm
 from .models import FaceImage, Person
 
-# Photos are personal data: only this user's browser may keep them, and not for long.
-PRIVATE_CACHE = "private, max-age=3600"
 THUMBNAIL_SIDE = 160
 # The photo of a match is sent back inline (it is never stored); these are the types it can be.
 DISPLAYABLE_TYPES = {"image/jpeg", "image/png", "image/webp", "image/bmp"}
@@ -216,9 +214,8 @@ def _open_file(image: FaceImage):
 def photo(request, pk):
     """A stored photo, for logged-in users only: MEDIA_ROOT is never served publicly."""
     image = get_object_or_404(FaceImage.objects.only("image"), pk=pk)
-    response = FileResponse(_open_file(image))
-    response["Cache-Control"] = PRIVATE_CACHE
-    return response
+    # No browser may keep it: facesite.middleware.NoStoreMiddleware answers no-store.
+    return FileResponse(_open_file(image))
 
 
 @login_required
@@ -231,7 +228,7 @@ def face_thumbnail(request, pk):
     face.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
     buffer = io.BytesIO()
     face.save(buffer, "JPEG", quality=85)
-    return HttpResponse(buffer.getvalue(), content_type="image/jpeg", headers={"Cache-Control": PRIVATE_CACHE})
+    return HttpResponse(buffer.getvalue(), content_type="image/jpeg")
 
 
 def _square_around(box, image_size) -> tuple[int, int, int, int]:

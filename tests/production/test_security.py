@@ -112,3 +112,33 @@ def test_the_pages_admin_and_docs_break_no_rule_of_the_policy(live_server, page,
     # ReDoc's bundle shows a logo from its CDN: blocked on purpose (records/templates/records/api/redoc.html).
     violations = [text for text in violations if "https://cdn.redoc.ly/" not in text]
     assert violations == [], "\n".join(violations)
+
+
+def test_no_answer_naming_or_showing_a_person_may_be_stored_by_a_cache(client, django_user_model, face_service, photo):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from rest_framework.test import APIClient
+    from rest_framework_api_key.models import APIKey
+
+    from records import services
+
+    person = services.enrol("Colin Powell", photo("Colin_Powell", 0)).person
+    image = person.first_image
+    api = APIClient()
+    api.credentials(HTTP_X_API_KEY=APIKey.objects.create_key(name="cache")[1])
+    client.force_login(django_user_model.objects.create_user("operator"))
+
+    answers = {
+        "list": api.get("/records"),
+        "record": api.get(f"/records/{person.pk}"),
+        "photo (API)": api.get(f"/records/{person.pk}/images/{image.pk}"),
+        "match": api.post("/records/match", {"image": SimpleUploadedFile("p.jpg", photo("Colin_Powell", 1))}),
+        "photo (page)": client.get(f"/photos/{image.pk}/"),
+        "thumbnail": client.get(f"/photos/{image.pk}/face.jpg"),
+        "people": client.get("/people/"),
+        "person": client.get(f"/people/{person.pk}/"),
+    }
+
+    for what, response in answers.items():
+        assert response.status_code == 200, what
+        assert "no-store" in response["Cache-Control"], what
+        assert "max-age=3600" not in response["Cache-Control"], what

@@ -5,8 +5,8 @@ from records.maintenance import check_integrity
 
 class Command(BaseCommand):
     help = (
-        "Compare database rows, stored photos and the vector index; --repair deletes stray files "
-        "and rebuilds the index. Exits 1 while a difference remains. Run it while no upload is in "
+        "Compare database rows, stored photos and the vector index; --repair retries pending "
+        "erasures, deletes stray files and rebuilds the index. Exits 1 while a difference remains. Run it while no upload is in "
         "flight: a photo being saved has its file before its row commits."
     )
 
@@ -20,6 +20,7 @@ class Command(BaseCommand):
             ("stored files with no row", report.files_without_row),
             ("rows missing from the index", report.rows_without_vector),
             ("index vectors with no row", report.vectors_without_row),
+            ("erasures pending (their delete committed, storage failed)", report.pending_erasures),
         ):
             self.stdout.write(f"{label}: {len(items)}")
             for item in items[:20]:

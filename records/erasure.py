@@ -1,0 +1,114 @@
+"""Erasure that always completes, whatever deletes the data (API, pages, admin, shell, bulk).
+
+Deleting a photo, alone or with its person, writes a `PendingErasure` row in the deleting
+transaction (records/signals.py). Once the delete commits, the file and the index snapshot that may
+hold the vector are erased and the row removed. When storage fails the row stays, and the erasure
+is retried until it succeeds: by the next request a process serves (at most every
+ERASURE_RETRY_SECONDS), by `manage.py erase_pending` and by `manage.py check_integrity --repair`.
+A rolled-back delete leaves no row, so its photo is never touched.
+
+The database side of an erasure needs no retry: it commits with the delete (the rows, the index's
+removal log, the admin history scrubbed, kept probe photos unlinked from their audit events).
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+from functools import partial
+
+from django.conf import settings
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import F
+
+from recognition.gallery import get_gallery
+
+from .models import AuditEvent, PendingErasure
+
+logger = logging.getLogger(__name__)
+
+# What the admin history says of an erased object instead of its name.
+ERASED = "[erased]"
+
+
+@dataclass(frozen=True)
+class ErasureResult:
+    erased: int
+    failed: int
+
+
+def schedule(file_name: str = "", model_key: str = "") -> None:
+    """Erase a stored file (and forget the model's index snapshot) once the current transaction
+    commits. Call it inside the deleting transaction."""
+    pending = PendingErasure.objects.create(file_name=file_name, model_key=model_key)
+    # robust: whatever goes wrong after the commit is logged and left to the retries; it never
+    # turns a delete that committed into an error, nor stops the erasure of the other files.
+    transaction.on_commit(partial(erase_pending, [pending.pk]), robust=True)
+
+
+def erase_pending(pks=None) -> ErasureResult:
+    """Erase what is pending (all of it, or the rows `pks`); what fails stays for the next try."""
+    rows = PendingErasure.objects.order_by("pk")
+    if pks is not None:
+        rows = rows.filter(pk__in=pks)
+    erased = failed = 0
+    forgotten = set()
+    for pending in rows:
+        try:
+            if pending.file_name:
+                # Every photo, thumbnail and kept probe lives in the default storage; deleting a
+                # file that is already gone succeeds, so a retry after a partial success is safe.
+                default_storage.delete(pending.file_name)
+            if pending.model_key and pending.model_key not in forgotten:
+                gallery = get_gallery(pending.model_key)
+                gallery.forget_snapshot()
+                gallery.sync()  # this process's index drops the vector now, not at its next search
+                forgotten.add(pending.model_key)
+        # Any storage backend's error (OSError, botocore's, ...) means the same: try again later.
+        except Exception as error:
+            logger.warning("Erasure of %s failed, will be retried: %r", pending, error)
+            PendingErasure.objects.filter(pk=pending.pk).update(
+                attempts=F("attempts") + 1, last_error=repr(error)[:1000]
+            )
+            failed += 1
+            continue
+        PendingErasure.objects.filter(pk=pending.pk).delete()
+        erased += 1
+    return ErasureResult(erased, failed)
+
+
+_next_retry = 0.0
+
+
+def retry_if_due() -> None:
+    """Retry pending erasures, at most every ERASURE_RETRY_SECONDS in this process (one cheap query
+    when nothing is pending)."""
+    global _next_retry
+    now = time.monotonic()
+    if now < _next_retry:
+        return
+    _next_retry = now + settings.ERASURE_RETRY_SECONDS
+    if PendingErasure.objects.exists():
+        erase_pending()
+
+
+def scrub_admin_history(instance) -> None:
+    """The admin's history (LogEntry) names objects by their str(), which for a person or a photo is
+    the person's name, in `object_repr` and in the change messages of inline photos. Call inside
+    the deleting transaction: the admin writes its deletion entry before deleting."""
+    content_type = ContentType.objects.get_for_model(type(instance))
+    LogEntry.objects.filter(content_type=content_type, object_id=str(instance.pk)).update(
+        object_repr=ERASED, change_message=""
+    )
+
+
+def forget_kept_probes(person_id) -> None:
+    """Probe photos kept with AUDIT_KEEP_PROBES of matches that recognised this person are photos
+    of them: erase the files, keep the events (and the probes' SHA-256). Call inside the deleting
+    transaction."""
+    events = AuditEvent.objects.filter(action=AuditEvent.Action.MATCH, target=str(person_id)).exclude(probe="")
+    for name in events.values_list("probe", flat=True):
+        schedule(file_name=name)
+    events.update(probe="")

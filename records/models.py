@@ -32,6 +32,9 @@ class Person(models.Model):
         # Oldest first: a page of /records?skip=&limit= stays put while new people are enrolled.
         ordering = ["created_at", "id"]
         verbose_name_plural = "people"
+        # Matching a photo against everyone enrolled is its own right (the pages' Match, the API's
+        # `match` scope): a door camera's operator may match without browsing the people.
+        permissions = [("match_person", "Can match a photo against the people enrolled")]
 
     def __str__(self):
         return self.name

@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.contrib.auth.mixins import LoginRequiredMixin
+from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
@@ -27,6 +28,22 @@ from .models import FaceImage, Person
 THUMBNAIL_SIDE = 160
 # The photo of a match is sent back inline (it is never stored); these are the types it can be.
 DISPLAYABLE_TYPES = {"image/jpeg", "image/png", "image/webp", "image/bmp"}
+
+
+# Who may do what (the groups that hold these permissions are in the README). Adding a photo to
+# someone is enrolment, as for the API's `enrol` scope; removing one is a deletion.
+VIEW, ENROL, MATCH, DELETE = "records.view_person", "records.add_person", "records.match_person", "records.delete_person"
+
+
+def requires(permission: str):
+    """A function view for logged-in users with `permission`: anonymous users go to the login page,
+    a logged-in user without it gets the 403 page (templates/403.html). Class-based views get the
+    same from PermissionRequiredMixin."""
+
+    def decorate(view):
+        return login_required(permission_required(permission, raise_exception=True)(view))
+
+    return decorate
 
 
 def _photos(count: int) -> str:
@@ -92,7 +109,8 @@ def _store_photos(form, person: Person | None = None) -> StoredPhotos:
     return stored
 
 
-class EnrolView(LoginRequiredMixin, FormView):
+class EnrolView(PermissionRequiredMixin, FormView):
+    permission_required = ENROL
     template_name = "records/enrol.html"
     form_class = EnrolForm
 
@@ -115,7 +133,8 @@ def _data_uri(data: bytes, content_type: str) -> str:
     return f"data:{kind};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-class MatchView(LoginRequiredMixin, FormView):
+class MatchView(PermissionRequiredMixin, FormView):
+    permission_required = MATCH
     template_name = "records/match.html"
     form_class = MatchForm
 
@@ -149,7 +168,8 @@ class MatchView(LoginRequiredMixin, FormView):
         return super().get_context_data(**kwargs)
 
 
-class PersonListView(LoginRequiredMixin, ListView):
+class PersonListView(PermissionRequiredMixin, ListView):
+    permission_required = VIEW
     template_name = "records/person_list.html"
     context_object_name = "people"
     paginate_by = 24
@@ -163,10 +183,12 @@ class PersonListView(LoginRequiredMixin, ListView):
         return super().get_context_data(query=self.request.GET.get("q", "").strip(), **kwargs)
 
 
-@login_required
+@requires(VIEW)
 def person_detail(request, pk):
-    """The person's photos and metadata; posting adds photos."""
+    """The person's photos and metadata; posting adds photos (enrolment: add_person too)."""
     person = get_object_or_404(Person, pk=pk)
+    if request.method == "POST" and not request.user.has_perm(ENROL):
+        raise PermissionDenied
     form = AddPhotoForm(request.POST, request.FILES) if request.method == "POST" else AddPhotoForm()
     if form.is_bound and form.is_valid():
         stored = _store_photos(form, person)
@@ -177,7 +199,7 @@ def person_detail(request, pk):
     return render(request, "records/person_detail.html", {"person": person, "images": images, "form": form})
 
 
-@login_required
+@requires(DELETE)
 @require_POST
 def remove_photo(request, pk, image_pk):
     image = get_object_or_404(FaceImage.objects.select_related("person"), pk=image_pk, person_id=pk)
@@ -190,7 +212,8 @@ def remove_photo(request, pk, image_pk):
     return redirect("person", pk=pk)
 
 
-class PersonDeleteView(LoginRequiredMixin, DeleteView):
+class PersonDeleteView(PermissionRequiredMixin, DeleteView):
+    permission_required = DELETE
     model = Person
     template_name = "records/person_confirm_delete.html"
     context_object_name = "person"
@@ -210,15 +233,15 @@ def _open_file(image: FaceImage):
         raise Http404("The file of this photo is missing.")
 
 
-@login_required
+@requires(VIEW)
 def photo(request, pk):
-    """A stored photo, for logged-in users only: MEDIA_ROOT is never served publicly."""
+    """A stored photo, for users who may view people only: MEDIA_ROOT is never served publicly."""
     image = get_object_or_404(FaceImage.objects.only("image"), pk=pk)
     # No browser may keep it: facesite.middleware.NoStoreMiddleware answers no-store.
     return FileResponse(_open_file(image))
 
 
-@login_required
+@requires(VIEW)
 def face_thumbnail(request, pk):
     """The face of a stored photo, cropped square with a margin and scaled down for lists."""
     image = get_object_or_404(FaceImage.objects.only("image", "face_box"), pk=pk)

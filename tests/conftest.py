@@ -99,3 +99,39 @@ def browser_type_launch_args(browser_type_launch_args):
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args):
     return {**browser_context_args, "viewport": {"width": 1200, "height": 860}}
+
+
+# --- Users of the pages: the groups of records/migrations/0004 ----------------------------------
+
+PASSWORD = "a long test password"
+
+
+def ensure_groups() -> None:
+    """The Viewers, Operators and Managers groups as the data migration makes them. A transactional
+    test's flush empties every table, so they are made again for the tests that follow one."""
+    import importlib
+    from types import SimpleNamespace
+
+    from django.apps import apps
+    from django.contrib.auth.models import Group
+    from django.db import connection
+
+    migration = importlib.import_module("records.migrations.0004_page_permissions_and_groups")
+    if Group.objects.filter(name__in=migration.GROUPS).count() < len(migration.GROUPS):
+        migration.create_groups(apps, SimpleNamespace(connection=connection))
+
+
+@pytest.fixture
+def member(django_user_model):
+    """member("Operators", "olga") -> a new user in that group (password PASSWORD); group None: a
+    user with no permission at all."""
+    from django.contrib.auth.models import Group
+
+    def make(group: str | None, username: str | None = None, **fields):
+        user = django_user_model.objects.create_user(username or (group or "nobody").lower(), password=PASSWORD, **fields)
+        if group:
+            ensure_groups()
+            user.groups.add(Group.objects.get(name=group))
+        return user
+
+    return make

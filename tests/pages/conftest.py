@@ -1,4 +1,4 @@
-"""Fixtures of the page tests: a logged-in operator, photos as uploads, people enrolled through
+"""Fixtures of the page tests: a logged-in manager, photos as uploads, people enrolled through
 the service."""
 
 import io
@@ -20,13 +20,15 @@ def pinned_threshold(settings, face_service):
 
 
 @pytest.fixture
-def user(django_user_model):
-    return django_user_model.objects.create_user("operator", password="a long test password")
+def user(member):
+    """A manager (not staff): may do everything the pages offer (tests/pages/test_permissions.py
+    checks the other groups)."""
+    return member("Managers", "operator")
 
 
 @pytest.fixture
 def operator(client, user):
-    """A client logged in as an ordinary (not staff) user."""
+    """A client logged in as a manager who is not staff."""
     client.force_login(user)
     return client
 

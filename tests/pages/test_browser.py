@@ -28,9 +28,9 @@ def samples(faces_dir) -> Path:
 
 
 @pytest.fixture
-def site(live_server, page, django_user_model):
+def site(live_server, page, member):
     """A browser page logged in to the live server."""
-    django_user_model.objects.create_user("operator", password=PASSWORD)
+    member("Managers", "operator")
     page.set_default_timeout(20_000)
     page.goto(live_server.url)
     expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/$"))

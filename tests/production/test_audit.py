@@ -66,8 +66,8 @@ def test_api_requests_are_recorded_with_the_key_that_made_them(
     assert not AuditEvent.objects.filter(detail__icontains="Colin").exists()
 
 
-def test_pages_record_the_logged_in_user(client, django_user_model, face_service, photo):
-    client.force_login(django_user_model.objects.create_user("operator"))
+def test_pages_record_the_logged_in_user(client, member, face_service, photo):
+    client.force_login(member("Operators", "operator"))
 
     client.post("/enrol/", {"name": "Tony Blair", "photos": [upload(photo("Tony_Blair", 0))]})
     client.post("/match/", {"photo": upload(photo("Tony_Blair", 1))})

@@ -40,13 +40,13 @@ def upload(data: bytes):
     return SimpleUploadedFile("photo.jpg", data)
 
 
-def test_deleting_a_person_leaves_nothing_of_them(api, client, django_user_model, photo, settings):
+def test_deleting_a_person_leaves_nothing_of_them(api, client, member, photo, settings):
     theirs = [photo("Colin_Powell", n) for n in range(3)]
     erased = enrol_with_photos(api, "Colin Powell", theirs)
     kept = enrol_with_photos(api, "Tony Blair", [photo("Tony_Blair", 0)])
     vectors = [bytes(image.embedding) for image in FaceImage.objects.filter(person_id=erased)]
     # Their face crops are derived on request and never stored; ask for them anyway.
-    client.force_login(django_user_model.objects.create_user("operator"))
+    client.force_login(member("Viewers"))
     for image in FaceImage.objects.filter(person_id=erased):
         assert client.get(f"/photos/{image.pk}/face.jpg").status_code == 200
     assert sum(data in theirs for data in files_under(settings.MEDIA_ROOT).values()) == 3

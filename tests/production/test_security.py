@@ -66,7 +66,7 @@ def test_with_https_on_cookies_are_secure_and_plain_http_is_redirected(client, d
 
 
 def test_stored_photos_are_served_to_logged_in_users_only_and_never_from_the_media_folder(
-    client, django_user_model, face_service, photo, settings
+    client, member, face_service, photo, settings
 ):
     from records import services
 
@@ -76,7 +76,7 @@ def test_stored_photos_are_served_to_logged_in_users_only_and_never_from_the_med
     for path in [f"/photos/{image.pk}/", f"/photos/{image.pk}/face.jpg"]:
         assert client.get(path).status_code == 302  # to the login page
     assert client.get(media_url).status_code == 404
-    client.force_login(django_user_model.objects.create_user("operator"))
+    client.force_login(member("Viewers"))
     assert client.get(f"/photos/{image.pk}/").status_code == 200
     assert client.get(media_url).status_code == 404  # not by URL, logged in or not
 

@@ -37,23 +37,23 @@ def test_each_api_key_has_its_own_allowance_then_429_with_retry_after(monkeypatc
     assert [APIClient().get("/health").status_code for _ in range(5)] == [200] * 5  # no key, not counted
 
 
-def new_user(django_user_model, username: str):
-    user = django_user_model.objects.create_user(username)
+def new_user(member, username: str):
+    user = member("Viewers", username)
     # Counts are per user id, and an id comes back after an earlier test's rollback: start afresh.
     cache.delete(UserRateThrottle.cache_format % {"scope": "user", "ident": user.pk})
     return user
 
 
-def test_each_user_of_the_pages_has_their_own_allowance(monkeypatch, client, django_user_model):
+def test_each_user_of_the_pages_has_their_own_allowance(monkeypatch, client, member):
     monkeypatch.setattr(UserRateThrottle, "rate", "2/minute", raising=False)
-    client.force_login(new_user(django_user_model, "busy"))
+    client.force_login(new_user(member, "busy"))
 
     statuses = [client.get("/people/").status_code for _ in range(3)]
     refused = client.get("/people/")
 
     assert statuses == [200, 200, 429]
     assert refused["Retry-After"].isdigit()
-    client.force_login(new_user(django_user_model, "calm"))
+    client.force_login(new_user(member, "calm"))
     assert client.get("/people/").status_code == 200
 
 

@@ -16,3 +16,15 @@ max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
 # gunicorn 27's control socket has one default path per user, so two servers on a host (a second
 # instance, a benchmark) would take each other's; nothing here uses it.
 control_socket_disable = True
+
+
+def when_ready(server):
+    """Once per server start, not once per worker: purge the audit events and probe photos past
+    their retention (manage.py purge_expired), in a process of its own so no worker waits for it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    manage = Path(__file__).resolve().parent.parent / "manage.py"
+    server.log.info("Purging expired audit events and probe photos (manage.py purge_expired)")
+    subprocess.Popen([sys.executable, str(manage), "purge_expired"])

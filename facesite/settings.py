@@ -282,6 +282,10 @@ CONTENT_SECURITY_POLICY = {
 # The audit log (records/audit.py) keeps a SHA-256 of every probe photo; the photo itself only when
 # this is on, under audit/ in the media storage (it then outlives the erasure of the person in it).
 AUDIT_KEEP_PROBES = env.bool("AUDIT_KEEP_PROBES", default=False)
+# Storage limitation (GDPR art. 5(1)(e)): `manage.py purge_expired` (cron, and once as the server
+# starts) deletes audit events older than this, and kept probe photos sooner (their events stay).
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
+PROBE_RETENTION_DAYS = env.int("PROBE_RETENTION_DAYS", default=30)
 # Files of a delete whose erasure failed (storage down) are retried by the next request a process
 # serves, at most this often, as well as by `manage.py erase_pending` (records/erasure.py).
 ERASURE_RETRY_SECONDS = env.int("ERASURE_RETRY_SECONDS", default=60)

@@ -39,13 +39,14 @@ class ErasureResult:
     failed: int
 
 
-def schedule(file_name: str = "", model_key: str = "") -> None:
-    """Erase a stored file (and forget the model's index snapshot) once the current transaction
-    commits. Call it inside the deleting transaction."""
-    pending = PendingErasure.objects.create(file_name=file_name, model_key=model_key)
-    # robust: whatever goes wrong after the commit is logged and left to the retries; it never
-    # turns a delete that committed into an error, nor stops the erasure of the other files.
-    transaction.on_commit(partial(erase_pending, [pending.pk]), robust=True)
+def schedule(*pending: PendingErasure) -> None:
+    """Erase these stored files (and forget these models' index snapshots) once the current
+    transaction commits. Call it inside the deleting transaction."""
+    rows = PendingErasure.objects.bulk_create(pending)
+    if rows:
+        # robust: whatever goes wrong after the commit is logged and left to the retries; it never
+        # turns a delete that committed into an error, nor stops the erasure of the other files.
+        transaction.on_commit(partial(erase_pending, [row.pk for row in rows]), robust=True)
 
 
 def erase_pending(pks=None) -> ErasureResult:
@@ -108,7 +109,12 @@ def forget_kept_probes(person_id) -> None:
     """Probe photos kept with AUDIT_KEEP_PROBES of matches that recognised this person are photos
     of them: erase the files, keep the events (and the probes' SHA-256). Call inside the deleting
     transaction."""
-    events = AuditEvent.objects.filter(action=AuditEvent.Action.MATCH, target=str(person_id)).exclude(probe="")
-    for name in events.values_list("probe", flat=True):
-        schedule(file_name=name)
-    events.update(probe="")
+    forget_probes(AuditEvent.objects.filter(action=AuditEvent.Action.MATCH, target=str(person_id)))
+
+
+def forget_probes(events) -> int:
+    """Erase the kept probe photos of these audit events, keeping the events. Call inside the
+    transaction that makes the change."""
+    events = events.exclude(probe="")
+    schedule(*(PendingErasure(file_name=name) for name in events.values_list("probe", flat=True)))
+    return events.update(probe="")

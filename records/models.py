@@ -169,6 +169,14 @@ class AuditEvent(models.Model):
         REBUILD = "rebuild", "rebuild the index"
         REPAIR = "repair", "repair (check_integrity)"
         IMPORT = "import", "import photos"
+        REVOKE_KEY = "revoke_key", "revoke an API key"
+        LIST = "list", "list people"
+        READ = "read", "read a person"
+        READ_PHOTO = "read_photo", "download a photo or thumbnail"
+        EXPORT = "export", "export a person's data"
+        UPDATE_PERSON = "update_person", "change a person"
+        BULK_READ = "bulk_read", "many people or photos read in a minute"
+        PURGE = "purge", "purge expired audit events and probes"
 
     class ActorType(models.TextChoices):
         API_KEY = "api_key", "API key"

@@ -8,7 +8,7 @@ from django.dispatch import receiver
 from recognition.gallery import allocate_vector, get_gallery, record_removals
 
 from . import erasure
-from .models import FaceImage, Person
+from .models import FaceImage, PendingErasure, Person
 
 
 @receiver(pre_save, sender=FaceImage)
@@ -34,7 +34,7 @@ def forget_image(sender, instance: FaceImage, **kwargs):
     # (cascades from Person included) because this receiver exists. The file and the snapshot are
     # erased once the delete commits, and retried until done (records/erasure.py).
     record_removals(instance.model_key, [instance.vector_id])
-    erasure.schedule(file_name=instance.image.name, model_key=instance.model_key)
+    erasure.schedule(PendingErasure(file_name=instance.image.name, model_key=instance.model_key))
     erasure.scrub_admin_history(instance)
 
 

@@ -1,0 +1,14 @@
+from django.core.management.base import BaseCommand
+
+from records.retention import purge_expired
+
+
+class Command(BaseCommand):
+    help = (
+        "Delete audit events older than AUDIT_RETENTION_DAYS and kept probe photos older than "
+        "PROBE_RETENTION_DAYS (their events stay). Run daily from cron; the server runs it as it starts."
+    )
+
+    def handle(self, **options):
+        purged = purge_expired()
+        self.stdout.write(f"purged: {purged.audit_events} audit events, {purged.probes} probe photos")

@@ -7,6 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('records', '0004_pending_erasure'),
+        ('records', '0004_page_permissions_and_groups'),
     ]
 
     operations = [

@@ -114,7 +114,7 @@ def test_the_pages_admin_and_docs_break_no_rule_of_the_policy(live_server, page,
     assert violations == [], "\n".join(violations)
 
 
-def test_no_answer_naming_or_showing_a_person_may_be_stored_by_a_cache(client, django_user_model, face_service, photo):
+def test_no_answer_naming_or_showing_a_person_may_be_stored_by_a_cache(client, member, face_service, photo):
     from django.core.files.uploadedfile import SimpleUploadedFile
     from rest_framework.test import APIClient
     from rest_framework_api_key.models import APIKey
@@ -125,7 +125,7 @@ def test_no_answer_naming_or_showing_a_person_may_be_stored_by_a_cache(client, d
     image = person.first_image
     api = APIClient()
     api.credentials(HTTP_X_API_KEY=APIKey.objects.create_key(name="cache")[1])
-    client.force_login(django_user_model.objects.create_user("operator"))
+    client.force_login(member("Viewers"))
 
     answers = {
         "list": api.get("/records"),

@@ -101,7 +101,7 @@ def browser_context_args(browser_context_args):
     return {**browser_context_args, "viewport": {"width": 1200, "height": 860}}
 
 
-# --- Users of the pages: the groups of records/migrations/0005 ----------------------------------
+# --- Users of the pages: the groups of records/migrations/0004 ----------------------------------
 
 PASSWORD = "a long test password"
 
@@ -116,7 +116,7 @@ def ensure_groups() -> None:
     from django.contrib.auth.models import Group
     from django.db import connection
 
-    migration = importlib.import_module("records.migrations.0005_page_permissions_and_groups")
+    migration = importlib.import_module("records.migrations.0004_page_permissions_and_groups")
     if Group.objects.filter(name__in=migration.GROUPS).count() < len(migration.GROUPS):
         migration.create_groups(apps, SimpleNamespace(connection=connection))
 

@@ -1,4 +1,4 @@
-"""Who may open which page: every page × a user of each group (records/migrations/0005) and a user
+"""Who may open which page: every page × a user of each group (records/migrations/0004) and a user
 with no permission, over HTTP against the live server; and the navigation each of them is shown."""
 
 import re

@@ -42,7 +42,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
-        ("records", "0004_pending_erasure"),
+        ("records", "0003_face_image_catch_up_index"),
     ]
 
     operations = [

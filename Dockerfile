@@ -1,4 +1,5 @@
-# The service as `scripts/serve` runs it: set up .venv with the pinned requirements (at build time),
+# The service as `scripts/serve` runs it: set up .venv with the service's hash-pinned lock,
+# requirements.txt, and nothing of requirements-dev.txt (at build time),
 # then at start a secret key if none is given, migrate, collectstatic, check, and gunicorn with
 # facesite/gunicorn.conf.py. Everything it keeps (SQLite if no DATABASE_URL, photos, index
 # snapshots, the secret key) is under /data. compose.yaml runs it with PostgreSQL; docs/deploy.md.
@@ -16,7 +17,8 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
-# The requirements first, so this long layer is rebuilt only when they change.
+# The lock first, so this long layer is rebuilt only when it changes. scripts/setup installs it
+# with --require-hashes: a file on the registry that differs from the reviewed one fails the build.
 COPY requirements.txt ./
 COPY scripts/setup scripts/
 RUN scripts/setup && rm -rf /root/.cache/pip

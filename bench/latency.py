@@ -184,12 +184,12 @@ def measure(args, sizes, concurrencies, data_dir: Path) -> None:
 
     setup_django()
     from django.core.management import call_command
-    from rest_framework_api_key.models import APIKey
+    from records.models import ScopedAPIKey
 
     from recognition.service import get_service
 
     call_command("migrate", verbosity=0)
-    _, key = APIKey.objects.create_key(name="bench-latency")
+    _, key = ScopedAPIKey.objects.create_key(name="bench-latency", scopes=["all"])
     model_key = get_service().model_key
 
     gallery, probes = galleries.lfw_selection()

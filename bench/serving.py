@@ -133,10 +133,11 @@ class Server:
             self.manage("collectstatic", "--no-input", "-v0")
 
     def create_api_keys(self, names: list[str]) -> list[str]:
-        """New API keys, one per name, in one process (each command would start Django again)."""
+        """New API keys with every scope, one per name, in one process (each command would start
+        Django again)."""
         code = (
-            "import json; from rest_framework_api_key.models import APIKey; "
-            f"print(json.dumps([APIKey.objects.create_key(name=n)[1] for n in {names!r}]))"
+            "import json; from records.models import ScopedAPIKey; "
+            f"print(json.dumps([ScopedAPIKey.objects.create_key(name=n, scopes=['all'])[1] for n in {names!r}]))"
         )
         return json.loads(self.manage("shell", "-c", code).stdout.strip().splitlines()[-1])
 

@@ -219,10 +219,10 @@ LOGGING = {
 
 # --- REST API (records/api, docs/api.md) -------------------------------------------------------
 REST_FRAMEWORK = {
-    # Every endpoint needs an API key (djangorestframework-api-key: hashed, revocable in the admin)
-    # except /health and the docs, which opt out.
+    # Every endpoint needs an API key (records.models.ScopedAPIKey: hashed, revocable in the admin)
+    # with the scope its view names in `required_scopes`, except /health and the docs, which opt out.
     "DEFAULT_AUTHENTICATION_CLASSES": ["records.api.authentication.APIKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["records.api.authentication.HasAPIKey"],
+    "DEFAULT_PERMISSION_CLASSES": ["records.api.permissions.HasRequiredScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # Uploads beyond MAX_UPLOAD_BYTES are refused from their Content-Length, before being read.
     "DEFAULT_PARSER_CLASSES": [
@@ -238,14 +238,16 @@ REST_FRAMEWORK = {
         # Logged-in users of the pages and the admin (facesite.middleware.UserThrottleMiddleware).
         "user": env.str("USER_THROTTLE_RATE", default="600/minute"),
     },
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, plus each operation's scope (x-required-scope) and its 403.
+    "DEFAULT_SCHEMA_CLASS": "records.api.schema.ScopedAutoSchema",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Face identification API",
     "DESCRIPTION": (
         "Enrol people from photos and identify them in new photos. Every endpoint except `/health` "
         "and the documentation needs an API key: `Authorization: Api-Key <key>` or `X-API-Key: <key>` "
-        "(create one with `python manage.py create_api_key NAME`). Errors answer "
+        "(create one with `python manage.py create_api_key NAME --scopes match,read,...`), with the "
+        "scope each operation states (`x-required-scope`; 403 without it). Errors answer "
         '`{"detail": "<reason>"}`. Guide with curl examples: docs/api.md.'
     ),
     "VERSION": "1.0.0",

@@ -5,17 +5,23 @@ face; here they are inspected, re-embedded and deleted. Deleting, one by one or 
 files and vectors through the post_delete signal (records/signals.py).
 """
 
+from django import forms
 from django.contrib import admin, messages
 from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 
+from rest_framework_api_key.admin import APIKeyModelAdmin
+from rest_framework_api_key.models import APIKey
+
 from facesite.admin import ReadOnlyAdmin
 from recognition.service import get_service
 
+from . import scopes
+from .client_address import parse_network
 from .maintenance import reembed_images
-from .models import AuditEvent, FaceImage, Person
+from .models import AuditEvent, FaceImage, Person, ScopedAPIKey
 
 admin.site.site_header = "Face identification"
 admin.site.site_title = "Face identification admin"
@@ -170,3 +176,69 @@ class AuditEventAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     @admin.display(description="Probe photo kept (AUDIT_KEEP_PROBES)")
     def kept_probe(self, event):
         return event.probe.name or "—"
+
+
+class NetworksField(forms.CharField):
+    """allowed_networks as text: networks separated by commas or new lines."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "cols": 40})
+
+    def prepare_value(self, value):
+        return ", ".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value):
+        networks = []
+        for part in (super().to_python(value) or "").replace("\n", ",").split(","):
+            if part.strip():
+                try:
+                    networks.append(parse_network(part))
+                except ValueError as exc:
+                    raise forms.ValidationError(str(exc))
+        return networks
+
+
+class ScopedAPIKeyForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(choices=scopes.CHOICES, widget=forms.CheckboxSelectMultiple)
+    allowed_networks = NetworksField(
+        required=False, help_text="e.g. 10.1.2.0/24, 192.168.0.7; empty: accepted from anywhere."
+    )
+
+    class Meta:
+        model = ScopedAPIKey
+        fields = ["name", "scopes", "allowed_networks", "expiry_date", "revoked"]
+
+    def clean_scopes(self):
+        chosen = self.cleaned_data["scopes"]
+        return [scopes.ALL] if scopes.ALL in chosen else chosen
+
+
+# The library registers its own APIKey admin; every key is a ScopedAPIKey now (migration 0004
+# moved the old ones), so that page would only list an empty table: this one replaces it.
+admin.site.unregister(APIKey)
+
+
+@admin.register(ScopedAPIKey)
+class ScopedAPIKeyAdmin(APIKeyModelAdmin):
+    """The library's key admin (the key shown once on creation, revocation that cannot be undone),
+    with scopes, networks and when the key was last used."""
+
+    form = ScopedAPIKeyForm
+    list_display = [
+        "prefix", "name", "scope_list", "network_list", "created", "expiry_date", "_has_expired", "revoked",
+        "last_used_at",
+    ]
+    list_filter = ["revoked", "created", "last_used_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = (*super().get_readonly_fields(request, obj), "last_used_at")
+        if obj is not None and obj.revoked:
+            fields += ("scopes", "allowed_networks")
+        return fields
+
+    @admin.display(description="Scopes")
+    def scope_list(self, key):
+        return ", ".join(key.scopes)
+
+    @admin.display(description="Allowed networks")
+    def network_list(self, key):
+        return ", ".join(key.allowed_networks) or "anywhere"

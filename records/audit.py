@@ -21,12 +21,11 @@ from django.core.files.base import ContentFile
 from django.db.models import QuerySet
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
-from rest_framework_api_key.models import APIKey
 
 from recognition.errors import FaceError
 
 from .client_address import client_ip
-from .models import AuditEvent, FaceImage, Person
+from .models import AuditEvent, FaceImage, Person, ScopedAPIKey
 
 Action = AuditEvent.Action
 _serving = contextvars.ContextVar("audit_request", default=None)
@@ -49,7 +48,7 @@ def _actor() -> dict:
     who = {"remote_addr": client_ip(request)}
     key = getattr(request, "auth", None)
     user = getattr(request, "user", None)
-    if isinstance(key, APIKey):
+    if isinstance(key, ScopedAPIKey):
         return who | {"actor_type": AuditEvent.ActorType.API_KEY, "actor": f"{key.name} ({key.prefix})"}
     if user is not None and user.is_authenticated:
         return who | {"actor_type": AuditEvent.ActorType.USER, "actor": user.get_username()}
@@ -117,7 +116,12 @@ def photo_deleted(sender, instance: FaceImage, origin=None, **kwargs):
     record(Action.DELETE_PHOTO, target=instance.pk, detail={"person": str(instance.person_id)})
 
 
-@receiver(post_save, sender=APIKey)
-def key_created(sender, instance: APIKey, created, raw=False, **kwargs):
+@receiver(post_save, sender=ScopedAPIKey)
+def key_created(sender, instance: ScopedAPIKey, created, raw=False, **kwargs):
     if created and not raw:
-        record(Action.CREATE_KEY, target=instance.prefix, status=201, detail={"name": instance.name})
+        detail = {"name": instance.name, "scopes": instance.scopes}
+        if instance.allowed_networks:
+            detail["allowed_networks"] = instance.allowed_networks
+        if instance.expiry_date:
+            detail["expiry_date"] = instance.expiry_date.isoformat()
+        record(Action.CREATE_KEY, target=instance.prefix, status=201, detail=detail)

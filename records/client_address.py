@@ -14,7 +14,7 @@ from functools import lru_cache
 from django.conf import settings
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=256)  # TRUSTED_PROXIES and the networks of the keys in use
 def _networks(proxies: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     return tuple(ipaddress.ip_network(proxy, strict=False) for proxy in proxies)
 
@@ -40,3 +40,25 @@ def client_ip(request) -> str | None:
             break
         address = hop
     return str(address)
+
+
+def parse_network(text: str) -> str:
+    """'10.1.2.0/24' or one address -> its canonical CIDR text; ValueError with a reason otherwise.
+    Host bits set ('10.1.2.5/24') are refused rather than silently widened or narrowed."""
+    text = text.strip()
+    try:
+        return str(ipaddress.ip_network(text, strict=True))
+    except ValueError:
+        try:
+            loose = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise ValueError(f"'{text}' is not an address or a network such as 10.0.0.0/8.") from None
+        raise ValueError(
+            f"'{text}' has host bits set: did you mean {loose} or {text.split('/')[0]}/{loose.max_prefixlen}?"
+        ) from None
+
+
+def address_in(address: str | None, networks: list[str]) -> bool:
+    """Whether `address` (as client_ip gives it) lies in one of `networks` (CIDR texts)."""
+    parsed = _parse(address or "")
+    return parsed is not None and any(parsed in network for network in _networks(tuple(networks)))

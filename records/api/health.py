@@ -1,7 +1,9 @@
-"""What GET /health reports: whether the database answers, and per embedding model key whether it
-is loaded in this process, the size of this process's index and the embeddings stored."""
+"""What GET /health reports: to anyone, whether the service is up (the database answers); to a key
+holder or a staff session also, per embedding model key, whether it is loaded in this process,
+the size of this process's index and the embeddings stored (how many faces are enrolled is not
+for anonymous callers)."""
 
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 from django.db.models import Count
 
 from recognition.gallery import get_gallery
@@ -31,3 +33,14 @@ def health_report() -> dict:
         "stored_vectors": stored.get(service.model_key, 0) if database else None,
     }
     return {"status": "ok" if database else "unavailable", "database": database, "models": models}
+
+
+def up_or_down() -> dict:
+    try:
+        connection.ensure_connection()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        database = True
+    except DatabaseError:
+        database = False
+    return {"status": "ok" if database else "unavailable"}

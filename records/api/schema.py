@@ -2,10 +2,12 @@
 the examples of /openapi.json, /docs and /redoc."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 
 from .authentication import HOW_TO_SEND_A_KEY
-from .serializers import ErrorSerializer, FaceErrorSerializer
+from .permissions import HasRequiredScope, required_scope
+from .serializers import ErrorSerializer, FaceErrorSerializer, MissingScopeSerializer
 
 
 class APIKeyScheme(OpenApiAuthenticationExtension):
@@ -21,10 +23,64 @@ class APIKeyScheme(OpenApiAuthenticationExtension):
                 "type": "apiKey",
                 "in": "header",
                 "name": "Authorization",
-                "description": "`Api-Key <key>`; create a key with `python manage.py create_api_key NAME`.",
+                "description": "`Api-Key <key>`; create a key with `python manage.py create_api_key NAME --scopes ...`.",
             },
             {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "`<key>` alone."},
         ]
+
+
+class OptionalAPIKeyScheme(APIKeyScheme):
+    """The same keys, optional (/health): it names APIKeyScheme's schemes without defining them
+    again (drf-spectacular would see two definitions of one name)."""
+
+    target_class = "records.api.authentication.OptionalAPIKeyAuthentication"
+    name = []
+
+    def get_security_definition(self, auto_schema):
+        return []
+
+
+class ScopedAutoSchema(AutoSchema):
+    """drf-spectacular's schema, plus the scope each operation needs (permissions.py): in its
+    description, as `x-required-scope`, and its 403 answer."""
+
+    def required_scope(self) -> str | None:
+        if not any(isinstance(permission, HasRequiredScope) for permission in self.view.get_permissions()):
+            return None
+        return required_scope(self.view, self.method)
+
+    def get_operation(self, *args, **kwargs):
+        operation = super().get_operation(*args, **kwargs)
+        scope = self.required_scope()
+        if operation is None or scope is None:
+            return operation
+        operation["x-required-scope"] = scope
+        needs = f"Needs an API key with the `{scope}` scope (or `all`)."
+        operation["description"] = f"{operation['description']}\n\n{needs}" if operation.get("description") else needs
+        # Here rather than in each view's extend_schema(responses=...), which would shadow an override
+        # of get_response_serializers: every scoped operation documents its 403 without being told.
+        forbidden = missing_scope_response(scope, f"{self.method} {self.path}")
+        operation["responses"]["403"] = self._get_response_for_code(forbidden, "403")
+        operation["responses"] = dict(sorted(operation["responses"].items()))
+        return operation
+
+
+def missing_scope_response(scope: str, operation: str) -> OpenApiResponse:
+    return OpenApiResponse(
+        MissingScopeSerializer,
+        description=(
+            f"The key lacks the `{scope}` scope (`required_scope` names it), or it is used from outside "
+            "its allowed networks."
+        ),
+        examples=[
+            OpenApiExample(
+                "Missing scope",
+                value={"detail": f"This API key lacks the '{scope}' scope, which {operation} needs.", "required_scope": scope},
+                status_codes=["403"],
+                response_only=True,
+            )
+        ],
+    )
 
 
 RECORD_ID = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
@@ -184,8 +240,9 @@ EXAMPLES = {
         {"success": True, "message": f"Rebuilt the {MODEL_KEY} index: 25 vectors.", "total_vectors": 25,
          "duration_ms": 41.7, "model": MODEL_KEY, "failed": []},
     ),
+    "up": response_example("Up (no key)", {"status": "ok"}),
     "healthy": response_example(
-        "Healthy",
+        "Healthy (with a key)",
         {"status": "ok", "database": True,
          "models": {MODEL_KEY: {"active": True, "loaded": True, "index_size": 25, "stored_vectors": 25}}},
     ),

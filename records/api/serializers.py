@@ -12,6 +12,7 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from records.models import FaceImage, Person
+from records.scopes import SCOPES
 
 METADATA_MAX_BYTES = 16 * 1024
 # Deep enough for any real record; bounded so that storing and rendering it cannot recurse out.
@@ -342,14 +343,26 @@ class ModelHealthSerializer(serializers.Serializer):
 
 class HealthSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "unavailable"])
-    database = serializers.BooleanField(help_text="Whether the database answered.")
+    database = serializers.BooleanField(
+        required=False, help_text="Whether the database answered (with a key or a staff login)."
+    )
     models = serializers.DictField(
-        child=ModelHealthSerializer(), help_text="Per embedding model key: loaded, index size, stored vectors."
+        child=ModelHealthSerializer(),
+        required=False,
+        help_text="Per embedding model key: loaded, index size, stored vectors (with a key or a staff login).",
     )
 
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField(help_text="Why the request failed, for people.")
+
+
+class MissingScopeSerializer(ErrorSerializer):
+    required_scope = serializers.ChoiceField(
+        choices=list(SCOPES),
+        required=False,
+        help_text="The scope the key lacks (absent when the key is refused for its client network).",
+    )
 
 
 class FaceErrorSerializer(ErrorSerializer):

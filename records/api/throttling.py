@@ -3,13 +3,14 @@ settings), so a client cannot multiply its rate by the number of workers. Beyond
 answers 429 with `Retry-After`; requests without a key (/health, the docs) are not counted."""
 
 from rest_framework.throttling import SimpleRateThrottle
-from rest_framework_api_key.models import APIKey
+
+from records.models import ScopedAPIKey
 
 
 class APIKeyRateThrottle(SimpleRateThrottle):
     scope = "api_key"
 
     def get_cache_key(self, request, view):
-        if not isinstance(request.auth, APIKey):
+        if not isinstance(request.auth, ScopedAPIKey):
             return None
         return self.cache_format % {"scope": self.scope, "ident": request.auth.prefix}

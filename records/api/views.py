@@ -11,6 +11,7 @@ from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import get_object_or_404
@@ -20,9 +21,11 @@ from rest_framework.views import APIView
 
 from records import services
 from records.maintenance import rebuild_index
-from records.models import FaceImage, Person
+from records.models import FaceImage, Person, ScopedAPIKey
+from records.scopes import ADMIN, ENROL, MANAGE, MATCH, READ
 
-from .health import health_report
+from .authentication import OptionalAPIKeyAuthentication
+from .health import health_report, up_or_down
 from .pagination import SkipLimitPagination
 from .schema import EXAMPLES, error_responses
 from .serializers import (
@@ -62,6 +65,18 @@ def enrolled_message(name: str, faces_detected: int) -> str:
 class RecordViewSet(viewsets.GenericViewSet):
     """People enrolled for recognition, their photos, and matching a photo against them."""
 
+    # The scope each action needs (records/api/permissions.py): a new action needs its line here.
+    required_scopes = {
+        "list": READ,
+        "retrieve": READ,
+        "image": READ,
+        "match": MATCH,
+        "create": ENROL,
+        "add_image": ENROL,
+        "partial_update": MANAGE,
+        "destroy": MANAGE,
+        "delete_image": MANAGE,
+    }
     queryset = Person.objects.all()
     serializer_class = RecordDetailSerializer
     pagination_class = SkipLimitPagination
@@ -271,6 +286,8 @@ class RecordViewSet(viewsets.GenericViewSet):
 
 
 class RebuildIndexView(APIView):
+    required_scopes = {"post": ADMIN}  # by HTTP method on a plain APIView (permissions.py)
+
     @extend_schema(
         operation_id="rebuild_index",
         summary="Rebuild the index",
@@ -297,24 +314,31 @@ class RebuildIndexView(APIView):
 
 
 class HealthView(APIView):
-    authentication_classes = []  # for load balancers and monitors: no key, and no key checked
+    # Open to load balancers and monitors, and never refused for a bad key; the per-model counts
+    # only for a key (any scope) or a staff session.
+    authentication_classes = [OptionalAPIKeyAuthentication, SessionAuthentication]
     permission_classes = [AllowAny]
 
     @extend_schema(
         operation_id="health",
         summary="Health check",
         description=(
-            "Whether the database answers, whether the model is loaded in this process, and the size "
-            "of the index per embedding model key. 503 when the database does not answer. No API key."
+            "Whether the service is up: 200 and `status: ok` when the database answers, 503 and "
+            "`status: unavailable` when it does not. No API key needed. With a key (any scope) or a "
+            "staff login also `database` and, per embedding model key, whether the model is loaded "
+            "in this process, the size of its index and the embeddings stored."
         ),
         responses={
             200: OpenApiResponse(HealthSerializer, description="The database answers."),
             503: OpenApiResponse(HealthSerializer, description="The database does not answer."),
         },
-        examples=[EXAMPLES["healthy"]],
+        examples=[EXAMPLES["up"], EXAMPLES["healthy"]],
     )
     def get(self, request):
-        report = health_report()
+        if isinstance(request.auth, ScopedAPIKey) or request.user.is_staff:
+            report = health_report()
+        else:
+            report = up_or_down()
         healthy = report["status"] == "ok"
         return Response(
             HealthSerializer(report).data,

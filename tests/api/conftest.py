@@ -9,21 +9,21 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from rest_framework.test import APIClient
-from rest_framework_api_key.models import APIKey
 
 from recognition.gallery import get_gallery
 from recognition.models import IndexState, RemovedVector
 from recognition.service import get_service
 from records import services
 from records.models import FaceImage, Person
+from tests.keys import new_key
 
 _analyses = {}
 
 
 @pytest.fixture
 def api_key(db) -> str:
-    _, key = APIKey.objects.create_key(name="tests")
-    return key
+    """A key with every scope: the original contract's client."""
+    return new_key()
 
 
 @pytest.fixture

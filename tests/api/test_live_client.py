@@ -50,7 +50,7 @@ def test_the_documented_client_enrols_lists_matches_and_deletes(live_server, api
     # The delete committed for real: no rows, no stored photo, nothing left in the index.
     assert not Person.objects.exists() and not FaceImage.objects.exists()
     assert not any(path.is_file() for path in Path(settings.MEDIA_ROOT).rglob("*"))
-    health = requests.get(f"{live_server.url}/health", timeout=30).json()
+    health = requests.get(f"{live_server.url}/health", headers={"X-API-Key": api_key}, timeout=30).json()
     assert [model["index_size"] for model in health["models"].values() if model["active"]] == [0]
 
 

@@ -1,7 +1,7 @@
 """POST /maintenance/rebuild-index and GET /health."""
 
 import pytest
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 from rest_framework.test import APIClient
 
 from recognition.gallery import get_gallery
@@ -51,8 +51,8 @@ def test_rebuild_refuses_a_bad_reembed_value(api, bush, unchanged, value):
     assert response.json()["detail"] == "reembed: Must be a valid boolean."
 
 
-def test_health_reports_database_model_and_index_without_a_key(bush, face_service):
-    response = APIClient().get("/health")
+def test_health_reports_database_model_and_index_to_a_key(api, bush, face_service):
+    response = api.get("/health")
 
     assert response.status_code == 200
     assert response.json() == {
@@ -64,10 +64,10 @@ def test_health_reports_database_model_and_index_without_a_key(bush, face_servic
     }
 
 
-def test_health_lists_vectors_stored_under_another_model(bush, face_service):
+def test_health_lists_vectors_stored_under_another_model(api, bush, face_service):
     FaceImage.objects.update(model_key="ArcFace:retinaface:deepface-align-v1")
 
-    models = APIClient().get("/health").json()["models"]
+    models = api.get("/health").json()["models"]
 
     assert models["ArcFace:retinaface:deepface-align-v1"] == {
         "active": False, "loaded": False, "index_size": None, "stored_vectors": 1,
@@ -75,16 +75,26 @@ def test_health_lists_vectors_stored_under_another_model(bush, face_service):
     assert models[face_service.model_key]["stored_vectors"] == 0
 
 
-def test_health_is_503_when_the_database_does_not_answer(bush, face_service, monkeypatch):
+def unreachable(*args):
+    raise DatabaseError("connection refused")
+
+
+def test_health_is_503_when_the_database_does_not_answer(api, bush, face_service, monkeypatch):
     gallery = get_gallery(face_service.model_key)
 
-    def unreachable(self):
-        raise DatabaseError("connection refused")
-
     monkeypatch.setattr(type(gallery), "sync", unreachable)
-    response = APIClient().get("/health")
+    response = api.get("/health")
 
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "unavailable" and body["database"] is False
     assert body["models"][face_service.model_key]["stored_vectors"] is None
+
+
+def test_health_is_503_to_anyone_when_the_database_does_not_answer(monkeypatch):
+    monkeypatch.setattr(connection, "ensure_connection", unreachable)
+
+    response = APIClient().get("/health")
+
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable"}

@@ -8,7 +8,11 @@ import pytest
 import requests
 from django.core.management import call_command
 
+from .test_scopes import ENDPOINTS
+
 pytestmark = pytest.mark.django_db
+
+SCOPE_OF = {(method, path): scope for method, path, scope, _ in ENDPOINTS}
 
 OPERATIONS = {
     ("/records", "get"),
@@ -39,14 +43,21 @@ def test_the_served_schema_describes_every_operation_with_its_errors(client):
     for (path, method), operation in operations.items():
         assert operation.get("summary"), (path, method)
         if path != "/health":
-            assert "401" in operation["responses"], (path, method)
+            assert {"401", "403"} <= set(operation["responses"]), (path, method)
             assert operation["security"] == [{"ApiKeyAuth": []}, {"XApiKeyAuth": []}]
+            scope = SCOPE_OF[(method.upper(), path)]
+            assert operation["x-required-scope"] == scope, (path, method)
+            assert f"Needs an API key with the `{scope}` scope" in operation["description"]
+            forbidden = operation["responses"]["403"]["content"]["application/json"]
+            assert forbidden["schema"] == {"$ref": "#/components/schemas/MissingScope"}
+            assert [example["value"]["required_scope"] for example in forbidden["examples"].values()] == [scope]
         if "{id}" in path:
             assert "404" in operation["responses"], (path, method)
         if "requestBody" in operation and method == "post":
             assert set(operation["responses"]) >= {"400", "413", "415", "422"}, (path, method)
     assert schema["components"]["securitySchemes"]["ApiKeyAuth"]["name"] == "Authorization"
     assert schema["components"]["securitySchemes"]["XApiKeyAuth"]["name"] == "X-API-Key"
+    assert "x-required-scope" not in operations[("/health", "get")]
     record = schema["components"]["schemas"]["Record"]["properties"]
     assert set(record) == {"id", "name", "metadata", "created_at", "embedding_index"}
 
@@ -84,3 +95,17 @@ def test_docs_render_in_a_browser_without_any_outside_request(live_server, page,
     page.goto(live_server.url + page_path)
     page.locator(rendered).first.wait_for(timeout=30_000)
     assert outside == []
+
+
+def test_an_operation_that_names_no_scope_cannot_be_served_or_documented():
+    """A new endpoint without its line in `required_scopes` fails closed, and visibly."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from records.api.permissions import required_scope
+    from records.api.views import RecordViewSet
+
+    view = RecordViewSet()
+    view.action = "export"  # an action nobody gave a scope
+
+    with pytest.raises(ImproperlyConfigured, match="required_scopes names no scope for 'export'"):
+        required_scope(view, "GET")

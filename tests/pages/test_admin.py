@@ -31,8 +31,32 @@ def stored_files() -> list[Path]:
 def test_api_keys_are_managed_here(admin_client):
     response = admin_client.get("/admin/")
     assertContains(response, "API keys")
-    assertContains(response, "/admin/rest_framework_api_key/apikey/")
-    assert admin_client.get("/admin/rest_framework_api_key/apikey/add/").status_code == 200
+    assertContains(response, "/admin/records/scopedapikey/")
+    assert admin_client.get("/admin/records/scopedapikey/add/").status_code == 200
+    assert admin_client.get("/admin/rest_framework_api_key/apikey/").status_code == 404  # replaced
+
+
+def test_a_key_made_in_the_admin_has_its_scopes_and_networks_and_shows_its_last_use(admin_client):
+    from records.models import ScopedAPIKey
+
+    refused = admin_client.post(
+        "/admin/records/scopedapikey/add/", {"name": "door-1", "scopes": ["match"], "allowed_networks": "10.1.2.5/24"}
+    )
+    assertContains(refused, "did you mean 10.1.2.0/24 or 10.1.2.5/32?")
+    assert not ScopedAPIKey.objects.exists()
+
+    admin_client.post(
+        "/admin/records/scopedapikey/add/",
+        {"name": "door-1", "scopes": ["match", "read"], "allowed_networks": "10.1.2.0/24\n192.0.2.7"},
+    )
+    key = ScopedAPIKey.objects.get()
+    assert (key.scopes, key.allowed_networks) == (["match", "read"], ["10.1.2.0/24", "192.0.2.7/32"])
+    key.mark_used()
+    listing = admin_client.get("/admin/records/scopedapikey/")
+    assertContains(listing, "match, read")
+    assertContains(listing, "10.1.2.0/24, 192.0.2.7/32")
+    assertContains(listing, "column-last_used_at")
+    assertContains(admin_client.get(f"/admin/records/scopedapikey/{key.pk}/change/"), "Last used at")
 
 
 def test_people_list_thumbnail_name_photos_created(admin_client, enrol, upload):

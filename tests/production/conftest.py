@@ -7,6 +7,7 @@ import pytest
 from django.db import connection
 
 from bench.serving import Client, Server, database_url
+from tests.keys import new_key
 
 
 @pytest.fixture
@@ -30,12 +31,9 @@ def gunicorn(transactional_db, settings, tmp_path):
 
 @pytest.fixture
 def api_client():
-    """api_client(server) -> a Client of the API with a new key."""
+    """api_client(server, scopes=["all"]) -> a Client of the API with a new key."""
 
-    def make(server: Server, name: str = "tests") -> Client:
-        from rest_framework_api_key.models import APIKey
-
-        _, key = APIKey.objects.create_key(name=name)
-        return Client(server.base_url, key)
+    def make(server: Server, name: str = "tests", scopes=("all",), **fields) -> Client:
+        return Client(server.base_url, new_key(name, scopes, **fields))
 
     return make

@@ -8,19 +8,17 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
-from rest_framework_api_key.models import APIKey
 
-from records.models import AuditEvent, Person
+from records.models import AuditEvent, Person, ScopedAPIKey
+from tests.keys import key_client
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def door_camera(face_service) -> tuple[APIClient, APIKey]:
-    key, secret = APIKey.objects.create_key(name="door-camera")
-    client = APIClient()
-    client.credentials(HTTP_X_API_KEY=secret)
-    return client, key
+def door_camera(face_service) -> tuple[APIClient, ScopedAPIKey]:
+    client = key_client("door-camera")
+    return client, ScopedAPIKey.objects.get(name="door-camera")
 
 
 def events(action: str) -> list[AuditEvent]:
@@ -78,14 +76,14 @@ def test_pages_record_the_logged_in_user(client, member, face_service, photo):
 
 
 def test_commands_record_the_account_and_the_command(face_service, lfw_people, capsys):
-    call_command("create_api_key", "batch-job")
+    call_command("create_api_key", "batch-job", scopes="match,read")
     call_command("identify", str(lfw_people["Tony_Blair"][0]))
     call_command("rebuild_index")
 
     for action in ["create_key", "match", "rebuild"]:
         [event] = events(action)
         assert event.actor_type == "command" and ": " in event.actor
-    assert events("create_key")[0].detail == {"name": "batch-job"}
+    assert events("create_key")[0].detail == {"name": "batch-job", "scopes": ["match", "read"]}
 
 
 def test_admin_deletions_and_new_keys_are_recorded_as_the_staff_user(
@@ -98,10 +96,10 @@ def test_admin_deletions_and_new_keys_are_recorded_as_the_staff_user(
 
     with django_capture_on_commit_callbacks(execute=True):
         client.post(f"/admin/records/person/{person.pk}/delete/", {"post": "yes"})
-    client.post("/admin/rest_framework_api_key/apikey/add/", {"name": "kiosk"})
+    client.post("/admin/records/scopedapikey/add/", {"name": "kiosk", "scopes": ["match"]})
 
     assert [(e.actor, e.target) for e in events("delete_person")] == [("admin", str(person.pk))]
-    assert [(e.actor, e.detail) for e in events("create_key")] == [("admin", {"name": "kiosk"})]
+    assert [(e.actor, e.detail) for e in events("create_key")] == [("admin", {"name": "kiosk", "scopes": ["match"]})]
 
 
 def test_the_admin_shows_the_log_and_lets_nobody_change_it(client, django_user_model, door_camera, photo):

@@ -6,21 +6,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 from rest_framework.test import APIClient
-from rest_framework_api_key.models import APIKey
 
 from recognition import gallery as galleries
 from recognition.gallery import get_gallery
 from records.models import AuditEvent, FaceImage, Person
+from tests.keys import key_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def api(face_service) -> APIClient:
-    _, key = APIKey.objects.create_key(name="erasure")
-    client = APIClient()
-    client.credentials(HTTP_X_API_KEY=key)
-    return client
+    return key_client("erasure")
 
 
 def files_under(folder) -> dict[Path, bytes]:

@@ -9,18 +9,11 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 from rest_framework.throttling import UserRateThrottle
-from rest_framework_api_key.models import APIKey
 
 from records.api.throttling import APIKeyRateThrottle
+from tests.keys import key_client
 
 pytestmark = pytest.mark.django_db
-
-
-def key_client(name: str) -> APIClient:
-    _, key = APIKey.objects.create_key(name=name)
-    client = APIClient()
-    client.credentials(HTTP_X_API_KEY=key)
-    return client
 
 
 def test_each_api_key_has_its_own_allowance_then_429_with_retry_after(monkeypatch):

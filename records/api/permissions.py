@@ -1,0 +1,66 @@
+"""Which scope each API operation needs, and the check (the REST framework's default permission).
+
+Every view of the API declares `required_scopes`: viewset action (or, on a plain APIView, HTTP
+method in lower case) -> scope of records/scopes.py. A new endpoint is one more entry there,
+e.g. `"export": READ`; an operation without one is refused as a configuration error (and
+/openapi.json cannot be generated), so nothing is ever served to "any key" by omission. The same
+mapping puts the scope into the OpenAPI schema (schema.ScopedAutoSchema).
+"""
+
+from django.core.exceptions import ImproperlyConfigured
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import BasePermission
+
+from records.models import ScopedAPIKey
+
+from .authentication import HOW_TO_SEND_A_KEY
+
+
+def operation_name(view, method: str) -> str | None:
+    """The viewset action of the request, or its HTTP method on a plain APIView. None for an
+    OPTIONS request to a viewset, which describes the endpoint and reads no data."""
+    # Viewsets (and drf-spectacular's instances of them) have `action`; plain APIViews do not.
+    # (Duck-typed: importing rest_framework.viewsets here would be circular, DRF's settings import
+    # this module.)
+    if hasattr(view, "action"):
+        return view.action
+    return method.lower()
+
+
+def required_scope(view, method: str) -> str | None:
+    name = operation_name(view, method)
+    if name is None or name == "options":
+        return None
+    try:
+        return view.required_scopes[name]
+    except (AttributeError, KeyError):
+        raise ImproperlyConfigured(
+            f"{type(view).__name__}.required_scopes names no scope for '{name}' (records/api/permissions.py)."
+        ) from None
+
+
+class MissingScope(PermissionDenied):
+    """403 whose body names the scope, for people (`detail`) and for programs (`required_scope`)."""
+
+    def __init__(self, scope: str, method: str, path: str):
+        super().__init__(
+            {
+                "detail": f"This API key lacks the '{scope}' scope, which {method} {path} needs.",
+                "required_scope": scope,
+            }
+        )
+
+
+class HasRequiredScope(BasePermission):
+    """Granted to a request whose key (APIKeyAuthentication) has the scope its operation needs."""
+
+    message = f"This endpoint needs an API key. {HOW_TO_SEND_A_KEY}"
+
+    def has_permission(self, request, view):
+        key = request.auth
+        if not isinstance(key, ScopedAPIKey):
+            return False
+        scope = required_scope(view, request.method)
+        if scope is not None and not key.has_scope(scope):
+            raise MissingScope(scope, request.method, request.path)
+        return True

@@ -1,0 +1,18 @@
+"""API keys for tests: every test that needs one makes it here, with the scopes it means to have."""
+
+from rest_framework.test import APIClient
+
+from records.models import ScopedAPIKey
+from records.scopes import ALL
+
+
+def new_key(name: str = "tests", scopes=(ALL,), **fields) -> str:
+    """A new ScopedAPIKey (every scope unless told), as the secret a client sends."""
+    return ScopedAPIKey.objects.create_key(name=name, scopes=list(scopes), **fields)[1]
+
+
+def key_client(name: str = "tests", scopes=(ALL,), **fields) -> APIClient:
+    """A test client of the API sending a new key in X-API-Key."""
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=new_key(name, scopes, **fields))
+    return client

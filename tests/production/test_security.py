@@ -116,15 +116,12 @@ def test_the_pages_admin_and_docs_break_no_rule_of_the_policy(live_server, page,
 
 def test_no_answer_naming_or_showing_a_person_may_be_stored_by_a_cache(client, member, face_service, photo):
     from django.core.files.uploadedfile import SimpleUploadedFile
-    from rest_framework.test import APIClient
-    from rest_framework_api_key.models import APIKey
-
     from records import services
+    from tests.keys import key_client
 
     person = services.enrol("Colin Powell", photo("Colin_Powell", 0)).person
     image = person.first_image
-    api = APIClient()
-    api.credentials(HTTP_X_API_KEY=APIKey.objects.create_key(name="cache")[1])
+    api = key_client("cache")
     client.force_login(member("Viewers"))
 
     answers = {

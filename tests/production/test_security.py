@@ -116,6 +116,7 @@ def test_the_pages_admin_and_docs_break_no_rule_of_the_policy(live_server, page,
 
 def test_no_answer_naming_or_showing_a_person_may_be_stored_by_a_cache(client, member, face_service, photo):
     from django.core.files.uploadedfile import SimpleUploadedFile
+
     from records import services
     from tests.keys import key_client
 

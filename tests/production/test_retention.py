@@ -10,10 +10,9 @@ import pytest
 import time_machine
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
-from rest_framework.test import APIClient
-from rest_framework_api_key.models import APIKey
 
 from records.models import AuditEvent
+from tests.keys import key_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,9 +31,8 @@ def test_probes_then_audit_events_are_purged_past_their_age(face_service, photo,
     settings.AUDIT_KEEP_PROBES = True
     settings.PROBE_RETENTION_DAYS = 30
     settings.AUDIT_RETENTION_DAYS = 365
-    api = APIClient()
     with time_machine.travel(START, tick=False):
-        api.credentials(HTTP_X_API_KEY=APIKey.objects.create_key(name="retention")[1])
+        api = key_client("retention")
         match(api, photo("Colin_Powell", 0))
     with time_machine.travel(START + timedelta(days=20), tick=False):
         match(api, photo("Tony_Blair", 0))

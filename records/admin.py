@@ -7,6 +7,7 @@ files and vectors through the post_delete signal (records/signals.py).
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -21,6 +22,7 @@ from recognition.service import get_service
 from . import scopes
 from .client_address import parse_network
 from .maintenance import reembed_images
+from .metadata import MetadataJSONField
 from .models import AuditEvent, FaceImage, Person, ScopedAPIKey
 
 admin.site.site_header = "Face identification"
@@ -90,6 +92,8 @@ class PersonAdmin(admin.ModelAdmin):
     fields = ["name", "metadata", "photos_page", "id", "created_at", "updated_at"]
     readonly_fields = ["photos_page", "id", "created_at", "updated_at"]
     inlines = [FaceImageInline]
+    # The API's rules for metadata (records/metadata.py), not Django's plain JSON box.
+    formfield_overrides = {models.JSONField: {"form_class": MetadataJSONField}}
     Media = FacesMedia
 
     def get_queryset(self, request):

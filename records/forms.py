@@ -1,13 +1,12 @@
 """Forms of the web pages. They check only what the form itself asks for (a name, the metadata's
 syntax, a threshold's range); every photo is judged by `records.services`, like the API's."""
 
-import json
-
 from django import forms
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 from django.utils.functional import lazy
 
+from .metadata import parse_metadata, validate_metadata
 from .models import Person
 
 # "image/*" lets a phone offer its camera; `data-preview` asks static/js/site.js to show the chosen
@@ -47,29 +46,19 @@ class PhotosField(PhotoField):
 
 
 class MetadataField(forms.CharField):
-    """A JSON object, or one `key: value` per line (values are kept as text)."""
+    """A JSON object, or one `key: value` per line (values are kept as text); either way checked
+    by the API's rules (records/metadata.py)."""
 
     widget = forms.Textarea(attrs={"rows": 3, "placeholder": "team: Security\nbadge: 1042"})
+    default_validators = [validate_metadata]
 
     def to_python(self, value) -> dict:
         text = super().to_python(value).strip()
         if not text:
             return {}
         if text.startswith(("{", "[")):
-            return self._parse_json(text)
+            return parse_metadata(text)
         return self._parse_lines(text)
-
-    @staticmethod
-    def _parse_json(text: str) -> dict:
-        try:
-            metadata = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise forms.ValidationError(
-                f"The metadata is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
-            )
-        if not isinstance(metadata, dict):
-            raise forms.ValidationError('The metadata must be a JSON object, like {"team": "Security"}.')
-        return metadata
 
     @staticmethod
     def _parse_lines(text: str) -> dict:

@@ -4,51 +4,15 @@ Request serializers check only what is not an image: the photo itself is validat
 `recognition.imaging.decode_image` inside `records.services`, for the API and the pages alike.
 """
 
-import json
-
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
+from records.metadata import parse_metadata, validate_metadata, validate_storable_text
 from records.models import FaceImage, Person
 from records.scopes import SCOPES
-
-METADATA_MAX_BYTES = 16 * 1024
-# Deep enough for any real record; bounded so that storing and rendering it cannot recurse out.
-METADATA_MAX_DEPTH = 32
-JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
-
-
-def _refuse_constant(name):
-    raise ValueError(f"{name} is not a JSON value")
-
-
-def _metadata_problem(value) -> str | None:
-    """The error code of a parsed metadata object that cannot be stored, if any."""
-    pending = [(value, 1)]
-    while pending:  # iterative: a recursive walk could itself overflow on deep input
-        item, depth = pending.pop()
-        if depth > METADATA_MAX_DEPTH:
-            return "too_deep"
-        if isinstance(item, dict):
-            pending.extend((key, depth) for key in item)
-            pending.extend((child, depth + 1) for child in item.values())
-        elif isinstance(item, list):
-            pending.extend((child, depth + 1) for child in item)
-        elif isinstance(item, str):
-            # PostgreSQL's jsonb refuses NUL and lone surrogates: refuse them here, not with a 500.
-            if "\x00" in item or _has_surrogate(item):
-                return "unstorable_text"
-    return None
-
-
-def _has_surrogate(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 @extend_schema_field(
@@ -60,32 +24,13 @@ def _has_surrogate(text: str) -> bool:
     }
 )
 class MetadataField(serializers.Field):
-    default_error_messages = {
-        "invalid_json": (
-            'Must be a JSON object such as {{"department": "Engineering"}}; this is not valid JSON ({error}).'
-        ),
-        "not_an_object": "Must be a JSON object ({{...}}), not {kind}.",
-        "too_large": "Is {size:,} bytes of JSON; the limit is {limit:,} bytes.",
-        "too_deep": f"Is nested more than {METADATA_MAX_DEPTH} levels deep.",
-        "unstorable_text": "Text must be valid Unicode without NUL characters.",
-    }
-
     def to_internal_value(self, data):
-        if isinstance(data, str):  # a multipart form field
-            try:
-                data = json.loads(data, parse_constant=_refuse_constant)
-            except RecursionError:
-                self.fail("too_deep")
-            except ValueError as exc:
-                self.fail("invalid_json", error=exc)
-        if not isinstance(data, dict):
-            self.fail("not_an_object", kind=JSON_KINDS.get(type(data), "null"))
-        problem = _metadata_problem(data)
-        if problem:
-            self.fail(problem)
-        size = len(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode())
-        if size > METADATA_MAX_BYTES:
-            self.fail("too_large", size=size, limit=METADATA_MAX_BYTES)
+        try:
+            if isinstance(data, str):  # a multipart form field
+                data = parse_metadata(data)
+            validate_metadata(data)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages)
         return data
 
     def to_representation(self, value):
@@ -95,6 +40,8 @@ class MetadataField(serializers.Field):
 def name_field() -> serializers.CharField:
     return serializers.CharField(
         max_length=Person._meta.get_field("name").max_length,
+        # DRF refuses NUL itself; a lone surrogate (JSON "\\ud800") would reach the database.
+        validators=[validate_storable_text],
         help_text="The person's name or identifier (1-255 characters; surrounding spaces are trimmed).",
     )
 

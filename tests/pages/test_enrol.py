@@ -123,9 +123,9 @@ def test_every_refused_photo_is_listed(operator, blank_photo):
 @pytest.mark.parametrize(
     "metadata, message",
     [
-        ('{"team": "Security"', "The metadata is not valid JSON: Expecting ',' delimiter (line 1, column 20)."),
-        ('{"team": ["a"]', "The metadata is not valid JSON"),
-        ("{}}", "The metadata is not valid JSON: Extra data (line 1, column 3)."),
+        ('{"team": "Security"', "this is not valid JSON: Expecting ',' delimiter (line 1, column 20)."),
+        ('{"team": ["a"]', "this is not valid JSON"),
+        ("{}}", "this is not valid JSON: Extra data (line 1, column 3)."),
         ("team: Security\njust words", 'Line 2 of the metadata is not "key: value": \'just words\'.'),
         (": no key", 'Line 1 of the metadata is not "key: value": \': no key\'.'),
         ("team: a\nteam: b", 'The metadata key "team" appears more than once.'),
@@ -139,7 +139,7 @@ def test_metadata_mistakes(operator, upload, metadata, message):
 
 def test_metadata_json_must_be_an_object(operator, upload):
     response = operator.post("/enrol/", {"name": "Someone", "metadata": '["a"]', "photos": [upload(ALICE)]})
-    assert_shows(response, 'The metadata must be a JSON object, like {"team": "Security"}.')
+    assert_shows(response, "Must be a JSON object ({...}), not an array.")
 
 
 def test_name_and_photo_are_required(operator):

@@ -1,7 +1,9 @@
-"""Decode and validate an uploaded photo, once, before any model sees it."""
+"""Decode and validate an uploaded photo, once, before any model sees it; and re-encode it for
+storage without the metadata it came with."""
 
 import hashlib
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 
@@ -11,14 +13,31 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageTooLarge, InvalidImage
 
-ACCEPTED_FORMATS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "MPO": ".jpg"}
+# Only these parsers ever read an upload's bytes: Pillow's other plugins (EPS, PSD, TIFF, ...)
+# are never tried. A multi-picture JPEG (MPO) opens through the JPEG parser.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP")
+FORMAT_NAMES = "JPEG, PNG, WebP or BMP"
+
+# What Pillow raises, from its parsers and decoders, on a damaged or hostile file: each is a 400.
+# tests/core/test_decode_fuzz.py runs mutated real photos through decode_image to find any other.
+DECODER_ERRORS = (
+    OSError, SyntaxError, ValueError, TypeError, IndexError, KeyError, EOFError, struct.error,
+    ZeroDivisionError, OverflowError, Image.DecompressionBombWarning,
+)
+
+# Stored photos are re-encoded from the decoded pixels, so no EXIF (GPS, camera serial, date),
+# XMP, IPTC, ICC profile or comment survives. A lossy original is stored as a JPEG at this quality
+# (one more generation of JPEG at 95 is not visible and keeps faces re-embeddable); a lossless one
+# as PNG, losslessly.
+STORED_JPEG_QUALITY = 95
 
 
 @dataclass(frozen=True)
 class DecodedImage:
     rgb: np.ndarray  # height x width x 3, uint8, upright
     format: str
-    sha256: str
+    sha256: str  # of the bytes as uploaded: what an idempotent import compares
+    lossless: bool = False  # whether the upload's compression was lossless (PNG, BMP, lossless WebP)
 
     @property
     def width(self) -> int:
@@ -28,9 +47,23 @@ class DecodedImage:
     def height(self) -> int:
         return self.rgb.shape[0]
 
-    @property
-    def extension(self) -> str:
-        return ACCEPTED_FORMATS[self.format]
+
+@dataclass(frozen=True)
+class StoredPhoto:
+    data: bytes
+    extension: str
+
+
+def encode_for_storage(image: DecodedImage) -> StoredPhoto:
+    """The upright pixels, and nothing else of the upload: no metadata of any kind. Face boxes
+    found in `image.rgb` are in this photo's pixels."""
+    picture = Image.fromarray(image.rgb)
+    buffer = io.BytesIO()
+    if image.lossless:
+        picture.save(buffer, "PNG", optimize=False)
+        return StoredPhoto(buffer.getvalue(), ".png")
+    picture.save(buffer, "JPEG", quality=STORED_JPEG_QUALITY)
+    return StoredPhoto(buffer.getvalue(), ".jpg")
 
 
 def decode_image(data: bytes) -> DecodedImage:
@@ -40,16 +73,7 @@ def decode_image(data: bytes) -> DecodedImage:
         raise ImageTooLarge(
             f"The image is {len(data):,} bytes; the limit is {settings.MAX_UPLOAD_BYTES:,} bytes."
         )
-    try:
-        image = Image.open(io.BytesIO(data))
-    except UnidentifiedImageError:
-        raise InvalidImage("The file is not an image Pillow can read (use JPEG, PNG, WebP or BMP).")
-    except Image.DecompressionBombError as exc:
-        # Pillow's own guard, for headers far beyond even its limit.
-        raise ImageTooLarge(f"The image has too many pixels; the limit is {settings.MAX_IMAGE_PIXELS:,} pixels. ({exc})")
-    image_format = image.format
-    if image_format not in ACCEPTED_FORMATS:
-        raise InvalidImage(f"Unsupported image format {image_format}: use JPEG, PNG, WebP or BMP.")
+    image = _open(data)
     # Image.open has read only the header: refuse decompression bombs before decoding any pixel.
     width, height = image.size
     if width * height > settings.MAX_IMAGE_PIXELS:
@@ -61,12 +85,58 @@ def decode_image(data: bytes) -> DecodedImage:
             f"The image is {width}x{height} pixels; a face needs at least "
             f"{settings.MIN_IMAGE_SIDE} pixels on each side."
         )
+    image_format = image.format
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image.load()
             image = ImageOps.exif_transpose(image)
             rgb = np.asarray(image.convert("RGB"))
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
+    except DECODER_ERRORS as exc:
         raise InvalidImage(f"The image could not be decoded (damaged or truncated file): {exc}")
-    return DecodedImage(rgb=rgb, format=image_format, sha256=hashlib.sha256(data).hexdigest())
+    return DecodedImage(
+        rgb=rgb,
+        format=image_format,
+        sha256=hashlib.sha256(data).hexdigest(),
+        lossless=_is_lossless(image_format, data),
+    )
+
+
+def _open(data: bytes) -> Image.Image:
+    """Read the header with the accepted parsers only."""
+    try:
+        return Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+    except UnidentifiedImageError:
+        other = _other_format(data)
+        if other:
+            raise InvalidImage(f"Unsupported image format {other}: use {FORMAT_NAMES}.")
+        raise InvalidImage(f"The file is not an image Pillow can read (use {FORMAT_NAMES}).")
+    except Image.DecompressionBombError as exc:
+        # Pillow's own guard, for headers far beyond even its limit.
+        raise ImageTooLarge(f"The image has too many pixels; the limit is {settings.MAX_IMAGE_PIXELS:,} pixels. ({exc})")
+    except DECODER_ERRORS as exc:  # a header that starts right and breaks (a truncated JPEG)
+        raise InvalidImage(f"The image could not be decoded (damaged or truncated file): {exc}")
+
+
+def _other_format(data: bytes) -> str | None:
+    """The name of another format the bytes announce, for the error message: only each plugin's
+    signature test on the first bytes runs (what Image.open itself looks at first), no parser."""
+    Image.init()
+    prefix = data[:16]
+    for name in Image.ID:
+        accept = Image.OPEN[name][1]
+        if name in ACCEPTED_FORMATS or accept is None:
+            continue
+        try:
+            if accept(prefix):
+                return name
+        except DECODER_ERRORS:  # a signature test that expects more bytes than a tiny file has
+            continue
+    return None
+
+
+def _is_lossless(image_format: str, data: bytes) -> bool:
+    if image_format in ("PNG", "BMP"):
+        return True
+    # A WebP file's image chunk is VP8L when lossless, VP8 when lossy (RFC 9649).
+    return image_format == "WEBP" and b"VP8L" in data[12:4096]

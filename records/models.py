@@ -9,7 +9,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey
 
-from recognition.imaging import decode_image
+from recognition.imaging import decode_image, encode_for_storage
 from recognition.service import FaceAnalysis, get_service
 
 from . import scopes as scope_names
@@ -116,9 +116,11 @@ class FaceImage(models.Model):
         """Take the largest face of an analysis of this image's photo."""
         face = analysis.primary
         image = analysis.image
-        data = self._read_upload()
-        self.image = ContentFile(data, name=f"face{image.extension}")
-        self.sha256 = image.sha256
+        # The pixels the face was found in, upright, without the upload's EXIF/GPS/XMP: the boxes
+        # and landmarks below are in the stored photo's pixels.
+        stored = encode_for_storage(image)
+        self.image = ContentFile(stored.data, name=f"face{stored.extension}")
+        self.sha256 = image.sha256  # of the upload, so a re-import of the same file is skipped
         self.width, self.height = image.width, image.height
         self.face_box = list(face.box)
         self.landmarks = face.landmarks

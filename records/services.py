@@ -4,7 +4,6 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.db import transaction
 
 from recognition.errors import ImageTooLarge, MultipleFacesDetected
@@ -48,8 +47,8 @@ def _checked(analysis: FaceAnalysis, strict: bool) -> FaceAnalysis:
     return analysis
 
 
-def _store_image(person: Person, data: bytes, analysis: FaceAnalysis) -> FaceImage:
-    image = FaceImage(person=person, image=ContentFile(data, name="upload"))
+def _store_image(person: Person, analysis: FaceAnalysis) -> FaceImage:
+    image = FaceImage(person=person)
     image.apply_analysis(analysis)
     image.save()
     return image
@@ -61,7 +60,7 @@ def enrol(name: str, data: bytes, metadata: dict | None = None, strict: bool = F
         analysis = _checked(analyse_photo(data), strict)
     with transaction.atomic():
         person = Person.objects.create(name=name, metadata=metadata or {})
-        image = _store_image(person, data, analysis)
+        image = _store_image(person, analysis)
         _record_stored(audit.Action.ENROL, image, analysis)
     return Enrolment(person, image, len(analysis.faces))
 
@@ -72,7 +71,7 @@ def add_image(person: Person, data: bytes, strict: bool = False) -> Enrolment:
     with transaction.atomic():
         # Lock the person so a concurrent delete cannot leave this photo without its owner.
         person = Person.objects.select_for_update().get(pk=person.pk)
-        image = _store_image(person, data, analysis)
+        image = _store_image(person, analysis)
         _record_stored(audit.Action.ADD_PHOTO, image, analysis)
     return Enrolment(person, image, len(analysis.faces))
 

@@ -41,6 +41,8 @@ def bad_files(photo) -> dict:
         "empty file": ("empty.jpg", b"", 400, "empty"),
         "text file named .jpg": ("photo.jpg", TEXT, 400, "not an image"),
         "truncated JPEG": ("photo.jpg", jpeg[: len(jpeg) // 2], 400, "truncated"),
+        # Cut before the end of its header: Pillow's Image.open itself raises OSError.
+        "JPEG cut in its header": ("photo.jpg", jpeg[:300], 400, "truncated"),
         "GIF": ("photo.gif", image_bytes(image_format="GIF"), 400, "unsupported image format gif"),
         "SVG": ("photo.svg", SVG, 400, "not an image"),
         "1x1 image": ("dot.png", image_bytes((1, 1)), 400, "1x1 pixels"),
@@ -51,7 +53,10 @@ def bad_files(photo) -> dict:
 @pytest.mark.parametrize("endpoint", UPLOAD_ENDPOINTS)
 @pytest.mark.parametrize(
     "case",
-    ["empty file", "text file named .jpg", "truncated JPEG", "GIF", "SVG", "1x1 image", "decompression bomb"],
+    [
+        "empty file", "text file named .jpg", "truncated JPEG", "JPEG cut in its header", "GIF", "SVG",
+        "1x1 image", "decompression bomb",
+    ],
 )
 def test_a_file_that_is_not_a_usable_photo_is_refused(post_photo, photo, unchanged, endpoint, case, monkeypatch):
     name, data, status, fragment = bad_files(photo)[case]

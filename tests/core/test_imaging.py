@@ -1,17 +1,18 @@
 import io
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from recognition.errors import ImageTooLarge, InvalidImage
-from recognition.imaging import decode_image
+from recognition.imaging import decode_image, encode_for_storage
 from tests.images import decompression_bomb, encode
 
 
 def test_decodes_a_real_photo(photo):
     image = decode_image(photo("George_W_Bush"))
     assert (image.width, image.height) == (250, 250)
-    assert image.format == "JPEG" and image.extension == ".jpg"
+    assert image.format == "JPEG" and not image.lossless
     assert len(image.sha256) == 64
 
 
@@ -65,11 +66,46 @@ def test_honours_exif_orientation():
     assert (decoded.width, decoded.height) == (100, 200)
 
 
-def test_accepts_png_webp_and_bmp(photo):
+@pytest.mark.parametrize(
+    "fmt, options, stored_as",
+    [
+        ("JPEG", {"quality": 90}, ".jpg"),
+        ("PNG", {}, ".png"),
+        ("BMP", {}, ".png"),
+        ("WEBP", {"quality": 90}, ".jpg"),
+        ("WEBP", {"lossless": True}, ".png"),
+    ],
+    ids=["JPEG", "PNG", "BMP", "lossy WebP", "lossless WebP"],
+)
+def test_accepts_each_format_and_stores_lossless_ones_losslessly(photo, fmt, options, stored_as):
     original = Image.open(io.BytesIO(photo("George_W_Bush")))
-    for fmt, suffix in (("PNG", ".png"), ("WEBP", ".webp"), ("BMP", ".bmp")):
-        decoded = decode_image(encode(original, fmt))
-        assert decoded.extension == suffix
+    decoded = decode_image(encode(original, fmt, **options))
+    assert decoded.format == fmt
+
+    stored = encode_for_storage(decoded)
+
+    assert stored.extension == stored_as
+    again = decode_image(stored.data)
+    if stored_as == ".png":
+        assert np.array_equal(again.rgb, decoded.rgb)
+    else:
+        assert np.abs(again.rgb.astype(int) - decoded.rgb).mean() < 2
+
+
+def test_only_the_accepted_parsers_read_the_bytes(monkeypatch, photo):
+    # A TIFF holds a perfectly good picture, but its parser is never run: it is not accepted.
+    from PIL import TiffImagePlugin
+
+    monkeypatch.setattr(TiffImagePlugin.TiffImageFile, "_open", lambda self: pytest.fail("TIFF parser ran"))
+    with pytest.raises(InvalidImage, match="Unsupported image format TIFF"):
+        decode_image(encode(Image.open(io.BytesIO(photo("George_W_Bush"))), "TIFF"))
+
+
+def test_a_jpeg_cut_inside_its_header_is_refused(photo):
+    # Pillow reads JPEG markers in Image.open: cut there, it raises OSError, not a decode error.
+    data = photo("George_W_Bush")
+    with pytest.raises(InvalidImage, match="damaged or truncated"):
+        decode_image(data[:300])
 
 
 def test_an_upload_above_the_limit_is_refused_before_it_is_read(settings):

@@ -5,7 +5,6 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from tqdm import tqdm
@@ -21,11 +20,10 @@ def _analyse(path: str):
     """Runs in a worker process, which loads its own copy of the model."""
     from records.services import analyse_photo
 
-    data = Path(path).read_bytes()
     try:
-        return data, analyse_photo(data), None
+        return analyse_photo(Path(path).read_bytes()), None
     except FaceError as exc:
-        return data, None, exc
+        return None, exc
 
 
 def _init_worker():
@@ -66,7 +64,7 @@ class Command(BaseCommand):
         people = {p.name: p for p in Person.objects.filter(name__in={n for n, _ in todo})}
         new_people = 0
         results = self._analyse_all([str(p) for _, p in todo], workers)
-        for (name, path), (data, analysis, error) in tqdm(
+        for (name, path), (analysis, error) in tqdm(
             zip(todo, results), total=len(todo), desc="importing", disable=options["verbosity"] < 1
         ):
             if error is not None:
@@ -80,7 +78,7 @@ class Command(BaseCommand):
                 if person is None:
                     person = people[name] = Person.objects.create(name=name)
                     new_people += 1
-                image = FaceImage(person=person, image=ContentFile(data, name=path.name))
+                image = FaceImage(person=person)
                 image.apply_analysis(analysis)
                 image.save()
             counts["enrolled"] += 1

@@ -82,5 +82,5 @@ class IndexStateAdmin(ReadOnlyAdmin, admin.ModelAdmin):
             f"{vectors} vector{pluralize(vectors)} in {result['duration_ms']:.0f} ms.",
             messages.SUCCESS,
         )
-        report_reembed_failures(self, request, result["failed"])
+        report_reembed_failures(self, request, result["failed"], result["deleted_meanwhile"])
         return redirect("admin:recognition_indexstate_changelist")

@@ -5,7 +5,7 @@ import hashlib
 import io
 import struct
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from django.conf import settings
@@ -33,11 +33,18 @@ STORED_JPEG_QUALITY = 95
 
 
 @dataclass(frozen=True)
+class StoredPhoto:
+    data: bytes
+    extension: str
+
+
+@dataclass(frozen=True)
 class DecodedImage:
     rgb: np.ndarray  # height x width x 3, uint8, upright
     format: str
     sha256: str  # of the bytes as uploaded: what an idempotent import compares
     lossless: bool = False  # whether the upload's compression was lossless (PNG, BMP, lossless WebP)
+    stored: StoredPhoto | None = None  # set by for_storage(): the file to store, whose pixels rgb are
 
     @property
     def width(self) -> int:
@@ -48,22 +55,24 @@ class DecodedImage:
         return self.rgb.shape[0]
 
 
-@dataclass(frozen=True)
-class StoredPhoto:
-    data: bytes
-    extension: str
-
-
 def encode_for_storage(image: DecodedImage) -> StoredPhoto:
-    """The upright pixels, and nothing else of the upload: no metadata of any kind. Face boxes
-    found in `image.rgb` are in this photo's pixels."""
+    """The upright pixels, and nothing else of the upload: no metadata of any kind."""
     picture = Image.fromarray(image.rgb)
     buffer = io.BytesIO()
     if image.lossless:
-        picture.save(buffer, "PNG", optimize=False)
+        picture.save(buffer, "PNG")
         return StoredPhoto(buffer.getvalue(), ".png")
     picture.save(buffer, "JPEG", quality=STORED_JPEG_QUALITY)
     return StoredPhoto(buffer.getvalue(), ".jpg")
+
+
+def for_storage(image: DecodedImage) -> DecodedImage:
+    """The image as it will be stored: re-encoded without metadata and decoded again, so its face
+    is found in exactly the stored pixels. Face boxes then fit the stored photo, and re-embedding
+    it later (`rebuild_index --reembed`) gives back the very same vector."""
+    stored = encode_for_storage(image)
+    rgb = image.rgb if image.lossless else np.asarray(Image.open(io.BytesIO(stored.data)).convert("RGB"))
+    return replace(image, rgb=rgb, stored=stored)
 
 
 def decode_image(data: bytes) -> DecodedImage:

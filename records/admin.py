@@ -21,7 +21,7 @@ from recognition.service import get_service
 
 from . import scopes
 from .client_address import parse_network
-from .maintenance import reembed_images
+from .maintenance import deleted_meanwhile_note, reembed_images
 from .metadata import MetadataJSONField
 from .models import AuditEvent, FaceImage, Person, ScopedAPIKey
 
@@ -54,11 +54,13 @@ def photo_with_face(image: FaceImage):
     )
 
 
-def report_reembed_failures(model_admin, request, failures):
+def report_reembed_failures(model_admin, request, failures, deleted_meanwhile: int = 0):
     for failure in failures:
         model_admin.message_user(
             request, f"Photo {failure['image_id']} kept its old face data: {failure['error']}", messages.WARNING
         )
+    if deleted_meanwhile:
+        model_admin.message_user(request, deleted_meanwhile_note(deleted_meanwhile), messages.INFO)
 
 
 class FaceImageInline(admin.TabularInline):
@@ -156,12 +158,12 @@ class FaceImageAdmin(admin.ModelAdmin):
     @admin.action(description="Re-embed the selected photos with the active model", permissions=["reembed"])
     def reembed(self, request, queryset):
         selected = queryset.count()
-        failures = reembed_images(queryset)
-        done = selected - len(failures)
+        outcome = reembed_images(queryset)
+        done = selected - len(outcome.failures) - outcome.deleted_meanwhile
         self.message_user(
             request, f"Re-embedded {done} photo{pluralize(done)} with {get_service().model_key}.", messages.SUCCESS
         )
-        report_reembed_failures(self, request, failures)
+        report_reembed_failures(self, request, outcome.failures, outcome.deleted_meanwhile)
 
 
 @admin.register(AuditEvent)

@@ -6,6 +6,7 @@ from pathlib import PurePosixPath
 
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.template.defaultfilters import pluralize
 
 from recognition.errors import FaceError
 from recognition.gallery import allocate_vector, get_gallery, rebuild, record_removals
@@ -22,39 +23,62 @@ FACES_FOLDER = "faces"
 def rebuild_index(reembed: bool = False, progress=None) -> dict:
     started = time.perf_counter()
     model_key = get_service().model_key
-    failures = []
+    outcome = ReembedOutcome()
     keys = {model_key}
     if reembed:
         keys |= set(FaceImage.objects.values_list("model_key", flat=True).distinct())
-        failures = reembed_images(FaceImage.objects.all(), progress=progress)
+        outcome = reembed_images(FaceImage.objects.all(), progress=progress)
     for key in keys:
         rebuild(key)
     result = {
         "total_vectors": len(get_gallery(model_key).index),
         "duration_ms": round((time.perf_counter() - started) * 1000, 1),
         "model": model_key,
-        "failed": failures,
+        "failed": outcome.failures,
+        "deleted_meanwhile": outcome.deleted_meanwhile,
     }
-    detail = {"reembed": reembed, "total_vectors": result["total_vectors"], "failed": len(failures)}
+    detail = {
+        "reembed": reembed, "total_vectors": result["total_vectors"], "failed": len(outcome.failures),
+        "deleted_meanwhile": outcome.deleted_meanwhile,
+    }
     audit.record(audit.Action.REBUILD, target=model_key, detail=detail)
     return result
 
 
-def reembed_images(images, progress=None) -> list[dict]:
+@dataclass
+class ReembedOutcome:
+    failures: list[dict] = field(default_factory=list)  # photos that kept their old vector, and why
+    deleted_meanwhile: int = 0  # photos deleted while the others were re-embedded: skipped
+
+
+def deleted_meanwhile_note(count: int) -> str:
+    return f"{count} photo{pluralize(count)} deleted while re-embedding {pluralize(count, 'was,were')} skipped."
+
+
+def reembed_images(images, progress=None) -> ReembedOutcome:
     """Recompute each photo's face with the active model. A photo that now fails keeps its old
-    vector (reported) rather than being dropped."""
+    vector (reported) rather than being dropped; one deleted meanwhile is skipped and counted."""
     service = get_service()
-    failures = []
+    outcome = ReembedOutcome()
     for image in images.iterator(chunk_size=200):
         try:
             with image.image.open("rb") as handle:
                 analysis = service.analyse(decode_image(handle.read()))
             face = analysis.primary
         except (FaceError, OSError) as exc:
-            failures.append({"image_id": str(image.pk), "error": getattr(exc, "detail", str(exc))})
+            if not FaceImage.objects.filter(pk=image.pk).exists():  # its file went with its row
+                outcome.deleted_meanwhile += 1
+                continue
+            outcome.failures.append({"image_id": str(image.pk), "error": getattr(exc, "detail", str(exc))})
             continue
         with transaction.atomic():
-            record_removals(image.model_key, [image.vector_id])
+            # Locked, so a delete cannot commit between this check and the update; a photo whose
+            # delete committed while it was analysed would otherwise be an update of no row.
+            current = FaceImage.objects.select_for_update().filter(pk=image.pk).only("model_key", "vector_id").first()
+            if current is None:
+                outcome.deleted_meanwhile += 1
+                continue
+            record_removals(current.model_key, [current.vector_id])
             image.face_box, image.landmarks = list(face.box), face.landmarks
             image.detection_score, image.faces_detected = face.score, len(analysis.faces)
             image.embedding = face.embedding.tobytes()
@@ -66,7 +90,7 @@ def reembed_images(images, progress=None) -> list[dict]:
             ])
         if progress:
             progress()
-    return failures
+    return outcome
 
 
 @dataclass

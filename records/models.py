@@ -9,7 +9,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey
 
-from recognition.imaging import decode_image, encode_for_storage
+from recognition.imaging import decode_image, for_storage
 from recognition.service import FaceAnalysis, get_service
 
 from . import scopes as scope_names
@@ -118,7 +118,9 @@ class FaceImage(models.Model):
         image = analysis.image
         # The pixels the face was found in, upright, without the upload's EXIF/GPS/XMP: the boxes
         # and landmarks below are in the stored photo's pixels.
-        stored = encode_for_storage(image)
+        if image.stored is None:
+            raise ValueError("A photo to store is analysed as stored: for_storage(decode_image(data)).")
+        stored = image.stored
         self.image = ContentFile(stored.data, name=f"face{stored.extension}")
         self.sha256 = image.sha256  # of the upload, so a re-import of the same file is skipped
         self.width, self.height = image.width, image.height
@@ -130,7 +132,7 @@ class FaceImage(models.Model):
         self.model_key = analysis.model_key
 
     def analyse_own_file(self) -> FaceAnalysis:
-        analysis = get_service().analyse(decode_image(self._read_upload()))
+        analysis = get_service().analyse(for_storage(decode_image(self._read_upload())))
         self.apply_analysis(analysis)
         return analysis
 

@@ -5,10 +5,11 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django.http import Http404
 
 from recognition.errors import ImageTooLarge, MultipleFacesDetected
 from recognition.gallery import get_gallery
-from recognition.imaging import decode_image
+from recognition.imaging import decode_image, for_storage
 from recognition.service import FaceAnalysis, get_service
 
 from . import audit
@@ -32,9 +33,11 @@ def read_photo(upload) -> bytes:
     return upload.read()
 
 
-def analyse_photo(data: bytes) -> FaceAnalysis:
-    """Decode and run the pipeline; raises InvalidImage, ImageTooLarge (400/413)."""
-    return get_service().analyse(decode_image(data))
+def analyse_photo(data: bytes, to_store: bool = False) -> FaceAnalysis:
+    """Decode and run the pipeline; raises InvalidImage, ImageTooLarge (400/413). A photo to store
+    is analysed as it will be stored: upright, re-encoded without its metadata."""
+    image = decode_image(data)
+    return get_service().analyse(for_storage(image) if to_store else image)
 
 
 def _checked(analysis: FaceAnalysis, strict: bool) -> FaceAnalysis:
@@ -57,7 +60,7 @@ def _store_image(person: Person, analysis: FaceAnalysis) -> FaceImage:
 def enrol(name: str, data: bytes, metadata: dict | None = None, strict: bool = False) -> Enrolment:
     # The slow part runs before the transaction opens, so no lock is held during inference.
     with audit.refusals(audit.Action.ENROL):
-        analysis = _checked(analyse_photo(data), strict)
+        analysis = _checked(analyse_photo(data, to_store=True), strict)
     with transaction.atomic():
         person = Person.objects.create(name=name, metadata=metadata or {})
         image = _store_image(person, analysis)
@@ -67,13 +70,26 @@ def enrol(name: str, data: bytes, metadata: dict | None = None, strict: bool = F
 
 def add_image(person: Person, data: bytes, strict: bool = False) -> Enrolment:
     with audit.refusals(audit.Action.ADD_PHOTO):
-        analysis = _checked(analyse_photo(data), strict)
+        analysis = _checked(analyse_photo(data, to_store=True), strict)
     with transaction.atomic():
-        # Lock the person so a concurrent delete cannot leave this photo without its owner.
-        person = Person.objects.select_for_update().get(pk=person.pk)
+        # Lock the person so a concurrent delete cannot leave this photo without its owner; one
+        # that committed while the photo was analysed is answered like an unknown id.
+        try:
+            person = Person.objects.select_for_update().get(pk=person.pk)
+        except Person.DoesNotExist:
+            raise Http404(f"No record with id '{person.pk}': it was deleted while the photo was analysed.")
         image = _store_image(person, analysis)
         _record_stored(audit.Action.ADD_PHOTO, image, analysis)
     return Enrolment(person, image, len(analysis.faces))
+
+
+def open_stored_photo(image: FaceImage):
+    """The stored file of a photo, open for reading. A row whose file went missing (a failed
+    disk, a restore; `check_integrity` reports it) is a 404 for the API and the pages alike."""
+    try:
+        return image.image.open("rb")
+    except FileNotFoundError:
+        raise Http404("The file of this photo is missing.")
 
 
 def _record_stored(action: str, image: FaceImage, analysis: FaceAnalysis) -> None:

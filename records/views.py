@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse_lazy
@@ -225,27 +225,19 @@ class PersonDeleteView(PermissionRequiredMixin, DeleteView):
         return response
 
 
-def _open_file(image: FaceImage):
-    try:
-        return image.image.open("rb")
-    except FileNotFoundError:
-        # A row whose file went missing: `manage.py check_integrity` reports it.
-        raise Http404("The file of this photo is missing.")
-
-
 @requires(VIEW)
 def photo(request, pk):
     """A stored photo, for users who may view people only: MEDIA_ROOT is never served publicly."""
     image = get_object_or_404(FaceImage.objects.only("image"), pk=pk)
     # No browser may keep it: facesite.middleware.NoStoreMiddleware answers no-store.
-    return FileResponse(_open_file(image))
+    return FileResponse(services.open_stored_photo(image))
 
 
 @requires(VIEW)
 def face_thumbnail(request, pk):
     """The face of a stored photo, cropped square with a margin and scaled down for lists."""
     image = get_object_or_404(FaceImage.objects.only("image", "face_box"), pk=pk)
-    with _open_file(image) as handle:
+    with services.open_stored_photo(image) as handle:
         picture = ImageOps.exif_transpose(Image.open(handle))  # face_box is in upright pixels
         face = picture.crop(_square_around(image.face_box, picture.size)).convert("RGB")
     face.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))

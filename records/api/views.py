@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from records import services
-from records.maintenance import rebuild_index
+from records.maintenance import deleted_meanwhile_note, rebuild_index
 from records.models import FaceImage, Person, ScopedAPIKey
 from records.scopes import ADMIN, ENROL, MANAGE, MATCH, READ
 
@@ -264,7 +264,7 @@ class RecordViewSet(viewsets.GenericViewSet):
     def image(self, request, pk=None, image_id=None):
         image = self.get_image(image_id)
         content_type = mimetypes.guess_type(image.image.name)[0] or "application/octet-stream"
-        return FileResponse(image.image.open("rb"), content_type=content_type)
+        return FileResponse(services.open_stored_photo(image), content_type=content_type)
 
     @extend_schema(
         operation_id="delete_photo",
@@ -310,6 +310,8 @@ class RebuildIndexView(APIView):
         message = f"Rebuilt the {result['model']} index: {result['total_vectors']} vectors."
         if result["failed"]:
             message += f" {len(result['failed'])} photos could not be re-embedded and kept their old vectors."
+        if result["deleted_meanwhile"]:
+            message += f" {deleted_meanwhile_note(result['deleted_meanwhile'])}"
         return Response(RebuildSerializer({"success": True, "message": message, **result}).data)
 
 

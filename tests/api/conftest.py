@@ -39,11 +39,11 @@ def _each_photo_analysed_once(monkeypatch):
     (the pipeline is deterministic): for arranging a gallery, not for testing the pipeline."""
     real_analyse = services.analyse_photo
 
-    def analyse_once(data: bytes):
-        digest = hashlib.sha256(data).hexdigest()
-        if digest not in _analyses:
-            _analyses[digest] = real_analyse(data)
-        return _analyses[digest]
+    def analyse_once(data: bytes, **options):
+        key = (hashlib.sha256(data).hexdigest(), *sorted(options.items()))
+        if key not in _analyses:
+            _analyses[key] = real_analyse(data, **options)
+        return _analyses[key]
 
     with monkeypatch.context() as patch:
         patch.setattr(services, "analyse_photo", analyse_once)

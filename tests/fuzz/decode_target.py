@@ -19,7 +19,7 @@ with atheris.instrument_imports(include=["PIL", "recognition.imaging"]):
     )
 
     from recognition.errors import ImageTooLarge, InvalidImage
-    from recognition.imaging import decode_image, encode_for_storage
+    from recognition.imaging import decode_image, for_storage
 
 
 def check_one_input(data: bytes) -> None:
@@ -29,8 +29,9 @@ def check_one_input(data: bytes) -> None:
         return
     # Whatever is accepted is a usable upright RGB picture, and stores as one of the same size.
     assert image.rgb.ndim == 3 and image.rgb.shape[2] == 3 and image.rgb.dtype.name == "uint8"
-    stored = decode_image(encode_for_storage(image).data)
-    assert (stored.width, stored.height) == (image.width, image.height)
+    stored = for_storage(image)
+    assert stored.rgb.shape == image.rgb.shape
+    assert decode_image(stored.stored.data).rgb.shape == image.rgb.shape
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
-from records.maintenance import rebuild_index
+from records.maintenance import deleted_meanwhile_note, rebuild_index
 from records.models import FaceImage
 
 
@@ -21,6 +21,8 @@ class Command(BaseCommand):
         bar.close()
         for failure in result["failed"]:
             self.stderr.write(f"kept the old vector of image {failure['image_id']}: {failure['error']}")
+        if result["deleted_meanwhile"]:
+            self.stdout.write(deleted_meanwhile_note(result["deleted_meanwhile"]))
         self.stdout.write(
             f"{result['model']}: {result['total_vectors']} vectors, rebuilt in {result['duration_ms']:.0f} ms"
         )

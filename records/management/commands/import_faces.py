@@ -21,7 +21,7 @@ def _analyse(path: str):
     from records.services import analyse_photo
 
     try:
-        return analyse_photo(Path(path).read_bytes()), None
+        return analyse_photo(Path(path).read_bytes(), to_store=True), None
     except FaceError as exc:
         return None, exc
 

@@ -59,9 +59,9 @@ def test_the_api_refuses_it_in_a_json_patch(api, bush, unchanged, case):
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_the_enrol_page_refuses(client, django_user_model, photo, unchanged, case):
+def test_the_enrol_page_refuses(client, member, photo, unchanged, case):
     text, message = REFUSED[case]
-    client.force_login(django_user_model.objects.create_user("operator"))
+    client.force_login(member("Managers"))
     with unchanged():
         response = client.post(
             "/enrol/", {"name": "Somebody", "metadata": text, "photos": [upload(photo("Colin_Powell"))]}

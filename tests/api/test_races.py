@@ -53,9 +53,9 @@ def test_adding_a_photo_to_a_person_deleted_meanwhile_is_404(
 
 
 def test_the_person_page_answers_404_too(
-    client, django_user_model, bush, photo, deleted_during_analysis, settings, django_capture_on_commit_callbacks
+    client, member, bush, photo, deleted_during_analysis, settings, django_capture_on_commit_callbacks
 ):
-    client.force_login(django_user_model.objects.create_user("operator"))
+    client.force_login(member("Managers"))
     deleted_during_analysis(bush)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -97,11 +97,11 @@ def test_reembedding_skips_and_counts_photos_deleted_meanwhile(api, bush, add_ph
 
 
 def test_downloading_a_photo_whose_file_is_missing_is_404_on_the_api_and_the_pages(
-    api, client, django_user_model, bush
+    api, client, member, bush
 ):
     image = bush.first_image
     Path(image.image.path).unlink()
-    client.force_login(django_user_model.objects.create_user("operator"))
+    client.force_login(member("Managers"))
 
     response = api.get(f"/records/{bush.pk}/images/{image.pk}")
 

@@ -190,6 +190,9 @@ RECOGNITION_THRESHOLD = env.float("RECOGNITION_THRESHOLD", default=None)
 # A match must also be this much nearer than the nearest other person (best / runner-up
 # distance); unset means the calibrated value, 1 turns the test off.
 RECOGNITION_MAX_RATIO = env.float("RECOGNITION_MAX_RATIO", default=None)
+# The largest `threshold` a caller without the read scope (or a page user without view_person) may
+# ask for: None = the model's 1%-of-strangers point (recognition/calibration.py).
+MATCH_MAX_THRESHOLD = env.float("MATCH_MAX_THRESHOLD", default=None)
 TOP_K_MATCHES = env.int("TOP_K_MATCHES", default=5)
 # DeepFace looks for weights in $DEEPFACE_HOME/.deepface/weights; keep them with the data.
 DEEPFACE_HOME = Path(env.str("DEEPFACE_HOME", default=str(DATA_DIR)))

@@ -19,6 +19,14 @@ class Calibration:
     # The best match must also be at most this fraction of the runner-up's distance
     # (records/services.py); 1.0 = no such test.
     max_ratio: float = 1.0
+    # The largest threshold measured to accept at most 1% of strangers in the open set (with
+    # max_ratio): the most a caller who may not read people may ask for (MATCH_MAX_THRESHOLD).
+    # None when not measured: then the default threshold is that limit.
+    one_percent_strangers: float | None = None
+
+    @property
+    def match_max_threshold(self) -> float:
+        return self.threshold if self.one_percent_strangers is None else self.one_percent_strangers
 
     def confidence(self, distance: float) -> float:
         z = self.logistic_slope * (distance - self.logistic_midpoint)
@@ -30,6 +38,7 @@ class Calibration:
 CALIBRATIONS: dict[str, Calibration] = {
     "ArcFace-MBF:scrfd:arcface112-flip-v1": Calibration(
         threshold=0.60,
+        one_percent_strangers=0.6373,
         logistic_slope=32.416,
         logistic_midpoint=0.7626,
         guide=(
@@ -54,6 +63,8 @@ CALIBRATIONS: dict[str, Calibration] = {
     "Dlib:dlib:chip5-flip-v1": Calibration(
         threshold=0.06,
         max_ratio=0.70,
+        # Measured at the default (0.84% of strangers with the ratio test); no larger value was.
+        one_percent_strangers=0.06,
         logistic_slope=183.4,
         logistic_midpoint=0.0896,
         guide=(

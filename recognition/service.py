@@ -114,6 +114,12 @@ class FaceService:
         return self.calibration.threshold if configured is None else configured
 
     @property
+    def match_max_threshold(self) -> float:
+        """The largest threshold a caller who may not read people may ask for."""
+        configured = settings.MATCH_MAX_THRESHOLD
+        return self.calibration.match_max_threshold if configured is None else configured
+
+    @property
     def default_max_ratio(self) -> float:
         configured = settings.RECOGNITION_MAX_RATIO
         return self.calibration.max_ratio if configured is None else configured

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import transaction
 from django.http import Http404
 
-from recognition.errors import ImageTooLarge, MultipleFacesDetected
+from recognition.errors import FaceError, ImageTooLarge, MultipleFacesDetected
 from recognition.gallery import get_gallery
 from recognition.imaging import decode_image, for_storage
 from recognition.service import FaceAnalysis, get_service
@@ -97,12 +97,37 @@ def _record_stored(action: str, image: FaceImage, analysis: FaceAnalysis) -> Non
     audit.record(action, target=image.person_id, status=201, detail=detail)
 
 
-def match(data: bytes, top_k: int, threshold: float | None = None) -> dict:
-    """The match response body; raises NoFaceDetected when the photo has no face. Audited."""
+class ThresholdNotAllowed(FaceError):
+    """A threshold above MATCH_MAX_THRESHOLD from a caller who may not read people."""
+
+    status_code = 400
+
+
+def match(data: bytes, top_k: int, threshold: float | None = None, may_read: bool = True) -> dict:
+    """The match response body; raises NoFaceDetected when the photo has no face. Audited.
+
+    A caller who may read people (the `read` scope, `records.view_person`) gets the nearest top_k
+    people, within the threshold or not. One who may only match (a door camera) learns no more
+    than who the photo is: only candidates within the threshold, and a threshold of at most
+    MATCH_MAX_THRESHOLD, so the gallery cannot be searched for look-alikes. Same shape either way.
+    """
     with audit.refusals(audit.Action.MATCH, probe=data):
+        if not may_read:
+            _check_threshold_allowed(threshold)
         result = _match(data, top_k, threshold)
+    if not may_read:
+        result["top_matches"] = [candidate for candidate in result["top_matches"] if candidate["within_threshold"]]
     audit.record_match(result, data, top_k)
     return result
+
+
+def _check_threshold_allowed(threshold: float | None) -> None:
+    limit = get_service().match_max_threshold
+    if threshold is not None and threshold > limit:
+        raise ThresholdNotAllowed(
+            f"threshold: {threshold} is above MATCH_MAX_THRESHOLD ({limit}), the most a caller "
+            "that may not read people may ask for."
+        )
 
 
 # People looked at beyond top_k to find the best match's runner-up.

@@ -142,7 +142,9 @@ class MatchView(PermissionRequiredMixin, FormView):
         upload = form.cleaned_data["photo"]
         try:
             data = services.read_photo(upload)
-            result = services.match(data, settings.TOP_K_MATCHES, form.cleaned_data["threshold"])
+            result = services.match(
+                data, settings.TOP_K_MATCHES, form.cleaned_data["threshold"], may_read=self._may_read()
+            )
         except FaceError as exc:
             form.add_error("photo", exc.detail)
             return self.form_invalid(form)
@@ -157,7 +159,7 @@ class MatchView(PermissionRequiredMixin, FormView):
             photo_src=_data_uri(data, upload.content_type),
             # Distances scale differently per model, so the steps are relative to the threshold.
             stricter=round(threshold * 0.8, 4),
-            looser=round(threshold * 1.25, 4),
+            looser=self._allowed(round(threshold * 1.25, 4)),
         )
         return self.render_to_response(context)
 
@@ -165,7 +167,17 @@ class MatchView(PermissionRequiredMixin, FormView):
         service = get_service()
         kwargs.setdefault("calibration", service.calibration)
         kwargs.setdefault("default_threshold", service.default_threshold)
+        # Below-threshold candidates, and thresholds above MATCH_MAX_THRESHOLD, only for users who
+        # may view people (services.match).
+        kwargs.setdefault("may_read", self._may_read())
+        kwargs.setdefault("guide", [(value, label) for value, label in service.calibration.guide if self._allowed(value)])
         return super().get_context_data(**kwargs)
+
+    def _may_read(self) -> bool:
+        return self.request.user.has_perm(VIEW)
+
+    def _allowed(self, threshold: float) -> float | None:
+        return threshold if self._may_read() or threshold <= get_service().match_max_threshold else None
 
 
 class PersonListView(PermissionRequiredMixin, ListView):

@@ -113,7 +113,8 @@ class MatchSerializer(serializers.Serializer):
         required=False,
         help_text=(
             "Cosine distance at or below which the best match is recognised (0-2, lower is "
-            "stricter). Default: the calibrated value of the active model, given in the answer."
+            "stricter). Default: the calibrated value of the active model, given in the answer. "
+            "A key without the read scope may send at most MATCH_MAX_THRESHOLD (400 above it)."
         ),
     )
 
@@ -261,7 +262,10 @@ class MatchResultSerializer(serializers.Serializer):
     best_match = CandidateSerializer(allow_null=True, help_text="That person when recognized, else null.")
     top_matches = TopMatchSerializer(
         many=True,
-        help_text="Nearest distinct people first, within the threshold or not; empty for an empty gallery.",
+        help_text=(
+            "Nearest distinct people first, within the threshold or not; empty for an empty gallery. "
+            "For a key without the read scope, only those within the threshold."
+        ),
     )
     face_detected = serializers.BooleanField(help_text="Always true here: no face answers 422.")
     faces_detected = serializers.IntegerField(help_text="Faces in the photo; the largest was matched.")

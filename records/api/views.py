@@ -167,7 +167,9 @@ class RecordViewSet(viewsets.GenericViewSet):
     def match(self, request):
         form = validated(MatchSerializer, request.data)
         top_k = form.get("top_k", settings.TOP_K_MATCHES)
-        return Response(services.match(services.read_photo(form["image"]), top_k, threshold=form.get("threshold")))
+        data = services.read_photo(form["image"])
+        may_read = request.auth.has_scope(READ)
+        return Response(services.match(data, top_k, threshold=form.get("threshold"), may_read=may_read))
 
     @extend_schema(
         operation_id="get_record",

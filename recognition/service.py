@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 
-from .backends.base import DetectedFace
+from .backends.base import DetectedFace, ModelWeightsMissing
 from .calibration import Calibration, calibration_for
 from .errors import NoFaceDetected
 from .imaging import DecodedImage
+from .weights import trusted_digests, verify_weight_files
 
 logger = logging.getLogger(__name__)
 
@@ -69,17 +70,36 @@ def _backend_module(native: NativePipeline):
     return importlib.import_module(f"{__package__}.backends.{native.module}")
 
 
-def missing_weight_files(model_name: str, detector: str) -> list[Path]:
-    """Weight files the configured pipeline needs and does not have; checked without loading."""
+@dataclass(frozen=True)
+class WeightFiles:
+    """The weight files a pipeline loads, and the digests `install_weights --trust-unknown`
+    recorded for them (only DeepFace's folder has such a record; pip-installed files need none)."""
+
+    paths: list[Path]
+    trusted: dict[str, str]
+
+    @property
+    def missing(self) -> list[Path]:
+        return [path for path in self.paths if not path.exists()]
+
+    def verify(self) -> None:
+        """Raise ModelWeightsMissing or WeightFilesRejected unless every file is the expected one."""
+        if self.missing:
+            raise ModelWeightsMissing(self.missing)
+        verify_weight_files(self.paths, self.trusted)
+
+
+def weight_files(model_name: str, detector: str) -> WeightFiles:
+    """What the configured pipeline loads; found without loading anything."""
     native = native_pipeline(model_name, detector)
     if native:
         backend = _backend_module(native)
         folder = backend.weights_dir()
-        return [folder / name for name in backend.WEIGHT_FILES.values() if not (folder / name).exists()]
+        return WeightFiles([folder / name for name in backend.WEIGHT_FILES.values()], trusted={})
     from .backends.deepface_backend import required_weight_files, weights_folder
 
     folder = weights_folder(settings.DEEPFACE_HOME)
-    return [folder / name for name in required_weight_files(model_name, detector) if not (folder / name).exists()]
+    return WeightFiles([folder / name for name in required_weight_files(model_name, detector)], trusted_digests(folder))
 
 
 class FaceService:
@@ -94,6 +114,8 @@ class FaceService:
     @cached_property
     def pipeline(self):
         started = time.perf_counter()
+        # Nothing loads a file that is not the one its digest names (recognition/weights.py).
+        weight_files(self.model_name, self.detector).verify()
         if self._native:
             pipeline_class = getattr(_backend_module(self._native), self._native.class_name)
             pipeline = pipeline_class(detector=self.detector)

@@ -10,10 +10,10 @@ Hashing every file on every worker start would cost up to half a second per work
 ArcFace + RetinaFace are 256 MB; bench/RESULTS.md), so a verified digest is cached under the
 file's identity (path, size, mtime, ctime, inode) in Django's cache, which the workers of a host
 share (files under DATA_DIR, or Redis): the first check after an install hashes, later starts
-only `stat` the files. Any write to a file, and any `touch` to hide one,
-changes its ctime, so a changed file is hashed again, never taken from the cache. We chose this
-over hashing once in `install_weights` because most weight files are installed by pip, not by
-that command, and because the cache verifies what is on disk now rather than what was installed.
+only `stat` the files. Any write to a file, and any `touch` to hide one, changes its ctime, so a
+changed file is hashed again, never taken from the cache. We chose this over hashing once in
+`install_weights` because most weight files are installed by pip, not by that command, and
+because the cache verifies what is on disk now rather than what was installed.
 """
 
 import hashlib
@@ -105,9 +105,14 @@ def current_sha256(path: Path) -> str:
 
 
 def trusted_digests(folder: Path) -> dict[str, str]:
+    path = Path(folder) / TRUSTED_FILE_NAME
     try:
-        return json.loads((Path(folder) / TRUSTED_FILE_NAME).read_text())
+        return json.loads(path.read_text())
     except FileNotFoundError:
+        return {}
+    except ValueError:
+        # Fail closed: every file it vouched for is then reported as unknown, by name.
+        logger.error("%s is not valid JSON; no digest in it is trusted", path)
         return {}
 
 

@@ -179,9 +179,18 @@ class Server:
                 parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
             except (OSError, IndexError, ValueError):
                 continue
-            if self.process and parent == self.process.pid:
+            # Children of the master that run gunicorn: not the purge_expired it starts when ready
+            # (gunicorn.conf.py), nor that process's zombie once it has ended.
+            if self.process and parent == self.process.pid and self._runs_gunicorn(stat.parent):
                 pids.append(int(stat.parent.name))
         return sorted(pids)
+
+    @staticmethod
+    def _runs_gunicorn(process: Path) -> bool:
+        try:
+            return b"gunicorn" in (process / "cmdline").read_bytes()
+        except OSError:
+            return False
 
     def worker_memory(self) -> list[dict]:
         """Each worker's pid, resident memory (MB), and whether TensorFlow is mapped into it."""

@@ -4,6 +4,7 @@ of erasures that failed."""
 
 import logging
 import math
+from functools import wraps
 
 from csp.constants import UNSAFE_INLINE
 from csp.middleware import CSPMiddleware, PolicyParts
@@ -12,6 +13,7 @@ from django.utils.cache import add_never_cache_headers
 from rest_framework.throttling import UserRateThrottle
 
 from records import audit, erasure
+from records.api.throttling import AnonymousRateThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +47,20 @@ class UserThrottleMiddleware:
             if not throttle.allow_request(request, None):
                 return too_many_requests(throttle.wait())
         return self.get_response(request)
+
+
+def anonymous_throttled(view):
+    """For a Django view anyone may call, such as a login page: the API's anonymous rate
+    (ANON_THROTTLE_RATE) per client address, counted with /health and the API docs."""
+
+    @wraps(view)
+    def throttled_view(request, *args, **kwargs):
+        throttle = AnonymousRateThrottle()
+        if not throttle.allow_request(request, None):
+            return too_many_requests(throttle.wait())
+        return view(request, *args, **kwargs)
+
+    return throttled_view
 
 
 def too_many_requests(wait: float | None) -> HttpResponse:

@@ -171,7 +171,7 @@ CACHES = {
     "default": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
         if REDIS_URL
-        else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": DATA_DIR / "cache"}
+        else {"BACKEND": "facesite.cache.LockingFileBasedCache", "LOCATION": DATA_DIR / "cache"}
     )
     | {"KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="facesite")},
 }
@@ -235,15 +235,29 @@ REST_FRAMEWORK = {
     ],
     "EXCEPTION_HANDLER": "records.api.exceptions.exception_handler",
     # Per API key, counted in the shared cache; beyond the rate: 429 with Retry-After.
-    "DEFAULT_THROTTLE_CLASSES": ["records.api.throttling.APIKeyRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "records.api.throttling.APIKeyRateThrottle",
+        "records.api.throttling.AnonymousRateThrottle",
+    ],
     "DEFAULT_THROTTLE_RATES": {
-        "api_key": env.str("API_KEY_THROTTLE_RATE", default="1200/minute"),
+        # Two workers answer about 18-20 matches a second (bench/RESULTS.md, 10k gallery): one key at
+        # 10 a second can take about half of them, never all; a door camera needs 1-2 a second.
+        "api_key": env.str("API_KEY_THROTTLE_RATE", default="600/minute"),
+        # Requests with neither key nor login (/health, /openapi.json, /docs, /redoc), per client
+        # address (records.client_address): load balancers probe a few times a minute.
+        "anon": env.str("ANON_THROTTLE_RATE", default="60/minute"),
         # Logged-in users of the pages and the admin (facesite.middleware.UserThrottleMiddleware).
         "user": env.str("USER_THROTTLE_RATE", default="600/minute"),
     },
     # drf-spectacular's, plus each operation's scope (x-required-scope) and its 403.
     "DEFAULT_SCHEMA_CLASS": "records.api.schema.ScopedAutoSchema",
 }
+# At most this many requests that analyse a photo (match, enrol, add a photo) per API key at once,
+# across every worker: beyond it 429 with Retry-After (records/api/throttling.py). Each slot
+# expires after API_KEY_SLOT_SECONDS, longer than gunicorn lets a request run (GUNICORN_TIMEOUT,
+# facesite/gunicorn.conf.py), so a worker killed mid-request frees its slot by then.
+API_KEY_CONCURRENT_REQUESTS = env.int("API_KEY_CONCURRENT_REQUESTS", default=2)
+API_KEY_SLOT_SECONDS = env.int("GUNICORN_TIMEOUT", default=60) + 10
 SPECTACULAR_SETTINGS = {
     "TITLE": "Face identification API",
     "DESCRIPTION": (

@@ -41,6 +41,15 @@ def photo(lfw_people):
 
 
 @pytest.fixture(autouse=True)
+def fresh_throttles():
+    """Throttle counts and concurrency slots live in the cache, which outlives a test: each test
+    starts with none (a run makes far more anonymous requests from 127.0.0.1 than a minute allows)."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def isolated_data(settings, tmp_path):
     """Each test writes photos and index snapshots under its own temporary folder."""
     settings.MEDIA_ROOT = tmp_path / "media"

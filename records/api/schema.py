@@ -61,8 +61,26 @@ class ScopedAutoSchema(AutoSchema):
         # of get_response_serializers: every scoped operation documents its 403 without being told.
         forbidden = missing_scope_response(scope, f"{self.method} {self.path}")
         operation["responses"]["403"] = self._get_response_for_code(forbidden, "403")
+        operation["responses"]["429"] = self._get_response_for_code(TOO_MANY_REQUESTS, "429")
         operation["responses"] = dict(sorted(operation["responses"].items()))
         return operation
+
+
+TOO_MANY_REQUESTS = OpenApiResponse(
+    ErrorSerializer,
+    description=(
+        "Beyond the key's rate (API_KEY_THROTTLE_RATE), or, for a request that analyses a photo, beyond "
+        "API_KEY_CONCURRENT_REQUESTS of them running at once for the key. `Retry-After` says when to retry."
+    ),
+    examples=[
+        OpenApiExample(
+            "Rate",
+            value={"detail": "Request was throttled. Expected available in 3 seconds."},
+            status_codes=["429"],
+            response_only=True,
+        )
+    ],
+)
 
 
 def missing_scope_response(scope: str, operation: str) -> OpenApiResponse:

@@ -43,6 +43,7 @@ from .serializers import (
     RecordDetailSerializer,
     RecordSerializer,
 )
+from .throttling import ConcurrencyLimitMixin
 
 RECORD_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Record id.")
 IMAGE_ID = OpenApiParameter("image_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Photo id.")
@@ -62,7 +63,7 @@ def enrolled_message(name: str, faces_detected: int) -> str:
     return message
 
 
-class RecordViewSet(viewsets.GenericViewSet):
+class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
     """People enrolled for recognition, their photos, and matching a photo against them."""
 
     # The scope each action needs (records/api/permissions.py): a new action needs its line here.
@@ -77,6 +78,8 @@ class RecordViewSet(viewsets.GenericViewSet):
         "destroy": MANAGE,
         "delete_image": MANAGE,
     }
+    # Actions that find and embed a face (~100 ms of a worker each): limited per key at once.
+    expensive_actions = frozenset({"match", "create", "add_image"})
     queryset = Person.objects.all()
     serializer_class = RecordDetailSerializer
     pagination_class = SkipLimitPagination

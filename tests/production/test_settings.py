@@ -95,5 +95,5 @@ def test_by_default_photos_stay_in_the_media_folder_and_workers_share_a_file_cac
     shown = show_settings(production_env(tmp_path, API_KEY_THROTTLE_RATE="5/minute"))
 
     assert shown["storage"] == "django.core.files.storage.filesystem.FileSystemStorage"
-    assert shown["cache"] == "FileBasedCache"
+    assert shown["cache"] == "LockingFileBasedCache"
     assert shown["throttle_rates"]["api_key"] == "5/minute"

@@ -1,17 +1,25 @@
-"""Rate limits per API key and per logged-in user, answered 429 with Retry-After, and counted
-together by every gunicorn worker."""
+"""Rate limits per API key, per logged-in user and per address for anonymous requests, and the
+limit of photo-analysing requests running at once per key: answered 429 with Retry-After, and
+counted together by every gunicorn worker."""
 
 import os
 import signal
+import threading
+import time
 import uuid
 
 import pytest
+import requests
+from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
+from django.http import HttpResponse
 from rest_framework.test import APIClient
 from rest_framework.throttling import UserRateThrottle
 
-from records.api.throttling import APIKeyRateThrottle
-from tests.keys import key_client
+from facesite.middleware import anonymous_throttled
+from records.api.throttling import AnonymousRateThrottle, APIKeyRateThrottle, KeySlots
+from records.models import ScopedAPIKey
+from tests.keys import key_client, new_key
 
 pytestmark = pytest.mark.django_db
 
@@ -83,3 +91,129 @@ def test_all_gunicorn_workers_count_against_one_allowance(gunicorn, api_client, 
     served = server.served_by([request_id for *_, request_id in answers])
     # Both workers answered, yet the key got 6 answers in all, not 6 from each.
     assert len({served[request_id] for *_, request_id in answers}) == 2
+
+
+def test_anonymous_requests_are_limited_per_client_address(live_server, settings, monkeypatch):
+    """/health and the docs, counted together per address; a key's requests are not counted."""
+    monkeypatch.setattr(AnonymousRateThrottle, "rate", "3/minute", raising=False)
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]  # the test plays a proxy naming several clients
+
+    def get(path: str, client: str, **headers):
+        return requests.get(live_server.url + path, headers={"X-Forwarded-For": client, **headers}, timeout=30)
+
+    answers = [get(path, "198.51.100.7") for path in ["/health", "/openapi.json", "/health"]]
+    refused = get("/docs", "198.51.100.7")
+
+    assert [answer.status_code for answer in answers] == [200, 200, 200]
+    assert refused.status_code == 429
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+    assert get("/health", "198.51.100.8").status_code == 200  # another client, its own allowance
+    keyed = get("/health", "198.51.100.7", **{"X-API-Key": new_key(scopes=["match"])})
+    assert keyed.status_code == 200 and "models" in keyed.json()
+
+
+def test_the_anonymous_limit_serves_django_views_too(rf, monkeypatch):
+    """For the login pages: the same allowance per address, answered 429 with Retry-After."""
+    monkeypatch.setattr(AnonymousRateThrottle, "rate", "2/minute", raising=False)
+    view = anonymous_throttled(lambda request: HttpResponse("login form"))
+
+    def from_address(address: str):
+        request = rf.get("/accounts/login/", REMOTE_ADDR=address)
+        request.user = AnonymousUser()
+        return view(request)
+
+    statuses = [from_address("192.0.2.1").status_code for _ in range(3)]
+
+    assert statuses == [200, 200, 429]
+    assert from_address("192.0.2.1")["Retry-After"].isdigit()
+    assert from_address("192.0.2.2").status_code == 200
+
+
+@pytest.fixture
+def one_at_a_time(settings):
+    settings.API_KEY_CONCURRENT_REQUESTS = 1
+
+
+def match_photo(live_server, key: str, data: bytes):
+    return requests.post(
+        f"{live_server.url}/records/match", headers={"X-API-Key": key}, files={"image": ("p.jpg", data)}, timeout=60
+    )
+
+
+def test_a_key_with_its_requests_running_elsewhere_gets_429(live_server, one_at_a_time, face_service, photo):
+    """A slot taken in the shared cache, as another worker serving the same key holds it."""
+    key = new_key("camera", scopes=["match", "read"])
+    elsewhere = KeySlots(ScopedAPIKey.objects.get(name="camera")).take()
+
+    refused = match_photo(live_server, key, photo("Colin_Powell", 0))
+    listed = requests.get(f"{live_server.url}/records", headers={"X-API-Key": key}, timeout=30)
+    other_key = match_photo(live_server, new_key("other", scopes=["match"]), photo("Colin_Powell", 0))
+    KeySlots.give_back(elsewhere)
+    after = match_photo(live_server, key, photo("Colin_Powell", 0))
+
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "1"
+    assert refused.json()["detail"].startswith("This API key already has 1 requests that analyse a photo")
+    assert listed.status_code == 200  # not a photo to analyse: not limited
+    assert other_key.status_code == 200
+    assert after.status_code == 200
+
+
+def test_a_slot_left_by_a_killed_worker_expires(live_server, one_at_a_time, settings, face_service, photo):
+    settings.API_KEY_SLOT_SECONDS = 1
+    key = new_key("camera", scopes=["match"])
+    KeySlots(ScopedAPIKey.objects.get(name="camera")).take()  # never given back
+
+    assert match_photo(live_server, key, photo("Colin_Powell", 0)).status_code == 429
+    time.sleep(1.5)
+    assert match_photo(live_server, key, photo("Colin_Powell", 0)).status_code == 200
+
+
+def test_every_answer_gives_its_slot_back(live_server, one_at_a_time, face_service, photo, faces_dir):
+    key = new_key("camera", scopes=["match", "enrol"])
+    headers = {"X-API-Key": key}
+    group = (faces_dir / "samples/group/kit_with_rose.jpg").read_bytes()
+
+    statuses = [
+        requests.post(
+            f"{live_server.url}/records", headers=headers, files={"image": ("p.jpg", group)},
+            data={"name": "Kit", "strict": "true"}, timeout=60,
+        ).status_code,  # two faces
+        match_photo(live_server, key, b"not a photo").status_code,
+        requests.post(f"{live_server.url}/records", headers=headers, data={"name": "x"}, timeout=30).status_code,
+        requests.post(
+            f"{live_server.url}/records", headers=headers, files={"image": ("p.jpg", photo("Colin_Powell", 0))},
+            data={"name": "Colin Powell"}, timeout=60,
+        ).status_code,
+        match_photo(live_server, key, photo("Colin_Powell", 1)).status_code,
+    ]
+
+    assert statuses == [422, 400, 400, 201, 200]
+    assert KeySlots(ScopedAPIKey.objects.get(name="camera")).take() is not None  # the slot is free
+
+
+def test_concurrent_requests_of_one_key_over_two_workers_are_limited(gunicorn, api_client, faces_dir):
+    server = gunicorn(2, API_KEY_CONCURRENT_REQUESTS=1)
+    camera, other = api_client(server, "camera", scopes=["match"]), api_client(server, "other", scopes=["match"])
+    group = (faces_dir / "samples/group/kit_with_rose.jpg").read_bytes()
+
+    answers = []
+    for _ in range(5):
+        start = threading.Barrier(2)
+
+        def send(client):
+            start.wait()
+            answers.append(client.match(group))
+
+        threads = [threading.Thread(target=send, args=(camera,)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    statuses = sorted(status for status, *_ in answers)
+    # Two at once, one allowed: each round answers one 200, and one 429 whenever they overlapped
+    # (a worker busy with one cannot accept the other, so the other worker takes it meanwhile).
+    assert set(statuses) == {200, 429}, statuses
+    assert all(body["detail"].startswith("This API key already has 1") for status, body, *_ in answers if status == 429)
+    assert other.match(group)[0] == 200 and camera.match(group)[0] == 200  # every slot given back

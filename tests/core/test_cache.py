@@ -14,7 +14,7 @@ def take_every_key(folder: str, results) -> None:
 
 
 def test_of_processes_adding_the_same_keys_at_once_one_takes_each(tmp_path):
-    context = multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("spawn")  # not fork: a test run has threads (the live server)
     results = context.Queue()
     processes = [context.Process(target=take_every_key, args=(str(tmp_path), results)) for _ in range(6)]
     for process in processes:

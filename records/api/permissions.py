@@ -16,20 +16,24 @@ from records.models import ScopedAPIKey
 from .authentication import HOW_TO_SEND_A_KEY
 
 
-def operation_name(view, method: str) -> str | None:
-    """The viewset action of the request, or its HTTP method on a plain APIView. None for an
-    OPTIONS request to a viewset, which describes the endpoint and reads no data."""
+# OPTIONS describes an endpoint (DRF's metadata: its fields) and reads no data: any valid key may.
+DESCRIBE = {"options", "metadata"}
+
+
+def operation_name(view, method: str) -> str:
+    """The viewset action of the request ("metadata" for OPTIONS), or its HTTP method on a plain
+    APIView."""
     # Viewsets (and drf-spectacular's instances of them) have `action`; plain APIViews do not.
     # (Duck-typed: importing rest_framework.viewsets here would be circular, DRF's settings import
     # this module.)
-    if hasattr(view, "action"):
+    if getattr(view, "action", None) is not None:
         return view.action
     return method.lower()
 
 
 def required_scope(view, method: str) -> str | None:
     name = operation_name(view, method)
-    if name is None or name == "options":
+    if name in DESCRIBE:
         return None
     try:
         return view.required_scopes[name]

@@ -69,6 +69,17 @@ def test_every_endpoint_with_every_scope(call, unchanged, method, path, needed, 
     }
 
 
+@pytest.mark.parametrize("path", sorted({path for _, path, _, _ in ENDPOINTS}))
+def test_options_describes_an_endpoint_to_any_key_and_to_no_one_else(live_server, bush, path):
+    url = live_server.url + path.format(id=bush.pk, image_id=bush.images.get().pk)
+
+    described = requests.options(url, headers={"X-API-Key": new_key(scopes=[MATCH])}, timeout=30)
+    anonymous = requests.options(url, timeout=30)
+
+    assert described.status_code == 200 and described.json()["name"]
+    assert anonymous.status_code == 401
+
+
 @pytest.mark.parametrize("method, path, needed, _", ENDPOINTS)
 @pytest.mark.parametrize(
     "change, detail",

@@ -18,13 +18,17 @@ max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
 control_socket_disable = True
 
 
-def when_ready(server):
-    """Once per server start, not once per worker: purge the audit events and probe photos past
-    their retention (manage.py purge_expired), in a process of its own so no worker waits for it."""
-    import subprocess
-    import sys
-    from pathlib import Path
+def post_worker_init(worker):
+    """Once per server start, in its first worker (age 1) before it serves: purge the audit events
+    and probe photos past their retention (manage.py purge_expired). The other workers, and
+    workers restarted later, skip it; cron runs it daily (docs/deploy.md, Retention)."""
+    if worker.age != 1:
+        return
+    from django.core.management import call_command
 
-    manage = Path(__file__).resolve().parent.parent / "manage.py"
-    server.log.info("Purging expired audit events and probe photos (manage.py purge_expired)")
-    subprocess.Popen([sys.executable, str(manage), "purge_expired"])
+    try:
+        call_command("purge_expired")
+    # A purge that cannot run now (database busy or down) is run again by cron; it must not keep
+    # the server from starting.
+    except Exception:
+        worker.log.exception("manage.py purge_expired failed at start-up")

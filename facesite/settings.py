@@ -303,6 +303,9 @@ CONTENT_SECURITY_POLICY = {
 AUDIT_KEEP_PROBES = env.bool("AUDIT_KEEP_PROBES", default=False)
 # Storage limitation (GDPR art. 5(1)(e)): `manage.py purge_expired` (cron, and once as the server
 # starts) deletes audit events older than this, and kept probe photos sooner (their events stay).
+# More people and photos than this read by one API key or user within a clock minute (listed,
+# opened, downloaded, exported) is flagged in the audit log with a `bulk_read` event.
+AUDIT_BULK_READ_PER_MINUTE = env.int("AUDIT_BULK_READ_PER_MINUTE", default=600)
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
 PROBE_RETENTION_DAYS = env.int("PROBE_RETENTION_DAYS", default=30)
 # Files of a delete whose erasure failed (storage down) are retried by the next request a process

@@ -1,10 +1,12 @@
-"""The audit log: who enrolled, matched, deleted, created an API key or rebuilt the index, when,
-what, and how it ended (`AuditEvent`, read-only in the admin).
+"""The audit log: who enrolled, matched, read, exported, changed or deleted people and photos,
+created or revoked an API key or rebuilt the index, when, what, and how it ended (`AuditEvent`,
+read-only in the admin).
 
 Events are written where every interface passes: `records.services` (enrol, add a photo, match,
-refused or done), `records.maintenance` (rebuild, repair), and the delete and key-creation signals
-below, so the API, the pages, the admin, the commands and a shell are all recorded, and a change
-and its event commit together. Who acts is the request being served (facesite.middleware puts it
+refused or done), `records.maintenance` (rebuild, repair), the views that read people and photos
+(`record_read`, which also flags bulk reads), and the change, delete and key signals below, so the
+API, the pages, the admin, the commands and a shell are all recorded, and a change and its event
+commit together. Who acts is the request being served (facesite.middleware puts it
 here; DRF's API-key authentication puts the key on it), else the command line of the process.
 """
 
@@ -12,14 +14,16 @@ import contextvars
 import getpass
 import hashlib
 import sys
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.db.models import QuerySet
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
 from recognition.errors import FaceError
@@ -73,6 +77,28 @@ def record(action: str, *, target="", status: int = 200, detail: dict | None = N
     return event
 
 
+def record_read(action: str, *, target="", count: int = 1, detail: dict | None = None) -> None:
+    """A read of `count` people or photos: one event, plus a `bulk_read` event when this actor goes
+    past AUDIT_BULK_READ_PER_MINUTE people and photos read within the current clock minute."""
+    event = record(action, target=target, detail=detail)
+    limit = settings.AUDIT_BULK_READ_PER_MINUTE
+    total = _count_reads(f"{event.actor_type}:{event.actor}", count)
+    if total - count <= limit < total:  # crossed by this read: one flag per actor and minute
+        record(Action.BULK_READ, detail={"read_this_minute": total, "limit": limit, "last_action": action})
+
+
+def _count_reads(actor: str, count: int) -> int:
+    """This minute's reads by `actor`, in the cache every worker shares (as the throttles are)."""
+    minute = int(time.time() // 60)
+    key = f"audit-reads:{hashlib.sha256(actor.encode()).hexdigest()[:32]}:{minute}"
+    cache.add(key, 0, timeout=120)
+    try:
+        return cache.incr(key, count)
+    except ValueError:  # expired between add and incr
+        cache.set(key, count, timeout=120)
+        return count
+
+
 @contextmanager
 def refusals(action: str, probe: bytes | None = None):
     """A photo refused in the block (no face, not an image, ...) is recorded, then raised on."""
@@ -114,6 +140,40 @@ def photo_deleted(sender, instance: FaceImage, origin=None, **kwargs):
     if _deletes_people(origin):
         return  # its person's deletion is the event
     record(Action.DELETE_PHOTO, target=instance.pk, detail={"person": str(instance.person_id)})
+
+
+_CHANGES_RECORDED = {Person: ["name", "metadata"], ScopedAPIKey: ["revoked"]}
+
+
+@receiver(pre_save, sender=Person)
+@receiver(pre_save, sender=ScopedAPIKey)
+def remember_before_change(sender, instance, raw=False, **kwargs):
+    # What the row held before, to record which fields a change touched (one query per change).
+    if not raw and not instance._state.adding:
+        instance._audit_before = sender.objects.filter(pk=instance.pk).values(*_CHANGES_RECORDED[sender]).first()
+
+
+@receiver(post_save, sender=Person)
+def person_changed(sender, instance: Person, created, raw=False, **kwargs):
+    before = getattr(instance, "_audit_before", None)
+    if created or raw or before is None:
+        return
+    # The names of the fields, never their values: the log names people by id only.
+    changed = [field for field, value in before.items() if getattr(instance, field) != value]
+    if changed:
+        record(Action.UPDATE_PERSON, target=instance.pk, detail={"fields": changed})
+
+
+@receiver(post_save, sender=ScopedAPIKey)
+def key_revoked(sender, instance: ScopedAPIKey, created, raw=False, **kwargs):
+    before = getattr(instance, "_audit_before", None)
+    if before and instance.revoked and not before["revoked"]:
+        record(Action.REVOKE_KEY, target=instance.prefix, detail={"name": instance.name})
+
+
+@receiver(post_delete, sender=ScopedAPIKey)
+def key_deleted(sender, instance: ScopedAPIKey, **kwargs):
+    record(Action.REVOKE_KEY, target=instance.prefix, detail={"name": instance.name, "deleted": True})
 
 
 @receiver(post_save, sender=ScopedAPIKey)

@@ -9,6 +9,7 @@ urlpatterns = [
     path("match/", views.MatchView.as_view(), name="match"),
     path("people/", views.PersonListView.as_view(), name="people"),
     path("people/<uuid:pk>/", views.person_detail, name="person"),
+    path("people/<uuid:pk>/export/", views.export, name="person-export"),
     path("people/<uuid:pk>/delete/", views.PersonDeleteView.as_view(), name="person-delete"),
     path("people/<uuid:pk>/photos/<uuid:image_pk>/remove/", views.remove_photo, name="photo-remove"),
     path("photos/<uuid:pk>/", views.photo, name="photo"),

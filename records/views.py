@@ -21,7 +21,8 @@ from recognition.errors import FaceError
 from recognition.gallery import get_gallery
 from recognition.service import get_service
 
-from . import services
+from . import audit, services
+from .export import export_response
 from .forms import AddPhotoForm, EnrolForm, MatchForm
 from .models import FaceImage, Person
 
@@ -192,7 +193,10 @@ class PersonListView(PermissionRequiredMixin, ListView):
         return people.filter(name__icontains=query) if query else people
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(query=self.request.GET.get("q", "").strip(), **kwargs)
+        context = super().get_context_data(query=self.request.GET.get("q", "").strip(), **kwargs)
+        shown = len(context["people"])
+        audit.record_read(audit.Action.LIST, count=shown, detail={"records": shown, "page": context["page_obj"].number})
+        return context
 
 
 @requires(VIEW)
@@ -208,7 +212,14 @@ def person_detail(request, pk):
             stored.report(request, f"Added {_photos(stored.count)} to {person.name}.")
             return redirect("person", pk=person.pk)
     images = person.images.defer("embedding", "landmarks")
+    audit.record_read(audit.Action.READ, target=person.pk)
     return render(request, "records/person_detail.html", {"person": person, "images": images, "form": form})
+
+
+@requires(VIEW)
+def export(request, pk):
+    """Everything held about the person, as a zip (a data subject's access request)."""
+    return export_response(get_object_or_404(Person, pk=pk))
 
 
 @requires(DELETE)
@@ -240,18 +251,21 @@ class PersonDeleteView(PermissionRequiredMixin, DeleteView):
 @requires(VIEW)
 def photo(request, pk):
     """A stored photo, for users who may view people only: MEDIA_ROOT is never served publicly."""
-    image = get_object_or_404(FaceImage.objects.only("image"), pk=pk)
+    image = get_object_or_404(FaceImage.objects.only("image", "person_id"), pk=pk)
     # No browser may keep it: facesite.middleware.NoStoreMiddleware answers no-store.
-    return FileResponse(services.open_stored_photo(image))
+    response = FileResponse(services.open_stored_photo(image))
+    audit.record_read(audit.Action.READ_PHOTO, target=image.person_id, detail={"photo": str(image.pk)})
+    return response
 
 
 @requires(VIEW)
 def face_thumbnail(request, pk):
     """The face of a stored photo, cropped square with a margin and scaled down for lists."""
-    image = get_object_or_404(FaceImage.objects.only("image", "face_box"), pk=pk)
+    image = get_object_or_404(FaceImage.objects.only("image", "face_box", "person_id"), pk=pk)
     with services.open_stored_photo(image) as handle:
         picture = ImageOps.exif_transpose(Image.open(handle))  # face_box is in upright pixels
         face = picture.crop(_square_around(image.face_box, picture.size)).convert("RGB")
+    audit.record_read(audit.Action.READ_PHOTO, target=image.person_id, detail={"photo": str(image.pk), "thumbnail": True})
     face.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
     buffer = io.BytesIO()
     face.save(buffer, "JPEG", quality=85)

@@ -61,6 +61,15 @@ def isolated_data(settings, tmp_path):
     gallery._galleries.clear()
 
 
+@pytest.fixture(autouse=True)
+def no_erasure_retry_by_requests(monkeypatch):
+    """Requests retry pending erasures (at most once a minute per process) only in the tests that
+    ask for it, so no other test counts that query or sees an erasure it did not cause."""
+    from records import erasure
+
+    monkeypatch.setattr(erasure, "_next_retry", float("inf"))
+
+
 @pytest.fixture(scope="session")
 def face_service():
     from recognition.service import get_service

@@ -19,7 +19,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from records import services
+from records import audit, services
+from records.export import export_response
 from records.maintenance import deleted_meanwhile_note, rebuild_index
 from records.models import FaceImage, Person, ScopedAPIKey
 from records.scopes import ADMIN, ENROL, MANAGE, MATCH, READ
@@ -71,6 +72,7 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
         "list": READ,
         "retrieve": READ,
         "image": READ,
+        "export": READ,
         "match": MATCH,
         "create": ENROL,
         "add_image": ENROL,
@@ -121,6 +123,7 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
     )
     def list(self, request):
         page = self.paginate_queryset(self.get_queryset())
+        audit.record_read(audit.Action.LIST, count=len(page), detail={"records": len(page)})
         return self.get_paginated_response(RecordSerializer(page, many=True).data)
 
     @extend_schema(
@@ -185,7 +188,9 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
         examples=[EXAMPLES["detail"]],
     )
     def retrieve(self, request, pk=None):
-        return Response(self.get_serializer(self.get_object()).data)
+        person = self.get_object()
+        audit.record_read(audit.Action.READ, target=person.pk)
+        return Response(self.get_serializer(person).data)
 
     @extend_schema(
         operation_id="update_record",
@@ -269,7 +274,28 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
     def image(self, request, pk=None, image_id=None):
         image = self.get_image(image_id)
         content_type = mimetypes.guess_type(image.image.name)[0] or "application/octet-stream"
-        return FileResponse(services.open_stored_photo(image), content_type=content_type)
+        response = FileResponse(services.open_stored_photo(image), content_type=content_type)
+        audit.record_read(audit.Action.READ_PHOTO, target=image.person_id, detail={"photo": str(image.pk)})
+        return response
+
+    @extend_schema(
+        operation_id="export_record",
+        summary="Export everything held about a person",
+        description=(
+            "A zip for a data subject's access request: `person.json` (the record, metadata and, per "
+            "photo, face box, landmarks, model key and face vector), `photos/` (every stored photo), "
+            "`audit_events.json` (every audit event naming them or their photos) and `probes/` (kept "
+            "probe photos of matches that recognised them). Audited as an `export`."
+        ),
+        parameters=[RECORD_ID],
+        responses={
+            (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The zip, as an attachment."),
+            **error_responses(401, 404),
+        },
+    )
+    @action(detail=True, methods=["get"])
+    def export(self, request, pk=None):
+        return export_response(self.get_object())
 
     @extend_schema(
         operation_id="delete_photo",

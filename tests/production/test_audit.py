@@ -128,3 +128,90 @@ def test_probe_photos_are_kept_only_when_the_setting_asks(door_camera, photo, se
     kept = AuditEvent.objects.exclude(probe="").get()
     assert kept.probe.name.startswith("audit/probes/")
     assert Path(settings.MEDIA_ROOT, kept.probe.name).read_bytes() == probe
+
+
+def test_reads_are_recorded_from_the_api_and_the_pages(door_camera, client, django_user_model, photo):
+    from django.contrib.auth.models import Permission
+
+    api, key = door_camera
+    person_id = api.post("/records", {"name": "Colin Powell", "image": upload(photo("Colin_Powell", 0))}).json()["record"]["id"]
+    api.post("/records", {"name": "Tony Blair", "image": upload(photo("Tony_Blair", 0))})
+    image_id = api.get(f"/records/{person_id}").json()["images"][0]["id"]
+    viewer = django_user_model.objects.create_user("viewer")
+    viewer.user_permissions.add(Permission.objects.get(codename="view_person"))
+    client.force_login(viewer)
+
+    api.get("/records", {"limit": 10})
+    api.get(f"/records/{person_id}/images/{image_id}")
+    client.get("/people/")
+    client.get(f"/people/{person_id}/")
+    client.get(f"/photos/{image_id}/")
+    client.get(f"/photos/{image_id}/face.jpg")
+
+    api_actor = f"door-camera ({key.prefix})"
+    reads = [(e.action, e.actor, e.target, e.detail) for e in AuditEvent.objects.filter(
+        action__in=["list", "read", "read_photo"]).order_by("at", "id")]
+    assert reads == [
+        ("read", api_actor, person_id, {}),
+        ("list", api_actor, "", {"records": 2}),
+        ("read_photo", api_actor, person_id, {"photo": image_id}),
+        ("list", "viewer", "", {"records": 2, "page": 1}),
+        ("read", "viewer", person_id, {}),
+        ("read_photo", "viewer", person_id, {"photo": image_id}),
+        ("read_photo", "viewer", person_id, {"photo": image_id, "thumbnail": True}),
+    ]
+    assert not AuditEvent.objects.filter(action="bulk_read").exists()
+
+
+def test_more_reads_in_a_minute_than_the_setting_allows_are_flagged_once(door_camera, client, django_user_model, photo, settings):
+    import time_machine
+
+    settings.AUDIT_BULK_READ_PER_MINUTE = 5
+    api, key = door_camera
+    with time_machine.travel("2026-03-02 10:00:05Z", tick=False):
+        for name in ["Colin_Powell", "Tony_Blair", "George_W_Bush"]:
+            api.post("/records", {"name": name, "image": upload(photo(name, 0))})
+        api.get("/records")  # 3 read
+        api.get("/records", {"limit": 2})  # 5: at the limit, not past it
+        assert not AuditEvent.objects.filter(action="bulk_read").exists()
+        api.get("/records", {"limit": 1})  # 6: past it
+        api.get("/records")  # 9: flagged already this minute
+    [flag] = AuditEvent.objects.filter(action="bulk_read")
+    assert (flag.actor, flag.detail) == (f"door-camera ({key.prefix})", {"read_this_minute": 6, "limit": 5, "last_action": "list"})
+
+    with time_machine.travel("2026-03-02 10:01:05Z", tick=False):
+        api.get("/records")  # a new minute: 3
+        # Another actor counts on their own.
+        client.force_login(django_user_model.objects.create_superuser("admin"))
+        client.get("/people/")
+    assert AuditEvent.objects.filter(action="bulk_read").count() == 1
+
+
+def test_changes_and_key_revocations_are_recorded_from_every_path(door_camera, client, django_user_model, photo):
+    api, key = door_camera
+    person_id = api.post("/records", {"name": "Colin Powell", "image": upload(photo("Colin_Powell", 0))}).json()["record"]["id"]
+    client.force_login(django_user_model.objects.create_superuser("admin"))
+
+    api.patch(f"/records/{person_id}", {"name": "Colin L. Powell"}, format="json")
+    api.patch(f"/records/{person_id}", {"name": "Colin L. Powell"}, format="json")  # no change: no event
+    client.post(f"/admin/records/person/{person_id}/change/", {
+        "name": "Colin L. Powell", "metadata": '{"role": "minister"}',
+        "images-TOTAL_FORMS": 0, "images-INITIAL_FORMS": 0, "images-MIN_NUM_FORMS": 0, "images-MAX_NUM_FORMS": 1000,
+    })
+    key_client("kiosk", scopes=["match"])
+    kiosk = ScopedAPIKey.objects.get(name="kiosk")
+    revoke = {"name": "kiosk", "scopes": ["match"], "allowed_networks": "", "revoked": "on"}
+    assert client.post(f"/admin/records/scopedapikey/{kiosk.pk}/change/", revoke).status_code == 302
+    assert client.post(f"/admin/records/scopedapikey/{key.pk}/delete/", {"post": "yes"}).status_code == 302
+
+    changes = [(e.actor, e.target, e.detail) for e in events("update_person")]
+    assert changes == [
+        (f"door-camera ({key.prefix})", person_id, {"fields": ["name"]}),
+        ("admin", person_id, {"fields": ["metadata"]}),
+    ]
+    revoked = [(e.actor, e.target, e.detail) for e in events("revoke_key")]
+    assert revoked == [
+        ("admin", kiosk.prefix, {"name": "kiosk"}),
+        ("admin", key.prefix, {"name": "door-camera", "deleted": True}),
+    ]
+    assert not AuditEvent.objects.filter(detail__icontains="Powell").exists()

@@ -90,14 +90,6 @@ def test_no_index_snapshot_keeps_their_vectors(api, photo, settings):
         assert vector not in data
 
 
-@pytest.fixture(autouse=True)
-def no_retry_by_requests(monkeypatch):
-    """Requests retry pending erasures only where a test asks for it."""
-    from records import erasure
-
-    monkeypatch.setattr(erasure, "_next_retry", float("inf"))
-
-
 class FailingStorage:
     """Makes the storage refuse to delete the `failing`-th file it is asked to delete (a full disk,
     a bucket that times out), every time it is asked again, until `recover()` is called."""

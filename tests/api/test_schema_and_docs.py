@@ -21,6 +21,7 @@ OPERATIONS = {
     ("/records/{id}", "get"),
     ("/records/{id}", "patch"),
     ("/records/{id}", "delete"),
+    ("/records/{id}/export", "get"),
     ("/records/{id}/images", "post"),
     ("/records/{id}/images/{image_id}", "get"),
     ("/records/{id}/images/{image_id}", "delete"),

@@ -17,6 +17,7 @@ ENDPOINTS = [
     ("GET", "/records", READ, 200),
     ("GET", "/records/{id}", READ, 200),
     ("GET", "/records/{id}/images/{image_id}", READ, 200),
+    ("GET", "/records/{id}/export", READ, 200),
     ("POST", "/records/match", MATCH, 200),
     ("POST", "/records", ENROL, 201),
     ("POST", "/records/{id}/images", ENROL, 201),

@@ -15,6 +15,7 @@ A photo where no face is found counts as an error, never as skipped.
 
 import argparse
 import csv
+import os
 import uuid
 from collections import defaultdict
 from pathlib import Path
@@ -191,7 +192,8 @@ def run_identification(args, calibration):
 
     print(
         f"gallery: {len(ids)} people ({len(known)} with probes, {len(distractors)} distractors); "
-        f"known probes {len(known_results)}; never-enrolled probes {len(strangers)}"
+        f"known probes {len(known_results)}; never-enrolled probes {len(strangers)}; "
+        f"photos with no face found: {sum(v is None for v in embeddings.values())}"
     )
     print(f"rank-1 accuracy with no threshold: {known_correct.mean():.4f}")
     report(calibration.threshold, "at the default", calibration.max_ratio)
@@ -223,14 +225,17 @@ def main():
     parser.add_argument("--sweep", action="store_true", help="calibrate: thresholds per ratio cut-off at 1%% strangers")
     parser.add_argument("--plot", default="bench/roc.png", help="where to write the ROC plot ('' for none)")
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--no-mirror", action="store_true", help="embed the aligned crop alone, without its mirror image")
     args = parser.parse_args()
-    from .embeddings import setup_django
+    from .embeddings import NO_MIRROR, setup_django
 
+    if args.no_mirror:
+        os.environ[NO_MIRROR] = "1"  # read by the embedding worker processes too
     setup_django()
     from recognition.service import get_service
 
     service = get_service()
-    print(f"pipeline: {service.model_key}")
+    print(f"pipeline: {service.model_key}{' without the mirror image' if args.no_mirror else ''}")
     if args.pairs:
         run_pairs(args, service.calibration)
     if args.identification:

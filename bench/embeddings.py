@@ -20,13 +20,26 @@ def setup_django():
     django.setup()
 
 
+# Set by `bench.accuracy --no-mirror`: the configured pipeline without its mirror-image embedding,
+# to measure what the mirror buys (cached apart from the pipeline's own vectors).
+NO_MIRROR = "BENCH_NO_MIRROR"
+
+
+def _service():
+    from recognition.service import get_service
+
+    service = get_service()
+    if os.environ.get(NO_MIRROR):
+        service.pipeline.mirror = False
+    return service
+
+
 def _embed_one(path: str):
     from recognition.errors import FaceError
     from recognition.imaging import decode_image
-    from recognition.service import get_service
 
     try:
-        analysis = get_service().analyse(decode_image(Path(path).read_bytes()))
+        analysis = _service().analyse(decode_image(Path(path).read_bytes()), embed_all=True)
     except FaceError:
         return None
     if not analysis.faces:
@@ -50,9 +63,7 @@ def embed_paths(paths, workers: int | None = None, progress: bool = True) -> dic
     from django.conf import settings
     from django.utils.text import slugify
 
-    from recognition.service import get_service
-
-    model_key = get_service().model_key
+    model_key = _service().model_key + ("-no-mirror" if os.environ.get(NO_MIRROR) else "")
     cache_path = Path(settings.DATA_DIR) / "bench-cache" / f"{slugify(model_key.replace(':', '-'))}-central.npz"
     cache: dict[str, np.ndarray | None] = {}
     if cache_path.exists():

@@ -155,14 +155,28 @@ class FaceService:
         with self._lock:
             self.pipeline.analyse(np.zeros((160, 160, 3), dtype=np.uint8))
 
-    def analyse(self, image: DecodedImage) -> FaceAnalysis:
-        rgb, scale = _downscale(image.rgb, settings.DETECTION_MAX_SIDE)
+    def analyse(self, image: DecodedImage, embed_all: bool = False) -> FaceAnalysis:
+        """Every face of the photo; only the largest, which is enrolled and matched, is embedded
+        unless `embed_all` (the others' `embedding` is None): an embedding costs more than the
+        detection of every face."""
+        return self.analyse_many([image], embed_all)[0]
+
+    def analyse_many(self, images: list[DecodedImage], embed_all: bool = False) -> list[FaceAnalysis]:
+        """`analyse` of each image; a pipeline that can embeds all their faces in one run."""
+        downscaled = [_downscale(image.rgb, settings.DETECTION_MAX_SIDE) for image in images]
+        rgbs = [rgb for rgb, _ in downscaled]
         with self._lock:
-            faces = self.pipeline.analyse(rgb)
-        if scale != 1.0:
-            faces = [_rescale(face, 1.0 / scale) for face in faces]
-        faces.sort(key=lambda face: face.area, reverse=True)
-        return FaceAnalysis(image=image, faces=faces, model_key=self.model_key)
+            if hasattr(self.pipeline, "analyse_many"):
+                found = self.pipeline.analyse_many(rgbs, embed_all=embed_all)
+            else:
+                found = [self.pipeline.analyse(rgb, embed_all=embed_all) for rgb in rgbs]
+        analyses = []
+        for image, (_, scale), faces in zip(images, downscaled, found):
+            if scale != 1.0:
+                faces = [_rescale(face, 1.0 / scale) for face in faces]
+            faces.sort(key=lambda face: face.area, reverse=True)
+            analyses.append(FaceAnalysis(image=image, faces=faces, model_key=self.model_key))
+        return analyses
 
 
 def _downscale(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:

@@ -41,6 +41,13 @@ def installed_weight_files(folder: Path, names: dict[str, str]) -> dict[str, Pat
     return files
 
 
+def faces_to_embed(areas: list[int], embed_all: bool) -> list[int]:
+    """Indices of the faces to embed: every one, or only the largest (the one enrolled and matched)."""
+    if embed_all or not areas:
+        return list(range(len(areas)))
+    return [max(range(len(areas)), key=areas.__getitem__)]
+
+
 def l2_normalise(vector) -> np.ndarray:
     vector = np.asarray(vector, dtype=np.float32)
     norm = float(np.linalg.norm(vector))

@@ -6,11 +6,12 @@ which is worth several points of LFW accuracy over DeepFace's generic alignment 
 """
 
 import importlib.util
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from .base import DetectedFace, ModelWeightsMissing, installed_weight_files, l2_normalise
+from .base import DetectedFace, ModelWeightsMissing, faces_to_embed, installed_weight_files, l2_normalise
 
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
@@ -73,15 +74,21 @@ class DlibPipeline:
             found.append((rect, float(det.confidence)))
         return found
 
-    def analyse(self, rgb: np.ndarray) -> list[DetectedFace]:
+    def analyse(self, rgb: np.ndarray, embed_all: bool = True) -> list[DetectedFace]:
+        """Every face found; each embedded, or with `embed_all` False only the largest."""
         height, width = rgb.shape[:2]
-        faces = []
         detections = self.detect(rgb)
-        if not detections:
+        faces = []
+        for rect, score in detections:
+            left, top = max(0, rect.left()), max(0, rect.top())
+            right, bottom = min(width, rect.right()), min(height, rect.bottom())
+            faces.append(DetectedFace(box=(left, top, max(0, right - left), max(0, bottom - top)), score=round(float(score), 4)))
+        chosen = faces_to_embed([face.area for face in faces], embed_all)
+        if not chosen:
             return []
         shapes = self._dlib.full_object_detections()
-        for rect, _ in detections:
-            shapes.append(self._shape(rgb, rect))
+        for i in chosen:
+            shapes.append(self._shape(rgb, detections[i][0]))
         chips = self._dlib.get_face_chips(rgb, shapes, size=CHIP_SIZE, padding=CHIP_PADDING)
         batch = list(chips)
         if self.mirror:
@@ -91,17 +98,12 @@ class DlibPipeline:
         descriptors = np.asarray(self._resnet.compute_face_descriptor(batch), dtype=np.float32)
         if self.mirror:
             descriptors = descriptors[: len(chips)] + descriptors[len(chips):]
-        for (rect, score), shape, descriptor in zip(detections, shapes, descriptors):
-            left, top = max(0, rect.left()), max(0, rect.top())
-            right, bottom = min(width, rect.right()), min(height, rect.bottom())
-            points = [shape.part(i) for i in range(shape.num_parts)]
-            faces.append(
-                DetectedFace(
-                    box=(left, top, max(0, right - left), max(0, bottom - top)),
-                    score=round(float(score), 4),
-                    landmarks={name: [p.x, p.y] for name, p in zip(LANDMARK_NAMES, points)},
-                    embedding=l2_normalise(descriptor),
-                )
+        for i, shape, descriptor in zip(chosen, shapes, descriptors):
+            points = [shape.part(j) for j in range(shape.num_parts)]
+            faces[i] = replace(
+                faces[i],
+                landmarks={name: [p.x, p.y] for name, p in zip(LANDMARK_NAMES, points)},
+                embedding=l2_normalise(descriptor),
             )
         return faces
 

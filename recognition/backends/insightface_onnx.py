@@ -10,11 +10,12 @@ The pretrained weights are InsightFace's, released for non-commercial research u
 """
 
 import importlib.util
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from .base import DetectedFace, ModelWeightsMissing, installed_weight_files, l2_normalise
+from .base import DetectedFace, ModelWeightsMissing, faces_to_embed, installed_weight_files, l2_normalise
 
 WEIGHT_FILES = {"detector": "scrfd_500m_bnkps.onnx", "recogniser": "w600k_mbf.onnx"}
 # The photo is letterboxed into a square of SCRFD's training size, 640. Faces above about 400 px
@@ -133,14 +134,30 @@ class InsightFacePipeline:
             vectors = vectors[: len(crops)] + vectors[len(crops):]
         return vectors
 
-    def analyse(self, rgb: np.ndarray) -> list[DetectedFace]:
+    def analyse(self, rgb: np.ndarray, embed_all: bool = True) -> list[DetectedFace]:
+        """Every face found; each embedded, or with `embed_all` False only the largest."""
+        return self.analyse_many([rgb], embed_all)[0]
+
+    def analyse_many(self, rgbs: list[np.ndarray], embed_all: bool = True) -> list[list[DetectedFace]]:
+        """`analyse` of each photo, with the faces of all of them embedded in one network run."""
+        found, crops, owners = [], [], []
+        for rgb in rgbs:
+            faces, landmarks = self._detected_faces(rgb)
+            for i in faces_to_embed([face.area for face in faces], embed_all):
+                crops.append(self.align(rgb, landmarks[i]))
+                owners.append((len(found), i))
+            found.append(faces)
+        vectors = self.embed(crops) if crops else []
+        for (photo, i), vector in zip(owners, vectors):
+            found[photo][i] = replace(found[photo][i], embedding=l2_normalise(vector))
+        return found
+
+    def _detected_faces(self, rgb: np.ndarray) -> tuple[list[DetectedFace], np.ndarray]:
+        """The faces found, not yet embedded, and their landmarks at full precision."""
         height, width = rgb.shape[:2]
         boxes, scores, landmarks = self.detect(rgb)
-        if not len(boxes):
-            return []
-        vectors = self.embed([self.align(rgb, points) for points in landmarks])
         faces = []
-        for box, score, points, vector in zip(boxes, scores, landmarks, vectors):
+        for box, score, points in zip(boxes, scores, landmarks):
             left, top = max(0, int(box[0])), max(0, int(box[1]))
             right, bottom = min(width, int(round(box[2]))), min(height, int(round(box[3])))
             faces.append(
@@ -148,10 +165,9 @@ class InsightFacePipeline:
                     box=(left, top, max(0, right - left), max(0, bottom - top)),
                     score=round(float(score), 4),
                     landmarks={name: [round(float(x), 1), round(float(y), 1)] for name, (x, y) in zip(LANDMARK_NAMES, points)},
-                    embedding=l2_normalise(vector),
                 )
             )
-        return faces
+        return faces, landmarks
 
 
 def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:

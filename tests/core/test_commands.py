@@ -1,6 +1,7 @@
 import json
 import shutil
 
+import numpy as np
 import pytest
 from django.core.management import call_command
 
@@ -32,6 +33,21 @@ def test_import_then_reimport_adds_nothing(people_folder, capsys):
     call_command("import_faces", str(people_folder), workers=1)
     assert "people added: 0; images enrolled: 0; already stored: 6" in capsys.readouterr().out
     assert FaceImage.objects.count() == 6
+
+
+def test_a_batch_import_stores_the_embeddings_of_one_by_one_analysis(people_folder, capsys):
+    """Eight photos in one batch (one without a face, one unreadable): each stored vector is the
+    one the photo gets analysed alone, as enrolment analyses it."""
+    from records.services import analyse_photo
+
+    call_command("import_faces", str(people_folder), workers=1)
+    assert "images enrolled: 6; already stored: 0; no face: 1; unreadable: 1" in capsys.readouterr().out
+    alone = [analyse_photo(path.read_bytes(), to_store=True) for path in people_folder.glob("*/*_0*.jpg")]
+    by_hash = {analysis.image.sha256: analysis.primary for analysis in alone}
+    assert FaceImage.objects.count() == len(by_hash) == 6
+    for image in FaceImage.objects.all():
+        assert image.face_box == list(by_hash[image.sha256].box)
+        assert np.allclose(image.vector, by_hash[image.sha256].embedding, atol=1e-5)
 
 
 def test_import_from_a_manifest(tmp_path, faces_dir, capsys):

@@ -29,6 +29,18 @@ def test_a_close_up_face_missed_at_full_size_is_found_at_half_size(face_service,
     assert len(faces) == 1 and faces[0].box[2] > 100
 
 
+def test_only_the_largest_face_is_embedded_unless_all_are_asked_for(face_service, photo):
+    """Tony Blair's first LFW photo has a second face behind him."""
+    image = decode_image(photo("Tony_Blair", 0))
+    largest = face_service.analyse(image)
+    every = face_service.analyse(image, embed_all=True)
+    assert len(largest.faces) == len(every.faces) >= 2
+    assert [face.box for face in largest.faces] == [face.box for face in every.faces]
+    assert [face.embedding is None for face in largest.faces] == [False] + [True] * (len(largest.faces) - 1)
+    assert all(face.embedding is not None for face in every.faces)
+    assert largest.primary.embedding @ every.primary.embedding > 0.9999
+
+
 def test_the_default_pipeline_separates_people_by_a_wide_margin(face_service, photo):
     """Same person well inside the calibrated threshold, a different person well outside it."""
     def embed(name, number):

@@ -1,5 +1,6 @@
 import csv
 import hashlib
+import itertools
 import os
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -16,14 +17,16 @@ from records.models import FaceImage, Person
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 
 
-def _analyse(path: str):
-    """Runs in a worker process, which loads its own copy of the model."""
-    from records.services import analyse_photo
+# Photos a process analyses together: their faces are embedded in one network run.
+BATCH_SIZE = 16
 
-    try:
-        return analyse_photo(Path(path).read_bytes(), to_store=True), None
-    except FaceError as exc:
-        return None, exc
+
+def _analyse_batch(paths: list[str]) -> list[tuple]:
+    """(analysis, error) of each photo. Runs in a worker process, which loads its own model."""
+    from records.services import analyse_photos
+
+    results = analyse_photos([Path(path).read_bytes() for path in paths], to_store=True)
+    return [(None, result) if isinstance(result, FaceError) else (result, None) for result in results]
 
 
 def _init_worker():
@@ -91,10 +94,11 @@ class Command(BaseCommand):
 
     @staticmethod
     def _analyse_all(paths, workers):
-        if workers <= 1 or len(paths) < 2 * workers:
-            return map(_analyse, paths)
+        batches = [paths[start:start + BATCH_SIZE] for start in range(0, len(paths), BATCH_SIZE)]
+        if workers <= 1 or len(batches) < 2 * workers:
+            return itertools.chain.from_iterable(map(_analyse_batch, batches))
         pool = ProcessPoolExecutor(workers, initializer=_init_worker)
-        return pool.map(_analyse, paths, chunksize=8)
+        return itertools.chain.from_iterable(pool.map(_analyse_batch, batches))
 
     @staticmethod
     def _collect(directory, manifest):

@@ -99,11 +99,12 @@ def synthetic_vectors(real: np.ndarray, count: int, seed: int = 0) -> np.ndarray
 
 def insert_gallery(names: list[str], vectors: np.ndarray, model_key: str, batch: int = 5000) -> None:
     """One Person with one FaceImage each, written in bulk: the rows enrolment would write (vector
-    ids and one generation allocated as `allocate_vector` does), without storing photo files."""
+    ids and one generation allocated as `IndexState.allocate_vector` does), without storing photo
+    files."""
     from django.db import transaction
     from django.db.models import F
 
-    from recognition.models import IndexState
+    from recognition.models import FaceVector, IndexState
     from records.models import FaceImage, Person
 
     for start in range(0, len(names), batch):
@@ -116,6 +117,16 @@ def insert_gallery(names: list[str], vectors: np.ndarray, model_key: str, batch:
             state = IndexState.objects.values("next_vector_id", "generation").get(pk=model_key)
             first_id = state["next_vector_id"] - len(chunk_names)
             people = Person.objects.bulk_create(Person(name=name) for name in chunk_names)
+            face_vectors = FaceVector.objects.bulk_create(
+                FaceVector(
+                    model_key=model_key,
+                    vector_id=first_id + offset,
+                    owner_id=person.pk,
+                    generation=state["generation"],
+                    embedding=np.asarray(vector, dtype=np.float32).tobytes(),
+                )
+                for offset, (person, vector) in enumerate(zip(people, chunk))
+            )
             FaceImage.objects.bulk_create(
                 FaceImage(
                     person=person,
@@ -126,12 +137,9 @@ def insert_gallery(names: list[str], vectors: np.ndarray, model_key: str, batch:
                     face_box=[70, 70, 110, 110],
                     landmarks={},
                     detection_score=1.0,
-                    embedding=np.asarray(vector, dtype=np.float32).tobytes(),
-                    model_key=model_key,
-                    vector_id=first_id + offset,
-                    generation=state["generation"],
+                    face_vector=face_vector,
                 )
-                for offset, (person, vector) in enumerate(zip(people, chunk))
+                for person, face_vector in zip(people, face_vectors)
             )
 
 

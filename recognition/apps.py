@@ -6,4 +6,4 @@ class RecognitionConfig(AppConfig):
     verbose_name = "Face recognition"
 
     def ready(self):
-        from . import checks  # noqa: F401  (registers the model weights check)
+        from . import checks, signals  # noqa: F401  (registers the model weights check and the index signals)

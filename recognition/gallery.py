@@ -1,7 +1,7 @@
 """Keeps this process's FAISS index in step with the database, which is the source of truth.
 
 Every change to the stored vectors of a model key bumps `IndexState.generation` in the same
-transaction (an added FaceImage carries the generation it was added at; a removal leaves a
+transaction (an added FaceVector carries the generation it was added at; a removal leaves a
 RemovedVector row). Before each search a process reads one row; when the generation moved it
 applies only the rows after its own watermark, so several gunicorn workers, each with its own
 index, answer as the database says without ever reloading everything.
@@ -15,13 +15,12 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
 from filelock import FileLock
 
 from .index import Neighbour, VectorIndex
-from .models import IndexState, RemovedVector
+from .models import FaceVector, IndexState, RemovedVector
 
 logger = logging.getLogger(__name__)
 
@@ -31,46 +30,12 @@ SAVE_EVERY_CHANGES = 1000
 LOAD_CHUNK = 5000
 
 
-def allocate_vector(model_key: str) -> tuple[int, int]:
-    """Reserve a vector id and the generation of one addition. Call inside the saving transaction.
-
-    The UPDATE takes the IndexState row lock until the transaction ends, so generations commit in
-    order: a reader that has seen generation G has seen every row at or below G. Without the lock
-    a transaction holding G-1 could commit after a reader moved its watermark to G and be missed.
-    """
-    IndexState.objects.get_or_create(model_key=model_key)
-    IndexState.objects.filter(pk=model_key).update(
-        next_vector_id=F("next_vector_id") + 1, generation=F("generation") + 1
-    )
-    state = IndexState.objects.values("next_vector_id", "generation").get(pk=model_key)
-    return state["next_vector_id"] - 1, state["generation"]
-
-
-def record_removals(model_key: str, vector_ids) -> None:
-    """Log vectors leaving the index at a new generation. Call inside the deleting transaction."""
-    vector_ids = list(vector_ids)
-    if not vector_ids:
-        return
-    IndexState.objects.get_or_create(model_key=model_key)
-    IndexState.objects.filter(pk=model_key).update(generation=F("generation") + 1)
-    generation = IndexState.objects.values_list("generation", flat=True).get(pk=model_key)
-    RemovedVector.objects.bulk_create(
-        RemovedVector(model_key=model_key, vector_id=v, generation=generation) for v in vector_ids
-    )
-
-
 def _new_index() -> VectorIndex:
     return VectorIndex(**_index_options())
 
 
 def _index_options() -> dict:
     return {"approximate_above": settings.APPROXIMATE_INDEX_ABOVE, "nprobe": settings.IVF_NPROBE}
-
-
-def _face_images():
-    from records.models import FaceImage  # records builds on recognition, not the other way
-
-    return FaceImage.objects
 
 
 class Gallery:
@@ -138,9 +103,8 @@ class Gallery:
         started = time.perf_counter()
         index = _new_index()
         rows = (
-            _face_images()
-            .filter(model_key=self.model_key, generation__lte=generation)
-            .values_list("vector_id", "person_id", "embedding")
+            FaceVector.objects.filter(model_key=self.model_key, generation__lte=generation)
+            .values_list("vector_id", "owner_id", "embedding")
             .order_by()
         )
         self._add_rows(index, rows.iterator(chunk_size=LOAD_CHUNK))
@@ -154,9 +118,9 @@ class Gallery:
         removed = RemovedVector.objects.filter(
             model_key=self.model_key, generation__gt=after, generation__lte=upto
         ).values_list("vector_id", flat=True)
-        added = _face_images().filter(
+        added = FaceVector.objects.filter(
             model_key=self.model_key, generation__gt=after, generation__lte=upto
-        ).values_list("vector_id", "person_id", "embedding")
+        ).values_list("vector_id", "owner_id", "embedding")
         count = self._add_rows(self.index, added.iterator(chunk_size=LOAD_CHUNK))
         count += self.index.remove(list(removed))
         self.generation = upto

@@ -1,6 +1,9 @@
-"""Bookkeeping that lets every process keep its in-memory index in step with the database."""
+"""The stored face vectors, the source of truth every vector index is built from, and the change
+log that lets every process keep its index in step with them."""
 
+import numpy as np
 from django.db import models
+from django.db.models import F
 
 
 class IndexState(models.Model):
@@ -23,6 +26,33 @@ class IndexState(models.Model):
     def __str__(self):
         return f"{self.model_key} (generation {self.generation})"
 
+    @classmethod
+    def allocate_vector(cls, model_key: str) -> tuple[int, int]:
+        """Reserve a vector id and the generation of one addition. Call inside the saving transaction.
+
+        The UPDATE takes the IndexState row lock until the transaction ends, so generations commit
+        in order: a reader that has seen generation G has seen every row at or below G. Without the
+        lock a transaction holding G-1 could commit after a reader moved its watermark to G and be
+        missed.
+        """
+        cls.objects.get_or_create(model_key=model_key)
+        cls.objects.filter(pk=model_key).update(next_vector_id=F("next_vector_id") + 1, generation=F("generation") + 1)
+        state = cls.objects.values("next_vector_id", "generation").get(pk=model_key)
+        return state["next_vector_id"] - 1, state["generation"]
+
+    @classmethod
+    def log_removals(cls, model_key: str, vector_ids) -> None:
+        """Log vectors leaving the index at a new generation. Call inside the deleting transaction."""
+        vector_ids = list(vector_ids)
+        if not vector_ids:
+            return
+        cls.objects.get_or_create(model_key=model_key)
+        cls.objects.filter(pk=model_key).update(generation=F("generation") + 1)
+        generation = cls.objects.values_list("generation", flat=True).get(pk=model_key)
+        RemovedVector.objects.bulk_create(
+            RemovedVector(model_key=model_key, vector_id=v, generation=generation) for v in vector_ids
+        )
+
 
 class RemovedVector(models.Model):
     """A vector that left the index at `generation`; read by processes catching up."""
@@ -33,3 +63,49 @@ class RemovedVector(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["model_key", "generation"])]
+
+
+class FaceVectorManager(models.Manager):
+    def store(self, model_key: str, owner_id, vector: np.ndarray) -> "FaceVector":
+        """Add a vector at a new generation. Call inside the transaction that saves what it belongs
+        to, so the vector commits with it or not at all."""
+        vector_id, generation = IndexState.allocate_vector(model_key)
+        return self.create(
+            model_key=model_key,
+            vector_id=vector_id,
+            owner_id=owner_id,
+            generation=generation,
+            embedding=np.asarray(vector, dtype=np.float32).tobytes(),
+        )
+
+
+class FaceVector(models.Model):
+    """One face's embedding under one model key.
+
+    `owner_id` is whoever the face belongs to (records' person id): searches rank distinct owners.
+    Deleting a row logs its removal (recognition/signals.py), so every index drops it.
+    """
+
+    model_key = models.CharField(max_length=200)
+    vector_id = models.BigIntegerField()
+    owner_id = models.UUIDField(db_index=True)
+    generation = models.BigIntegerField()
+    embedding = models.BinaryField()
+
+    objects = FaceVectorManager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["model_key", "vector_id"], name="unique_vector_id_per_model")]
+        indexes = [
+            # Every process catching up asks for one model's rows after its generation. With an
+            # index on each column alone SQLite scanned all of a model's rows: 180 ms per catch-up
+            # at 100k photos, paid by every enrolment.
+            models.Index(fields=["model_key", "generation"], name="face_vector_catch_up"),
+        ]
+
+    def __str__(self):
+        return f"{self.model_key} #{self.vector_id}"
+
+    @property
+    def vector(self) -> np.ndarray:
+        return np.frombuffer(bytes(self.embedding), dtype=np.float32)

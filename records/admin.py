@@ -2,26 +2,34 @@
 
 Photos are added through the service (the person's page or the API), which finds and embeds the
 face; here they are inspected, re-embedded and deleted. Deleting, one by one or in bulk, erases
-files and vectors through the post_delete signal (records/signals.py).
+files and vectors through the post_delete signal (records/signals.py). The index status page of
+recognition's IndexState lives here too: its rebuild and re-embed buttons reach the photos.
 """
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import models
+from django.db.models import Count, OuterRef, Subquery
+from django.shortcuts import redirect
 from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
-from django.urls import reverse
+from django.urls import path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.views.decorators.http import require_POST
 
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
 from facesite.admin import ReadOnlyAdmin
+from recognition.gallery import get_gallery
+from recognition.models import FaceVector, IndexState
 from recognition.service import get_service
 
 from . import scopes
 from .client_address import parse_network
-from .maintenance import deleted_meanwhile_note, reembed_images
+from .maintenance import deleted_meanwhile_note, rebuild_index, reembed_images
 from .metadata import MetadataJSONField
 from .models import AuditEvent, FaceImage, Person, ScopedAPIKey
 
@@ -71,7 +79,9 @@ class FaceImageInline(admin.TabularInline):
     show_change_link = True
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("person").defer("embedding", "landmarks")
+        return super().get_queryset(request).select_related("person", "face_vector").defer(
+            "face_vector__embedding", "landmarks"
+        )
 
     # A photo is added through the service, which finds and embeds its face.
     def has_add_permission(self, request, obj=None):
@@ -123,8 +133,8 @@ class PersonAdmin(admin.ModelAdmin):
 class FaceImageAdmin(admin.ModelAdmin):
     list_display = ["thumbnail", "person", "model_key", "detection_score", "faces_detected", "created_at"]
     list_display_links = ["thumbnail", "person"]
-    list_filter = ["model_key"]
-    list_select_related = ["person"]
+    list_filter = [("face_vector__model_key", admin.AllValuesFieldListFilter)]
+    list_select_related = ["person", "face_vector"]
     search_fields = ["person__name"]
     actions = ["reembed"]
     fields = [
@@ -150,6 +160,14 @@ class FaceImageAdmin(admin.ModelAdmin):
     @admin.display(description="Photo and face")
     def photo(self, image):
         return photo_with_face(image)
+
+    @admin.display(description="Model key", ordering="face_vector__model_key")
+    def model_key(self, image):
+        return image.model_key
+
+    @admin.display(description="Generation")
+    def generation(self, image):
+        return image.face_vector.generation
 
     @admin.display(description="Embedding")
     def embedding_summary(self, image):
@@ -248,3 +266,65 @@ class ScopedAPIKeyAdmin(APIKeyModelAdmin):
     @admin.display(description="Allowed networks")
     def network_list(self, key):
         return ", ".join(key.allowed_networks) or "anywhere"
+@admin.register(IndexState)
+class IndexStateAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+    change_list_template = "admin/recognition/indexstate/change_list.html"
+    list_display = ["model_key", "vectors", "generation", "epoch", "rebuilt_at", "in_this_process", "status"]
+    actions = None
+
+    def get_queryset(self, request):
+        vectors = FaceVector.objects.filter(model_key=OuterRef("pk")).order_by().values("model_key")
+        count = vectors.annotate(n=Count("pk")).values("n")
+        return super().get_queryset(request).annotate(photo_vectors=Subquery(count))
+
+    @admin.display(description="Vectors (stored photos)", ordering="photo_vectors")
+    def vectors(self, state):
+        return state.photo_vectors or 0
+
+    @admin.display(description="Index in this process")
+    def in_this_process(self, state):
+        gallery = get_gallery(state.model_key)
+        if gallery.epoch < 0:
+            return "not loaded"
+        position = "in step" if (gallery.epoch, gallery.generation) == (state.epoch, state.generation) else (
+            "behind: catches up on its next search"
+        )
+        vectors = len(gallery.index)
+        return f"{vectors} vector{pluralize(vectors)} at generation {gallery.generation}, {position}"
+
+    @admin.display(description="Status")
+    def status(self, state):
+        if state.model_key == get_service().model_key:
+            return "active model"
+        return "stale: embedded by another model, re-embed to match these photos"
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            "title": "Index status",
+            "has_rebuild_permission": self.has_rebuild_permission(request),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def has_rebuild_permission(self, request):
+        return request.user.has_perm("recognition.change_indexstate")
+
+    def get_urls(self):
+        rebuild = self.admin_site.admin_view(self.rebuild_view)
+        return [path("rebuild/", rebuild, name="recognition_indexstate_rebuild"), *super().get_urls()]
+
+    @method_decorator(require_POST)
+    def rebuild_view(self, request):
+        if not self.has_rebuild_permission(request):
+            raise PermissionDenied
+        reembed = "reembed" in request.POST
+        result = rebuild_index(reembed=reembed)
+        vectors = result["total_vectors"]
+        self.message_user(
+            request,
+            f"{'Re-embedded every photo and rebuilt' if reembed else 'Rebuilt'} the {result['model']} index: "
+            f"{vectors} vector{pluralize(vectors)} in {result['duration_ms']:.0f} ms.",
+            messages.SUCCESS,
+        )
+        report_reembed_failures(self, request, result["failed"], result["deleted_meanwhile"])
+        return redirect("admin:recognition_indexstate_changelist")

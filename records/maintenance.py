@@ -9,8 +9,9 @@ from django.db import transaction
 from django.template.defaultfilters import pluralize
 
 from recognition.errors import FaceError
-from recognition.gallery import allocate_vector, get_gallery, rebuild, record_removals
+from recognition.gallery import get_gallery, rebuild
 from recognition.imaging import decode_image
+from recognition.models import FaceVector
 from recognition.service import get_service
 
 from . import audit
@@ -26,7 +27,7 @@ def rebuild_index(reembed: bool = False, progress=None) -> dict:
     outcome = ReembedOutcome()
     keys = {model_key}
     if reembed:
-        keys |= set(FaceImage.objects.values_list("model_key", flat=True).distinct())
+        keys |= set(FaceVector.objects.values_list("model_key", flat=True).distinct())
         outcome = reembed_images(FaceImage.objects.all(), progress=progress)
     for key in keys:
         rebuild(key)
@@ -74,20 +75,14 @@ def reembed_images(images, progress=None) -> ReembedOutcome:
         with transaction.atomic():
             # Locked, so a delete cannot commit between this check and the update; a photo whose
             # delete committed while it was analysed would otherwise be an update of no row.
-            current = FaceImage.objects.select_for_update().filter(pk=image.pk).only("model_key", "vector_id").first()
+            current = FaceImage.objects.select_for_update().filter(pk=image.pk).only("face_vector").first()
             if current is None:
                 outcome.deleted_meanwhile += 1
                 continue
-            record_removals(current.model_key, [current.vector_id])
-            image.face_box, image.landmarks = list(face.box), face.landmarks
-            image.detection_score, image.faces_detected = face.score, len(analysis.faces)
-            image.embedding = face.embedding.tobytes()
-            image.model_key = analysis.model_key
-            image.vector_id, image.generation = allocate_vector(analysis.model_key)
-            image.save(update_fields=[
-                "face_box", "landmarks", "detection_score", "faces_detected", "embedding",
-                "model_key", "vector_id", "generation",
-            ])
+            image.apply_face(face, len(analysis.faces))
+            image.face_vector = FaceVector.objects.store(analysis.model_key, image.person_id, face.embedding)
+            image.save(update_fields=["face_box", "landmarks", "detection_score", "faces_detected", "face_vector"])
+            FaceVector.objects.filter(pk=current.face_vector_id).delete()  # logs its removal
         if progress:
             progress()
     return outcome
@@ -137,7 +132,8 @@ def check_integrity(repair: bool = False) -> IntegrityReport:
     model_key = get_service().model_key
     gallery = get_gallery(model_key)
     gallery.sync()
-    wanted = set(FaceImage.objects.filter(model_key=model_key).values_list("vector_id", flat=True))
+    photos = FaceImage.objects.filter(face_vector__model_key=model_key)
+    wanted = set(photos.values_list("face_vector__vector_id", flat=True))
     have = gallery.index.vector_ids
     report.rows_without_vector = sorted(wanted - have)
     report.vectors_without_row = sorted(have - wanted)

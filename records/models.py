@@ -10,6 +10,7 @@ from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey
 
 from recognition.imaging import decode_image, for_storage
+from recognition.models import FaceVector
 from recognition.service import FaceAnalysis, get_service
 
 from . import scopes as scope_names
@@ -19,7 +20,7 @@ from .client_address import address_in, parse_network
 class PersonQuerySet(models.QuerySet):
     def with_photo_summary(self):
         """Each person's number of photos and the photo that represents them, in the same query."""
-        first_image = FaceImage.objects.filter(person=models.OuterRef("pk")).order_by("created_at", "vector_id")
+        first_image = FaceImage.objects.filter(person=models.OuterRef("pk")).order_by(*FaceImage._meta.ordering)
         return self.annotate(
             photo_count=models.Count("images"), first_image_id=models.Subquery(first_image.values("pk")[:1])
         )
@@ -49,8 +50,8 @@ class Person(models.Model):
     def first_image(self):
         images = getattr(self, "_prefetched_objects_cache", {}).get("images")
         if images is not None:
-            return min(images, key=lambda image: (image.created_at, image.vector_id), default=None)
-        return self.images.order_by("created_at", "vector_id").first()
+            return min(images, key=lambda image: (image.created_at, image.face_vector_id), default=None)
+        return self.images.select_related("face_vector").first()
 
     @property
     def embedding_index(self):
@@ -65,10 +66,10 @@ def face_image_path(instance, filename):
 
 
 class FaceImage(models.Model):
-    """A stored photo of a person and the face found in it.
+    """A stored photo of a person and the face found in it; the face's vector is recognition's.
 
-    Saving a new one runs the recognition pipeline on it (records/signals.py): a photo without a
-    face raises `NoFaceDetected` and nothing is written.
+    Saving a new one runs the recognition pipeline on it unless `apply_analysis` already did: a
+    photo without a face raises `NoFaceDetected` and nothing is written.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -81,39 +82,45 @@ class FaceImage(models.Model):
     landmarks = models.JSONField(default=dict, editable=False)
     detection_score = models.FloatField(editable=False)
     faces_detected = models.PositiveIntegerField(default=1, editable=False)
-    embedding = models.BinaryField(editable=False)
-    model_key = models.CharField(max_length=200, editable=False)
-    vector_id = models.BigIntegerField(editable=False)
-    generation = models.BigIntegerField(editable=False)
+    # PROTECT: a vector leaves with its photo (records/signals.py), never on its own.
+    face_vector = models.OneToOneField(FaceVector, on_delete=models.PROTECT, related_name="+", editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    _face = None  # (model key, embedding) of an analysis applied but not saved yet
+
     class Meta:
-        ordering = ["created_at", "vector_id"]
-        constraints = [
-            models.UniqueConstraint(fields=["model_key", "vector_id"], name="unique_vector_per_model"),
-        ]
-        indexes = [
-            # Every process catching up asks for one model's rows after its generation. With an
-            # index on each column alone SQLite scanned all of a model's rows: 180 ms per catch-up
-            # at 100k photos, paid by every enrolment.
-            models.Index(fields=["model_key", "generation"], name="face_image_catch_up"),
-        ]
+        # Vectors are numbered in the order they were stored: the tie-break of photos saved at once.
+        ordering = ["created_at", "face_vector_id"]
 
     def __str__(self):
-        return f"{self.person} #{self.vector_id}"
+        return f"{self.person} #{self.face_vector_id}"
 
     @property
     def vector(self) -> np.ndarray:
-        return np.frombuffer(bytes(self.embedding), dtype=np.float32)
+        return self.face_vector.vector
+
+    @property
+    def model_key(self) -> str:
+        return self.face_vector.model_key
+
+    @property
+    def vector_id(self) -> int:
+        return self.face_vector.vector_id
 
     def save(self, *args, **kwargs):
-        # The vector id and generation are allocated in pre_save: they must commit together with
-        # the row, or another process could move its watermark past a row it never saw.
+        # The vector commits together with the row, or another process could move its watermark
+        # past a vector whose photo it never saw.
         with transaction.atomic():
+            if self._state.adding and self.face_vector_id is None:
+                if self._face is None:
+                    # Raises NoFaceDetected / InvalidImage before anything is written.
+                    self.analyse_own_file()
+                model_key, embedding = self._face
+                self.face_vector = FaceVector.objects.store(model_key, self.person_id, embedding)
             super().save(*args, **kwargs)
 
     def apply_analysis(self, analysis: FaceAnalysis) -> None:
-        """Take the largest face of an analysis of this image's photo."""
+        """Take the largest face of an analysis of this image's photo; its vector is stored on save."""
         face = analysis.primary
         image = analysis.image
         # The pixels the face was found in, upright, without the upload's EXIF/GPS/XMP: the boxes
@@ -124,12 +131,14 @@ class FaceImage(models.Model):
         self.image = ContentFile(stored.data, name=f"face{stored.extension}")
         self.sha256 = image.sha256  # of the upload, so a re-import of the same file is skipped
         self.width, self.height = image.width, image.height
+        self.apply_face(face, len(analysis.faces))
+        self._face = (analysis.model_key, face.embedding)
+
+    def apply_face(self, face, faces_detected: int) -> None:
         self.face_box = list(face.box)
         self.landmarks = face.landmarks
         self.detection_score = face.score
-        self.faces_detected = len(analysis.faces)
-        self.embedding = face.embedding.astype(np.float32).tobytes()
-        self.model_key = analysis.model_key
+        self.faces_detected = faces_detected
 
     def analyse_own_file(self) -> FaceAnalysis:
         analysis = get_service().analyse(for_storage(decode_image(self._read_upload())))

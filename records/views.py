@@ -19,6 +19,7 @@ from PIL import Image, ImageOps
 
 from recognition.errors import FaceError
 from recognition.gallery import get_gallery
+from recognition.models import FaceVector
 from recognition.service import get_service
 
 from . import audit, services
@@ -61,7 +62,7 @@ class HomeView(LoginRequiredMixin, TemplateView):
         return super().get_context_data(
             people=Person.objects.count(),
             photos=FaceImage.objects.count(),
-            other_model_photos=FaceImage.objects.exclude(model_key=service.model_key).count(),
+            other_model_photos=FaceVector.objects.exclude(model_key=service.model_key).count(),
             model_key=service.model_key,
             index_size=len(gallery.index),
             threshold=service.default_threshold,
@@ -211,7 +212,7 @@ def person_detail(request, pk):
         if stored.count:
             stored.report(request, f"Added {_photos(stored.count)} to {person.name}.")
             return redirect("person", pk=person.pk)
-    images = person.images.defer("embedding", "landmarks")
+    images = person.images.defer("landmarks")
     audit.record_read(audit.Action.READ, target=person.pk)
     return render(request, "records/person_detail.html", {"person": person, "images": images, "form": form})
 

@@ -7,15 +7,15 @@ from django.db import DatabaseError, connection
 from django.db.models import Count
 
 from recognition.gallery import get_gallery
+from recognition.models import FaceVector
 from recognition.service import get_service
-from records.models import FaceImage
 
 
 def health_report() -> dict:
     service = get_service()
     gallery = get_gallery(service.model_key)
     try:
-        counts = FaceImage.objects.values("model_key").annotate(vectors=Count("id"))
+        counts = FaceVector.objects.values("model_key").annotate(vectors=Count("id"))
         stored = {row["model_key"]: row["vectors"] for row in counts}
         gallery.sync()  # the index as the next search would see it
         database = True

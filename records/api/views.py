@@ -92,7 +92,9 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
         people = Person.objects.all()
         if self.action == "list":
             # embedding_index reads each person's first photo: one query for the whole page.
-            first_image_fields = FaceImage.objects.only("id", "person_id", "created_at", "vector_id")
+            first_image_fields = FaceImage.objects.select_related("face_vector").only(
+                "id", "person_id", "created_at", "face_vector", "face_vector__vector_id"
+            )
             return people.prefetch_related(Prefetch("images", queryset=first_image_fields))
         if self.action in ("retrieve", "partial_update"):
             return people.prefetch_related("images")

@@ -97,7 +97,7 @@ def stored_state(settings) -> dict:
     gallery.sync()
     return {
         "people": list(Person.objects.order_by("pk").values_list("pk", "name", "metadata", "updated_at")),
-        "images": list(FaceImage.objects.order_by("pk").values_list("pk", "person_id", "image", "vector_id")),
+        "images": list(FaceImage.objects.order_by("pk").values_list("pk", "person_id", "image", "face_vector__vector_id")),
         "index_states": list(IndexState.objects.order_by("pk").values_list()),
         "removed_vectors": list(RemovedVector.objects.order_by("pk").values_list()),
         "media": _files(Path(settings.MEDIA_ROOT)),

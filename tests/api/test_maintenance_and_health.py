@@ -5,7 +5,7 @@ from django.db import DatabaseError, connection
 from rest_framework.test import APIClient
 
 from recognition.gallery import get_gallery
-from recognition.models import IndexState
+from recognition.models import FaceVector, IndexState
 from recognition.service import get_service
 from records.models import FaceImage
 
@@ -32,7 +32,7 @@ def test_rebuild_index_answers_the_vectors_it_holds(api, bush, enrol, photo):
 
 def test_rebuild_with_reembed_recomputes_from_the_stored_photos_and_matches_the_same(api, bush, photo):
     before = api.post("/records/match", {"image": upload(photo("George_W_Bush", 1))}, format="multipart").json()
-    FaceImage.objects.update(embedding=b"\0" * len(bush.images.get().embedding))  # a stale vector
+    FaceVector.objects.update(embedding=b"\0" * len(bush.images.get().face_vector.embedding))  # a stale vector
 
     response = api.post("/maintenance/rebuild-index?reembed=true")
 
@@ -65,7 +65,7 @@ def test_health_reports_database_model_and_index_to_a_key(api, bush, face_servic
 
 
 def test_health_lists_vectors_stored_under_another_model(api, bush, face_service):
-    FaceImage.objects.update(model_key="ArcFace:retinaface:deepface-align-v1")
+    FaceVector.objects.update(model_key="ArcFace:retinaface:deepface-align-v1")
 
     models = api.get("/health").json()["models"]
 

@@ -157,7 +157,7 @@ def test_delete_erases_the_person_their_files_and_vectors(
     powell = enrol("Colin Powell", photo("Colin_Powell", 0))
     api.post(f"/records/{bush.pk}/images", {"image": upload(photo("George_W_Bush", 1))}, format="multipart")
     files = [stored_file(image) for image in bush.images.all()]
-    vectors = set(bush.images.values_list("vector_id", flat=True))
+    vectors = set(bush.images.values_list("face_vector__vector_id", flat=True))
     assert len(files) == 2 and all(f.exists() for f in files)
 
     with django_capture_on_commit_callbacks(execute=True):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
+from recognition.models import FaceVector
 from records.models import FaceImage, Person
 from tests.images import faceless_photo
 
@@ -86,9 +87,9 @@ def test_rebuild_and_integrity_commands(people_folder, capsys):
 
 def test_reembed_recomputes_vectors_from_stored_photos(people_folder, lfw_people, capsys):
     call_command("import_faces", str(people_folder), workers=1)
-    FaceImage.objects.update(embedding=bytes(512))  # as if stored by another model
+    FaceVector.objects.update(embedding=bytes(512))  # as if stored by another model
     call_command("rebuild_index", reembed=True)
     assert "6 vectors" in capsys.readouterr().out
     call_command("identify", str(lfw_people["Colin_Powell"][3]))
     assert json.loads(capsys.readouterr().out)["best_match"]["name"] == "Colin_Powell"
-    assert len(set(FaceImage.objects.values_list("vector_id", flat=True))) == 6
+    assert len(set(FaceImage.objects.values_list("face_vector__vector_id", flat=True))) == 6

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
 
 from recognition.gallery import get_gallery
-from recognition.models import IndexState
+from recognition.models import FaceVector, IndexState
 from recognition.service import get_service
 from records import services
 from records.models import FaceImage, Person
@@ -153,12 +153,12 @@ def test_delete_one_photo_in_the_inline(admin_client, enrol, upload, django_capt
 
 def test_photos_list_thumbnail_person_model_score_and_filter(admin_client, enrol):
     alice, bob = enrol(ALICE), enrol(BOB)
-    FaceImage.objects.filter(person=bob).update(model_key=OLD_MODEL)
+    FaceVector.objects.filter(owner_id=bob.pk).update(model_key=OLD_MODEL)
     response = admin_client.get(PHOTOS)
     assertContains(response, f'src="/photos/{alice.first_image.pk}/face.jpg"')
     assertContains(response, get_service().model_key)
     assertContains(response, "column-detection_score")
-    filtered = admin_client.get(PHOTOS, {"model_key": OLD_MODEL})
+    filtered = admin_client.get(PHOTOS, {"face_vector__model_key": OLD_MODEL})
     assertContains(filtered, "Tony Blair")
     assertNotContains(filtered, "Colin Powell")
 
@@ -174,7 +174,7 @@ def test_photo_page_is_read_only_and_shows_the_face(admin_client, enrol):
 
 def test_reembed_selected_photos(admin_client, enrol):
     image = enrol(ALICE).first_image
-    FaceImage.objects.filter(pk=image.pk).update(model_key=OLD_MODEL)
+    FaceVector.objects.filter(pk=image.face_vector_id).update(model_key=OLD_MODEL)
     response = admin_client.post(PHOTOS, {"action": "reembed", "_selected_action": [image.pk]}, follow=True)
     assert_shows(response, f"Re-embedded 1 photo with {get_service().model_key}.")
     image.refresh_from_db()
@@ -220,7 +220,7 @@ def test_rebuild_the_index(admin_client, enrol):
 
 def test_reembed_everything_and_rebuild(admin_client, enrol):
     image = enrol(ALICE).first_image
-    FaceImage.objects.filter(pk=image.pk).update(model_key=OLD_MODEL)
+    FaceVector.objects.filter(pk=image.face_vector_id).update(model_key=OLD_MODEL)
     response = admin_client.post(f"{INDEX}rebuild/", {"reembed": "on"}, follow=True)
     assert_shows(response, f"Re-embedded every photo and rebuilt the {get_service().model_key} index: 1 vector in")
     image.refresh_from_db()

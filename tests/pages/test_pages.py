@@ -13,7 +13,7 @@ from PIL import Image
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
 
 from recognition.gallery import get_gallery
-from recognition.models import RemovedVector
+from recognition.models import FaceVector, RemovedVector
 from recognition.service import get_service
 from records import services
 from records.models import FaceImage, Person
@@ -80,7 +80,7 @@ def test_home_links_staff_to_the_admin(admin_client):
 
 def test_home_warns_about_photos_of_another_model(admin_client, enrol):
     enrol(ALICE)
-    FaceImage.objects.update(model_key="Facenet512:retinaface:old")
+    FaceVector.objects.update(model_key="Facenet512:retinaface:old")
     response = admin_client.get("/")
     assert_shows(response, "1 photo was embedded by another model")
     assertContains(response, reverse("admin:recognition_indexstate_changelist"))

@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 
 from recognition import gallery as galleries
 from recognition.gallery import get_gallery
+from recognition.models import FaceVector
 from records.models import AuditEvent, FaceImage, Person
 from tests.keys import key_client
 
@@ -46,7 +47,7 @@ def test_deleting_a_person_leaves_nothing_of_them(api, client, member, photo, se
     theirs = [photo("Colin_Powell", n) for n in range(3)]
     erased = enrol_with_photos(api, "Colin Powell", theirs)
     kept = enrol_with_photos(api, "Tony Blair", [photo("Tony_Blair", 0)])
-    vectors = [bytes(image.embedding) for image in FaceImage.objects.filter(person_id=erased)]
+    vectors = [bytes(image.face_vector.embedding) for image in FaceImage.objects.filter(person_id=erased)]
     # Their face crops are derived on request and never stored; ask for them anyway.
     client.force_login(member("Viewers"))
     for image in FaceImage.objects.filter(person_id=erased):
@@ -58,6 +59,7 @@ def test_deleting_a_person_leaves_nothing_of_them(api, client, member, photo, se
 
     assert not Person.objects.filter(pk=erased).exists()
     assert not FaceImage.objects.filter(person_id=erased).exists()
+    assert not FaceVector.objects.filter(owner_id=erased).exists()
     remaining = files_under(settings.MEDIA_ROOT)
     assert list(remaining.values()) == [stored_kept]  # only the other person's photo
     for data in remaining.values():
@@ -81,7 +83,7 @@ def test_deleting_a_person_leaves_nothing_of_them(api, client, member, photo, se
 
 def test_no_index_snapshot_keeps_their_vectors(api, photo, settings):
     erased = enrol_with_photos(api, "Colin Powell", [photo("Colin_Powell", 0)])
-    vector = bytes(FaceImage.objects.get(person_id=erased).embedding)
+    vector = bytes(FaceImage.objects.get(person_id=erased).face_vector.embedding)
     get_gallery(FaceImage.objects.get().model_key).save()  # as a worker does at boot
 
     api.delete(f"/records/{erased}")
@@ -255,7 +257,7 @@ def test_sqlite_overwrites_deleted_vectors_in_the_database_file(api, photo):
         pytest.skip("SQLite's secure_delete; PostgreSQL needs VACUUM (docs/deploy.md)")
     erased = enrol_with_photos(api, "Colin Powell", [photo("Colin_Powell", 0)])
     enrol_with_photos(api, "Tony Blair", [photo("Tony_Blair", 0)])
-    vector = bytes(FaceImage.objects.get(person_id=erased).embedding)
+    vector = bytes(FaceImage.objects.get(person_id=erased).face_vector.embedding)
 
     api.delete(f"/records/{erased}")
 

@@ -1,0 +1,31 @@
+"""Every index follows the stored vectors, whatever path adds or deletes them."""
+
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from .gallery import get_gallery
+from .models import FaceVector, IndexState
+
+
+@receiver(post_save, sender=FaceVector)
+def index_new_vector(sender, instance: FaceVector, created, raw=False, **kwargs):
+    if created and not raw:
+        model_key = instance.model_key
+        transaction.on_commit(lambda: get_gallery(model_key).sync())
+
+
+@receiver(post_delete, sender=FaceVector)
+def forget_vector(sender, instance: FaceVector, **kwargs):
+    # Runs for single and bulk deletes alike: Django's collector sends post_delete for every row
+    # because this receiver exists.
+    IndexState.log_removals(instance.model_key, [instance.vector_id])
+    model_key = instance.model_key
+
+    def erase():
+        # Only once the rows are really gone: a rolled-back delete keeps its vector.
+        gallery = get_gallery(model_key)
+        gallery.forget_snapshot()
+        gallery.sync()
+
+    transaction.on_commit(erase)

@@ -1,0 +1,41 @@
+"""Layers point one way: records uses recognition, never the reverse."""
+
+import ast
+from pathlib import Path
+
+import recognition
+
+FORBIDDEN = ("records", "facesite")
+
+
+def imported_modules(source: Path) -> set[str]:
+    tree = ast.parse(source.read_text(), filename=str(source))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) in (
+            "import_module", "__import__"
+        ):
+            names.update(arg.value for arg in node.args[:1] if isinstance(arg, ast.Constant))
+    return names
+
+
+def test_recognition_imports_nothing_from_records_or_facesite():
+    sources = sorted(Path(recognition.__file__).parent.rglob("*.py"))
+    assert len(sources) > 10  # the walk found the package
+    offending = {
+        str(source.relative_to(Path(recognition.__file__).parent.parent)): sorted(
+            name for name in imported_modules(source) if name.split(".")[0] in FORBIDDEN
+        )
+        for source in sources
+    }
+    assert {path: names for path, names in offending.items() if names} == {}
+
+
+def test_the_check_sees_an_import_inside_a_function(tmp_path):
+    source = tmp_path / "module.py"
+    source.write_text("def f():\n    from records.models import FaceImage\n    import facesite.admin\n")
+    assert imported_modules(source) == {"records.models", "facesite.admin"}

@@ -56,7 +56,6 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('recognition', '0002_face_vector'),
-        ('records', '0004_page_permissions_and_groups'),
         ('records', '0005_audit_reads_and_purge'),
     ]
 

@@ -11,7 +11,7 @@ import uuid
 import django
 import numpy as np
 
-FACE_VECTOR = [("records", "0006_face_vector"), ("recognition", "0002_face_vector")]
+FACE_VECTOR = [("records", "0007_face_vector"), ("recognition", "0002_face_vector")]
 MODEL_KEY = "ArcFace-MBF:scrfd:arcface112-flip-v1"
 COLUMNS = ("pk", "person_id", "model_key", "vector_id", "generation", "embedding")
 

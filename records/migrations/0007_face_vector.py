@@ -56,7 +56,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('recognition', '0002_face_vector'),
-        ('records', '0005_audit_reads_and_purge'),
+        ('records', '0006_scopedapikey'),
     ]
 
     operations = [

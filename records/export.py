@@ -98,7 +98,7 @@ def _json(data) -> str:
 def export_person(person: Person):
     """The zip, as an open anonymous temporary file at its start (closing it frees it), and how
     many photos it holds."""
-    images = list(person.images.order_by("created_at", "vector_id"))
+    images = list(person.images.select_related("face_vector"))
     photo_ids = [str(image.pk) for image in images]
     theirs = {str(person.pk), *photo_ids}
     events = list(events_naming(person, photo_ids))

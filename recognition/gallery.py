@@ -121,10 +121,15 @@ class Gallery:
         added = FaceVector.objects.filter(
             model_key=self.model_key, generation__gt=after, generation__lte=upto
         ).values_list("vector_id", "owner_id", "embedding")
+        removed = list(removed)
         count = self._add_rows(self.index, added.iterator(chunk_size=LOAD_CHUNK))
-        count += self.index.remove(list(removed))
+        count += self.index.remove(removed)
         self.generation = upto
         self.changes_since_save += count
+        if removed:
+            # The deleting process forgot its own snapshot, but a host with a DATA_DIR of its own
+            # learns of the erasure only here: no snapshot it keeps may hold the removed vectors.
+            self.forget_snapshot(older_than=upto)
 
     @staticmethod
     def _add_rows(index: VectorIndex, rows) -> int:
@@ -158,10 +163,17 @@ class Gallery:
             self.index.save(self.path, epoch=self.epoch, generation=self.generation)
             self.changes_since_save = 0
 
-    def forget_snapshot(self) -> None:
+    def forget_snapshot(self, older_than: int | None = None) -> None:
         """After an erasure: no snapshot on disk may keep the deleted vectors. The next process
-        to start loads from the database and writes a new one."""
+        to start loads from the database and writes a new one. With `older_than`, a snapshot
+        written at that generation or later (after the removal) is kept."""
         with self._snapshot_lock():
+            if older_than is not None and self.path.exists():
+                try:
+                    if VectorIndex.read_watermark(self.path).get("generation", -1) >= older_than:
+                        return
+                except Exception:  # an unreadable snapshot is only a cache: dropped below
+                    pass
             self.path.unlink(missing_ok=True)
 
 

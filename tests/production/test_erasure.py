@@ -269,3 +269,123 @@ def test_sqlite_overwrites_deleted_vectors_in_the_database_file(api, photo):
     # Asked for on every connection, not left to how SQLite was compiled (Debian's turns it on,
     # python.org's and macOS's do not).
     assert "PRAGMA secure_delete=ON" in [command.strip() for command in connection.init_commands]
+
+
+def open_temporary_files() -> set[str]:
+    """What this process holds open in the temporary folder (an export being streamed, say)."""
+    import os
+    import tempfile
+
+    folder = os.path.realpath(tempfile.gettempdir())
+    held = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(folder + "/"):
+            held.add(target)
+    return held
+
+
+def test_the_erasure_walk_finds_nothing_of_them_anywhere(
+    api, client, django_user_model, photo, settings, gunicorn, api_client, tmp_path
+):
+    """Everywhere a person's data can live, after a delete sent to a running server: rows, files,
+    the running worker's index and this process's, index snapshots, kept audit probes, the admin
+    history, thumbnails, export files, the audit log, and (on SQLite) the database file itself."""
+    from django.contrib.admin.models import LogEntry
+    from django.contrib.contenttypes.models import ContentType
+    from django.db import connection
+
+    from records.models import PendingErasure
+
+    ContentType.objects.clear_cache()  # see test_the_admin_history_keeps_no_name_of_an_erased_person
+    settings.AUDIT_KEEP_PROBES = True
+    server = gunicorn(1, AUDIT_KEEP_PROBES="true")
+    settings.INDEX_DIR = server.data_dir / "index"  # this process as another worker of the server
+    remote = api_client(server)
+    erased = enrol_with_photos(api, "Colin Powell", [photo("Colin_Powell", n) for n in range(3)])
+    kept = enrol_with_photos(api, "Tony Blair", [photo("Tony_Blair", 0)])
+    images = list(FaceImage.objects.filter(person_id=erased))
+    vectors = [bytes(image.embedding) for image in images]
+    theirs = stored_photos(erased)
+    probes = [photo("Colin_Powell", 3), photo("Colin_Powell", 4)]
+    # Everything that makes copies: a match on the running worker and one here (probes kept), a
+    # rename in the admin, their thumbnails, an export, an index snapshot.
+    status, body, *_ = remote.match(probes[0])
+    assert (status, body["best_match"]["id"]) == (200, erased)
+    assert api.post("/records/match", {"image": upload(probes[1])}).json()["best_match"]["id"] == erased
+    client.force_login(django_user_model.objects.create_superuser("admin"))
+    rename = {"name": "Colin L. Powell", "metadata": "{}", "images-TOTAL_FORMS": 0, "images-INITIAL_FORMS": 0,
+              "images-MIN_NUM_FORMS": 0, "images-MAX_NUM_FORMS": 1000}
+    assert client.post(f"/admin/records/person/{erased}/change/", rename).status_code == 302
+    for image in images:
+        assert client.get(f"/photos/{image.pk}/face.jpg").status_code == 200
+    held_before = open_temporary_files()
+    export = api.get(f"/records/{erased}/export")
+    assert len(b"".join(export.streaming_content)) > sum(map(len, theirs))
+    model_key = images[0].model_key
+    get_gallery(model_key).save()
+    assert any(vectors[0] in data for data in files_under(settings.INDEX_DIR).values())
+    assert len([p for p in files_under(Path(settings.MEDIA_ROOT, "audit")).values() if p in probes]) == 2
+
+    status, body, *_ = remote.delete(erased)
+    assert (status, body["deleted_id"]) == (200, erased)
+
+    # Rows.
+    assert not Person.objects.filter(pk=erased).exists() and not FaceImage.objects.filter(person_id=erased).exists()
+    assert not PendingErasure.objects.exists()  # every file erasure done
+    assert not AuditEvent.objects.filter(target=erased).exclude(probe="").exists()
+    # Files: under this test's media folder only the other person's photo is left (no photo,
+    # thumbnail, probe or export of theirs), and no file of this test, the server's data folder
+    # (its snapshots, its cache) included, holds their photos, probes or vectors.
+    assert list(files_under(settings.MEDIA_ROOT).values()) == stored_photos(kept)
+    everything = files_under(tmp_path) | files_under(settings.CACHES["default"]["LOCATION"])
+    for path, data in everything.items():
+        assert not any(secret in data for secret in [*theirs, *probes, *vectors]), path
+    # Indexes: the running worker, this process, a process starting now.
+    for data in [*theirs, *probes]:
+        status, body, *_ = remote.match(data, top_k=10)
+        assert status == 200 and erased not in {m["id"] for m in body["top_matches"]}
+
+    def people_nearest(vector: bytes) -> set[str]:
+        return {str(n.person_id) for n in get_gallery(model_key).search(np.frombuffer(vector, np.float32), 10)}
+
+    assert [people_nearest(vector) for vector in vectors] == [{kept}] * 3
+    galleries._galleries.clear()
+    assert [people_nearest(vector) for vector in vectors] == [{kept}] * 3
+    # The admin history and the audit log name nobody; no export file is left open or on disk.
+    for name in ("Colin", "Powell"):
+        assert not LogEntry.objects.filter(object_repr__icontains=name).exists()
+        assert not LogEntry.objects.filter(change_message__icontains=name).exists()
+        assert not AuditEvent.objects.filter(detail__icontains=name).exists()
+    assert open_temporary_files() == held_before
+    # The database file itself (SQLite overwrites deleted rows: secure_delete).
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        database = Path(connection.settings_dict["NAME"]).read_bytes()
+        assert not any(vector in database for vector in vectors)
+
+
+def test_a_host_that_did_not_make_the_delete_drops_its_snapshot_as_it_catches_up(api, photo, settings, tmp_path):
+    """Hosts with a DATA_DIR each share the database: the deleting one forgets its own snapshot,
+    every other host's workers drop theirs as soon as they catch up with the removal."""
+    from recognition.gallery import Gallery
+
+    erased = enrol_with_photos(api, "Colin Powell", [photo("Colin_Powell", 0)])
+    vector = bytes(FaceImage.objects.get(person_id=erased).embedding)
+    model_key = FaceImage.objects.get().model_key
+    settings.INDEX_DIR = tmp_path / "other-host-index"
+    other_host = Gallery(model_key)
+    other_host.sync()
+    other_host.save()
+    assert any(vector in data for data in files_under(settings.INDEX_DIR).values())
+    settings.INDEX_DIR = tmp_path / "index"
+
+    api.delete(f"/records/{erased}")
+    settings.INDEX_DIR = tmp_path / "other-host-index"
+    other_host.sync()  # its next search
+
+    assert not any(vector in data for data in files_under(settings.INDEX_DIR).values())

@@ -12,6 +12,7 @@ from recognition.gallery import get_gallery
 from recognition.models import FaceVector
 from records.models import AuditEvent, FaceImage, Person
 from tests.keys import key_client
+from tests.production.open_files import open_temporary_files
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -269,23 +270,6 @@ def test_sqlite_overwrites_deleted_vectors_in_the_database_file(api, photo):
     # Asked for on every connection, not left to how SQLite was compiled (Debian's turns it on,
     # python.org's and macOS's do not).
     assert "PRAGMA secure_delete=ON" in [command.strip() for command in connection.init_commands]
-
-
-def open_temporary_files() -> set[str]:
-    """What this process holds open in the temporary folder (an export being streamed, say)."""
-    import os
-    import tempfile
-
-    folder = os.path.realpath(tempfile.gettempdir())
-    held = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith(folder + "/"):
-            held.add(target)
-    return held
 
 
 def test_the_erasure_walk_finds_nothing_of_them_anywhere(

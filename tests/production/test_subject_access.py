@@ -4,8 +4,6 @@ download."""
 
 import io
 import json
-import os
-import tempfile
 import zipfile
 
 import numpy as np
@@ -16,6 +14,7 @@ from rest_framework.test import APIClient
 
 from records.models import AuditEvent, FaceImage
 from tests.keys import key_client
+from tests.production.open_files import open_temporary_files
 
 pytestmark = pytest.mark.django_db
 
@@ -27,20 +26,6 @@ def upload(data: bytes):
 @pytest.fixture
 def api(face_service) -> APIClient:
     return key_client("dpo")
-
-
-def open_temporary_files() -> set[str]:
-    """What this process holds open in the temporary folder, named or already unlinked."""
-    folder = os.path.realpath(tempfile.gettempdir())
-    held = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith(folder + "/"):
-            held.add(target)
-    return held
 
 
 def download(response) -> zipfile.ZipFile:

@@ -292,7 +292,7 @@ def test_the_erasure_walk_finds_nothing_of_them_anywhere(
     erased = enrol_with_photos(api, "Colin Powell", [photo("Colin_Powell", n) for n in range(3)])
     kept = enrol_with_photos(api, "Tony Blair", [photo("Tony_Blair", 0)])
     images = list(FaceImage.objects.filter(person_id=erased))
-    vectors = [bytes(image.embedding) for image in images]
+    vectors = [bytes(image.face_vector.embedding) for image in images]
     theirs = stored_photos(erased)
     probes = [photo("Colin_Powell", 3), photo("Colin_Powell", 4)]
     # Everything that makes copies: a match on the running worker and one here (probes kept), a
@@ -319,6 +319,7 @@ def test_the_erasure_walk_finds_nothing_of_them_anywhere(
 
     # Rows.
     assert not Person.objects.filter(pk=erased).exists() and not FaceImage.objects.filter(person_id=erased).exists()
+    assert not FaceVector.objects.filter(owner_id=erased).exists()
     assert not PendingErasure.objects.exists()  # every file erasure done
     assert not AuditEvent.objects.filter(target=erased).exclude(probe="").exists()
     # Files: under this test's media folder only the other person's photo is left (no photo,
@@ -359,7 +360,7 @@ def test_a_host_that_did_not_make_the_delete_drops_its_snapshot_as_it_catches_up
     from recognition.gallery import Gallery
 
     erased = enrol_with_photos(api, "Colin Powell", [photo("Colin_Powell", 0)])
-    vector = bytes(FaceImage.objects.get(person_id=erased).embedding)
+    vector = bytes(FaceImage.objects.get(person_id=erased).face_vector.embedding)
     model_key = FaceImage.objects.get().model_key
     settings.INDEX_DIR = tmp_path / "other-host-index"
     other_host = Gallery(model_key)

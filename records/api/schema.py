@@ -113,8 +113,9 @@ _ERRORS = {
           {"detail": f"An API key is required. {HOW_TO_SEND_A_KEY}"}),
     404: (ErrorSerializer, "No such record or photo (a malformed id is a 404 too).",
           {"detail": f"No record with id '{RECORD_ID}'."}),
-    413: (ErrorSerializer, "The image is larger than MAX_UPLOAD_BYTES (default 10 MB) or has more "
-          "than MAX_IMAGE_PIXELS pixels (refused before decoding).",
+    413: (ErrorSerializer, "The request body is larger than MAX_REQUEST_BYTES (refused before it is "
+          "read), the image larger than MAX_UPLOAD_BYTES (default 10 MB), or it has more than "
+          "MAX_IMAGE_PIXELS pixels (refused before decoding).",
           {"detail": "The image is 12,582,912 bytes; the limit is 10,485,760 bytes."}),
     415: (ErrorSerializer, "The body is not of a supported content type.",
           {"detail": 'Unsupported media type "text/plain" in request.'}),

@@ -89,7 +89,10 @@ def test_a_photo_too_large_is_413_over_http(live_server, api_key, settings):
 
     assert response.status_code == 413
     length = int(response.request.headers["Content-Length"])
-    assert response.json() == {"detail": f"The request body is {length:,} bytes; images are limited to 10,000 bytes."}
+    assert response.json() == {
+        "detail": f"The request body is {length:,} bytes; the limit is {10_000 + 64 * 1024:,} bytes "
+        "(images are limited to 10,000 bytes)."
+    }
 
 
 def test_every_answer_over_http_is_one_the_schema_documents(

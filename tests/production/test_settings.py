@@ -97,3 +97,52 @@ def test_by_default_photos_stay_in_the_media_folder_and_workers_share_a_file_cac
     assert shown["storage"] == "django.core.files.storage.filesystem.FileSystemStorage"
     assert shown["cache"] == "LockingFileBasedCache"
     assert shown["throttle_rates"]["api_key"] == "5/minute"
+
+
+# --- scripts/serve: Django's deployment checks when it serves others --------------------------
+
+
+def serve(env: dict, until: str, timeout: float = 300) -> tuple[int | None, str]:
+    """Runs scripts/serve until it prints `until` (then stops it and everything it started) or
+    exits; returns its exit status (None when stopped) and its output."""
+    import os
+    import signal
+    import time
+
+    from bench.serving import free_port
+
+    env = {**env, "HOST": "127.0.0.1", "PORT": str(free_port()), "WEB_CONCURRENCY": "1"}
+    process = subprocess.Popen(
+        ["scripts/serve"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )
+    output, deadline = [], time.monotonic() + timeout
+    try:
+        for line in process.stdout:
+            output.append(line)
+            if until in line or time.monotonic() > deadline:
+                return None, "".join(output)
+        return process.wait(), "".join(output)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(30)
+
+
+def test_serve_stops_on_deployment_warnings_when_it_serves_others(tmp_path):
+    # A public host name over plain HTTP: no HSTS, no redirect, cookies not Secure.
+    status, output = serve(production_env(tmp_path, HTTPS="false"), until="Serving on")
+
+    assert status not in (0, None), output
+    assert "security.W004" in output and "security.W008" in output
+    assert "Serving on" not in output
+
+
+def test_serve_starts_the_embedded_default_on_loopback_without_them(tmp_path):
+    env = production_env(tmp_path, HTTPS="false", ALLOWED_HOSTS="localhost,127.0.0.1,[::1]")
+    del env["SECRET_KEY"]  # scripts/serve writes one into DATA_DIR, as on a first start
+
+    status, output = serve(env, until="Serving on")
+
+    assert status is None, output  # it got to gunicorn
+    assert "security.W" not in output

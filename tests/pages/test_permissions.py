@@ -28,6 +28,7 @@ PAGES = [
     ("GET", "/people/{person}/", VIEWERS, 200),
     # An empty form: refused as a form (200, "This field is required.") once the permission passes.
     ("POST", "/people/{person}/", ENROLLERS, 200),
+    ("GET", "/people/{person}/export/", VIEWERS, 200),
     ("GET", "/people/{person}/delete/", MANAGERS, 200),
     # A photo that is not theirs: the permission is checked before the photo is looked up.
     ("POST", f"/people/{{person}}/photos/{MISSING}/remove/", MANAGERS, 404),

@@ -103,7 +103,7 @@ def missing_scope_response(scope: str, operation: str) -> OpenApiResponse:
 
 RECORD_ID = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
 IMAGE_ID = "1b4e28ba-2fa1-41d2-883f-0016d3cca427"
-MODEL_KEY = "ArcFace-MBF:scrfd:arcface112-flip-v1"
+MODEL_KEY = "ArcFace-MBF:scrfd:arcface112-flip-v2"
 
 _ERRORS = {
     400: (ErrorSerializer, "Invalid input: not an image, an empty or damaged file, an unsupported "

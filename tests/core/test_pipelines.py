@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from recognition.backends import insightface_onnx
-from recognition.backends.insightface_onnx import ARCFACE_LANDMARKS, similarity_transform
+from recognition.backends.insightface_onnx import ARCFACE_LANDMARKS, detection_sizes, similarity_transform
 from recognition.imaging import decode_image
 from records.services import enrol, match
 
@@ -18,15 +17,42 @@ def test_similarity_transform_recovers_rotation_scale_and_shift():
     assert np.allclose(mapped, ARCFACE_LANDMARKS, atol=1e-3)
 
 
-def test_a_close_up_face_missed_at_full_size_is_found_at_half_size(face_service, faces_dir, monkeypatch):
-    """In this LFW portrait the face is too large for SCRFD's anchors once scaled up to 640 px."""
+@pytest.mark.parametrize(
+    "longest_side, sizes",
+    [(250, [320, 480, 640]), (320, [320, 480, 640]), (400, [480, 320, 640]), (1024, [640, 480, 320])],
+)
+def test_the_detection_square_is_the_smallest_holding_the_photo_then_the_nearest(longest_side, sizes):
+    assert detection_sizes(longest_side) == sizes
+
+
+@pytest.fixture
+def sizes_tried(face_service, monkeypatch):
+    """The SCRFD input squares the pipeline runs, in order."""
+    pipeline, tried = face_service.pipeline, []
+    detect_at = pipeline._detect_at
+
+    def recording(rgb, size):
+        tried.append(size)
+        return detect_at(rgb, size)
+
+    monkeypatch.setattr(pipeline, "_detect_at", recording)
+    return tried
+
+
+def test_an_lfw_portrait_is_detected_once_in_the_320_square(face_service, photo, sizes_tried):
+    faces = face_service.pipeline.analyse(decode_image(photo("Tony_Blair", 0)).rgb)
+    assert sizes_tried == [320] and faces and faces[0].box[2] > 60
+
+
+def test_a_face_filling_a_large_photo_missed_at_640_is_found_by_the_retry(face_service, faces_dir, sizes_tried):
+    """This LFW close-up scaled to 1,000 px: its face is too large for SCRFD's anchors at 640."""
+    import cv2
+
     rgb = decode_image((faces_dir / "lfw/images/Emile_Lahoud/Emile_Lahoud_0001.jpg").read_bytes()).rgb
-    pipeline = face_service.pipeline
-    monkeypatch.setattr(insightface_onnx, "DETECTION_SIZES", (640,))
-    assert pipeline.analyse(rgb) == []
-    monkeypatch.undo()
-    faces = pipeline.analyse(rgb)
-    assert len(faces) == 1 and faces[0].box[2] > 100
+    large = cv2.resize(rgb, (1000, 1000), interpolation=cv2.INTER_CUBIC)
+    faces = face_service.pipeline.analyse(large)
+    assert sizes_tried[0] == 640 and len(sizes_tried) > 1
+    assert len(faces) == 1 and faces[0].box[2] > 400
 
 
 def test_only_the_largest_face_is_embedded_unless_all_are_asked_for(face_service, photo):

@@ -2,6 +2,10 @@
 
     python -m bench.import_speed                    # the first 300 LFW photos, 1 then 2 workers, ~5 minutes
     python -m bench.import_speed --photos 9525      # all of LFW
+    git worktree add /tmp/before <revision>; python -m bench.import_speed --baseline /tmp/before --rounds 2
+
+With --baseline, the same runs of that checkout of the project (same interpreter) alternate with
+this one's, so both see the same load on a shared machine.
 
 Each run is the command as a user runs it (`manage.py import_faces <lfw/images> --limit N
 --workers W`), in a new DATA_DIR with a migrated, empty database, timed from process start to exit:
@@ -17,6 +21,7 @@ import re
 import resource
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,18 +31,18 @@ from pathlib import Path
 from . import galleries
 
 
-def run(photos: int, workers: int) -> dict:
+def run(photos: int, workers: int, project: Path = galleries.BASE_DIR) -> dict:
     data_dir = tempfile.mkdtemp(prefix="bench-import-")
     env = dict(os.environ, DATA_DIR=data_dir, SECRET_KEY=secrets.token_urlsafe(50), LOG_LEVEL="WARNING")
     env.pop("DEBUG", None)
     manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "--no-input", "-v0"], cwd=galleries.BASE_DIR, env=env, check=True)
+    subprocess.run([*manage, "migrate", "--no-input", "-v0"], cwd=project, env=env, check=True)
     images = galleries.faces_dir() / "lfw" / "images"
     started, cpu_before = time.perf_counter(), children_cpu_seconds()
     try:
         done = subprocess.run(
             [*manage, "import_faces", str(images), "--limit", str(photos), "--workers", str(workers), "-v1"],
-            cwd=galleries.BASE_DIR, env=env, check=True, capture_output=True, text=True,
+            cwd=project, env=env, check=True, capture_output=True, text=True,
         )
         elapsed = time.perf_counter() - started
         cpu = children_cpu_seconds() - cpu_before
@@ -45,7 +50,7 @@ def run(photos: int, workers: int) -> dict:
         shutil.rmtree(data_dir)
     summary = done.stdout.strip().splitlines()[-1]
     enrolled = int(re.search(r"images enrolled: (\d+)", summary).group(1))
-    return {"photos": photos, "workers": workers, "seconds": elapsed, "enrolled": enrolled,
+    return {"project": str(project), "photos": photos, "workers": workers, "seconds": elapsed, "enrolled": enrolled,
             "photos_per_s": photos / elapsed, "cpu_seconds": cpu, "cpu_ms_per_photo": 1000 * cpu / photos,
             "summary": summary}
 
@@ -60,22 +65,27 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photos", type=int, default=300)
     parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--baseline", type=Path, help="another checkout of the project, run alternately with this one")
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--json", default="bench/import_speed.json")
     args = parser.parse_args()
+    projects = [galleries.BASE_DIR] + ([args.baseline.resolve()] if args.baseline else [])
     results = {"machine": galleries.machine(), "runs": []}
-    for workers in (int(w) for w in args.workers.split(",")):
-        result = run(args.photos, workers)
-        results["runs"].append(result)
-        print(
-            f"{result['photos']} photos, {workers} worker(s): {result['seconds']:.1f} s, "
-            f"{result['photos_per_s']:.2f} photos/s, {result['cpu_ms_per_photo']:.0f} CPU-ms per photo "
-            f"({result['summary']})",
-            flush=True,
-        )
-    if len(results["runs"]) > 1:
-        first, last = results["runs"][0], results["runs"][-1]
-        speedup = last["photos_per_s"] / first["photos_per_s"]
-        print(f"speed-up {last['workers']} vs {first['workers']} worker(s): {speedup:.2f}x")
+    for _ in range(args.rounds):
+        for workers in (int(w) for w in args.workers.split(",")):
+            for project in projects:
+                result = run(args.photos, workers, project)
+                results["runs"].append(result)
+                print(
+                    f"{project.name}: {result['photos']} photos, {workers} worker(s): {result['seconds']:.1f} s, "
+                    f"{result['photos_per_s']:.2f} photos/s, {result['cpu_ms_per_photo']:.0f} CPU-ms per photo "
+                    f"({result['summary']})",
+                    flush=True,
+                )
+    for project in projects:
+        cpu = [r["cpu_ms_per_photo"] for r in results["runs"] if r["project"] == str(project)]
+        print(f"{project.name}: median {statistics.median(cpu):.0f} CPU-ms per photo = "
+              f"{1000 / statistics.median(cpu):.2f} photos/s per core")
     Path(args.json).write_text(json.dumps(results, indent=1))
 
 

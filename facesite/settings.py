@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "axes",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "easy_thumbnails",
     "recognition",
     "records",
 ]
@@ -172,6 +173,18 @@ if AWS_STORAGE_BUCKET_NAME:
             "file_overwrite": False,
         },
     }
+# Face thumbnails (records/thumbnails.py) are stored with the photos, in the same storage, under
+# thumbnails/; like the photos they are read back only through the app.
+STORAGES["easy_thumbnails"] = STORAGES["default"]
+THUMBNAIL_BASEDIR = "thumbnails"
+# Only Pillow reads the (stored, re-encoded) photo: no SVG or other source readers.
+THUMBNAIL_SOURCE_GENERATORS = ("easy_thumbnails.source_generators.pil_image",)
+THUMBNAIL_PROCESSORS = (
+    "records.thumbnails.face_crop",
+    "easy_thumbnails.processors.colorspace",
+    "easy_thumbnails.processors.scale_and_crop",
+    "easy_thumbnails.processors.filters",
+)
 
 # A cache all gunicorn workers share, so the API and page throttles count every worker's requests:
 # Redis when REDIS_URL is set (needed when several hosts serve), else files under DATA_DIR, which

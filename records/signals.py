@@ -6,7 +6,7 @@ from django.dispatch import receiver
 
 from recognition.models import FaceVector
 
-from . import erasure
+from . import erasure, thumbnails
 from .models import FaceImage, PendingErasure, Person
 
 
@@ -20,6 +20,7 @@ def forget_image(sender, instance: FaceImage, **kwargs):
     model_key = vector.values_list("model_key", flat=True).first() or ""
     vector.delete()
     erasure.schedule(PendingErasure(file_name=instance.image.name, model_key=model_key))
+    thumbnails.forget_thumbnails(instance.image.name)
     erasure.scrub_admin_history(instance)
 
 

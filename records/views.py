@@ -1,7 +1,6 @@
 """The web pages. Thin: every photo goes through `records.services`, the code path of the API."""
 
 import base64
-import io
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -9,25 +8,23 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_POST
 from django.views.generic import DeleteView, FormView, ListView, TemplateView
-from PIL import Image, ImageOps
 
 from recognition.errors import FaceError
 from recognition.gallery import get_gallery
 from recognition.models import FaceVector
 from recognition.service import get_service
 
-from . import audit, services
+from . import audit, services, thumbnails
 from .export import export_response
 from .forms import AddPhotoForm, EnrolForm, MatchForm
 from .models import FaceImage, Person
 
-THUMBNAIL_SIDE = 160
 # The photo of a match is sent back inline (it is never stored); these are the types it can be.
 DISPLAYABLE_TYPES = {"image/jpeg", "image/png", "image/webp", "image/bmp"}
 
@@ -261,23 +258,9 @@ def photo(request, pk):
 
 @requires(VIEW)
 def face_thumbnail(request, pk):
-    """The face of a stored photo, cropped square with a margin and scaled down for lists."""
+    """The face of a stored photo, cropped square with a margin and scaled down for lists: made
+    once, then served from storage (records/thumbnails.py)."""
     image = get_object_or_404(FaceImage.objects.only("image", "face_box", "person_id"), pk=pk)
-    with services.open_stored_photo(image) as handle:
-        picture = ImageOps.exif_transpose(Image.open(handle))  # face_box is in upright pixels
-        face = picture.crop(_square_around(image.face_box, picture.size)).convert("RGB")
+    thumbnail = thumbnails.face_thumbnail(image)
     audit.record_read(audit.Action.READ_PHOTO, target=image.person_id, detail={"photo": str(image.pk), "thumbnail": True})
-    face.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-    buffer = io.BytesIO()
-    face.save(buffer, "JPEG", quality=85)
-    return HttpResponse(buffer.getvalue(), content_type="image/jpeg")
-
-
-def _square_around(box, image_size) -> tuple[int, int, int, int]:
-    """A square 1.6 times the face's size, centred on it and kept inside the image."""
-    x, y, width, height = box
-    image_width, image_height = image_size
-    side = min(round(max(width, height) * 1.6), image_width, image_height)
-    left = min(max(round(x + width / 2 - side / 2), 0), image_width - side)
-    top = min(max(round(y + height / 2 - side / 2), 0), image_height - side)
-    return left, top, left + side, top + side
+    return FileResponse(thumbnail.storage.open(thumbnail.name, "rb"), content_type="image/jpeg")

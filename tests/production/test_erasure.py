@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from easy_thumbnails.models import Source, Thumbnail
 from rest_framework.test import APIClient
 
 from recognition import gallery as galleries
@@ -49,12 +50,16 @@ def test_deleting_a_person_leaves_nothing_of_them(api, client, member, photo, se
     erased = enrol_with_photos(api, "Colin Powell", theirs)
     kept = enrol_with_photos(api, "Tony Blair", [photo("Tony_Blair", 0)])
     vectors = [bytes(image.face_vector.embedding) for image in FaceImage.objects.filter(person_id=erased)]
-    # Their face crops are derived on request and never stored; ask for them anyway.
+    # Their face thumbnails are made on the first request and stored (records/thumbnails.py).
     client.force_login(member("Viewers"))
     for image in FaceImage.objects.filter(person_id=erased):
         assert client.get(f"/photos/{image.pk}/face.jpg").status_code == 200
     stored_theirs, [stored_kept] = stored_photos(erased), stored_photos(kept)
-    assert sorted(files_under(settings.MEDIA_ROOT).values()) == sorted([*stored_theirs, stored_kept])
+    thumbnail_files = files_under(Path(settings.MEDIA_ROOT, settings.THUMBNAIL_BASEDIR))
+    assert len(thumbnail_files) == 3 and Thumbnail.objects.count() == 3
+    assert sorted(files_under(settings.MEDIA_ROOT).values()) == sorted(
+        [*stored_theirs, stored_kept, *thumbnail_files.values()]
+    )
 
     assert api.delete(f"/records/{erased}").status_code == 200
 
@@ -62,7 +67,8 @@ def test_deleting_a_person_leaves_nothing_of_them(api, client, member, photo, se
     assert not FaceImage.objects.filter(person_id=erased).exists()
     assert not FaceVector.objects.filter(owner_id=erased).exists()
     remaining = files_under(settings.MEDIA_ROOT)
-    assert list(remaining.values()) == [stored_kept]  # only the other person's photo
+    assert list(remaining.values()) == [stored_kept]  # only the other person's photo: no thumbnail
+    assert not Source.objects.exists() and not Thumbnail.objects.exists()  # nor easy-thumbnails' rows
     for data in remaining.values():
         assert not any(vector in data for vector in vectors)
     # No index returns them, searched with their own vectors: this process's, that of a process
@@ -306,6 +312,7 @@ def test_the_erasure_walk_finds_nothing_of_them_anywhere(
     assert client.post(f"/admin/records/person/{erased}/change/", rename).status_code == 302
     for image in images:
         assert client.get(f"/photos/{image.pk}/face.jpg").status_code == 200
+    assert Thumbnail.objects.filter(source__name__contains=erased).count() == 3  # stored (easy-thumbnails)
     held_before = open_temporary_files()
     export = api.get(f"/records/{erased}/export")
     assert len(b"".join(export.streaming_content)) > sum(map(len, theirs))
@@ -320,6 +327,7 @@ def test_the_erasure_walk_finds_nothing_of_them_anywhere(
     # Rows.
     assert not Person.objects.filter(pk=erased).exists() and not FaceImage.objects.filter(person_id=erased).exists()
     assert not FaceVector.objects.filter(owner_id=erased).exists()
+    assert not Source.objects.filter(name__contains=erased).exists() and not Thumbnail.objects.exists()
     assert not PendingErasure.objects.exists()  # every file erasure done
     assert not AuditEvent.objects.filter(target=erased).exclude(probe="").exists()
     # Files: under this test's media folder only the other person's photo is left (no photo,

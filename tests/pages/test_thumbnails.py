@@ -27,7 +27,7 @@ def fetch(client, image) -> bytes:
     response = client.get(f"/photos/{image.pk}/face.jpg")
     assert response.status_code == 200
     assert response["Content-Type"] == "image/jpeg"
-    return b"".join(response.streaming_content)
+    return response.content
 
 
 def test_a_thumbnail_is_made_once_and_then_served_from_storage(operator, enrol, monkeypatch):

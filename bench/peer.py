@@ -168,7 +168,6 @@ def measure(args, data_dir: Path) -> None:
 
     setup_django()
     from django.core.management import call_command
-    from rest_framework_api_key.models import APIKey
 
     call_command("migrate", verbosity=0)
     from recognition.service import get_service
@@ -187,7 +186,9 @@ def measure(args, data_dir: Path) -> None:
         [name for name, _ in enrolled], np.stack([embeddings[str(p)] for _, p in enrolled]), service.model_key
     )
     service.load()
-    _, key = APIKey.objects.create_key(name="bench-peer")
+    from records.models import ScopedAPIKey
+
+    _, key = ScopedAPIKey.objects.create_key(name="bench-peer", scopes=["all"])
 
     python, root = insightface_venv(cache), buffalo_s_root(cache)
     face_analysis = {threads: FaceAnalysisPeer(python, root, threads) for threads in (1, 0)}
@@ -233,6 +234,8 @@ def measure(args, data_dir: Path) -> None:
                     elif side == "DeepFace.find":
                         found = Path(answer[0][0]["identity"]).parent.name if answer[0] else None  # nearest first
                     else:
+                        if side == "service over HTTP" and answer[0] != 200:
+                            raise RuntimeError(f"POST /records/match answered {answer[0]}: {answer[2]}")
                         body = answer if side == "service in process" else answer[2]
                         found = body["top_matches"][0]["name"] if body.get("top_matches") else None
                     times[side].append(elapsed)

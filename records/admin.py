@@ -31,7 +31,7 @@ from . import scopes
 from .client_address import parse_network
 from .maintenance import deleted_meanwhile_note, rebuild_index, reembed_images
 from .metadata import MetadataJSONField
-from .models import AuditEvent, FaceImage, Person, ScopedAPIKey
+from .models import AuditEvent, FaceImage, PendingErasure, Person, ScopedAPIKey
 
 admin.site.site_header = "Face identification"
 admin.site.site_title = "Face identification admin"
@@ -182,6 +182,16 @@ class FaceImageAdmin(admin.ModelAdmin):
             request, f"Re-embedded {done} photo{pluralize(done)} with {get_service().model_key}.", messages.SUCCESS
         )
         report_reembed_failures(self, request, outcome.failures, outcome.deleted_meanwhile)
+
+
+@admin.register(PendingErasure)
+class PendingErasureAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+    """Files whose delete committed but whose storage failed, until a retry erases them
+    (records/erasure.py); `manage.py erase_pending` retries now."""
+
+    list_display = ["file_name", "model_key", "created_at", "attempts", "last_error"]
+    fields = list_display
+    readonly_fields = fields
 
 
 @admin.register(AuditEvent)

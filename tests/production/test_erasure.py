@@ -382,3 +382,18 @@ def test_a_host_that_did_not_make_the_delete_drops_its_snapshot_as_it_catches_up
     other_host.sync()  # its next search
 
     assert not any(vector in data for data in files_under(settings.INDEX_DIR).values())
+
+
+def test_the_admin_lists_pending_erasures_and_lets_nobody_change_them(api, client, django_user_model, photo, monkeypatch):
+    from records.models import PendingErasure
+
+    erased = enrol_with_photos(api, "Colin Powell", [photo("Colin_Powell", 0)])
+    FailingStorage(monkeypatch, failing=1)
+    api.delete(f"/records/{erased}")
+    [pending] = PendingErasure.objects.all()
+    client.force_login(django_user_model.objects.create_superuser("admin"))
+
+    listing = client.get("/admin/records/pendingerasure/")
+    assert listing.status_code == 200 and pending.file_name in listing.content.decode()
+    assert client.post(f"/admin/records/pendingerasure/{pending.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert PendingErasure.objects.filter(pk=pending.pk).exists()

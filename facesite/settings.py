@@ -260,6 +260,15 @@ INDEX_DIR = DATA_DIR / "index"
 # (0.99 for the 128-d dlib vectors); measure with bench/scale.py before turning it on.
 APPROXIMATE_INDEX_ABOVE = env.int("APPROXIMATE_INDEX_ABOVE", default=None)
 IVF_NPROBE = env.int("IVF_NPROBE", default=384)
+# Where the vectors are searched (recognition/vectors/): `faiss`, a copy in every process (the
+# embedded default), or `milvus`, one collection per model key in the Milvus at MILVUS_URI that
+# every process shares (a `milvus-lite server` on one host, Milvus Standalone or Distributed).
+VECTOR_BACKEND = env.str("VECTOR_BACKEND", default="faiss")
+MILVUS_URI = env.str("MILVUS_URI", default="")
+MILVUS_TOKEN = env.str("MILVUS_TOKEN", default="")  # "user:password" or an API key, if Milvus asks
+MILVUS_COLLECTION_PREFIX = env.str("MILVUS_COLLECTION_PREFIX", default="facesite")
+MILVUS_INDEX_TYPE = env.str("MILVUS_INDEX_TYPE", default="FLAT")  # FLAT (exact) or HNSW
+MILVUS_TIMEOUT = env.float("MILVUS_TIMEOUT", default=10.0)
 # Photos are downscaled to this longest side before detection; boxes are mapped back.
 DETECTION_MAX_SIDE = env.int("DETECTION_MAX_SIDE", default=1024)
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)

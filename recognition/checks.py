@@ -55,3 +55,36 @@ def native_model_has_its_detector(app_configs, **kwargs):
             id="recognition.E002",
         )
     ]
+
+
+VECTOR_BACKENDS = ("faiss", "milvus")
+
+
+@register()
+def vector_backend_answers(app_configs, **kwargs):
+    """With VECTOR_BACKEND=milvus, say at start-up, not on the first search, that Milvus is
+    missing or does not answer."""
+    backend = settings.VECTOR_BACKEND
+    if backend not in VECTOR_BACKENDS:
+        return [Error(f"VECTOR_BACKEND={backend} is not one of {', '.join(VECTOR_BACKENDS)}.", id="recognition.E004")]
+    if backend != "milvus":
+        return []
+    if not settings.MILVUS_URI:
+        return [Error(
+            "VECTOR_BACKEND=milvus needs MILVUS_URI.",
+            hint="e.g. MILVUS_URI=http://127.0.0.1:19530 for `milvus-lite server --data-dir DIR --port 19530` "
+            "(docs/deploy.md), or the address of a Milvus Standalone or Distributed deployment.",
+            id="recognition.E005",
+        )]
+    from .vectors.milvus_gallery import milvus_client
+
+    try:
+        milvus_client().list_collections()
+    except Exception as exc:  # pymilvus missing, refused, timed out, bad token: all mean the same here
+        return [Error(
+            f"Milvus does not answer at MILVUS_URI={settings.MILVUS_URI}: {exc}",
+            hint="Start it (`milvus-lite server --data-dir DIR --port PORT` on one host) or correct "
+            "MILVUS_URI / MILVUS_TOKEN; VECTOR_BACKEND=faiss needs no server.",
+            id="recognition.E006",
+        )]
+    return []

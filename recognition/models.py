@@ -109,3 +109,20 @@ class FaceVector(models.Model):
     @property
     def vector(self) -> np.ndarray:
         return np.frombuffer(bytes(self.embedding), dtype=np.float32)
+
+
+class MilvusCollection(models.Model):
+    """What one Milvus collection holds: the change log's epoch and generation applied to it.
+
+    Its row is also the lock that lets one process at a time write to the collection
+    (recognition/vectors/milvus_gallery.py).
+    """
+
+    name = models.CharField(max_length=255, primary_key=True)
+    model_key = models.CharField(max_length=200)
+    epoch = models.IntegerField(default=-1)  # -1: never loaded
+    generation = models.BigIntegerField(default=0)
+    synced_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"{self.name} (generation {self.generation})"

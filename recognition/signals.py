@@ -16,16 +16,8 @@ def index_new_vector(sender, instance: FaceVector, created, raw=False, **kwargs)
 
 
 @receiver(post_delete, sender=FaceVector)
-def forget_vector(sender, instance: FaceVector, **kwargs):
+def log_removed_vector(sender, instance: FaceVector, **kwargs):
     # Runs for single and bulk deletes alike: Django's collector sends post_delete for every row
-    # because this receiver exists.
+    # because this receiver exists. Whoever deletes calls the index's purge_removed() once the
+    # delete commits (records/erasure.py, retried until it succeeds).
     IndexState.log_removals(instance.model_key, [instance.vector_id])
-    model_key = instance.model_key
-
-    def erase():
-        # Only once the rows are really gone: a rolled-back delete keeps its vector.
-        gallery = get_gallery(model_key)
-        gallery.forget_snapshot()
-        gallery.sync()
-
-    transaction.on_commit(erase)

@@ -14,5 +14,5 @@ def warm_up() -> None:
     gallery.sync()
     logger.info(
         "Ready: %s, %d vectors, threshold %.4f",
-        service.model_key, len(gallery.index), service.default_threshold,
+        service.model_key, gallery.count(), service.default_threshold,
     )

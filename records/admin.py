@@ -279,7 +279,7 @@ class ScopedAPIKeyAdmin(APIKeyModelAdmin):
 @admin.register(IndexState)
 class IndexStateAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     change_list_template = "admin/recognition/indexstate/change_list.html"
-    list_display = ["model_key", "vectors", "generation", "epoch", "rebuilt_at", "in_this_process", "status"]
+    list_display = ["model_key", "vectors", "generation", "epoch", "rebuilt_at", "index", "status"]
     actions = None
 
     def get_queryset(self, request):
@@ -291,16 +291,17 @@ class IndexStateAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     def vectors(self, state):
         return state.photo_vectors or 0
 
-    @admin.display(description="Index in this process")
-    def in_this_process(self, state):
+    @admin.display(description="Index (this process's FAISS, or the shared Milvus collection)")
+    def index(self, state):
         gallery = get_gallery(state.model_key)
-        if gallery.epoch < 0:
-            return "not loaded"
-        position = "in step" if (gallery.epoch, gallery.generation) == (state.epoch, state.generation) else (
+        applied = gallery.applied
+        if applied is None:
+            return f"{gallery.backend}: not loaded"
+        position = "in step" if (applied.epoch, applied.generation) == (state.epoch, state.generation) else (
             "behind: catches up on its next search"
         )
-        vectors = len(gallery.index)
-        return f"{vectors} vector{pluralize(vectors)} at generation {gallery.generation}, {position}"
+        vectors = gallery.count()
+        return f"{gallery.backend}: {vectors} vector{pluralize(vectors)} at generation {applied.generation}, {position}"
 
     @admin.display(description="Status")
     def status(self, state):

@@ -63,9 +63,9 @@ def erase_pending(pks=None) -> ErasureResult:
                 # file that is already gone succeeds, so a retry after a partial success is safe.
                 default_storage.delete(pending.file_name)
             if pending.model_key and pending.model_key not in forgotten:
-                gallery = get_gallery(pending.model_key)
-                gallery.forget_snapshot()
-                gallery.sync()  # this process's index drops the vector now, not at its next search
+                # No copy of the vector outlives this: no snapshot on disk keeps it, this
+                # process's index drops it now, Milvus applies the delete now.
+                get_gallery(pending.model_key).purge_removed()
                 forgotten.add(pending.model_key)
         # Any storage backend's error (OSError, botocore's, ...) means the same: try again later.
         except Exception as error:

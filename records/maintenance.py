@@ -32,7 +32,7 @@ def rebuild_index(reembed: bool = False, progress=None) -> dict:
     for key in keys:
         rebuild(key)
     result = {
-        "total_vectors": len(get_gallery(model_key).index),
+        "total_vectors": get_gallery(model_key).count(),
         "duration_ms": round((time.perf_counter() - started) * 1000, 1),
         "model": model_key,
         "failed": outcome.failures,
@@ -134,7 +134,7 @@ def check_integrity(repair: bool = False) -> IntegrityReport:
     gallery.sync()
     photos = FaceImage.objects.filter(face_vector__model_key=model_key)
     wanted = set(photos.values_list("face_vector__vector_id", flat=True))
-    have = gallery.index.vector_ids
+    have = gallery.vector_ids()
     report.rows_without_vector = sorted(wanted - have)
     report.vectors_without_row = sorted(have - wanted)
     if repair:

@@ -61,7 +61,7 @@ class HomeView(LoginRequiredMixin, TemplateView):
             photos=FaceImage.objects.count(),
             other_model_photos=FaceVector.objects.exclude(model_key=service.model_key).count(),
             model_key=service.model_key,
-            index_size=len(gallery.index),
+            index_size=gallery.count(),
             threshold=service.default_threshold,
             **kwargs,
         )

@@ -71,6 +71,72 @@ def no_erasure_retry_by_requests(monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory):
+    """The URI of a `milvus-lite server` on a free loopback port, started once for the session (its
+    data in a temporary folder) and stopped at its end."""
+    import importlib.util
+    import subprocess
+    import sys
+    import time
+
+    from bench.serving import HOST, free_port
+
+    if importlib.util.find_spec("milvus_lite") is None:
+        pytest.fail("milvus-lite is not installed: pip install -r requirements-dev.txt")
+    folder = tmp_path_factory.mktemp("milvus")
+    port = free_port()
+    uri = f"http://{HOST}:{port}"
+    with (folder / "server.log").open("wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(folder / "data"),
+             "--host", HOST, "--port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    try:
+        from pymilvus import MilvusClient
+
+        deadline = time.monotonic() + 120
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"milvus-lite server exited: {(folder / 'server.log').read_text()[-2000:]}")
+            try:
+                MilvusClient(uri=uri, timeout=2).list_collections()
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"milvus-lite server did not answer at {uri} within 120 s")
+                time.sleep(0.5)
+        yield uri
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@pytest.fixture(params=["faiss", "milvus"])
+def vector_backend(request, settings):
+    """Runs a test once with each VECTOR_BACKEND; Milvus collections of their own per test."""
+    import uuid
+
+    settings.VECTOR_BACKEND = request.param
+    if request.param != "milvus":
+        yield request.param
+        return
+    from pymilvus import MilvusClient
+
+    uri = settings.MILVUS_URI = request.getfixturevalue("milvus_server")
+    prefix = settings.MILVUS_COLLECTION_PREFIX = f"test_{uuid.uuid4().hex[:12]}"
+    yield request.param
+    client = MilvusClient(uri=uri)  # the test may have pointed MILVUS_URI elsewhere
+    for name in client.list_collections():
+        if name.startswith(prefix + "_"):
+            client.drop_collection(name)
+
+
+@pytest.fixture(scope="session")
 def face_service():
     from recognition.service import get_service
 

@@ -1,7 +1,9 @@
 """What GET /health reports: to anyone, whether the service is up (the database answers); to a key
-holder or a staff session also, per embedding model key, whether it is loaded in this process,
-the size of this process's index and the embeddings stored (how many faces are enrolled is not
-for anonymous callers)."""
+holder or a staff session also the vector backend and, per embedding model key, whether it is
+loaded in this process, the size of its index and the generation of the change log it has applied,
+and the embeddings stored (how many faces are enrolled is not for anonymous callers)."""
+
+import logging
 
 from django.db import DatabaseError, connection
 from django.db.models import Count
@@ -10,10 +12,13 @@ from recognition.gallery import get_gallery
 from recognition.models import FaceVector
 from recognition.service import get_service
 
+logger = logging.getLogger(__name__)
+
 
 def health_report() -> dict:
     service = get_service()
     gallery = get_gallery(service.model_key)
+    index_answers = True
     try:
         counts = FaceVector.objects.values("model_key").annotate(vectors=Count("id"))
         stored = {row["model_key"]: row["vectors"] for row in counts}
@@ -21,18 +26,30 @@ def health_report() -> dict:
         database = True
     except DatabaseError:
         stored, database = {}, False
+    except Exception:  # Milvus refused or timed out: searches would fail too
+        logger.exception("The %s vector index does not answer", gallery.backend)
+        database, index_answers = True, False
+    # This process's FAISS copy has a size even without the database; Milvus is asked only when up.
+    index_size = gallery.count() if (database and index_answers) or gallery.backend == "faiss" else None
+    applied = gallery.applied if database and index_answers else None
     # Vectors stored under another model key are left from an earlier model: a reembed is due.
     models = {
-        key: {"active": False, "loaded": False, "index_size": None, "stored_vectors": count}
+        key: {"active": False, "loaded": False, "index_size": None, "index_generation": None, "stored_vectors": count}
         for key, count in stored.items()
     }
     models[service.model_key] = {
         "active": True,
         "loaded": service.loaded,
-        "index_size": len(gallery.index),
+        "index_size": index_size,
+        "index_generation": applied.generation if applied else None,
         "stored_vectors": stored.get(service.model_key, 0) if database else None,
     }
-    return {"status": "ok" if database else "unavailable", "database": database, "models": models}
+    return {
+        "status": "ok" if database and index_answers else "unavailable",
+        "database": database,
+        "vector_backend": gallery.backend,
+        "models": models,
+    }
 
 
 def up_or_down() -> dict:

@@ -262,7 +262,8 @@ EXAMPLES = {
     "up": response_example("Up (no key)", {"status": "ok"}),
     "healthy": response_example(
         "Healthy (with a key)",
-        {"status": "ok", "database": True,
-         "models": {MODEL_KEY: {"active": True, "loaded": True, "index_size": 25, "stored_vectors": 25}}},
+        {"status": "ok", "database": True, "vector_backend": "faiss",
+         "models": {MODEL_KEY: {"active": True, "loaded": True, "index_size": 25, "index_generation": 31,
+                                "stored_vectors": 25}}},
     ),
 }

@@ -287,7 +287,11 @@ class ModelHealthSerializer(serializers.Serializer):
     active = serializers.BooleanField(help_text="Whether this is the configured model.")
     loaded = serializers.BooleanField(help_text="Whether its weights are loaded in this process.")
     index_size = serializers.IntegerField(
-        allow_null=True, help_text="Vectors in this process's index (null for an inactive model)."
+        allow_null=True,
+        help_text="Vectors in the index: this process's (faiss) or the shared collection (milvus); null for an inactive model.",
+    )
+    index_generation = serializers.IntegerField(
+        allow_null=True, help_text="The database change log's generation the index has applied (null: not loaded)."
     )
     stored_vectors = serializers.IntegerField(allow_null=True, help_text="Embeddings stored in the database.")
 
@@ -296,6 +300,9 @@ class HealthSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "unavailable"])
     database = serializers.BooleanField(
         required=False, help_text="Whether the database answered (with a key or a staff login)."
+    )
+    vector_backend = serializers.ChoiceField(
+        choices=["faiss", "milvus"], required=False, help_text="VECTOR_BACKEND (with a key or a staff login)."
     )
     models = serializers.DictField(
         child=ModelHealthSerializer(),

@@ -102,7 +102,7 @@ def stored_state(settings) -> dict:
         "removed_vectors": list(RemovedVector.objects.order_by("pk").values_list()),
         "media": _files(Path(settings.MEDIA_ROOT)),
         "index_files": _files(Path(settings.INDEX_DIR)),
-        "vectors": sorted(gallery.index.vector_ids),
+        "vectors": sorted(gallery.vector_ids()),
     }
 
 

@@ -58,8 +58,13 @@ def test_health_reports_database_model_and_index_to_a_key(api, bush, face_servic
     assert response.json() == {
         "status": "ok",
         "database": True,
+        "vector_backend": "faiss",
         "models": {
-            face_service.model_key: {"active": True, "loaded": True, "index_size": 1, "stored_vectors": 1}
+            face_service.model_key: {
+                "active": True, "loaded": True, "index_size": 1,
+                "index_generation": IndexState.objects.get(pk=face_service.model_key).generation,
+                "stored_vectors": 1,
+            }
         },
     }
 
@@ -70,7 +75,7 @@ def test_health_lists_vectors_stored_under_another_model(api, bush, face_service
     models = api.get("/health").json()["models"]
 
     assert models["ArcFace:retinaface:deepface-align-v1"] == {
-        "active": False, "loaded": False, "index_size": None, "stored_vectors": 1,
+        "active": False, "loaded": False, "index_size": None, "index_generation": None, "stored_vectors": 1,
     }
     assert models[face_service.model_key]["stored_vectors"] == 0
 
@@ -98,3 +103,24 @@ def test_health_is_503_to_anyone_when_the_database_does_not_answer(monkeypatch):
 
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable"}
+
+
+def test_health_shows_the_vector_backend_and_the_generation_it_applied(vector_backend, api, bush, face_service):
+    body = api.get("/health").json()
+
+    assert body["vector_backend"] == vector_backend
+    model = body["models"][face_service.model_key]
+    assert model["index_size"] == 1
+    assert model["index_generation"] == IndexState.objects.get(pk=face_service.model_key).generation
+
+
+def test_health_is_503_when_milvus_does_not_answer(api, bush, face_service, settings):
+    from bench.serving import free_port
+
+    settings.VECTOR_BACKEND = "milvus"
+    settings.MILVUS_URI = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    response = api.get("/health")
+
+    assert response.status_code == 503
+    assert response.json()["status"] == "unavailable" and response.json()["database"] is True
+    assert response.json()["vector_backend"] == "milvus"

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 def index_vector_ids() -> set[int]:
     gallery = get_gallery(get_service().model_key)
     gallery.sync()
-    return gallery.index.vector_ids
+    return gallery.vector_ids()
 
 
 def stored_file(image: FaceImage) -> Path:

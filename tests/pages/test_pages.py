@@ -192,7 +192,7 @@ def test_remove_a_photo_erases_its_file_and_vector(operator, enrol, upload, djan
     assert not second_file.exists()
     assert list(person.images.all()) == [person.first_image]
     assert RemovedVector.objects.filter(vector_id=second.vector_id).exists()
-    assert second.vector_id not in get_gallery(second.model_key).index.vector_ids
+    assert second.vector_id not in get_gallery(second.model_key).vector_ids()
 
 
 def test_removing_the_last_photo_warns(operator, enrol):

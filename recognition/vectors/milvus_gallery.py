@@ -1,0 +1,195 @@
+"""VECTOR_BACKEND=milvus: the vectors of each model key live in one Milvus collection that every
+process shares (MILVUS_URI: a `milvus-lite server`, Milvus Standalone or Distributed), so a
+worker's memory does not grow with the gallery.
+
+Milvus is only ever written from the database's change log, one writer at a time: the process that
+finds it behind takes a database lock (the collection's `MilvusCollection` row), applies the
+additions and removals logged since the generation that row records, and records the new one in
+the same transaction. A search first makes sure Milvus holds at least the generation the database
+had when the search began, then reads with Strong consistency, so a worker finds what another
+worker has just acknowledged (read-your-writes), and never a vector whose removal committed.
+"""
+
+import hashlib
+import logging
+import re
+import threading
+import time
+import uuid
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ..models import MilvusCollection
+from .base import Neighbour, VectorGallery, Watermark, database_watermark
+
+logger = logging.getLogger(__name__)
+
+STRONG = "Strong"
+OWNER_LENGTH = 36  # a UUID's text
+QUERY_BATCH = 10_000
+INDEX_PARAMS = {"HNSW": {"M": 16, "efConstruction": 200}}
+HNSW_MIN_EF = 64
+MAX_SEARCH_LIMIT = 16_384  # Milvus's largest topk
+
+_clients: dict[tuple, object] = {}
+_clients_lock = threading.Lock()
+
+
+def milvus_client():
+    """One client per process (and URI): pymilvus's gRPC channel is safe to share across threads."""
+    from pymilvus import MilvusClient  # a service dependency, imported only when Milvus is chosen
+
+    key = (settings.MILVUS_URI, settings.MILVUS_TOKEN)
+    with _clients_lock:
+        if key not in _clients:
+            _clients[key] = MilvusClient(uri=settings.MILVUS_URI, token=settings.MILVUS_TOKEN or "",
+                                         timeout=settings.MILVUS_TIMEOUT)
+        return _clients[key]
+
+
+def collection_name(model_key: str) -> str:
+    """Milvus names allow letters, digits and underscores; the hash keeps two model keys that
+    differ only in punctuation apart."""
+    readable = re.sub(r"[^0-9A-Za-z_]", "_", model_key)[:120]
+    digest = hashlib.sha256(model_key.encode()).hexdigest()[:10]
+    return f"{settings.MILVUS_COLLECTION_PREFIX}_{readable}_{digest}"
+
+
+class MilvusGallery(VectorGallery):
+    backend = "milvus"
+
+    def __init__(self, model_key: str):
+        super().__init__(model_key)
+        self.name = collection_name(model_key)
+        self._lock = threading.Lock()
+        self._checked_collection = False
+
+    @property
+    def client(self):
+        return milvus_client()
+
+    # --- the index ------------------------------------------------------------------------------
+    def add(self, vector_ids, vectors, owner_ids) -> None:
+        if not len(vector_ids):
+            return
+        self._create_collection(vectors.shape[1])
+        # Upsert: a change replayed after a writer died before recording it replaces, not doubles.
+        self.client.upsert(self.name, [
+            {"vector_id": int(vector_id), "owner": str(owner), "embedding": vector}
+            for vector_id, vector, owner in zip(vector_ids, vectors, owner_ids)
+        ])
+
+    def remove(self, vector_ids) -> int:
+        vector_ids = [int(v) for v in vector_ids]
+        if not vector_ids or not self.client.has_collection(self.name):
+            return 0
+        result = self.client.delete(self.name, ids=vector_ids)
+        return int(result.get("delete_count", len(vector_ids))) if isinstance(result, dict) else len(vector_ids)
+
+    def nearest_owners(self, vector, top_k: int) -> list[Neighbour]:
+        if top_k < 1 or not self.client.has_collection(self.name):
+            return []
+        # Not Milvus's group_by_field: Milvus Lite 3.2 returned one owner where one owner's photos
+        # filled the candidates (tests/core/test_vector_backends.py). Widened as the FAISS index
+        # does instead, until top_k owners are seen or the collection has no more.
+        limit = top_k * 4
+        while True:
+            params = {"params": {"ef": max(HNSW_MIN_EF, limit)}} if settings.MILVUS_INDEX_TYPE == "HNSW" else {}
+            hits = self.client.search(
+                self.name, data=[vector.astype("float32")], limit=limit, output_fields=["owner"],
+                search_params=params, consistency_level=STRONG,
+            )[0]
+            best: dict[uuid.UUID, Neighbour] = {}
+            for hit in hits:
+                owner = uuid.UUID(hit["entity"]["owner"])
+                if owner not in best:
+                    best[owner] = Neighbour(owner, int(hit["vector_id"]), max(0.0, 1.0 - hit["distance"]))
+            if len(best) >= top_k or len(hits) < limit or limit >= MAX_SEARCH_LIMIT:
+                return list(best.values())[:top_k]
+            limit = min(MAX_SEARCH_LIMIT, limit * 4)
+
+    def count(self) -> int:
+        if not self.client.has_collection(self.name):
+            return 0
+        rows = self.client.query(self.name, filter="", output_fields=["count(*)"], consistency_level=STRONG)
+        return int(rows[0]["count(*)"])
+
+    def vector_ids(self) -> set[int]:
+        if not self.client.has_collection(self.name):
+            return set()
+        ids = set()
+        batches = self.client.query_iterator(
+            self.name, batch_size=QUERY_BATCH, filter="vector_id >= 0", output_fields=["vector_id"]
+        )
+        while batch := batches.next():
+            ids.update(row["vector_id"] for row in batch)
+        batches.close()
+        return ids
+
+    @property
+    def applied(self) -> Watermark | None:
+        row = MilvusCollection.objects.filter(pk=self.name).values("epoch", "generation").first()
+        return Watermark(row["epoch"], row["generation"]) if row and row["epoch"] >= 0 else None
+
+    # --- keeping in step ------------------------------------------------------------------------
+    def sync(self) -> None:
+        wanted = database_watermark(self.model_key)
+        if self._checked_collection and self.applied == wanted:
+            return  # two small queries: nothing to write
+        with self._lock:
+            self._catch_up()
+
+    def reload(self) -> None:
+        with self._lock:
+            self._catch_up(force_reload=True)
+
+    def purge_removed(self) -> None:
+        # The delete is applied now; Milvus drops the deleted rows' data at its next compaction.
+        self.sync()
+
+    def _catch_up(self, force_reload: bool = False) -> None:
+        with transaction.atomic():
+            MilvusCollection.objects.get_or_create(name=self.name, defaults={"model_key": self.model_key})
+            # The UPDATE is the lock: a row lock on PostgreSQL, the write lock on SQLite (taken at
+            # BEGIN already). Milvus Lite needs its writers serialised, and so does the order of the
+            # changes: two processes applying the log at once could re-add a vector the other had
+            # just removed.
+            MilvusCollection.objects.filter(pk=self.name).update(synced_at=timezone.now())
+            row = MilvusCollection.objects.get(pk=self.name)
+            state = database_watermark(self.model_key)  # read under the lock
+            have = Watermark(row.epoch, row.generation)
+            lost = have.epoch >= 0 and not self.client.has_collection(self.name) and self._has_rows(have)
+            started = time.perf_counter()
+            if force_reload or lost or have.epoch != state.epoch or have.generation > state.generation:
+                self.client.drop_collection(self.name)
+                self.load_all(state.generation)
+                logger.info("Loaded %s into Milvus (%s) in %.0f ms", self.model_key, self.name,
+                            (time.perf_counter() - started) * 1000)
+            elif have.generation < state.generation:
+                self.apply_changes(have.generation, state.generation)
+            row.epoch, row.generation = state.epoch, state.generation
+            row.save(update_fields=["epoch", "generation"])
+        self._checked_collection = True
+
+    def _has_rows(self, have: Watermark) -> bool:
+        from ..models import FaceVector
+
+        return FaceVector.objects.filter(model_key=self.model_key, generation__lte=have.generation).exists()
+
+    def _create_collection(self, dimension: int) -> None:
+        if self.client.has_collection(self.name):
+            return
+        from pymilvus import DataType, MilvusClient
+
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("vector_id", DataType.INT64, is_primary=True)
+        schema.add_field("owner", DataType.VARCHAR, max_length=OWNER_LENGTH)
+        schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=int(dimension))
+        index = self.client.prepare_index_params()
+        index_type = settings.MILVUS_INDEX_TYPE
+        # Inner product of L2-normalised vectors is their cosine similarity.
+        index.add_index(field_name="embedding", index_type=index_type, metric_type="IP",
+                        params=INDEX_PARAMS.get(index_type, {}))
+        self.client.create_collection(self.name, schema=schema, index_params=index, consistency_level=STRONG)

@@ -1,0 +1,204 @@
+"""The contract every vector index keeps, run against each backend (VECTOR_BACKEND faiss and
+milvus, the latter on the `milvus-lite server` of tests/conftest.py): made-up unit vectors for the
+index itself, real photos through the service at the end."""
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.db import connection
+
+from bench.serving import database_url
+from recognition.gallery import get_gallery, rebuild
+from recognition.models import FaceVector
+from recognition.vectors.base import database_watermark
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = "Test:contract:v1"
+OTHER_MODEL = "Test:contract:v2"
+DIMENSION = 32
+
+pytestmark = pytest.mark.django_db
+
+
+def unit_vectors(count: int, seed: int) -> np.ndarray:
+    vectors = np.random.default_rng(seed).normal(size=(count, DIMENSION)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def near(vector: np.ndarray, scale: float, seed: int) -> np.ndarray:
+    moved = vector + scale * unit_vectors(1, seed)[0]
+    return (moved / np.linalg.norm(moved)).astype(np.float32)
+
+
+def store(vectors, owners, model_key=MODEL) -> list[FaceVector]:
+    return [FaceVector.objects.store(model_key, owner, vector) for vector, owner in zip(vectors, owners)]
+
+
+def owners_found(vector, top_k=5, model_key=MODEL) -> list[uuid.UUID]:
+    return [n.person_id for n in get_gallery(model_key).search(vector, top_k)]
+
+
+def test_the_owner_of_the_nearest_vector_comes_first(vector_backend):
+    vectors, owners = unit_vectors(6, seed=1), [uuid.uuid4() for _ in range(6)]
+    store(vectors, owners)
+    for vector, owner in zip(vectors, owners):
+        found = get_gallery(MODEL).search(near(vector, 0.05, seed=2), top_k=3)
+        assert found[0].person_id == owner
+        assert 0 <= found[0].distance < 0.01
+        assert [n.distance for n in found] == sorted(n.distance for n in found)
+    assert get_gallery(MODEL).count() == 6
+    assert get_gallery(MODEL).backend == vector_backend
+
+
+def test_top_k_distinct_owners_when_one_owner_has_many_vectors(vector_backend):
+    query = unit_vectors(1, seed=3)[0]
+    crowd, others = uuid.uuid4(), [uuid.uuid4() for _ in range(3)]
+    # Fifty photos of one person nearer the query than anybody else's.
+    store([near(query, 0.05 + i / 1000, seed=100 + i) for i in range(50)], [crowd] * 50)
+    store([near(query, 0.5 + i / 10, seed=200 + i) for i in range(3)], others)
+    found = get_gallery(MODEL).search(query, top_k=4)
+    assert [n.person_id for n in found] == [crowd, *others]
+    assert len({n.vector_id for n in found}) == 4
+
+
+def test_a_deleted_vector_is_never_returned(vector_backend):
+    vectors, owners = unit_vectors(3, seed=4), [uuid.uuid4() for _ in range(3)]
+    stored = store(vectors, owners)
+    assert owners_found(vectors[1], top_k=1) == [owners[1]]
+    stored[1].delete()  # logs the removal, as deleting a photo does
+    assert owners[1] not in owners_found(vectors[1], top_k=3)
+    assert get_gallery(MODEL).count() == 2
+    assert get_gallery(MODEL).vector_ids() == {stored[0].vector_id, stored[2].vector_id}
+
+
+def test_a_person_keeps_being_found_while_they_have_a_photo_left(vector_backend):
+    person = uuid.uuid4()
+    first, second = store(unit_vectors(2, seed=5), [person, person])
+    first.delete()
+    assert owners_found(first.vector, top_k=1) == [person]
+    assert get_gallery(MODEL).search(first.vector, top_k=1)[0].vector_id == second.vector_id
+
+
+def test_model_keys_are_kept_apart(vector_backend):
+    vectors = unit_vectors(2, seed=6)
+    mine, theirs = uuid.uuid4(), uuid.uuid4()
+    store(vectors[:1], [mine])
+    store(vectors[1:], [theirs], model_key=OTHER_MODEL)
+    assert owners_found(vectors[1]) == [mine]
+    assert owners_found(vectors[0], model_key=OTHER_MODEL) == [theirs]
+
+
+def test_an_empty_gallery_finds_nobody(vector_backend):
+    assert get_gallery(MODEL).search(unit_vectors(1, seed=7)[0], top_k=5) == []
+    assert get_gallery(MODEL).count() == 0
+
+
+def test_a_rebuild_gives_the_same_answers(vector_backend):
+    vectors, owners = unit_vectors(20, seed=8), [uuid.uuid4() for _ in range(20)]
+    stored = store(vectors, owners)
+    stored[3].delete()
+    query = near(vectors[5], 0.3, seed=9)
+    before = get_gallery(MODEL).search(query, top_k=5)
+    epoch = database_watermark(MODEL).epoch
+    rebuild(MODEL)
+    assert database_watermark(MODEL).epoch == epoch + 1
+    assert get_gallery(MODEL).search(query, top_k=5) == before
+    assert get_gallery(MODEL).count() == 19
+    assert get_gallery(MODEL).applied == database_watermark(MODEL)
+
+
+def test_replaying_a_change_is_harmless(vector_backend):
+    vectors, owners = unit_vectors(2, seed=10), [uuid.uuid4() for _ in range(2)]
+    stored = store(vectors, owners)
+    gallery = get_gallery(MODEL)
+    gallery.sync()
+    gallery.add([stored[0].vector_id], vectors[:1], owners[:1])  # a writer that died before recording it
+    gallery.remove([stored[1].vector_id, 10**9])  # and an id the index never held
+    assert gallery.count() == 1
+    assert owners_found(vectors[0], top_k=5) == [owners[0]]
+
+
+def test_the_applied_generation_follows_the_database(vector_backend):
+    gallery = get_gallery(MODEL)
+    store(unit_vectors(3, seed=11), [uuid.uuid4() for _ in range(3)])
+    assert gallery.applied != database_watermark(MODEL)  # nothing searched yet
+    gallery.sync()
+    assert gallery.applied == database_watermark(MODEL)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_catches_up_after_another_process_wrote(vector_backend, settings, tmp_path):
+    vectors, owners = unit_vectors(3, seed=12), [uuid.uuid4() for _ in range(3)]
+    stored = store(vectors[:2], owners[:2])
+    assert owners_found(vectors[0], top_k=1) == [owners[0]]  # this process is loaded
+
+    # Another process adds a vector and deletes one: this process hears nothing of it.
+    script = (
+        "import numpy as np, uuid; from recognition.models import FaceVector; "
+        f"FaceVector.objects.store({MODEL!r}, uuid.UUID({str(owners[2])!r}), np.array({vectors[2].tolist()}, dtype=np.float32)); "
+        f"FaceVector.objects.get(pk={stored[0].pk}).delete()"
+    )
+    other_process(settings, tmp_path, "shell", "-c", script)
+
+    assert owners_found(vectors[2], top_k=1) == [owners[2]]
+    assert owners[0] not in owners_found(vectors[0], top_k=3)
+    assert get_gallery(MODEL).applied == database_watermark(MODEL)
+
+
+def other_process(settings, tmp_path, *args) -> str:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "DATA_DIR": str(tmp_path / "other-process"),  # its own snapshots: it starts from the database
+        "DEBUG": "1",
+        "LOG_LEVEL": "WARNING",
+        "VECTOR_BACKEND": settings.VECTOR_BACKEND,
+        "MILVUS_URI": settings.MILVUS_URI,
+        "MILVUS_COLLECTION_PREFIX": settings.MILVUS_COLLECTION_PREFIX,
+    }
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_enrol_match_and_erase_real_photos(vector_backend, face_service, photo, django_capture_on_commit_callbacks):
+    from records.models import Person
+    from records.services import enrol, match
+
+    with django_capture_on_commit_callbacks(execute=True):
+        blair = enrol("Tony Blair", photo("Tony_Blair", 0)).person
+        powell = enrol("Colin Powell", photo("Colin_Powell", 0)).person
+    assert match(photo("Tony_Blair", 3), top_k=2)["best_match"]["id"] == str(blair.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        Person.objects.get(pk=blair.pk).delete()
+    assert [m["id"] for m in match(photo("Tony_Blair", 3), top_k=5)["top_matches"]] == [str(powell.pk)]
+    assert get_gallery(face_service.model_key).count() == 1
+
+
+def test_check_says_when_milvus_does_not_answer(settings):
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    from bench.serving import free_port
+
+    settings.VECTOR_BACKEND = "milvus"
+    settings.MILVUS_URI = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with pytest.raises(SystemCheckError, match=f"Milvus does not answer at MILVUS_URI={settings.MILVUS_URI}"):
+        call_command("check")
+    settings.MILVUS_URI = ""
+    with pytest.raises(SystemCheckError, match="VECTOR_BACKEND=milvus needs MILVUS_URI"):
+        call_command("check")
+
+
+def test_check_is_content_with_a_milvus_that_answers(vector_backend):
+    from recognition.checks import vector_backend_answers
+
+    assert vector_backend_answers(None) == []

@@ -365,13 +365,13 @@ def test_the_erasure_walk_finds_nothing_of_them_anywhere(
 def test_a_host_that_did_not_make_the_delete_drops_its_snapshot_as_it_catches_up(api, photo, settings, tmp_path):
     """Hosts with a DATA_DIR each share the database: the deleting one forgets its own snapshot,
     every other host's workers drop theirs as soon as they catch up with the removal."""
-    from recognition.gallery import Gallery
+    from recognition.vectors.faiss_gallery import FaissGallery
 
     erased = enrol_with_photos(api, "Colin Powell", [photo("Colin_Powell", 0)])
     vector = bytes(FaceImage.objects.get(person_id=erased).face_vector.embedding)
     model_key = FaceImage.objects.get().model_key
     settings.INDEX_DIR = tmp_path / "other-host-index"
-    other_host = Gallery(model_key)
+    other_host = FaissGallery(model_key)
     other_host.sync()
     other_host.save()
     assert any(vector in data for data in files_under(settings.INDEX_DIR).values())

@@ -98,6 +98,9 @@ def test_manage_py_check_and_worker_boot_stop_on_a_changed_deepface_file(tmp_pat
     found = copy_with_one_byte_changed(DLIB_RESNET, installed)
     env = os.environ | {
         "DATA_DIR": str(tmp_path),
+        # Named, not inherited: loading DeepFace in this test process sets DEEPFACE_HOME in its
+        # environment, which would point the child at this run's own (unchanged) weights.
+        "DEEPFACE_HOME": str(tmp_path),
         "FACE_RECOGNITION_MODEL": "Dlib",
         "FACE_DETECTOR_BACKEND": "opencv",
         "LOAD_MODELS_AT_STARTUP": "true",

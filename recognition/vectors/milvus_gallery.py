@@ -164,7 +164,9 @@ class MilvusGallery(VectorGallery):
             started = time.perf_counter()
             if force_reload or lost or have.epoch != state.epoch or have.generation > state.generation:
                 self.client.drop_collection(self.name)
-                self.load_all(state.generation)
+                if self.load_all(state.generation):
+                    # Sealed segments: Milvus Lite searched 20k unflushed vectors in ~680 ms, flushed in ~14 ms.
+                    self.client.flush(self.name)
                 logger.info("Loaded %s into Milvus (%s) in %.0f ms", self.model_key, self.name,
                             (time.perf_counter() - started) * 1000)
             elif have.generation < state.generation:

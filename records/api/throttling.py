@@ -12,6 +12,7 @@ import uuid
 
 from django.conf import settings
 from django.core.cache import cache
+from django.template.defaultfilters import pluralize
 from rest_framework.exceptions import Throttled
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -75,8 +76,8 @@ class TooManyAtOnce(Throttled):
         limit = settings.API_KEY_CONCURRENT_REQUESTS
         super().__init__(
             wait=1,
-            detail=f"This API key already has {limit} requests that analyse a photo (match, enrol, add a photo) "
-            "running, the most it may have at once.",
+            detail=f"This API key already has {limit} photo-analysing request{pluralize(limit)} (match, enrol, add a "
+            "photo) running, the most it may have at once.",
         )
 
 

@@ -153,7 +153,7 @@ def test_a_key_with_its_requests_running_elsewhere_gets_429(live_server, one_at_
 
     assert refused.status_code == 429
     assert refused.headers["Retry-After"] == "1"
-    assert refused.json()["detail"].startswith("This API key already has 1 requests that analyse a photo")
+    assert refused.json()["detail"].startswith("This API key already has 1 photo-analysing request (match,")
     assert listed.status_code == 200  # not a photo to analyse: not limited
     assert other_key.status_code == 200
     assert after.status_code == 200
@@ -215,5 +215,5 @@ def test_concurrent_requests_of_one_key_over_two_workers_are_limited(gunicorn, a
     # Two at once, one allowed: each round answers one 200, and one 429 whenever they overlapped
     # (a worker busy with one cannot accept the other, so the other worker takes it meanwhile).
     assert set(statuses) == {200, 429}, statuses
-    assert all(body["detail"].startswith("This API key already has 1") for status, body, *_ in answers if status == 429)
+    assert all(body["detail"].startswith("This API key already has 1 photo-analysing request ") for status, body, *_ in answers if status == 429)
     assert other.match(group)[0] == 200 and camera.match(group)[0] == 200  # every slot given back

@@ -14,12 +14,12 @@ rate and the polite key keep being answered.
 
 import argparse
 import threading
-import time
 
+from .load import run_threads
 from .serving import Deadline, Deployment, Tally, lfw_people, percentiles, print_json
 
 
-def hammer(client, photos: list[bytes], label: str, tally: Tally, deadline: Deadline, pause: float = 0.0):
+def hammer(client, photos: list[bytes], label: str, tally: Tally, deadline: Deadline):
     number = 0
     while not deadline.passed():
         status, body, seconds, _ = client.match(photos[number % len(photos)])
@@ -33,8 +33,6 @@ def hammer(client, photos: list[bytes], label: str, tally: Tally, deadline: Dead
         if status is None or status >= 500:
             tally.count(f"{label} errors")
             tally.note(f"{label}: {status} {body}")
-        if pause:
-            time.sleep(pause)
 
 
 def main():
@@ -59,12 +57,7 @@ def main():
             threading.Thread(target=hammer, args=(greedy, probes, "greedy", tally, deadline))
             for _ in range(args.greedy_threads)
         ] + [threading.Thread(target=hammer, args=(polite, probes, "polite", tally, deadline))]
-        started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        wall = time.perf_counter() - started
+        wall = run_threads(threads)
     figures = {
         label: {
             "answered_per_s": round(len(tally.samples.get(label, [])) / wall, 2),

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Calibration:
     threshold: float  # default cosine distance at or below which a match is accepted
+    # 1:1 verification (is this photo that person?): the distance that gets the most LFW pairs
+    # right. One comparison has one chance of a false accept, where a gallery search has one per
+    # person enrolled, so it is looser than `threshold`; never use it to search a gallery.
+    verification_threshold: float
     logistic_slope: float  # P(same | d) = 1 / (1 + exp(slope * (d - midpoint)))
     logistic_midpoint: float
     guide: tuple[tuple[float, str], ...]
@@ -38,6 +42,7 @@ class Calibration:
 CALIBRATIONS: dict[str, Calibration] = {
     "ArcFace-MBF:scrfd:arcface112-flip-v2": Calibration(
         threshold=0.60,
+        verification_threshold=0.7429,
         one_percent_strangers=0.6347,
         logistic_slope=34.483,
         logistic_midpoint=0.7636,
@@ -62,6 +67,7 @@ CALIBRATIONS: dict[str, Calibration] = {
     ),
     "Dlib:dlib:chip5-flip-v1": Calibration(
         threshold=0.06,
+        verification_threshold=0.0876,
         max_ratio=0.70,
         # Measured at the default (0.84% of strangers with the ratio test); no larger value was.
         one_percent_strangers=0.06,
@@ -107,6 +113,7 @@ def calibration_for(model_key: str) -> Calibration:
     threshold = DEEPFACE_THRESHOLDS.get(model_name, 0.4)
     return Calibration(
         threshold=threshold,
+        verification_threshold=threshold,  # DeepFace publishes pair thresholds: 1:1 already
         logistic_slope=12.0 / max(threshold, 0.05),
         logistic_midpoint=threshold,
         guide=(

@@ -33,3 +33,9 @@ class MultipleFacesDetected(FaceError):
     def __init__(self, detail: str, faces_detected: int):
         super().__init__(detail)
         self.faces_detected = faces_detected
+
+
+class NoReferenceFace(FaceError):
+    """A person to verify against has no photo embedded by the active model."""
+
+    status_code = 422

@@ -114,6 +114,22 @@ def refusals(action: str, probe: bytes | None = None):
 
 
 def record_match(result: dict, probe: bytes, top_k: int) -> None:
+    if "results" in result:  # faces=all: every face's outcome
+        named = [face["best_match"]["id"] for face in result["results"] if face["best_match"]]
+        record(
+            Action.MATCH,
+            target=named[0] if named else "",  # the largest face named; `named` lists everyone
+            detail={
+                "named": named,
+                "threshold": result["threshold"],
+                "top_k": top_k,
+                "faces_detected": result["faces_detected"],
+                "faces_matched": len(result["results"]),
+                "returned": sorted({c["id"] for face in result["results"] for c in face["top_matches"]}),
+            },
+            probe=probe,
+        )
+        return
     best = result["best_match"]
     record(
         Action.MATCH,

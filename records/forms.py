@@ -115,3 +115,13 @@ class MatchForm(PageForm):
             "leave empty for the default."
         ),
     )
+
+
+class VerifyForm(PageForm):
+    """A photo checked against one person (1:1), on their page beside the form adding photos."""
+
+    photo = PhotoField(label="Photo to check")
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "verify_%s")  # two photo inputs on the same page
+        super().__init__(*args, **kwargs)

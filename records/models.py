@@ -182,6 +182,7 @@ class AuditEvent(models.Model):
         ENROL = "enrol", "enrol a person"
         ADD_PHOTO = "add_photo", "add a photo"
         MATCH = "match", "match a photo"
+        VERIFY = "verify", "verify a photo against a person or a photo"
         DELETE_PERSON = "delete_person", "delete a person"
         DELETE_PHOTO = "delete_photo", "delete a photo"
         CREATE_KEY = "create_key", "create an API key"

@@ -3,14 +3,18 @@
 import time
 from dataclasses import dataclass
 
+import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.http import Http404
 
-from recognition.errors import FaceError, ImageTooLarge, MultipleFacesDetected
+from recognition.backends.base import DetectedFace
+from recognition.calibration import Calibration
+from recognition.errors import FaceError, ImageTooLarge, MultipleFacesDetected, NoReferenceFace
 from recognition.gallery import get_gallery
 from recognition.imaging import DecodedImage, decode_image, for_storage
-from recognition.service import FaceAnalysis, get_service
+from recognition.index import Neighbour
+from recognition.service import FaceAnalysis, FaceService, get_service
 
 from . import audit
 from .models import FaceImage, Person
@@ -33,11 +37,12 @@ def read_photo(upload) -> bytes:
     return upload.read()
 
 
-def analyse_photo(data: bytes, to_store: bool = False) -> FaceAnalysis:
-    """Decode and run the pipeline; raises InvalidImage, ImageTooLarge (400/413). A photo to store
-    is analysed as it will be stored: upright, re-encoded without its metadata."""
+def analyse_photo(data: bytes, to_store: bool = False, embed_all: bool = False) -> FaceAnalysis:
+    """Decode and run the pipeline, embedding the largest face (every face with `embed_all`);
+    raises InvalidImage, ImageTooLarge (400/413). A photo to store is analysed as it will be
+    stored: upright, re-encoded without its metadata."""
     image = decode_image(data)
-    return get_service().analyse(for_storage(image) if to_store else image)
+    return get_service().analyse(for_storage(image) if to_store else image, embed_all=embed_all)
 
 
 def analyse_photos(photos: list[bytes], to_store: bool = False) -> list[FaceAnalysis | FaceError]:
@@ -117,20 +122,26 @@ class ThresholdNotAllowed(FaceError):
     status_code = 400
 
 
-def match(data: bytes, top_k: int, threshold: float | None = None, may_read: bool = True) -> dict:
-    """The match response body; raises NoFaceDetected when the photo has no face. Audited.
+def match(
+    data: bytes, top_k: int, threshold: float | None = None, may_read: bool = True, all_faces: bool = False
+) -> dict:
+    """The match response body: the largest face, or with `all_faces` every face (up to
+    MAX_FACES_PER_PHOTO, largest first, as `results`); raises NoFaceDetected when the photo has no
+    face. Audited.
 
     A caller who may read people (the `read` scope, `records.view_person`) gets the nearest top_k
     people, within the threshold or not. One who may only match (a door camera) learns no more
     than who the photo is: only candidates within the threshold, and a threshold of at most
-    MATCH_MAX_THRESHOLD, so the gallery cannot be searched for look-alikes. Same shape either way.
+    MATCH_MAX_THRESHOLD, so the gallery cannot be searched for look-alikes. Same shape either way,
+    for every face of `results` too.
     """
     with audit.refusals(audit.Action.MATCH, probe=data):
         if not may_read:
             _check_threshold_allowed(threshold)
-        result = _match(data, top_k, threshold)
+        result = _match_every_face(data, top_k, threshold) if all_faces else _match(data, top_k, threshold)
     if not may_read:
-        result["top_matches"] = [candidate for candidate in result["top_matches"] if candidate["within_threshold"]]
+        for face in result.get("results", [result]):
+            face["top_matches"] = [candidate for candidate in face["top_matches"] if candidate["within_threshold"]]
     audit.record_match(result, data, top_k)
     return result
 
@@ -144,54 +155,193 @@ def _check_threshold_allowed(threshold: float | None) -> None:
         )
 
 
-# People looked at beyond top_k to find the best match's runner-up.
+def verify(data: bytes, person: Person | None = None, other: bytes | None = None) -> dict:
+    """1:1: is the face of `data` the same person as `person` (the nearest of their stored
+    photos decides) or as the face of `other`? At the model's calibrated verification threshold.
+    Raises NoFaceDetected for either photo without a face, NoReferenceFace for a person without a
+    photo embedded by the active model. Audited."""
+    with audit.refusals(audit.Action.VERIFY, probe=data):
+        result = _verify(data, person, other)
+    audit.record(
+        audit.Action.VERIFY,
+        target=person.pk if person else "",
+        detail={"verified": result["verified"], "distance": result["distance"], "threshold": result["threshold"]},
+        probe=data,
+    )
+    return result
+
+
+def _verify(data: bytes, person: Person | None, other: bytes | None) -> dict:
+    started = time.perf_counter()
+    service = get_service()
+    face = analyse_photo(data).primary
+    reference = {}
+    if person is not None:
+        distance, image = _nearest_photo(person, face.embedding, service.model_key)
+        reference = {"record_id": str(person.pk), "image_id": str(image.pk), "face_box2": list(image.face_box)}
+    else:
+        second = analyse_photo(other).primary
+        distance = float(1.0 - face.embedding @ second.embedding)
+        reference = {"face_box2": list(second.box)}
+    distance = max(0.0, distance)
+    threshold = service.calibration.verification_threshold
+    return {
+        "verified": distance <= threshold,
+        "distance": round(distance, 4),
+        "confidence": round(service.calibration.confidence(distance), 4),
+        "threshold": threshold,
+        "model": service.model_key,
+        "face_box": list(face.box),
+        **reference,
+        "processing_time_ms": round((time.perf_counter() - started) * 1000, 1),
+    }
+
+
+def _nearest_photo(person: Person, embedding, model_key: str) -> tuple[float, FaceImage]:
+    images = list(person.images.filter(face_vector__model_key=model_key).select_related("face_vector"))
+    if not images:
+        raise NoReferenceFace(
+            f"'{person.name}' has no photo embedded by the active model ({model_key}) to compare with."
+        )
+    distances = 1.0 - np.stack([image.vector for image in images]) @ embedding
+    nearest = int(np.argmin(distances))
+    return float(distances[nearest]), images[nearest]
+
+
+# People looked at beyond top_k to find the best match's runner-up, or, in a group photo, the next
+# candidate of a face whose nearest person was named on a nearer face.
 RUNNER_UP_CANDIDATES = 10
+
+# A face's candidates, nearest first: (neighbour in the index, the person it belongs to).
+Candidates = list[tuple[Neighbour, Person]]
+
+
+@dataclass(frozen=True)
+class MatchRule:
+    """When a candidate may be named: within the threshold, and clearly nearer than the nearest
+    person of another name after it (the runner-up ratio)."""
+
+    threshold: float
+    max_ratio: float
+    calibration: Calibration
+
+    @classmethod
+    def of(cls, service: FaceService, threshold: float | None) -> "MatchRule":
+        threshold = service.default_threshold if threshold is None else threshold
+        return cls(threshold, service.default_max_ratio, service.calibration)
+
+    def accepts(self, candidates: Candidates, position: int) -> bool:
+        ratio = _runner_up_ratio(candidates[position:])
+        return candidates[position][0].distance <= self.threshold and (ratio is None or ratio <= self.max_ratio)
+
+    def described(self, neighbour: Neighbour, person: Person) -> dict:
+        return {
+            "id": str(person.pk),
+            "name": person.name,
+            "confidence": round(self.calibration.confidence(neighbour.distance), 4),
+            "distance": round(neighbour.distance, 4),
+            "metadata": person.metadata,
+            "within_threshold": neighbour.distance <= self.threshold,
+        }
+
+
+def _search(service: FaceService, faces: list[DetectedFace], top_k: int) -> list[Candidates]:
+    """Each face's nearest people, one database query for all of them. A person deleted between
+    the search and the query is left out."""
+    gallery = get_gallery(service.model_key)
+    found = [gallery.search(face.embedding, max(top_k, RUNNER_UP_CANDIDATES)) for face in faces]
+    people = Person.objects.in_bulk({n.person_id for neighbours in found for n in neighbours})
+    return [[(n, people[n.person_id]) for n in neighbours if n.person_id in people] for neighbours in found]
+
+
+def _identification(candidates: Candidates, named: int | None, rule: MatchRule, top_k: int) -> dict:
+    """Who one face is (the candidate at position `named`, or nobody) and its nearest people."""
+    best = rule.described(*candidates[named]) if named is not None else None
+    ratio = _runner_up_ratio(candidates[named or 0 :])
+    return {
+        "recognized": best is not None,
+        "best_match": {k: v for k, v in best.items() if k != "within_threshold"} if best else None,
+        "top_matches": [rule.described(neighbour, person) for neighbour, person in candidates[:top_k]],
+        "runner_up_ratio": None if ratio is None else round(ratio, 4),
+    }
+
+
+def _answer_of_model(rule: MatchRule, service: FaceService, started: float) -> dict:
+    return {
+        "processing_time_ms": round((time.perf_counter() - started) * 1000, 1),
+        "threshold": rule.threshold,
+        "max_ratio": rule.max_ratio,
+        "model": service.model_key,
+    }
 
 
 def _match(data: bytes, top_k: int, threshold: float | None) -> dict:
     started = time.perf_counter()
     service = get_service()
+    rule = MatchRule.of(service, threshold)
     analysis = analyse_photo(data)
     face = analysis.primary
-    calibration = service.calibration
-    threshold = service.default_threshold if threshold is None else threshold
-    max_ratio = service.default_max_ratio
-    neighbours = get_gallery(service.model_key).search(face.embedding, max(top_k, RUNNER_UP_CANDIDATES))
-    people = Person.objects.in_bulk([n.person_id for n in neighbours])
-    # A person deleted between the search and this query is left out.
-    candidates = [(n, people[n.person_id]) for n in neighbours if n.person_id in people]
-    ratio = _runner_up_ratio(candidates)
-    top_matches = [
-        {
-            "id": str(person.pk),
-            "name": person.name,
-            "confidence": round(calibration.confidence(neighbour.distance), 4),
-            "distance": round(neighbour.distance, 4),
-            "metadata": person.metadata,
-            "within_threshold": neighbour.distance <= threshold,
-        }
-        for neighbour, person in candidates[:top_k]
-    ]
-    distinct = ratio is None or ratio <= max_ratio
-    best = top_matches[0] if top_matches and top_matches[0]["within_threshold"] and distinct else None
+    [candidates] = _search(service, [face], top_k)
+    named = 0 if candidates and rule.accepts(candidates, 0) else None
+    identified = _identification(candidates, named, rule, top_k)
+    ratio = identified.pop("runner_up_ratio")
     return {
-        "recognized": best is not None,
-        "best_match": {k: v for k, v in best.items() if k != "within_threshold"} if best else None,
-        "top_matches": top_matches,
+        **identified,
         "face_detected": True,
         "faces_detected": len(analysis.faces),
         "face_box": list(face.box),
         # Every face found, largest (the one matched) first, for drawing boxes over the photo.
         "faces": [{"face_box": list(f.box), "detection_score": f.score} for f in analysis.faces],
-        "processing_time_ms": round((time.perf_counter() - started) * 1000, 1),
-        "threshold": threshold,
-        "runner_up_ratio": None if ratio is None else round(ratio, 4),
-        "max_ratio": max_ratio,
-        "model": service.model_key,
+        **_answer_of_model(rule, service, started),
+        "runner_up_ratio": ratio,
     }
 
 
-def _runner_up_ratio(candidates) -> float | None:
+def _match_every_face(data: bytes, top_k: int, threshold: float | None) -> dict:
+    started = time.perf_counter()
+    service = get_service()
+    rule = MatchRule.of(service, threshold)
+    analysis = analyse_photo(data, embed_all=True)
+    analysis.primary  # raises NoFaceDetected
+    faces = analysis.faces[: settings.MAX_FACES_PER_PHOTO]
+    candidates = _search(service, faces, top_k)
+    results = [
+        {"face_box": list(face.box), "detection_score": face.score, **_identification(found, named, rule, top_k)}
+        for face, found, named in zip(faces, candidates, assign_names(candidates, rule))
+    ]
+    return {
+        "results": results,
+        "face_detected": True,
+        "faces_detected": len(analysis.faces),
+        "faces_truncated": len(analysis.faces) > len(faces),
+        **_answer_of_model(rule, service, started),
+    }
+
+
+def assign_names(faces: list[Candidates], rule: MatchRule) -> list[int | None]:
+    """For each face, the position of the candidate it is named as, or None: unknown.
+
+    One person is named at most once per photo. The acceptable (face, candidate) pairs are taken
+    nearest first, so when two faces have the same nearest person the nearer face keeps the name
+    and the other falls to its next acceptable candidate, or to unknown.
+    """
+    acceptable = sorted(
+        (neighbour.distance, face, position)
+        for face, candidates in enumerate(faces)
+        for position, (neighbour, _) in enumerate(candidates)
+        if rule.accepts(candidates, position)
+    )
+    named: list[int | None] = [None] * len(faces)
+    taken = set()
+    for _, face, position in acceptable:
+        person = faces[face][position][1].pk
+        if named[face] is None and person not in taken:
+            named[face] = position
+            taken.add(person)
+    return named
+
+
+def _runner_up_ratio(candidates: Candidates) -> float | None:
     """Best distance over the distance of the nearest person with another name.
 
     A stranger is usually about as far from several enrolled people; someone enrolled stands out

@@ -22,11 +22,13 @@ from recognition.service import get_service
 
 from . import audit, services, thumbnails
 from .export import export_response
-from .forms import AddPhotoForm, EnrolForm, MatchForm
+from .forms import AddPhotoForm, EnrolForm, MatchForm, VerifyForm
 from .models import FaceImage, Person
 
 # The photo of a match is sent back inline (it is never stored); these are the types it can be.
 DISPLAYABLE_TYPES = {"image/jpeg", "image/png", "image/webp", "image/bmp"}
+# Faces of a group photo are told apart by colour: static/css/faces.css has this many face-colour--N.
+FACE_COLOURS = 8
 
 
 # Who may do what (the groups that hold these permissions are in the README). Adding a photo to
@@ -132,6 +134,24 @@ def _data_uri(data: bytes, content_type: str) -> str:
     return f"data:{kind};base64,{base64.b64encode(data).decode('ascii')}"
 
 
+def _labelled(results: list[dict]) -> list[dict]:
+    """Every face of a match with its number, colour and label, for drawing over the photo."""
+    faces = []
+    for number, face in enumerate(results):
+        x, y, width, height = face["face_box"]
+        size = max(10, round(width * 0.22))  # in the photo's pixels, so the label scales with it
+        faces.append({
+            **face,
+            "number": number + 1,
+            "colour": number % FACE_COLOURS,
+            "label": face["best_match"]["name"] if face["recognized"] else "Unknown",
+            "label_size": size,
+            # Above the box, or inside its top edge when the face touches the top of the photo.
+            "label_y": y - round(size * 0.3) if y >= size else y + size,
+        })
+    return faces
+
+
 class MatchView(PermissionRequiredMixin, FormView):
     permission_required = MATCH
     template_name = "records/match.html"
@@ -142,19 +162,25 @@ class MatchView(PermissionRequiredMixin, FormView):
         try:
             data = services.read_photo(upload)
             result = services.match(
-                data, settings.TOP_K_MATCHES, form.cleaned_data["threshold"], may_read=self._may_read()
+                data, settings.TOP_K_MATCHES, form.cleaned_data["threshold"], may_read=self._may_read(), all_faces=True
             )
         except FaceError as exc:
             form.add_error("photo", exc.detail)
             return self.form_invalid(form)
-        candidates = _with_thumbnails(result["top_matches"])
-        recognized = result["recognized"]
+        faces = _labelled(result["results"])
+        largest = faces[0]
+        # The largest face's verdict: its name (not always its nearest person, who may have been
+        # named on a nearer face) and the other candidates.
+        best = _with_thumbnails([largest["best_match"]])[0] if largest["recognized"] else None
+        candidates = _with_thumbnails(largest["top_matches"])
         threshold = result["threshold"]
         context = self.get_context_data(
             form=form,
             result=result,
-            best=candidates[0] if recognized else None,
-            others=candidates[1:] if recognized else candidates,
+            faces=faces,
+            largest=largest,
+            best=best,
+            others=[c for c in candidates if best is None or c["id"] != best["id"]],
             photo_src=_data_uri(data, upload.content_type),
             # Distances scale differently per model, so the steps are relative to the threshold.
             stricter=round(threshold * 0.8, 4),
@@ -209,9 +235,38 @@ def person_detail(request, pk):
         if stored.count:
             stored.report(request, f"Added {_photos(stored.count)} to {person.name}.")
             return redirect("person", pk=person.pk)
-    images = person.images.defer("landmarks")
+    return _person_page(request, person, form=form)
+
+
+@requires(VIEW)
+@requires(MATCH)
+@require_POST
+def verify_person(request, pk):
+    """Whether a photo shows this person (1:1, at the model's verification threshold)."""
+    person = get_object_or_404(Person, pk=pk)
+    form = VerifyForm(request.POST, request.FILES)
+    verification = None
+    if form.is_valid():
+        upload = form.cleaned_data["photo"]
+        try:
+            data = services.read_photo(upload)
+            verification = services.verify(data, person=person)
+            verification["photo_src"] = _data_uri(data, upload.content_type)
+        except FaceError as exc:
+            form.add_error("photo", exc.detail)
+    return _person_page(request, person, verify_form=form, verification=verification)
+
+
+def _person_page(request, person: Person, form=None, verify_form=None, verification=None):
     audit.record_read(audit.Action.READ, target=person.pk)
-    return render(request, "records/person_detail.html", {"person": person, "images": images, "form": form})
+    context = {
+        "person": person,
+        "images": person.images.defer("landmarks"),
+        "form": form or AddPhotoForm(),
+        "verify_form": verify_form or VerifyForm(),
+        "verification": verification,
+    }
+    return render(request, "records/person_detail.html", context)
 
 
 @requires(VIEW)

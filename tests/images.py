@@ -26,3 +26,19 @@ def faceless_photo(size=(320, 240)) -> bytes:
 def decompression_bomb(side: int = 30000) -> bytes:
     """A PNG of side x side pixels that compresses to a few kilobytes."""
     return encode(Image.new("1", (side, side)), "PNG", optimize=True)
+
+
+def tiled(photos: list[bytes], columns: int = 3, side: int = 160) -> bytes:
+    """One JPEG of several portraits side by side: each photo's centre, `side` pixels square (an
+    LFW portrait's face is centred; the crop leaves out most bystanders at its edges)."""
+    tiles = []
+    for data in photos:
+        with Image.open(io.BytesIO(data)) as portrait:
+            width, height = portrait.size
+            left, top = (width - side) // 2, (height - side) // 2
+            tiles.append(portrait.convert("RGB").crop((left, top, left + side, top + side)))
+    rows = -(-len(tiles) // columns)
+    sheet = Image.new("RGB", (side * min(columns, len(tiles)), side * rows), (128, 128, 128))
+    for number, tile in enumerate(tiles):
+        sheet.paste(tile, ((number % columns) * side, (number // columns) * side))
+    return encode(sheet, quality=92)

@@ -240,6 +240,33 @@ EXAMPLES = {
             "model": MODEL_KEY,
         },
     ),
+    "every_face": response_example(
+        "faces=all: every face",
+        {
+            "results": [
+                {"face_box": [812, 204, 236, 301], "detection_score": 0.86, "recognized": True,
+                 "best_match": CANDIDATE, "top_matches": [{**CANDIDATE, "within_threshold": True}],
+                 "runner_up_ratio": 0.5618},
+                {"face_box": [240, 260, 198, 255], "detection_score": 0.81, "recognized": False,
+                 "best_match": None,
+                 "top_matches": [{**CANDIDATE, "confidence": 0.0011, "distance": 0.97, "within_threshold": False}],
+                 "runner_up_ratio": 0.9875},
+            ],
+            "face_detected": True,
+            "faces_detected": 2,
+            "faces_truncated": False,
+            "processing_time_ms": 131.0,
+            "threshold": 0.6,
+            "max_ratio": 1.0,
+            "model": MODEL_KEY,
+        },
+    ),
+    "verified": response_example(
+        "Verified",
+        {"verified": True, "distance": 0.412, "confidence": 1.0, "threshold": 0.7429, "model": MODEL_KEY,
+         "face_box": [62, 71, 124, 124], "face_box2": [60, 68, 127, 127], "record_id": RECORD_ID,
+         "image_id": IMAGE_ID, "processing_time_ms": 61.3},
+    ),
     "deleted": response_example(
         "Deleted",
         {"success": True, "message": "Successfully deleted record for 'John Doe'", "deleted_id": RECORD_ID},

@@ -117,6 +117,30 @@ class MatchSerializer(serializers.Serializer):
             "A key without the read scope may send at most MATCH_MAX_THRESHOLD (400 above it)."
         ),
     )
+    faces = serializers.ChoiceField(
+        choices=["largest", "all"],
+        default="largest",
+        help_text=(
+            "largest (the default): match the largest face, answered as before. all: identify every "
+            "face, up to MAX_FACES_PER_PHOTO (default 20) of the largest, answered as `results`."
+        ),
+    )
+
+
+class VerifySerializer(serializers.Serializer):
+    image = photo_field()
+    record_id = serializers.CharField(
+        required=False,
+        help_text="Compare with every stored photo of this record (the nearest decides); or send image2.",
+    )
+    image2 = serializers.FileField(
+        required=False, allow_empty_file=True, use_url=False, help_text="Or compare with the face of this photo."
+    )
+
+    def validate(self, data):
+        if ("record_id" in data) == ("image2" in data):
+            raise serializers.ValidationError("Send either record_id or image2 (one of them, not both).")
+        return data
 
 
 class PageQuerySerializer(serializers.Serializer):
@@ -252,7 +276,16 @@ class DetectedFaceSerializer(serializers.Serializer):
     detection_score = serializers.FloatField(help_text="The detector's score (its own scale).")
 
 
-class MatchResultSerializer(serializers.Serializer):
+class MatchedModelSerializer(serializers.Serializer):
+    processing_time_ms = serializers.FloatField()
+    threshold = serializers.FloatField(help_text="The cosine-distance threshold this answer used.")
+    max_ratio = serializers.FloatField(
+        help_text="The largest runner_up_ratio accepted (the model's calibrated value; 1 = no such test)."
+    )
+    model = serializers.CharField(help_text="The embedding model key that produced the distances.")
+
+
+class MatchResultSerializer(MatchedModelSerializer):
     recognized = serializers.BooleanField(
         help_text=(
             "True when the nearest person is within the threshold and clearly nearer than the "
@@ -271,16 +304,57 @@ class MatchResultSerializer(serializers.Serializer):
     faces_detected = serializers.IntegerField(help_text="Faces in the photo; the largest was matched.")
     face_box = face_box_field("The matched face: [x, y, width, height].")
     faces = DetectedFaceSerializer(many=True, help_text="Every face found, the matched (largest) one first.")
-    processing_time_ms = serializers.FloatField()
-    threshold = serializers.FloatField(help_text="The cosine-distance threshold this answer used.")
     runner_up_ratio = serializers.FloatField(
         allow_null=True,
         help_text="Best distance / distance of the nearest person of another name; null when there is none.",
     )
-    max_ratio = serializers.FloatField(
-        help_text="The largest runner_up_ratio accepted (the model's calibrated value; 1 = no such test)."
+
+
+class FaceResultSerializer(DetectedFaceSerializer):
+    recognized = serializers.BooleanField(
+        help_text=(
+            "True when this face is named: a person within the threshold, clearly nearer than the "
+            "runner-up, and not named on a nearer face of the same photo."
+        )
     )
-    model = serializers.CharField(help_text="The embedding model key that produced the distances.")
+    best_match = CandidateSerializer(
+        allow_null=True,
+        help_text=(
+            "The person this face is named as, else null. Usually top_matches[0]; when that person "
+            "was named on a face nearer to them, the next acceptable candidate."
+        ),
+    )
+    top_matches = TopMatchSerializer(many=True, help_text="This face's nearest distinct people, nearest first.")
+    runner_up_ratio = serializers.FloatField(
+        allow_null=True, help_text="best_match's distance (or the nearest's) / the next person of another name's."
+    )
+
+
+class EveryFaceMatchResultSerializer(MatchedModelSerializer):
+    results = FaceResultSerializer(
+        many=True,
+        help_text="One entry per face, largest first; no person is named on two faces.",
+    )
+    face_detected = serializers.BooleanField(help_text="Always true here: no face answers 422.")
+    faces_detected = serializers.IntegerField(help_text="Faces found in the photo.")
+    faces_truncated = serializers.BooleanField(
+        help_text="True when more than MAX_FACES_PER_PHOTO faces were found: `results` holds the largest."
+    )
+
+
+class VerificationSerializer(serializers.Serializer):
+    verified = serializers.BooleanField(help_text="Whether distance <= threshold: the same person.")
+    distance = serializers.FloatField(help_text="Cosine distance between the two faces (0-2); with record_id, to the nearest photo.")
+    confidence = serializers.FloatField(help_text="Calibrated probability (0-1) that this is the same person.")
+    threshold = serializers.FloatField(
+        help_text="The model's calibrated 1:1 verification threshold (looser than the match threshold)."
+    )
+    model = serializers.CharField(help_text="The embedding model key that produced the distance.")
+    face_box = face_box_field("The face of `image` (its largest): [x, y, width, height].")
+    face_box2 = face_box_field("The face compared with: of `image2`, or of the record's nearest stored photo.")
+    record_id = serializers.UUIDField(required=False, help_text="With record_id: the record.")
+    image_id = serializers.UUIDField(required=False, help_text="With record_id: its nearest stored photo.")
+    processing_time_ms = serializers.FloatField()
 
 
 class ModelHealthSerializer(serializers.Serializer):

@@ -4,7 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from .views import HealthView, RebuildIndexView, RecordViewSet
+from .views import HealthView, RebuildIndexView, RecordViewSet, VerifyView
 
 app_name = "api"
 
@@ -14,6 +14,7 @@ router.register("records", RecordViewSet, basename="record")
 
 urlpatterns = [
     *router.urls,
+    path("verify", VerifyView.as_view(), name="verify"),
     path("maintenance/rebuild-index", RebuildIndexView.as_view(), name="rebuild-index"),
     path("health", HealthView.as_view(), name="health"),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="schema"),

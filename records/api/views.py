@@ -6,10 +6,11 @@ Errors are raised, not answered here: `records/api/exceptions.py` turns them int
 import mimetypes
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
@@ -34,6 +35,7 @@ from .serializers import (
     DeletedSerializer,
     EnrolmentSerializer,
     EnrolSerializer,
+    EveryFaceMatchResultSerializer,
     HealthSerializer,
     MatchResultSerializer,
     MatchSerializer,
@@ -43,6 +45,8 @@ from .serializers import (
     RecordChangeSerializer,
     RecordDetailSerializer,
     RecordSerializer,
+    VerificationSerializer,
+    VerifySerializer,
 )
 from .throttling import ConcurrencyLimitMixin
 
@@ -162,14 +166,23 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
         description=(
             "Finds the enrolled people nearest to the largest face of the photo. `recognized` is true "
             "only when the nearest is within `threshold`; an empty gallery answers `recognized: false` "
-            "with empty `top_matches`."
+            "with empty `top_matches`. With `faces=all`, every face is identified (up to "
+            "MAX_FACES_PER_PHOTO, the largest first) and the answer is `results`, one per face; a "
+            "person is named on at most one face, the nearest to them."
         ),
         request={MULTIPART: MatchSerializer},
         responses={
-            200: OpenApiResponse(MatchResultSerializer, description="Who it is, if anybody, and the nearest people."),
+            200: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    component_name="MatchAnswer",
+                    serializers=[MatchResultSerializer, EveryFaceMatchResultSerializer],
+                    resource_type_field_name=None,
+                ),
+                description="Who it is, if anybody, and the nearest people; with faces=all, that for every face.",
+            ),
             **error_responses(400, 401, 413, 415, 422),
         },
-        examples=[EXAMPLES["recognized"], EXAMPLES["unknown"]],
+        examples=[EXAMPLES["recognized"], EXAMPLES["unknown"], EXAMPLES["every_face"]],
     )
     @action(detail=False, methods=["post"])
     def match(self, request):
@@ -177,7 +190,10 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
         top_k = form.get("top_k", settings.TOP_K_MATCHES)
         data = services.read_photo(form["image"])
         may_read = request.auth.has_scope(READ)
-        return Response(services.match(data, top_k, threshold=form.get("threshold"), may_read=may_read))
+        all_faces = form["faces"] == "all"
+        return Response(
+            services.match(data, top_k, threshold=form.get("threshold"), may_read=may_read, all_faces=all_faces)
+        )
 
     @extend_schema(
         operation_id="get_record",
@@ -346,6 +362,39 @@ class RebuildIndexView(APIView):
         if result["deleted_meanwhile"]:
             message += f" {deleted_meanwhile_note(result['deleted_meanwhile'])}"
         return Response(RebuildSerializer({"success": True, "message": message, **result}).data)
+
+
+class VerifyView(APIView):
+    @extend_schema(
+        operation_id="verify",
+        summary="Verify a photo (1:1)",
+        description=(
+            "Is the face of `image` (its largest) the same person as the record `record_id` (every "
+            "stored photo of theirs is compared; the nearest decides) or as the face of `image2`? "
+            "Decided at the model's calibrated 1:1 verification threshold, not the gallery-search one."
+        ),
+        request={MULTIPART: VerifySerializer},
+        responses={
+            200: OpenApiResponse(VerificationSerializer, description="Whether they are the same person."),
+            **error_responses(400, 401, 404, 413, 415, 422),
+        },
+        examples=[EXAMPLES["verified"]],
+    )
+    def post(self, request):
+        form = validated(VerifySerializer, request.data)
+        photo = services.read_photo(form["image"])
+        if "record_id" in form:
+            result = services.verify(photo, person=record_or_404(form["record_id"]))
+        else:
+            result = services.verify(photo, other=services.read_photo(form["image2"]))
+        return Response(VerificationSerializer(result).data)
+
+
+def record_or_404(record_id: str) -> Person:
+    try:
+        return Person.objects.get(pk=record_id)
+    except (Person.DoesNotExist, ValidationError):  # a malformed id is a 404, as in the paths
+        raise NotFound(f"No record with id '{record_id}'.")
 
 
 class HealthView(APIView):

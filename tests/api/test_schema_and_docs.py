@@ -25,6 +25,7 @@ OPERATIONS = {
     ("/records/{id}/images", "post"),
     ("/records/{id}/images/{image_id}", "get"),
     ("/records/{id}/images/{image_id}", "delete"),
+    ("/verify", "post"),
     ("/maintenance/rebuild-index", "post"),
     ("/health", "get"),
 }

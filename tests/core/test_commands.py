@@ -7,7 +7,7 @@ from django.core.management import call_command
 
 from recognition.models import FaceVector
 from records.models import FaceImage, Person
-from tests.images import faceless_photo
+from tests.images import faceless_photo, tiled
 
 pytestmark = pytest.mark.django_db
 
@@ -75,6 +75,19 @@ def test_identify_prints_a_line_per_image_in_order(people_folder, lfw_people, tm
     assert lines[2]["face_detected"] is False and "No face" in lines[2]["error"]
     assert "not an image" in lines[3]["error"]
     assert "cannot read" in lines[4]["error"]
+
+
+def test_identify_all_faces_names_everyone_in_each_photo(people_folder, lfw_people, tmp_path, capsys):
+    call_command("import_faces", str(people_folder), workers=1)
+    capsys.readouterr()
+    group = tmp_path / "group.jpg"
+    group.write_bytes(tiled([lfw_people[name][4].read_bytes() for name in ("Colin_Powell", "Tony_Blair")]))
+    images = [group, people_folder / "Hugo_Chavez" / "landscape.jpg"]
+    call_command("identify", *map(str, images), all_faces=True)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    named = [face["best_match"]["name"] for face in lines[0]["results"]]
+    assert sorted(named) == ["Colin_Powell", "Tony_Blair"] and lines[0]["faces_truncated"] is False
+    assert lines[1]["face_detected"] is False and lines[1]["results"] == [] and "No face" in lines[1]["error"]
 
 
 def test_rebuild_and_integrity_commands(people_folder, capsys):

@@ -89,3 +89,23 @@ def test_dlib_stays_selectable_and_calibrated(settings, photo):
     assert known["model"] == "Dlib:dlib:chip5-flip-v1" and known["threshold"] == 0.06
     assert known["recognized"] and known["best_match"]["name"] == "Tony_Blair"
     assert not match(photo("Hugo_Chavez", 0), top_k=2)["recognized"]
+
+
+def test_the_faces_of_a_group_photo_are_embedded_in_one_batch(face_service, faces_dir, monkeypatch):
+    image = decode_image((faces_dir / "samples/group/selfie-many-people.jpg").read_bytes())
+    pipeline = face_service.pipeline
+    batches = []
+    embed = pipeline.embed
+
+    def counted(crops):
+        batches.append(len(crops))
+        return embed(crops)
+
+    monkeypatch.setattr(pipeline, "embed", counted)
+    every = face_service.analyse(image, embed_all=True)
+    largest = face_service.analyse(image)
+
+    assert len(every.faces) == 6 and batches == [6, 1]
+    assert all(face.embedding is not None for face in every.faces)
+    assert [face.box for face in largest.faces] == [face.box for face in every.faces]
+    assert np.allclose(largest.primary.embedding, every.primary.embedding, atol=1e-5)

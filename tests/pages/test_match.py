@@ -53,7 +53,7 @@ def test_another_photo_of_someone_enrolled_finds_them(operator, gallery, upload)
 
 def test_the_photo_comes_back_with_the_face_outlined(operator, gallery, upload, photo):
     response = match(operator, upload(ALICE, 1))
-    x, y, w, h = response.context["result"]["face_box"]
+    x, y, w, h = response.context["largest"]["face_box"]
     # Never stored: the photo is sent back inline, and the page's script sizes the box to it.
     assertContains(response, f'src="data:image/jpeg;base64,{base64.b64encode(photo(ALICE, 1)).decode()}"')
     assertContains(response, f'<rect x="{x}" y="{y}" width="{w}" height="{h}"></rect>', html=True)
@@ -83,17 +83,24 @@ def test_a_stricter_threshold_turns_a_match_into_an_unknown_person(operator, gal
     assertContains(response, 'data-threshold="0.0013"')  # looser
 
 
-def test_a_group_photo_outlines_every_face_and_matches_the_largest(operator, group_photo):
-    response = match(operator, group_photo)
-    assertContains(response, "2 faces were detected; the largest one (solid outline) was matched")
-    largest, other = response.context["result"]["faces"]
-    rect = '<rect x="{}" y="{}" width="{}" height="{}"></rect>'
-    assertContains(response, rect.format(*largest["face_box"]), html=True)
-    assertContains(
-        response,
-        '<rect class="face-boxes__other" x="{}" y="{}" width="{}" height="{}"></rect>'.format(*other["face_box"]),
-        html=True,
+def test_a_group_photo_labels_every_face_with_a_colour_and_a_row(operator, group_photo, faces_dir):
+    kit = faces_dir / "samples/face_recognition/examples/knn_examples/train/kit_harington/john1.jpeg"
+    enrolled = operator.post(
+        "/enrol/", {"name": "Kit Harington", "photos": [SimpleUploadedFile("kit.jpg", kit.read_bytes())]}
     )
+    assert enrolled.status_code == 302
+    response = match(operator, group_photo)
+    assertContains(response, "2 faces were detected; this is face 1, the largest.")
+    faces = response.context["faces"]
+    assert [face["label"] for face in faces] == ["Kit Harington", "Unknown"]
+    for number, face in enumerate(faces):
+        x, y, w, h = face["face_box"]
+        assertContains(response, f'<g class="face-colour--{number}">', count=1)
+        assertContains(response, f'<rect x="{x}" y="{y}" width="{w}" height="{h}"></rect>', html=True)
+        assertContains(response, f"{number + 1} · {face['label']}</text>")
+        assertContains(response, f'<span class="face-swatch face-colour--{number}" aria-hidden="true"></span>', html=True)
+    assertContains(response, "Everyone in the photo")
+    assertContains(response, f'<a href="/people/{faces[0]["best_match"]["id"]}/">Kit Harington</a>', html=True, count=2)
 
 
 def refused(operator, photo, **fields):

@@ -268,3 +268,26 @@ def test_a_photo_whose_file_went_missing_is_404(operator, enrol):
 def test_unknown_photo_is_404(operator):
     assert operator.get(f"/photos/{uuid.uuid4()}/").status_code == 404
     assert operator.get(f"/photos/{uuid.uuid4()}/face.jpg").status_code == 404
+
+
+def test_a_photo_is_checked_against_the_person_on_their_page(operator, enrol, upload):
+    person = enrol(ALICE)
+    page = operator.get(f"/people/{person.pk}/")
+    assertContains(page, "Check a photo against this person")
+    assertContains(page, f'action="/people/{person.pk}/verify/#verify"')
+
+    same = operator.post(f"/people/{person.pk}/verify/", {"photo": upload(ALICE, 1)})
+    assert same.context["verification"]["verified"] is True
+    assert_shows(same, f"The same person as {person.name}")
+    assertContains(same, "1:1 threshold 0.7429")
+
+    other = operator.post(f"/people/{person.pk}/verify/", {"photo": upload(BOB)})
+    assert other.context["verification"]["verified"] is False
+    assert_shows(other, f"Not {person.name}")
+
+
+def test_checking_a_photo_without_a_face_says_so(operator, enrol, blank_photo):
+    person = enrol(ALICE)
+    response = operator.post(f"/people/{person.pk}/verify/", {"photo": blank_photo})
+    assert response.context["verification"] is None
+    assert_shows(response, "No face was detected in the image.")

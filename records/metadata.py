@@ -31,14 +31,15 @@ def _refuse(code: str, **params):
     raise ValidationError(MESSAGES[code], code=code, params=params)
 
 
-def _refuse_constant(name):
+def refuse_json_constant(name):
+    """For json.loads: Python reads NaN and Infinity, which are not JSON (PostgreSQL refuses them)."""
     raise ValueError(f"{name} is not a JSON value")
 
 
 def parse_metadata(text: str):
     """Parse JSON text as metadata would be parsed anywhere; refusals are ValidationErrors."""
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        return json.loads(text, parse_constant=refuse_json_constant)
     except RecursionError:  # the parser recurses once per level of nesting
         _refuse("too_deep")
     except json.JSONDecodeError as exc:

@@ -1,3 +1,5 @@
+import json
+import math
 import uuid
 from datetime import timedelta
 from pathlib import PurePath
@@ -6,6 +8,7 @@ import numpy as np
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import models, transaction
+from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey
 
@@ -15,9 +18,37 @@ from recognition.service import FaceAnalysis, get_service
 
 from . import scopes as scope_names
 from .client_address import address_in, parse_network
+from .metadata import refuse_json_constant
+
+
+def _json_scalars(text: str) -> list:
+    """The JSON number, boolean or null `text` spells, if any (as a one-item list)."""
+    try:
+        value = json.loads(text, parse_constant=refuse_json_constant)  # NaN and Infinity are not JSON
+    except ValueError:
+        return []
+    if isinstance(value, float) and not math.isfinite(value):  # 1e400
+        return []
+    return [value] if value is None or isinstance(value, (bool, int, float)) else []
 
 
 class PersonQuerySet(models.QuerySet):
+    def search(self, name: str = "", metadata: dict[str, str] | None = None):
+        """People whose name contains `name` (any case) and whose metadata has each key of
+        `metadata` at that value. A value is matched as text, and also as the JSON number, true,
+        false or null it spells, since a query string cannot say which was stored."""
+        people = self.filter(name__icontains=name) if name else self
+        for number, (key, value) in enumerate((metadata or {}).items()):
+            # KeyTransform takes the key whole: in a `metadata__<key>` lookup a key with "__" in it
+            # would be read as a path into nested objects.
+            alias = f"metadata_key_{number}"
+            people = people.alias(**{alias: KeyTransform(key, "metadata")})
+            condition = models.Q(**{alias: value})
+            for spelled in _json_scalars(value):
+                condition |= models.Q(**{alias: spelled})
+            people = people.filter(condition)
+        return people
+
     def with_photo_summary(self):
         """Each person's number of photos and the photo that represents them, in the same query."""
         first_image = FaceImage.objects.filter(person=models.OuterRef("pk")).order_by(*FaceImage._meta.ordering)

@@ -213,8 +213,7 @@ class PersonListView(PermissionRequiredMixin, ListView):
 
     def get_queryset(self):
         people = Person.objects.order_by("name", "created_at").with_photo_summary()
-        query = self.request.GET.get("q", "").strip()
-        return people.filter(name__icontains=query) if query else people
+        return people.search(name=self.request.GET.get("q", "").strip())
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(query=self.request.GET.get("q", "").strip(), **kwargs)

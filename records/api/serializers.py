@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
-from records.metadata import parse_metadata, validate_metadata, validate_storable_text
+from records.metadata import is_storable_text, parse_metadata, validate_metadata, validate_storable_text
 from records.models import FaceImage, Person
 from records.scopes import SCOPES
 
@@ -151,6 +151,40 @@ class PageQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(
         min_value=1, max_value=1000, default=100, help_text="How many records to return (1-1000)."
     )
+
+
+METADATA_FILTER_PREFIX = "metadata."
+MAX_METADATA_FILTERS = 10
+
+
+class RecordSearchSerializer(serializers.Serializer):
+    """GET /records filters: `name` and any number of `metadata.KEY=VALUE` query parameters."""
+
+    name = serializers.CharField(
+        required=False, allow_blank=True, max_length=255, help_text="Records whose name contains this (any case)."
+    )
+    metadata = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, max_length=1000, trim_whitespace=False), required=False
+    )
+
+    @classmethod
+    def from_query(cls, params) -> "RecordSearchSerializer":
+        metadata = {
+            key[len(METADATA_FILTER_PREFIX) :]: value
+            for key, value in params.items()
+            if key.startswith(METADATA_FILTER_PREFIX)
+        }
+        return cls(data={**({"name": params["name"]} if "name" in params else {}), "metadata": metadata})
+
+    def validate_metadata(self, metadata: dict) -> dict:
+        if len(metadata) > MAX_METADATA_FILTERS:
+            raise serializers.ValidationError(f"At most {MAX_METADATA_FILTERS} metadata.KEY filters at once.")
+        for key in metadata:
+            if not key or len(key) > 255 or not is_storable_text(key):
+                raise serializers.ValidationError(
+                    f"metadata.KEY needs a key of 1 to 255 characters of valid text, not {key[:50]!r}."
+                )
+        return metadata
 
 
 class BlankIsInvalidBooleanField(serializers.BooleanField):

@@ -31,6 +31,7 @@ from .health import health_report, up_or_down
 from .pagination import SkipLimitPagination
 from .schema import EXAMPLES, error_responses
 from .serializers import (
+    MAX_METADATA_FILTERS,
     AddPhotoSerializer,
     DeletedSerializer,
     EnrolmentSerializer,
@@ -44,6 +45,7 @@ from .serializers import (
     RebuildSerializer,
     RecordChangeSerializer,
     RecordDetailSerializer,
+    RecordSearchSerializer,
     RecordSerializer,
     VerificationSerializer,
     VerifySerializer,
@@ -120,7 +122,26 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
     @extend_schema(
         operation_id="list_records",
         summary="List records",
-        description="Records oldest first (a page stays put while people are enrolled), `skip`/`limit` paginated.",
+        description=(
+            "Records oldest first (a page stays put while people are enrolled), `skip`/`limit` "
+            "paginated; `name` and `metadata.KEY` narrow the list, and `total_count` counts the "
+            "narrowed list."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "name", OpenApiTypes.STR, description="Only records whose name contains this, in any case."
+            ),
+            OpenApiParameter(
+                "metadata.KEY",
+                OpenApiTypes.STR,
+                description=(
+                    "Only records whose metadata has the key KEY at exactly this value: put the key in "
+                    "the parameter's name, e.g. `metadata.department=Engineering`. Several keys must all "
+                    f"match (at most {MAX_METADATA_FILTERS}). A value that spells a JSON number, true, "
+                    "false or null also matches that stored value (`metadata.badge=1042`)."
+                ),
+            ),
+        ],
         responses={
             200: OpenApiResponse(RecordSerializer, description="A page of records and the total count."),
             **error_responses(400, 401, invalid="limit: Ensure this value is less than or equal to 1000."),
@@ -128,7 +149,9 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
         examples=[EXAMPLES["page"]],
     )
     def list(self, request):
-        page = self.paginate_queryset(self.get_queryset())
+        search = RecordSearchSerializer.from_query(request.query_params)
+        search.is_valid(raise_exception=True)
+        page = self.paginate_queryset(self.get_queryset().search(**search.validated_data))
         audit.record_read(audit.Action.LIST, count=len(page), detail={"records": len(page)})
         return self.get_paginated_response(RecordSerializer(page, many=True).data)
 

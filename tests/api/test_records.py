@@ -235,3 +235,68 @@ def test_a_record_without_photos_left_has_no_embedding_index(api, bush, django_c
     body = api.get(f"/records/{bush.pk}").json()
     assert (body["embedding_index"], body["images"]) == (None, [])
     assert index_vector_ids() == set()
+
+
+# --- Finding people in the list: ?name= and ?metadata.KEY=VALUE ------------------------------------
+
+
+@pytest.fixture
+def staff(db):
+    """Four people with metadata, enrolled in this order (rows only: the list reads no photo)."""
+    rows = [
+        ("Ada Lovelace", {"department": "Engineering", "badge": 1042, "site": "London"}),
+        ("Grace Hopper", {"department": "Engineering", "badge": "7", "remote": True}),
+        ("Alan Turing", {"department": "Research", "badge": 1042, "a__b": "x"}),
+        ("ada of accounting", {"department": "Accounts", "badge": None}),
+    ]
+    return [Person.objects.create(name=name, metadata=metadata) for name, metadata in rows]
+
+
+def listed(api, query: str) -> dict:
+    response = api.get(f"/records?{query}")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    return {"total": body["total_count"], "names": [record["name"] for record in body["records"]]}
+
+
+@pytest.mark.parametrize(
+    "query, total, names",
+    [
+        ("name=ada", 2, ["Ada Lovelace", "ada of accounting"]),
+        ("name=ADA&limit=1", 2, ["Ada Lovelace"]),
+        ("name=ada&skip=1", 2, ["ada of accounting"]),
+        ("metadata.department=Engineering", 2, ["Ada Lovelace", "Grace Hopper"]),
+        ("metadata.department=engineering", 0, []),  # exact
+        ("metadata.badge=1042", 2, ["Ada Lovelace", "Alan Turing"]),  # a stored number
+        ("metadata.badge=7", 1, ["Grace Hopper"]),  # a stored string
+        ("metadata.remote=true", 1, ["Grace Hopper"]),
+        ("metadata.badge=null", 1, ["ada of accounting"]),
+        ("metadata.a__b=x", 1, ["Alan Turing"]),  # a key with "__" is one key, not a path
+        ("metadata.department=Engineering&metadata.badge=1042", 1, ["Ada Lovelace"]),
+        ("name=ada&metadata.department=Accounts", 1, ["ada of accounting"]),
+        ("metadata.site=London&name=grace", 0, []),
+        ("metadata.nothing=1", 0, []),
+        ("name=", 4, ["Ada Lovelace", "Grace Hopper", "Alan Turing", "ada of accounting"]),
+        ("metadata.badge=NaN", 0, []),
+        ("metadata.badge=1e400", 0, []),
+        ("name=%27%3B--%20", 0, []),
+    ],
+)
+def test_the_list_is_narrowed_by_name_and_metadata(api, staff, query, total, names):
+    assert listed(api, query) == {"total": total, "names": names}
+
+
+@pytest.mark.parametrize(
+    "query, detail",
+    [
+        ("metadata.=x", "metadata: metadata.KEY needs a key of 1 to 255 characters of valid text, not ''."),
+        ("name=" + "x" * 256, "name: Ensure this field has no more than 255 characters."),
+        ("name=a%00b", "name: Null characters are not allowed."),
+        ("metadata.team=a%00b", "team: Null characters are not allowed."),
+        ("&".join(f"metadata.k{n}=v" for n in range(11)), "metadata: At most 10 metadata.KEY filters at once."),
+    ],
+)
+def test_a_bad_filter_is_a_400(api, staff, query, detail):
+    response = api.get(f"/records?{query}")
+    assert response.status_code == 400
+    assert response.json() == {"detail": detail}

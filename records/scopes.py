@@ -14,7 +14,7 @@ ALL = "all"
 
 # Scope -> what it allows, as the command's refusal and the admin list them.
 SCOPES = {
-    MATCH: "POST /records/match: who is in a photo",
+    MATCH: "POST /records/match: who is in a photo; POST /verify: is this that person",
     READ: "GET /records, one record, download its photos",
     ENROL: "POST /records, add a photo to a record",
     MANAGE: "PATCH or DELETE a record or one of its photos",

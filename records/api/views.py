@@ -388,6 +388,7 @@ class RebuildIndexView(APIView):
 
 
 class VerifyView(APIView):
+    required_scopes = {"post": MATCH}  # 1:1 is a comparison, as matching is (permissions.py)
     @extend_schema(
         operation_id="verify",
         summary="Verify a photo (1:1)",

@@ -19,6 +19,7 @@ ENDPOINTS = [
     ("GET", "/records/{id}/images/{image_id}", READ, 200),
     ("GET", "/records/{id}/export", READ, 200),
     ("POST", "/records/match", MATCH, 200),
+    ("POST", "/verify", MATCH, 200),
     ("POST", "/records", ENROL, 201),
     ("POST", "/records/{id}/images", ENROL, 201),
     ("PATCH", "/records/{id}", MANAGE, 200),
@@ -41,6 +42,8 @@ def call(live_server, bush, photo):
             body = {"files": {"image": ("p.jpg", photo("Colin_Powell", 0))}, "data": {"name": "Colin Powell"}}
         elif method == "POST" and path.startswith("/records/"):  # match, add a photo
             body = {"files": {"image": ("p.jpg", photo("George_W_Bush", 1))}}
+        elif path == "/verify":
+            body = {"files": {"image": ("p.jpg", photo("George_W_Bush", 1))}, "data": {"record_id": str(bush.pk)}}
         elif method == "PATCH":
             body = {"json": {"metadata": {"role": "governor"}}}
         return requests.request(

@@ -147,3 +147,24 @@ def test_no_face_is_a_422_with_every_face_too(api, everybody, no_face_photo):
     response = api.post("/records/match", {"image": upload(no_face_photo), "faces": "all"}, format="multipart")
     assert response.status_code == 422
     assert response.json()["face_detected"] is False
+
+
+def test_a_match_only_caller_sees_only_the_candidates_within_the_threshold_of_each_face(everybody, photo):
+    from records.scopes import MATCH, READ
+    from tests.keys import key_client
+
+    data = tiled([photo("Colin_Powell", 1), photo(STRANGERS[0], 0)], columns=2)
+
+    def every_face(scopes):
+        response = key_client("-".join(scopes), scopes).post(
+            "/records/match", {"image": upload(data), "faces": "all"}, format="multipart"
+        )
+        assert response.status_code == 200, response.json()
+        return response.json()
+
+    full, limited = every_face([MATCH, READ]), every_face([MATCH])
+
+    for whole, seen in zip(full["results"], limited["results"]):
+        assert seen["best_match"] == whole["best_match"]
+        assert seen["top_matches"] == [c for c in whole["top_matches"] if c["within_threshold"]]
+    assert [len(face["top_matches"]) for face in limited["results"]] == [1, 0]

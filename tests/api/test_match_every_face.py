@@ -167,4 +167,5 @@ def test_a_match_only_caller_sees_only_the_candidates_within_the_threshold_of_ea
     for whole, seen in zip(full["results"], limited["results"]):
         assert seen["best_match"] == whole["best_match"]
         assert seen["top_matches"] == [c for c in whole["top_matches"] if c["within_threshold"]]
-    assert [len(face["top_matches"]) for face in limited["results"]] == [1, 0]
+    # Colin Powell's face keeps its one candidate, the stranger's none.
+    assert sorted(len(face["top_matches"]) for face in limited["results"]) == [0, 1]

@@ -2,6 +2,7 @@
 
     python -m bench.accuracy --images ../shared/faces/lfw/images --pairs ../shared/faces/lfw/pairsDevTrain.txt
     python -m bench.accuracy --manifest ../shared/faces/lfw/manifest.csv --identification
+    python -m bench.accuracy --manifest ../shared/faces/lfw/manifest.csv --quality --distractors
 
 Pairs: accuracy at the model's default threshold and 10-fold (threshold chosen on nine folds,
 scored on the tenth), TAR at FAR 0.1% and 1%, a logistic fit of P(same | distance), a ROC plot.
@@ -10,7 +11,9 @@ are the known probes and the one-photo people the never-enrolled probes. With --
 other one-photo person is enrolled too (a larger gallery, fewer strangers). Prints rank-1 identification and the false accept
 rate of strangers at the default threshold, and the threshold that accepts at most 1% of them
 (with --sweep, that threshold for each cut-off of the runner-up ratio: how a default is chosen).
-A photo where no face is found counts as an error, never as skipped.
+A photo where no face is found counts as an error, never as skipped. --quality measures every
+photo's face (recognition/quality.py), prints the quantiles the limits are set from and what the
+model's limits refuse, and repeats the open set with those photos refused at enrolment.
 """
 
 import argparse
@@ -137,7 +140,9 @@ def plot_roc(distances, same, path: Path):
     fig.savefig(path, dpi=100)
 
 
-def run_identification(args, calibration):
+def run_identification(args, calibration, refused: frozenset = frozenset()):
+    """Open-set figures. Photos in `refused` are not enrolled (as the quality check at enrolment
+    would refuse them): their people's other photos then count as strangers."""
     from recognition.index import VectorIndex
 
     manifest = Path(args.manifest)
@@ -149,6 +154,9 @@ def run_identification(args, calibration):
     singles = sorted(name for name, paths in photos.items() if len(paths) == 1)
     distractors, strangers = (singles[0::2], singles[1::2]) if args.distractors else ([], singles)
     embeddings = embed_paths([p for paths in photos.values() for p in paths], workers=args.workers)
+    not_enrolled = sorted(name for name in known if photos[name][0] in refused)
+    known = {name: paths for name, paths in known.items() if name not in not_enrolled}
+    distractors = [name for name in distractors if photos[name][0] not in refused]
 
     enrolled = [(name, photos[name][0]) for name in sorted(known)] + [(n, photos[n][0]) for n in distractors]
     index = VectorIndex()
@@ -174,6 +182,7 @@ def run_identification(args, calibration):
 
     known_results = [(name, *nearest(path)) for name in sorted(known) for path in known[name][1:]]
     stranger_results = [nearest(photos[name][0]) for name in strangers]
+    stranger_results += [nearest(path) for name in not_enrolled for path in photos[name][1:]]
     stranger_distances = np.array([d for _, d, _ in stranger_results])
     stranger_ratios = np.array([r for _, _, r in stranger_results])
     known_correct = np.array([found == name for name, found, _, _ in known_results])
@@ -192,8 +201,9 @@ def run_identification(args, calibration):
 
     print(
         f"gallery: {len(ids)} people ({len(known)} with probes, {len(distractors)} distractors); "
-        f"known probes {len(known_results)}; never-enrolled probes {len(strangers)}; "
+        f"known probes {len(known_results)}; never-enrolled probes {len(stranger_results)}; "
         f"photos with no face found: {sum(v is None for v in embeddings.values())}"
+        + (f" ({len(refused)} photos refused for quality; {len(not_enrolled)} people not enrolled)" if refused else "")
     )
     print(f"rank-1 accuracy with no threshold: {known_correct.mean():.4f}")
     report(calibration.threshold, "at the default", calibration.max_ratio)
@@ -222,6 +232,10 @@ def main():
     parser.add_argument("--identification", action="store_true")
     parser.add_argument("--distractors", action="store_true", help="enrol half the one-photo people")
     parser.add_argument("--guide", type=float, nargs="*", default=[], help="more thresholds to report")
+    parser.add_argument(
+        "--quality", action="store_true",
+        help="with --manifest: the quality of every photo, what the limits refuse, and the open set refusing them",
+    )
     parser.add_argument("--sweep", action="store_true", help="calibrate: thresholds per ratio cut-off at 1%% strangers")
     parser.add_argument("--plot", default="bench/roc.png", help="where to write the ROC plot ('' for none)")
     parser.add_argument("--workers", type=int, default=None)
@@ -240,6 +254,81 @@ def main():
         run_pairs(args, service.calibration)
     if args.identification:
         run_identification(args, service.calibration)
+    if args.quality:
+        refused = quality_report(args, service.calibration)
+        print("open set, enrolment refusing the photos outside the quality limits:")
+        run_identification(args, service.calibration, refused=refused)
+
+
+QUALITY_QUANTILES = (0.0025, 0.005, 0.01, 0.99, 0.995, 0.9975)
+
+
+def suggest_quality_limits(table: np.ndarray, refused_at_most: float = 0.01):
+    """The limits cutting the same fraction q off each tail (small eye distance, low sharpness,
+    yaw either way, pitch either way), with the largest q whose union refuses at most
+    `refused_at_most` of the photos: no one measure is favoured, and together they stay within it."""
+    from recognition.quality import QualityLimits
+
+    from .embeddings import QUALITY_FIELDS
+
+    column = {name: table[:, number] for number, name in enumerate(QUALITY_FIELDS)}
+
+    def limits_at(q):
+        return QualityLimits(
+            min_eye_distance=round(float(np.quantile(column["eye_distance"], q)), 1),
+            min_sharpness=round(float(np.quantile(column["sharpness"], q)), 1),
+            max_yaw=round(float(max(-np.quantile(column["yaw"], q), np.quantile(column["yaw"], 1 - q))), 3),
+            pitch_range=(round(float(np.quantile(column["pitch"], q)), 3), round(float(np.quantile(column["pitch"], 1 - q)), 3)),
+        )
+
+    def refused(limits):
+        low, high = limits.pitch_range
+        return np.mean(
+            (column["eye_distance"] < limits.min_eye_distance) | (column["sharpness"] < limits.min_sharpness)
+            | (np.abs(column["yaw"]) > limits.max_yaw) | (column["pitch"] < low) | (column["pitch"] > high)
+        )
+
+    best = None
+    for q in np.arange(0.0001, refused_at_most, 0.0001):
+        if refused(limits_at(q)) > refused_at_most:
+            break
+        best = limits_at(q)
+    return best
+
+
+def quality_report(args, calibration) -> frozenset:
+    """The quality of every manifest photo's central face: quantiles of each measure (to set the
+    limits from), and the photos the model's limits refuse, by reason."""
+    from recognition.quality import FaceQuality
+
+    from .embeddings import QUALITY_FIELDS, central_quality
+
+    manifest = Path(args.manifest)
+    with manifest.open() as handle:
+        paths = [str(manifest.parent / row["path"]) for row in csv.DictReader(handle)]
+    measured = {path: q for path, q in central_quality(paths, workers=args.workers).items() if q is not None}
+    table = np.stack(list(measured.values()))
+    print(f"quality of {len(measured)} photos' central faces (of {len(paths)}):")
+    for column, name in enumerate(QUALITY_FIELDS):
+        quantiles = ", ".join(f"{q:.2%} {np.quantile(table[:, column], q):.3f}" for q in QUALITY_QUANTILES)
+        print(f"  {name}: {quantiles}")
+    suggested = suggest_quality_limits(table)
+    print(f"limits refusing at most 1% of these photos (each tail at the same quantile): {suggested}")
+    limits = calibration.quality_limits
+    if limits is None:
+        print("no quality limits for this model: nothing refused")
+        return frozenset()
+    reasons = {
+        path: limits.problem(FaceQuality(**dict(zip(QUALITY_FIELDS, map(float, row)))))
+        for path, row in measured.items()
+    }
+    refused = frozenset(path for path, problem in reasons.items() if problem)
+    counts = defaultdict(int)
+    for problem in reasons.values():
+        if problem:
+            counts[problem[0]] += 1
+    print(f"refused by {limits}: {len(refused)} of {len(paths)} ({len(refused) / len(paths):.2%}): {dict(counts)}")
+    return refused
 
 
 if __name__ == "__main__":

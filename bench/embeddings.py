@@ -50,7 +50,14 @@ def _embed_one(path: str):
         x, y, w, h = face.box
         return float(np.hypot(x + w / 2 - centre[0], y + h / 2 - centre[1]))
 
-    return min(analysis.faces, key=off_centre).embedding
+    central = min(analysis.faces, key=off_centre)
+    quality = central.quality
+    measured = [getattr(quality, name) for name in QUALITY_FIELDS] if quality else [np.nan] * len(QUALITY_FIELDS)
+    return central.embedding, np.array(measured, dtype=np.float32)
+
+
+# The columns of the cached quality of each photo's central face (recognition/quality.py).
+QUALITY_FIELDS = ("eye_distance", "sharpness", "yaw", "pitch", "roll")
 
 
 def _init_worker():
@@ -59,17 +66,27 @@ def _init_worker():
 
 def embed_paths(paths, workers: int | None = None, progress: bool = True) -> dict[str, np.ndarray | None]:
     """Embedding of the most central face of each photo (None where no face was found)."""
+    return {path: vector for path, (vector, _) in _analysed(paths, workers, progress).items()}
+
+
+def central_quality(paths, workers: int | None = None, progress: bool = True) -> dict[str, np.ndarray | None]:
+    """The quality (QUALITY_FIELDS) of the most central face of each photo (None: no face)."""
+    return {path: quality for path, (_, quality) in _analysed(paths, workers, progress).items()}
+
+
+def _analysed(paths, workers: int | None, progress: bool) -> dict[str, tuple]:
     setup_django()
     from django.conf import settings
     from django.utils.text import slugify
 
     model_key = _service().model_key + ("-no-mirror" if os.environ.get(NO_MIRROR) else "")
     cache_path = Path(settings.DATA_DIR) / "bench-cache" / f"{slugify(model_key.replace(':', '-'))}-central.npz"
-    cache: dict[str, np.ndarray | None] = {}
+    cache: dict[str, tuple] = {}
     if cache_path.exists():
         with np.load(cache_path, allow_pickle=False) as data:
-            for path, vector, found in zip(data["paths"], data["vectors"], data["found"]):
-                cache[str(path)] = vector if found else None
+            if "quality" in data.files:  # a cache from before quality was measured is redone
+                for path, vector, quality, found in zip(data["paths"], data["vectors"], data["quality"], data["found"]):
+                    cache[str(path)] = (vector, quality) if found else (None, None)
     todo = [str(p) for p in paths if str(p) not in cache]
     if todo:
         workers = workers or os.cpu_count() or 1
@@ -77,15 +94,16 @@ def embed_paths(paths, workers: int | None = None, progress: bool = True) -> dic
 
         with ProcessPoolExecutor(workers, initializer=_init_worker) as pool:
             results = pool.map(_embed_one, todo, chunksize=16)
-            for path, vector in tqdm(zip(todo, results), total=len(todo), disable=not progress, desc="embedding"):
-                cache[path] = vector
-        dimension = next((len(v) for v in cache.values() if v is not None), 1)
+            for path, found in tqdm(zip(todo, results), total=len(todo), disable=not progress, desc="embedding"):
+                cache[path] = found or (None, None)
+        dimension = next((len(v) for v, _ in cache.values() if v is not None), 1)
         keys = sorted(cache)
         cache_path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(
             cache_path,
             paths=np.array(keys),
-            vectors=np.stack([cache[k] if cache[k] is not None else np.zeros(dimension, np.float32) for k in keys]),
-            found=np.array([cache[k] is not None for k in keys]),
+            vectors=np.stack([cache[k][0] if cache[k][0] is not None else np.zeros(dimension, np.float32) for k in keys]),
+            quality=np.stack([cache[k][1] if cache[k][1] is not None else np.full(len(QUALITY_FIELDS), np.nan, np.float32) for k in keys]),
+            found=np.array([cache[k][0] is not None for k in keys]),
         )
     return {str(p): cache[str(p)] for p in paths}

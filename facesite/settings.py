@@ -251,6 +251,9 @@ RECOGNITION_MAX_RATIO = env.float("RECOGNITION_MAX_RATIO", default=None)
 # ask for: None = the model's 1%-of-strangers point (recognition/calibration.py).
 MATCH_MAX_THRESHOLD = env.float("MATCH_MAX_THRESHOLD", default=None)
 TOP_K_MATCHES = env.int("TOP_K_MATCHES", default=5)
+# Refuse to enrol a face too small, blurred or turned (recognition/quality.py, limits calibrated per
+# model); off, `strict` enrolment still refuses them.
+QUALITY_CHECK = env.bool("QUALITY_CHECK", default=True)
 # A match with faces=all identifies at most this many faces, the largest; more sets faces_truncated.
 MAX_FACES_PER_PHOTO = env.int("MAX_FACES_PER_PHOTO", default=20)
 # DeepFace looks for weights in $DEEPFACE_HOME/.deepface/weights; keep them with the data.

@@ -8,6 +8,8 @@ probability that two faces are the same person.
 import math
 from dataclasses import dataclass
 
+from .quality import QualityLimits
+
 
 @dataclass(frozen=True)
 class Calibration:
@@ -31,6 +33,9 @@ class Calibration:
     @property
     def match_max_threshold(self) -> float:
         return self.threshold if self.one_percent_strangers is None else self.one_percent_strangers
+    # Faces outside these are refused at enrolment (QUALITY_CHECK); None: not measured for this
+    # model, nothing refused.
+    quality_limits: QualityLimits | None = None
 
     def confidence(self, distance: float) -> float:
         z = self.logistic_slope * (distance - self.logistic_midpoint)
@@ -62,8 +67,13 @@ CALIBRATIONS: dict[str, Calibration] = {
             "5,487 known probes, 1,427 strangers): distance 0.635 accepts 0.98% of strangers; the "
             "default 0.60 keeps a margin for larger galleries: 0.56% of strangers accepted, "
             "97.0% recognised, 0.11% given a wrong name. The runner-up ratio test "
-            "(--sweep) lowers recognition without lowering stranger acceptance for this model, so it is off."
+            "(--sweep) lowers recognition without lowering stranger acceptance for this model, so it is off. "
+            "Quality limits: bench/accuracy.py --quality, 2026-11-29, on every fourth LFW DevTrain photo (2,382, landmarks of the "
+            "previous key's 640-first detection: same SCRFD weights): the same fraction cut off each "
+            "tail (eye distance, sharpness, yaw both ways, pitch both ways), the largest refusing at "
+            "most 1% of them."
         ),
+        quality_limits=QualityLimits(min_eye_distance=25.7, min_sharpness=16.0, max_yaw=0.617, pitch_range=(0.207, 0.926)),
     ),
     "Dlib:dlib:chip5-flip-v1": Calibration(
         threshold=0.06,

@@ -39,3 +39,15 @@ class NoReferenceFace(FaceError):
     """A person to verify against has no photo embedded by the active model."""
 
     status_code = 422
+
+
+class PoorQuality(FaceError):
+    """A face too small, blurred or turned to enrol (recognition/quality.py); `reason` says which."""
+
+    status_code = 422
+
+    def __init__(self, detail: str, reason: str, quality: dict, faces_detected: int):
+        super().__init__(detail)
+        self.reason = reason
+        self.quality = quality
+        self.faces_detected = faces_detected

@@ -9,7 +9,7 @@ import importlib
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from .backends.base import DetectedFace, ModelWeightsMissing
 from .calibration import Calibration, calibration_for
 from .errors import NoFaceDetected
 from .imaging import DecodedImage
+from .quality import measure as measure_quality
 from .weights import trusted_digests, verify_weight_files
 
 logger = logging.getLogger(__name__)
@@ -175,6 +176,11 @@ class FaceService:
             if scale != 1.0:
                 faces = [_rescale(face, 1.0 / scale) for face in faces]
             faces.sort(key=lambda face: face.area, reverse=True)
+            # On the photo as sent, not the copy detection saw: a downscaled copy would hide blur.
+            faces = [
+                replace(face, quality=measure_quality(image.rgb, face.landmarks)) if face.embedding is not None else face
+                for face in faces
+            ]
             analyses.append(FaceAnalysis(image=image, faces=faces, model_key=self.model_key))
         return analyses
 

@@ -14,6 +14,7 @@ from django.db.models import Count, OuterRef, Subquery
 from django.shortcuts import redirect
 from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
@@ -29,6 +30,7 @@ from recognition.service import get_service
 
 from . import scopes
 from .client_address import parse_network
+from .duplicates import probable_duplicates
 from .maintenance import deleted_meanwhile_note, rebuild_index, reembed_images
 from .metadata import MetadataJSONField
 from .models import AuditEvent, FaceImage, PendingErasure, Person, ScopedAPIKey
@@ -108,8 +110,27 @@ class PersonAdmin(admin.ModelAdmin):
     formfield_overrides = {models.JSONField: {"form_class": MetadataJSONField}}
     Media = FacesMedia
 
+    change_list_template = "admin/records/person/change_list.html"
+
     def get_queryset(self, request):
         return super().get_queryset(request).with_photo_summary()
+
+    def get_urls(self):
+        duplicates = self.admin_site.admin_view(self.duplicates_view)
+        return [path("duplicates/", duplicates, name="records_person_duplicates"), *super().get_urls()]
+
+    def duplicates_view(self, request):
+        """Pairs of records that are probably the same person (records/duplicates.py)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Possible duplicates",
+            "pairs": probable_duplicates(),
+            "threshold": get_service().default_threshold,
+        }
+        return TemplateResponse(request, "admin/records/person/duplicates.html", context)
 
     def view_on_site(self, person):
         return reverse("person", args=[person.pk])

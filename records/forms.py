@@ -95,6 +95,11 @@ class EnrolForm(PageForm):
     )
     photos = PhotosField()
     strict = forms.BooleanField(required=False, label=STRICT_LABEL, help_text=STRICT_HELP)
+    allow_duplicates = forms.BooleanField(
+        required=False,
+        label="Enrol as a new person anyway",
+        help_text="They look like someone already enrolled; tick this if they are a different person.",
+    )
 
 
 class AddPhotoForm(PageForm):

@@ -1,7 +1,7 @@
 """What the API, the pages and the commands do with people and photos: one code path for all."""
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from django.conf import settings
@@ -10,7 +10,7 @@ from django.http import Http404
 
 from recognition.backends.base import DetectedFace
 from recognition.calibration import Calibration
-from recognition.errors import FaceError, ImageTooLarge, MultipleFacesDetected, NoReferenceFace
+from recognition.errors import FaceError, ImageTooLarge, MultipleFacesDetected, NoReferenceFace, PoorQuality
 from recognition.gallery import get_gallery
 from recognition.imaging import DecodedImage, decode_image, for_storage
 from recognition.index import Neighbour
@@ -25,6 +25,20 @@ class Enrolment:
     person: Person
     image: FaceImage
     faces_detected: int
+    quality: dict | None = None  # the enrolled face's measured quality (recognition/quality.py)
+    # People the face is within the match threshold of (for a photo added to someone: people it is
+    # nearer to than to them), nearest first: {id, name, distance}.
+    possible_duplicates: list[dict] = field(default_factory=list)
+
+
+class PossibleDuplicate(FaceError):
+    """A face to be enrolled looks like someone already enrolled, and the caller asked for a refusal."""
+
+    status_code = 409
+
+    def __init__(self, detail: str, possible_duplicates: list[dict]):
+        super().__init__(detail)
+        self.possible_duplicates = possible_duplicates
 
 
 def read_photo(upload) -> bytes:
@@ -60,13 +74,60 @@ def analyse_photos(photos: list[bytes], to_store: bool = False) -> list[FaceAnal
 
 
 def _checked(analysis: FaceAnalysis, strict: bool) -> FaceAnalysis:
-    analysis.primary  # raises NoFaceDetected
+    face = analysis.primary  # raises NoFaceDetected
     if strict and len(analysis.faces) > 1:
         raise MultipleFacesDetected(
             f"{len(analysis.faces)} faces were detected; strict enrolment needs exactly one.",
             faces_detected=len(analysis.faces),
         )
+    _check_quality(face, strict, len(analysis.faces))
     return analysis
+
+
+def _check_quality(face: DetectedFace, strict: bool, faces_detected: int) -> None:
+    """Refuse a face too small, blurred or turned to be a good reference (QUALITY_CHECK, or a
+    strict enrolment even with it off), at the active model's calibrated limits."""
+    limits = get_service().calibration.quality_limits
+    if not (settings.QUALITY_CHECK or strict) or limits is None or face.quality is None:
+        return
+    problem = limits.problem(face.quality)
+    if problem:
+        reason, detail = problem
+        raise PoorQuality(detail, reason=reason, quality=face.quality.as_dict(), faces_detected=faces_detected)
+
+
+def _quality_of(face: DetectedFace) -> dict | None:
+    return face.quality.as_dict() if face.quality else None
+
+
+def _possible_duplicates(face: DetectedFace, of: Person | None = None) -> list[dict]:
+    """People within the match threshold of `face`, nearest first; for a photo of `of`, only the
+    people it is nearer to than to `of`'s own photos."""
+    service = get_service()
+    rule = MatchRule.of(service, None)
+    [candidates] = _search(service, [face], RUNNER_UP_CANDIDATES)
+    own_distance = None
+    if of is not None:
+        try:
+            own_distance, _ = _nearest_photo(of, face.embedding, service.model_key)
+        except NoReferenceFace:
+            pass
+    return [
+        {"id": str(person.pk), "name": person.name, "distance": round(neighbour.distance, 4)}
+        for neighbour, person in candidates
+        if neighbour.distance <= rule.threshold
+        and (of is None or (person.pk != of.pk and (own_distance is None or neighbour.distance < own_distance)))
+    ]
+
+
+def _refuse_duplicates(duplicates: list[dict], on_duplicate: str, whom: str) -> None:
+    if duplicates and on_duplicate == REJECT_DUPLICATES:
+        names = ", ".join(f"'{d['name']}' ({d['distance']})" for d in duplicates)
+        raise PossibleDuplicate(f"This face looks like {whom}: {names}. Nothing was stored.", duplicates)
+
+
+# on_duplicate: what enrolment does when the face looks like someone enrolled.
+ALLOW_DUPLICATES, REJECT_DUPLICATES = "allow", "reject"
 
 
 def _store_image(person: Person, analysis: FaceAnalysis) -> FaceImage:
@@ -76,20 +137,28 @@ def _store_image(person: Person, analysis: FaceAnalysis) -> FaceImage:
     return image
 
 
-def enrol(name: str, data: bytes, metadata: dict | None = None, strict: bool = False) -> Enrolment:
-    # The slow part runs before the transaction opens, so no lock is held during inference.
+def enrol(
+    name: str, data: bytes, metadata: dict | None = None, strict: bool = False, on_duplicate: str = ALLOW_DUPLICATES
+) -> Enrolment:
+    # The slow part runs before the transaction opens, so no lock is held during inference. Two
+    # enrolments of the same new face at the same moment can both pass the duplicate check: it is
+    # a warning for people enrolling by hand, not a uniqueness constraint.
     with audit.refusals(audit.Action.ENROL):
         analysis = _checked(analyse_photo(data, to_store=True), strict)
+        duplicates = _possible_duplicates(analysis.primary)
+        _refuse_duplicates(duplicates, on_duplicate, "someone already enrolled")
     with transaction.atomic():
         person = Person.objects.create(name=name, metadata=metadata or {})
         image = _store_image(person, analysis)
         _record_stored(audit.Action.ENROL, image, analysis)
-    return Enrolment(person, image, len(analysis.faces))
+    return Enrolment(person, image, len(analysis.faces), _quality_of(analysis.primary), duplicates)
 
 
-def add_image(person: Person, data: bytes, strict: bool = False) -> Enrolment:
+def add_image(person: Person, data: bytes, strict: bool = False, on_duplicate: str = ALLOW_DUPLICATES) -> Enrolment:
     with audit.refusals(audit.Action.ADD_PHOTO):
         analysis = _checked(analyse_photo(data, to_store=True), strict)
+        duplicates = _possible_duplicates(analysis.primary, of=person)
+        _refuse_duplicates(duplicates, on_duplicate, f"someone else more than '{person.name}'")
     with transaction.atomic():
         # Lock the person so a concurrent delete cannot leave this photo without its owner; one
         # that committed while the photo was analysed is answered like an unknown id.
@@ -99,7 +168,7 @@ def add_image(person: Person, data: bytes, strict: bool = False) -> Enrolment:
             raise Http404(f"No record with id '{person.pk}': it was deleted while the photo was analysed.")
         image = _store_image(person, analysis)
         _record_stored(audit.Action.ADD_PHOTO, image, analysis)
-    return Enrolment(person, image, len(analysis.faces))
+    return Enrolment(person, image, len(analysis.faces), _quality_of(analysis.primary), duplicates)
 
 
 def open_stored_photo(image: FaceImage):
@@ -248,8 +317,8 @@ class MatchRule:
 def _search(service: FaceService, faces: list[DetectedFace], top_k: int) -> list[Candidates]:
     """Each face's nearest people, one database query for all of them. A person deleted between
     the search and the query is left out."""
-    gallery = get_gallery(service.model_key)
-    found = [gallery.search(face.embedding, max(top_k, RUNNER_UP_CANDIDATES)) for face in faces]
+    vectors = [face.embedding for face in faces]
+    found = get_gallery(service.model_key).search_many(vectors, max(top_k, RUNNER_UP_CANDIDATES))
     people = Person.objects.in_bulk({n.person_id for neighbours in found for n in neighbours})
     return [[(n, people[n.person_id]) for n in neighbours if n.person_id in people] for neighbours in found]
 
@@ -290,6 +359,7 @@ def _match(data: bytes, top_k: int, threshold: float | None) -> dict:
         "face_detected": True,
         "faces_detected": len(analysis.faces),
         "face_box": list(face.box),
+        "quality": _quality_of(face),
         # Every face found, largest (the one matched) first, for drawing boxes over the photo.
         "faces": [{"face_box": list(f.box), "detection_score": f.score} for f in analysis.faces],
         **_answer_of_model(rule, service, started),
@@ -306,7 +376,12 @@ def _match_every_face(data: bytes, top_k: int, threshold: float | None) -> dict:
     faces = analysis.faces[: settings.MAX_FACES_PER_PHOTO]
     candidates = _search(service, faces, top_k)
     results = [
-        {"face_box": list(face.box), "detection_score": face.score, **_identification(found, named, rule, top_k)}
+        {
+            "face_box": list(face.box),
+            "detection_score": face.score,
+            "quality": _quality_of(face),
+            **_identification(found, named, rule, top_k),
+        }
         for face, found, named in zip(faces, candidates, assign_names(candidates, rule))
     ]
     return {

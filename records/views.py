@@ -74,6 +74,7 @@ class StoredPhotos:
     person: Person | None = None
     count: int = 0
     notes: list[str] = field(default_factory=list)  # photos refused, group photos
+    duplicates: list[dict] = field(default_factory=list)  # people a refused new face looks like
 
     def report(self, request, success: str) -> None:
         messages.success(request, success)
@@ -87,13 +88,21 @@ def _store_photos(form, person: Person | None = None) -> StoredPhotos:
     data = form.cleaned_data
     stored = StoredPhotos(person)
     refused = []
+    # A new person looking like someone enrolled is refused until the operator confirms; a photo
+    # added to someone is stored with a warning.
+    confirmed = person is not None or data.get("allow_duplicates")
+    on_duplicate = services.ALLOW_DUPLICATES if confirmed else services.REJECT_DUPLICATES
     for upload in data["photos"]:
         try:
             photo = services.read_photo(upload)
             if stored.person is None:
-                enrolment = services.enrol(data["name"], photo, data["metadata"], data["strict"])
+                enrolment = services.enrol(data["name"], photo, data["metadata"], data["strict"], on_duplicate)
             else:
-                enrolment = services.add_image(stored.person, photo, data["strict"])
+                enrolment = services.add_image(stored.person, photo, data["strict"], on_duplicate)
+        except services.PossibleDuplicate as exc:
+            stored.duplicates += [d for d in exc.possible_duplicates if d not in stored.duplicates]
+            refused.append(f"{upload.name}: {exc.detail}")
+            continue
         except FaceError as exc:
             refused.append(f"{upload.name}: {exc.detail}")
             continue
@@ -102,6 +111,9 @@ def _store_photos(form, person: Person | None = None) -> StoredPhotos:
             stored.notes.append(
                 f"{upload.name}: {enrolment.faces_detected} faces were detected; the largest one was used."
             )
+        if enrolment.possible_duplicates:
+            names = ", ".join(d["name"] for d in enrolment.possible_duplicates)
+            stored.notes.append(f"{upload.name}: this face looks more like {names}. Check it is the right person.")
     if stored.count:
         stored.notes += [f"Not added: {message}" for message in refused]
     else:
@@ -118,7 +130,8 @@ class EnrolView(PermissionRequiredMixin, FormView):
     def form_valid(self, form):
         stored = _store_photos(form)
         if not stored.count:
-            return self.form_invalid(form)
+            # Asked again with the people it looks like, and a box to enrol them anyway.
+            return self.render_to_response(self.get_context_data(form=form, duplicates=stored.duplicates))
         stored.report(self.request, f"Enrolled {stored.person.name} from {_photos(stored.count)}.")
         return redirect("person", pk=stored.person.pk)
 

@@ -3,7 +3,7 @@
 import io
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 
 
 def encode(image: Image.Image, fmt: str = "JPEG", **options) -> bytes:
@@ -42,3 +42,19 @@ def tiled(photos: list[bytes], columns: int = 3, side: int = 160) -> bytes:
     for number, tile in enumerate(tiles):
         sheet.paste(tile, ((number % columns) * side, (number // columns) * side))
     return encode(sheet, quality=92)
+
+
+def altered(data: bytes, change) -> bytes:
+    """The photo with `change` (a function of a PIL image) applied, as a JPEG."""
+    with Image.open(io.BytesIO(data)) as picture:
+        return encode(change(picture.convert("RGB")), quality=95)
+
+
+def downscaled(data: bytes, side: int = 64) -> bytes:
+    """A portrait shrunk to `side` pixels square: a face too small to enrol."""
+    return altered(data, lambda picture: picture.resize((side, side), Image.LANCZOS))
+
+
+def blurred(data: bytes, radius: float = 4) -> bytes:
+    """A portrait out of focus."""
+    return altered(data, lambda picture: picture.filter(ImageFilter.GaussianBlur(radius)))

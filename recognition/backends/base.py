@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..quality import FaceQuality
+
 
 @dataclass(frozen=True)
 class DetectedFace:
@@ -14,6 +16,7 @@ class DetectedFace:
     score: float
     landmarks: dict[str, list[float]] = field(default_factory=dict)
     embedding: np.ndarray | None = None  # L2-normalised float32
+    quality: FaceQuality | None = None  # measured for the embedded faces (recognition/quality.py)
 
     @property
     def area(self) -> int:

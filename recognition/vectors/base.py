@@ -84,6 +84,12 @@ class VectorGallery(ABC):
         self.sync()
         return self.nearest_owners(vector, top_k)
 
+    def search_many(self, vectors, top_k: int) -> list[list[Neighbour]]:
+        """`search` of each vector (the faces of a group photo, every stored photo for
+        find_duplicates) after one catch-up with the database."""
+        self.sync()
+        return [self.nearest_owners(vector, top_k) for vector in vectors]
+
     # --- shared by the backends ----------------------------------------------------------------
     def load_all(self, upto: int) -> int:
         rows = (

@@ -13,7 +13,8 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from recognition.errors import FaceError, MultipleFacesDetected, NoFaceDetected
+from recognition.errors import FaceError, MultipleFacesDetected, NoFaceDetected, PoorQuality
+from records.services import PossibleDuplicate
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,10 @@ def face_error_body(exc: FaceError) -> dict:
         body.update(face_detected=False, faces_detected=0)
     elif isinstance(exc, MultipleFacesDetected):
         body.update(face_detected=True, faces_detected=exc.faces_detected)
+    elif isinstance(exc, PoorQuality):
+        body.update(face_detected=True, faces_detected=exc.faces_detected, reason=exc.reason, quality=exc.quality)
+    elif isinstance(exc, PossibleDuplicate):
+        body.update(possible_duplicates=exc.possible_duplicates)
     return body
 
 

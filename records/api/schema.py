@@ -7,7 +7,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 
 from .authentication import HOW_TO_SEND_A_KEY
 from .permissions import HasRequiredScope, required_scope
-from .serializers import ErrorSerializer, FaceErrorSerializer, MissingScopeSerializer
+from .serializers import DuplicateErrorSerializer, ErrorSerializer, FaceErrorSerializer, MissingScopeSerializer
 
 
 class APIKeyScheme(OpenApiAuthenticationExtension):
@@ -117,6 +117,11 @@ _ERRORS = {
           "read), the image larger than MAX_UPLOAD_BYTES (default 10 MB), or it has more than "
           "MAX_IMAGE_PIXELS pixels (refused before decoding).",
           {"detail": "The image is 12,582,912 bytes; the limit is 10,485,760 bytes."}),
+    409: (DuplicateErrorSerializer, "on_duplicate=reject and the face looks like someone enrolled: "
+          "nothing was stored.",
+          {"detail": "This face looks like someone already enrolled: 'John Doe' (0.41). Nothing was stored.",
+           "possible_duplicates": [{"id": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "name": "John Doe",
+                                    "distance": 0.41}]}),
     415: (ErrorSerializer, "The body is not of a supported content type.",
           {"detail": 'Unsupported media type "text/plain" in request.'}),
 }
@@ -139,6 +144,20 @@ SEVERAL_FACES = OpenApiExample(
 )
 
 
+POOR_QUALITY = OpenApiExample(
+    "A face refused for its quality",
+    value={
+        "detail": "The face is too blurred (sharpness 5, at least 16 is needed).",
+        "face_detected": True,
+        "faces_detected": 1,
+        "reason": "too_blurred",
+        "quality": {"eye_distance": 48.2, "sharpness": 5.3, "yaw": 0.03, "pitch": 0.61, "roll": 1.2},
+    },
+    status_codes=["422"],
+    response_only=True,
+)
+
+
 def error_responses(*codes: int, invalid: str | None = None) -> dict:
     """The documented error answers of an operation, by status code; `invalid` is the example
     detail of its 400 when that is not about the photo."""
@@ -147,8 +166,11 @@ def error_responses(*codes: int, invalid: str | None = None) -> dict:
         if code == 422:
             responses[422] = OpenApiResponse(
                 FaceErrorSerializer,
-                description="No face in the photo, or several faces with strict=true.",
-                examples=[NO_FACE, SEVERAL_FACES],
+                description=(
+                    "No face in the photo, several faces with strict=true, or (enrolment) a face too "
+                    "small, blurred or turned, with its `reason`."
+                ),
+                examples=[NO_FACE, SEVERAL_FACES, POOR_QUALITY],
             )
             continue
         serializer, description, example = _ERRORS[code]

@@ -82,6 +82,18 @@ class RecordChangeSerializer(serializers.Serializer):
         return person
 
 
+def on_duplicate_field() -> serializers.ChoiceField:
+    return serializers.ChoiceField(
+        choices=["allow", "reject"],
+        default="allow",
+        help_text=(
+            "When the face is within the match threshold of someone already enrolled (for an added "
+            "photo: nearer to someone else than to this person): allow (the default) stores it and "
+            "lists them in possible_duplicates; reject answers 409 with them and stores nothing."
+        ),
+    )
+
+
 class EnrolSerializer(serializers.Serializer):
     image = photo_field()
     name = name_field()
@@ -92,11 +104,13 @@ class EnrolSerializer(serializers.Serializer):
         ),
     )
     strict = strict_field()
+    on_duplicate = on_duplicate_field()
 
 
 class AddPhotoSerializer(serializers.Serializer):
     image = photo_field()
     strict = strict_field()
+    on_duplicate = on_duplicate_field()
 
 
 class MatchSerializer(serializers.Serializer):
@@ -264,11 +278,44 @@ class OutcomeSerializer(serializers.Serializer):
     message = serializers.CharField(help_text="What was done, for people.")
 
 
+class QualitySerializer(serializers.Serializer):
+    eye_distance = serializers.FloatField(help_text="Pixels between the eye centres, in the photo.")
+    sharpness = serializers.FloatField(help_text="Variance of the Laplacian of the aligned 112 px face: blur lowers it.")
+    yaw = serializers.FloatField(help_text="The nose's sideways offset from between the eyes, in eye distances (0 = frontal).")
+    pitch = serializers.FloatField(help_text="The nose's offset below the eyes, in eye distances (about 0.6 level).")
+    roll = serializers.FloatField(help_text="Tilt of the line between the eyes, degrees.")
+
+
+def quality_field(help_text: str) -> QualitySerializer:
+    return QualitySerializer(allow_null=True, help_text=help_text)
+
+
+class PossibleDuplicateSerializer(serializers.Serializer):
+    id = serializers.UUIDField(help_text="Record id.")
+    name = serializers.CharField()
+    distance = serializers.FloatField(help_text="Cosine distance of the face to that person's nearest photo.")
+
+
 class EnrolmentSerializer(OutcomeSerializer):
     record = RecordSerializer()
     faces_detected = serializers.IntegerField(
         help_text="Faces found in the photo; with several, the largest was enrolled."
     )
+    quality = quality_field("The enrolled face's measured quality (null when the pipeline gives no landmarks).")
+    possible_duplicates = PossibleDuplicateSerializer(
+        many=True,
+        required=False,
+        help_text=(
+            "Only when there are some: people this face is within the match threshold of (for an "
+            "added photo, nearer to than to this person), nearest first. Stored anyway (on_duplicate=allow)."
+        ),
+    )
+
+    def to_representation(self, enrolment):
+        body = super().to_representation(enrolment)
+        if not body.get("possible_duplicates"):
+            body.pop("possible_duplicates", None)
+        return body
 
 
 class PhotoAddedSerializer(EnrolmentSerializer):
@@ -337,6 +384,7 @@ class MatchResultSerializer(MatchedModelSerializer):
     face_detected = serializers.BooleanField(help_text="Always true here: no face answers 422.")
     faces_detected = serializers.IntegerField(help_text="Faces in the photo; the largest was matched.")
     face_box = face_box_field("The matched face: [x, y, width, height].")
+    quality = quality_field("The matched face's measured quality (measured, never refused, when matching).")
     faces = DetectedFaceSerializer(many=True, help_text="Every face found, the matched (largest) one first.")
     runner_up_ratio = serializers.FloatField(
         allow_null=True,
@@ -345,6 +393,7 @@ class MatchResultSerializer(MatchedModelSerializer):
 
 
 class FaceResultSerializer(DetectedFaceSerializer):
+    quality = quality_field("This face's measured quality.")
     recognized = serializers.BooleanField(
         help_text=(
             "True when this face is named: a person within the threshold, clearly nearer than the "
@@ -434,3 +483,13 @@ class MissingScopeSerializer(ErrorSerializer):
 class FaceErrorSerializer(ErrorSerializer):
     face_detected = serializers.BooleanField(help_text="False when no face was found.")
     faces_detected = serializers.IntegerField(help_text="How many faces were found.")
+    reason = serializers.ChoiceField(
+        choices=["too_small", "too_blurred", "turned_away"],
+        required=False,
+        help_text="Only for a face refused for its quality: which limit it is outside.",
+    )
+    quality = QualitySerializer(required=False, help_text="Only for a face refused for its quality: the measured values.")
+
+
+class DuplicateErrorSerializer(ErrorSerializer):
+    possible_duplicates = PossibleDuplicateSerializer(many=True, help_text="The people the face looks like, nearest first.")

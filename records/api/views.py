@@ -161,25 +161,34 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
         description=(
             "Detects the face in the photo, stores the photo and its embedding, and adds it to the "
             "index. A photo with several faces enrols the largest and says so in `faces_detected` "
-            "(refused with 422 when `strict=true`)."
+            "(refused with 422 when `strict=true`). A face too small, blurred or turned is refused "
+            "with 422 and a `reason` (QUALITY_CHECK, or `strict`). A face within the match threshold "
+            "of someone enrolled is listed in `possible_duplicates`, or refused with 409 when "
+            "`on_duplicate=reject`."
         ),
         request={MULTIPART: EnrolSerializer},
         responses={
             201: OpenApiResponse(EnrolmentSerializer, description="Enrolled: the new record."),
-            **error_responses(400, 401, 413, 415, 422),
+            **error_responses(400, 401, 409, 413, 415, 422),
         },
         examples=[EXAMPLES["enrolled"]],
     )
     def create(self, request):
         form = validated(EnrolSerializer, request.data)
         enrolment = services.enrol(
-            form["name"], services.read_photo(form["image"]), metadata=form.get("metadata"), strict=form["strict"]
+            form["name"],
+            services.read_photo(form["image"]),
+            metadata=form.get("metadata"),
+            strict=form["strict"],
+            on_duplicate=form["on_duplicate"],
         )
         body = {
             "success": True,
             "message": enrolled_message(enrolment.person.name, enrolment.faces_detected),
             "record": enrolment.person,
             "faces_detected": enrolment.faces_detected,
+            "quality": enrolment.quality,
+            "possible_duplicates": enrolment.possible_duplicates,
         }
         return Response(EnrolmentSerializer(body).data, status=status.HTTP_201_CREATED)
 
@@ -278,12 +287,16 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
     @extend_schema(
         operation_id="add_photo",
         summary="Add a photo to a record",
-        description="Matching then uses the person's nearest photo.",
+        description=(
+            "Matching then uses the person's nearest photo. A face nearer to someone else than to "
+            "this person is listed in `possible_duplicates`, or refused with 409 when "
+            "`on_duplicate=reject`; quality as for enrolment."
+        ),
         parameters=[RECORD_ID],
         request={MULTIPART: AddPhotoSerializer},
         responses={
             201: OpenApiResponse(PhotoAddedSerializer, description="Added: the photo and its record."),
-            **error_responses(400, 401, 404, 413, 415, 422),
+            **error_responses(400, 401, 404, 409, 413, 415, 422),
         },
         examples=[EXAMPLES["photo_added"]],
     )
@@ -291,13 +304,17 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
     def add_image(self, request, pk=None):
         person = self.get_object()
         form = validated(AddPhotoSerializer, request.data)
-        enrolment = services.add_image(person, services.read_photo(form["image"]), strict=form["strict"])
+        enrolment = services.add_image(
+            person, services.read_photo(form["image"]), strict=form["strict"], on_duplicate=form["on_duplicate"]
+        )
         body = {
             "success": True,
             "message": f"Added a photo of '{enrolment.person.name}'",
             "record": enrolment.person,
             "image": enrolment.image,
             "faces_detected": enrolment.faces_detected,
+            "quality": enrolment.quality,
+            "possible_duplicates": enrolment.possible_duplicates,
         }
         context = self.get_serializer_context()
         return Response(PhotoAddedSerializer(body, context=context).data, status=status.HTTP_201_CREATED)

@@ -51,7 +51,10 @@ def test_enrol_answers_the_documented_record_and_stores_photo_and_vector(api, ph
             "embedding_index": image.vector_id,
         },
         "faces_detected": 1,
+        # Added beside the original body: the enrolled face's measured quality (docs/api.md).
+        "quality": body["quality"],
     }
+    assert set(body["quality"]) == {"eye_distance", "sharpness", "yaw", "pitch", "roll"}
     assert body["record"]["created_at"].endswith("Z")
     # The photo's pixels, re-encoded without its metadata (tests/api/test_minimisation.py).
     assert stored_file(image).suffix == ".jpg"

@@ -5,6 +5,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from pytest_django.asserts import assertContains, assertRedirects
 
 from records.models import FaceImage, Person
+from tests.images import blurred
 
 from .helpers import ALICE, assert_shows
 
@@ -149,3 +150,25 @@ def test_name_and_photo_are_required(operator):
         "photos": ["This field is required."],
     }
     assert_shows(response, "This field is required.")
+
+
+def test_someone_who_looks_enrolled_is_asked_for_confirmation(operator, enrol, upload):
+    powell = enrol(ALICE)
+    asked = operator.post("/enrol/", {"name": "C. Powell", "photos": [upload(ALICE, 1)]})
+    assert asked.status_code == 200 and Person.objects.count() == 1
+    assert_shows(asked, "This face looks like someone already enrolled:")
+    assertContains(asked, f'<a href="/people/{powell.pk}/">Colin Powell</a>', html=True)
+    assertContains(asked, 'name="allow_duplicates"')
+
+    confirmed = operator.post(
+        "/enrol/", {"name": "C. Powell", "photos": [upload(ALICE, 1)], "allow_duplicates": "on"}, follow=True
+    )
+    assert Person.objects.count() == 2
+    assert_shows(confirmed, "Enrolled C. Powell from 1 photo.")
+
+
+def test_a_poor_photo_is_refused_with_the_reason(operator, upload, photo):
+    poor = SimpleUploadedFile("blurred.jpg", blurred(photo(ALICE, 0)), content_type="image/jpeg")
+    response = operator.post("/enrol/", {"name": "Colin Powell", "photos": [poor]})
+    assert Person.objects.count() == 0
+    assert_shows(response, "blurred.jpg: The face is too blurred")

@@ -1,0 +1,49 @@
+"""Pairs of records that are probably the same person enrolled twice, for cleaning an imported
+gallery (`manage.py find_duplicates`, the admin's "Possible duplicates" page)."""
+
+from dataclasses import dataclass
+
+from recognition.gallery import get_gallery
+from recognition.models import FaceVector
+from recognition.service import get_service
+
+from .models import Person
+
+# Nearest people looked at per photo: a record has few probable twins.
+NEIGHBOURS_PER_PHOTO = 5
+
+
+@dataclass(frozen=True)
+class DuplicatePair:
+    first: Person  # the older record
+    second: Person
+    distance: float  # between their nearest photos
+
+
+def probable_duplicates(threshold: float | None = None) -> list[DuplicatePair]:
+    """Every pair of records with photos within `threshold` (default: the match threshold, at
+    which a photo of one would be recognised as the other), nearest first.
+
+    One search of the active model's index per stored photo: about a millisecond each for a flat
+    index of 10k photos (bench/RESULTS.md), so seconds for a large gallery, run on demand.
+    """
+    service = get_service()
+    threshold = service.default_threshold if threshold is None else threshold
+    stored = list(FaceVector.objects.filter(model_key=service.model_key).only("owner_id", "embedding"))
+    if not stored:
+        return []
+    found = get_gallery(service.model_key).search_many([row.vector for row in stored], NEIGHBOURS_PER_PHOTO + 1)
+    nearest: dict[tuple, float] = {}
+    for person_id, neighbours in zip((row.owner_id for row in stored), found):
+        for neighbour in neighbours:
+            if neighbour.person_id == person_id or neighbour.distance > threshold:
+                continue
+            pair = tuple(sorted((person_id, neighbour.person_id), key=str))
+            nearest[pair] = min(nearest.get(pair, neighbour.distance), neighbour.distance)
+    people = Person.objects.in_bulk({person for pair in nearest for person in pair})
+    pairs = []
+    for (a, b), distance in nearest.items():
+        if a in people and b in people:  # a record deleted meanwhile is left out
+            first, second = sorted((people[a], people[b]), key=lambda p: (p.created_at, str(p.pk)))
+            pairs.append(DuplicatePair(first, second, round(distance, 4)))
+    return sorted(pairs, key=lambda pair: pair.distance)

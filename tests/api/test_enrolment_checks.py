@@ -1,0 +1,133 @@
+"""Checks at enrolment on real photos: the same LFW person enrolled under two names is caught, a
+photo added to the wrong person is flagged, and purpose-made poor photos (downscaled, blurred) are
+refused with a machine-readable reason."""
+
+import pytest
+from django.core.management import call_command
+
+from recognition.service import get_service
+from tests.images import blurred, downscaled
+
+from .samples import upload
+
+pytestmark = pytest.mark.django_db
+
+
+def enrol_request(api, data: bytes, name: str, **fields):
+    return api.post("/records", {"image": upload(data), "name": name, **fields}, format="multipart")
+
+
+def add(api, person, data: bytes, **fields):
+    return api.post(f"/records/{person.pk}/images", {"image": upload(data), **fields}, format="multipart")
+
+
+# --- duplicates -----------------------------------------------------------------------------------
+
+
+def test_the_same_person_enrolled_under_a_second_name_is_flagged(api, enrol, photo):
+    bush = enrol("George W Bush", photo("George_W_Bush", 0))
+
+    response = enrol_request(api, photo("George_W_Bush", 1), "G. Bush")
+
+    assert response.status_code == 201
+    [duplicate] = response.json()["possible_duplicates"]
+    assert duplicate["id"] == str(bush.pk) and duplicate["name"] == "George W Bush"
+    assert duplicate["distance"] <= get_service().default_threshold
+
+
+def test_with_on_duplicate_reject_it_is_a_409_and_nothing_is_written(api, enrol, photo, unchanged):
+    bush = enrol("George W Bush", photo("George_W_Bush", 0))
+    with unchanged():
+        response = enrol_request(api, photo("George_W_Bush", 1), "G. Bush", on_duplicate="reject")
+    assert response.status_code == 409
+    body = response.json()
+    assert [d["id"] for d in body["possible_duplicates"]] == [str(bush.pk)]
+    assert "Nothing was stored" in body["detail"]
+
+
+def test_a_different_person_is_no_duplicate(api, enrol, photo):
+    enrol("George W Bush", photo("George_W_Bush", 0))
+    response = enrol_request(api, photo("Colin_Powell", 0), "Colin Powell", on_duplicate="reject")
+    assert response.status_code == 201
+    assert "possible_duplicates" not in response.json()
+
+
+def test_a_photo_added_to_the_wrong_person_is_flagged(api, enrol, photo, unchanged):
+    blair = enrol("Tony Blair", photo("Tony_Blair", 0))
+    powell = enrol("Colin Powell", photo("Colin_Powell", 0))
+
+    with unchanged():
+        refused = add(api, blair, photo("Colin_Powell", 1), on_duplicate="reject")
+    flagged = add(api, blair, photo("Colin_Powell", 1))
+    right = add(api, blair, photo("Tony_Blair", 1), on_duplicate="reject")
+
+    assert refused.status_code == 409
+    assert [d["id"] for d in refused.json()["possible_duplicates"]] == [str(powell.pk)]
+    assert flagged.status_code == 201 and flagged.json()["possible_duplicates"][0]["id"] == str(powell.pk)
+    assert right.status_code == 201 and "possible_duplicates" not in right.json()
+
+
+def test_find_duplicates_lists_the_pairs(enrol, photo, capsys):
+    first = enrol("George W Bush", photo("George_W_Bush", 0))
+    second = enrol("Bush, George", photo("George_W_Bush", 1))
+    enrol("Colin Powell", photo("Colin_Powell", 0))
+
+    call_command("find_duplicates")
+    lines = capsys.readouterr().out.splitlines()
+    call_command("find_duplicates", threshold=0.01)
+    strict = capsys.readouterr().out.splitlines()
+
+    assert len(lines) == 1 and strict == []
+    assert f'"id": "{first.pk}"' in lines[0] and f'"id": "{second.pk}"' in lines[0]
+
+
+def test_the_admin_lists_the_pairs(admin_client, enrol, photo):
+    enrol("George W Bush", photo("George_W_Bush", 0))
+    enrol("Bush, George", photo("George_W_Bush", 1))
+    enrol("Colin Powell", photo("Colin_Powell", 0))
+
+    changelist = admin_client.get("/admin/records/person/")
+    page = admin_client.get("/admin/records/person/duplicates/")
+
+    assert 'href="/admin/records/person/duplicates/"' in changelist.content.decode()
+    assert page.status_code == 200
+    assert [(p.first.name, p.second.name) for p in page.context["pairs"]] == [("George W Bush", "Bush, George")]
+
+
+# --- quality --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spoil, reason", [(downscaled, "too_small"), (blurred, "too_blurred")])
+def test_a_poor_photo_is_refused_with_its_reason(api, face_service, photo, unchanged, spoil, reason):
+    with unchanged():
+        response = enrol_request(api, spoil(photo("Tony_Blair", 0)), "Tony Blair")
+    assert response.status_code == 422, response.json()
+    body = response.json()
+    assert body["reason"] == reason and body["face_detected"] is True
+    assert set(body["quality"]) == {"eye_distance", "sharpness", "yaw", "pitch", "roll"}
+
+
+def test_the_photo_it_was_made_from_passes_and_its_quality_is_answered(api, face_service, photo):
+    response = enrol_request(api, photo("Tony_Blair", 0), "Tony Blair")
+    assert response.status_code == 201
+    quality = response.json()["quality"]
+    limits = get_service().calibration.quality_limits
+    assert quality["eye_distance"] >= limits.min_eye_distance and quality["sharpness"] >= limits.min_sharpness
+    match = api.post("/records/match", {"image": upload(photo("Tony_Blair", 1))}, format="multipart").json()
+    assert set(match["quality"]) == set(quality)
+
+
+def test_the_check_is_off_with_one_setting_unless_strict(api, face_service, photo, settings):
+    settings.QUALITY_CHECK = False
+    poor = blurred(photo("Colin_Powell", 0))  # one face (Tony Blair's first photo shows two)
+    refused = enrol_request(api, poor, "Colin Powell", strict="true").json()
+    assert refused.get("reason") == "too_blurred", refused
+    accepted = enrol_request(api, poor, "Colin Powell")
+    limits = get_service().calibration.quality_limits
+    assert accepted.status_code == 201 and accepted.json()["quality"]["sharpness"] < limits.min_sharpness
+
+
+def test_matching_a_poor_photo_is_not_refused(api, enrol, photo):
+    enrol("Tony Blair", photo("Tony_Blair", 0))
+    response = api.post("/records/match", {"image": upload(blurred(photo("Tony_Blair", 1)))}, format="multipart")
+    assert response.status_code == 200

@@ -1,7 +1,14 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from .middleware import anonymous_throttled
+
 urlpatterns = [
+    # Anyone may post to the login forms: besides django-axes' lockout after failed passwords, each
+    # client address gets the API's anonymous allowance (ANON_THROTTLE_RATE) on them.
+    path("admin/login/", anonymous_throttled(admin.site.login)),
+    path("accounts/login/", anonymous_throttled(auth_views.LoginView.as_view()), name="login"),
     path("admin/", admin.site.urls),
     # REST API (records/api/urls.py): /records, /maintenance, /health, /docs, schema.
     path("", include("records.api.urls")),

@@ -15,6 +15,5 @@ urlpatterns = [
     path("people/<uuid:pk>/photos/<uuid:image_pk>/remove/", views.remove_photo, name="photo-remove"),
     path("photos/<uuid:pk>/", views.photo, name="photo"),
     path("photos/<uuid:pk>/face.jpg", views.face_thumbnail, name="face-thumbnail"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

@@ -3,7 +3,7 @@ a client cannot multiply them by the number of workers:
 
 - a rate per API key (DRF; beyond it 429 with `Retry-After`);
 - a rate per client address for anonymous requests (/health, /openapi.json, /docs, /redoc; the
-  class also serves Django views such as the login pages, see facesite.middleware.anonymous_throttled);
+  class also limits the login pages, through facesite.middleware.anonymous_throttled in facesite/urls.py);
 - at most API_KEY_CONCURRENT_REQUESTS expensive requests (a face to find and embed: match, enrol,
   add a photo) running at once per key (`ConcurrencyLimitMixin`).
 """

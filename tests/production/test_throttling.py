@@ -10,13 +10,10 @@ import uuid
 
 import pytest
 import requests
-from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
-from django.http import HttpResponse
 from rest_framework.test import APIClient
 from rest_framework.throttling import UserRateThrottle
 
-from facesite.middleware import anonymous_throttled
 from records.api.throttling import AnonymousRateThrottle, APIKeyRateThrottle, KeySlots
 from records.models import ScopedAPIKey
 from tests.keys import key_client, new_key
@@ -112,15 +109,13 @@ def test_anonymous_requests_are_limited_per_client_address(live_server, settings
     assert keyed.status_code == 200 and "models" in keyed.json()
 
 
-def test_the_anonymous_limit_serves_django_views_too(rf, monkeypatch):
-    """For the login pages: the same allowance per address, answered 429 with Retry-After."""
+@pytest.mark.parametrize("login_page", ["/accounts/login/", "/admin/login/"])
+def test_the_login_pages_have_the_anonymous_allowance(client, monkeypatch, login_page):
+    """The same allowance per address as /health and the docs, answered 429 with Retry-After."""
     monkeypatch.setattr(AnonymousRateThrottle, "rate", "2/minute", raising=False)
-    view = anonymous_throttled(lambda request: HttpResponse("login form"))
 
     def from_address(address: str):
-        request = rf.get("/accounts/login/", REMOTE_ADDR=address)
-        request.user = AnonymousUser()
-        return view(request)
+        return client.get(login_page, REMOTE_ADDR=address)
 
     statuses = [from_address("192.0.2.1").status_code for _ in range(3)]
 

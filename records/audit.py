@@ -31,6 +31,7 @@ from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
 from recognition.errors import FaceError
+from recognition.imaging import decode_image, encode_for_storage
 
 from .client_address import client_ip
 from .models import AuditEvent, FaceImage, Person, ScopedAPIKey
@@ -76,9 +77,19 @@ def record(action: str, *, target="", status: int = 200, detail: dict | None = N
     if probe is not None:
         event.probe_sha256 = hashlib.sha256(probe).hexdigest()
         if settings.AUDIT_KEEP_PROBES:
-            event.probe = ContentFile(probe, name=uuid.uuid4().hex)
+            event.probe = _kept_probe(probe)
     event.save()
     return event
+
+
+def _kept_probe(probe: bytes) -> ContentFile | str:
+    """A probe kept with its event is stored as enrolled photos are: the upright pixels and none of
+    the upload's metadata (GPS, camera, XMP). One that does not decode is kept as its SHA-256 only."""
+    try:
+        stored = encode_for_storage(decode_image(probe))
+    except FaceError:
+        return ""
+    return ContentFile(stored.data, name=uuid.uuid4().hex + stored.extension)
 
 
 def record_read(action: str, *, target="", count: int = 1, detail: dict | None = None) -> None:

@@ -145,3 +145,17 @@ def test_importing_the_same_photo_again_adds_nothing(api, photo, tmp_path, capsy
 
     assert "images enrolled: 0; already stored: 1" in capsys.readouterr().out
     assert FaceImage.objects.count() == 1
+
+
+def test_a_kept_probe_is_stored_without_its_metadata(api, bush, photo, settings):
+    from records.models import AuditEvent
+
+    settings.AUDIT_KEEP_PROBES = True
+    probe = with_metadata(photo("George_W_Bush", 1))
+
+    assert api.post("/records/match", {"image": upload(probe)}, format="multipart").status_code == 200
+
+    event = AuditEvent.objects.get(action=AuditEvent.Action.MATCH)
+    kept = Path(event.probe.path).read_bytes()
+    assert_no_metadata(kept)
+    assert event.probe_sha256 == hashlib.sha256(probe).hexdigest()  # the upload's, as sent

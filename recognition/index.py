@@ -50,6 +50,8 @@ class VectorIndex:
         self._index = None
         self._trained_size = 0  # vectors the IVF clusters were trained on (0: flat)
         self._person_of: dict[int, uuid.UUID] = {}
+        self._partition_of: dict[int, str] = {}
+        self._members_of: dict[str, np.ndarray] = {}  # partition -> its vector ids, built when searched
         if dimension:
             self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
 
@@ -67,7 +69,8 @@ class VectorIndex:
     def is_approximate(self) -> bool:
         return self._trained_size > 0
 
-    def add(self, vector_ids, vectors, person_ids) -> None:
+    def add(self, vector_ids, vectors, person_ids, partitions=None) -> None:
+        """`partitions`: the group of each vector (default ""), which `search_people` can keep to."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(vector_ids), -1)
         if not len(vector_ids):
             return
@@ -78,9 +81,12 @@ class VectorIndex:
         # An id already present (a replayed change) would be stored twice: replace it instead.
         self.remove([i for i in ids.tolist() if i in self._person_of])
         self._index.add_with_ids(vectors, ids)
-        for vector_id, person_id in zip(ids.tolist(), person_ids):
+        partitions = [""] * len(ids) if partitions is None else partitions
+        for vector_id, person_id, partition in zip(ids.tolist(), person_ids, partitions):
             # The database hands over UUIDs already; parsing each again costs seconds per 100k.
             self._person_of[vector_id] = person_id if isinstance(person_id, uuid.UUID) else uuid.UUID(str(person_id))
+            self._partition_of[vector_id] = partition
+            self._members_of.pop(partition, None)
         self._reorganise()
 
     def remove(self, vector_ids) -> int:
@@ -91,9 +97,10 @@ class VectorIndex:
         removed = self._index.remove_ids(np.asarray(present, dtype=np.int64))
         for vector_id in present:
             del self._person_of[vector_id]
+            self._members_of.pop(self._partition_of.pop(vector_id), None)
         return int(removed)
 
-    def nearest(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def nearest(self, queries: np.ndarray, k: int, params=None) -> tuple[np.ndarray, np.ndarray]:
         """FAISS's (similarities, ids) of the k nearest vectors of each row of `queries` (float32).
 
         One query is searched on one thread. FAISS would split its scan over every core, but a
@@ -101,23 +108,32 @@ class VectorIndex:
         search of 100k vectors took 49 ms instead of 2.5 ms on a busy machine (bench/RESULTS.md).
         """
         if len(queries) > 1:
-            return self._index.search(queries, k)
+            return self._index.search(queries, k, params=params)
         threads = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(1)
         try:
-            return self._index.search(queries, k)
+            return self._index.search(queries, k, params=params)
         finally:
             faiss.omp_set_num_threads(threads)
 
-    def search_people(self, vector, top_k: int) -> list[Neighbour]:
-        """The `top_k` nearest distinct people, each at the distance of their nearest vector."""
-        total = len(self)
+    def search_people(self, vector, top_k: int, partitions=None) -> list[Neighbour]:
+        """The `top_k` nearest distinct people, each at the distance of their nearest vector; with
+        `partitions`, only among the vectors of those partitions.
+
+        The partitions are a FAISS selector applied while scanning, not a filter of the results:
+        the k nearest of the partition are found however many nearer vectors other partitions hold
+        (a post-filter of the k nearest overall can come back empty), from one index, so a
+        partition costs no memory of its own (bench/RESULTS.md, "Collections").
+        """
+        selected = None if partitions is None else self._members(partitions)
+        total = len(self) if selected is None else len(selected)
         if not total or top_k < 1:
             return []
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
+        params = None if selected is None else self._search_parameters(selected)
         k = min(total, top_k * 4)
         while True:
-            similarities, ids = self.nearest(query, k)
+            similarities, ids = self.nearest(query, k, params)
             best: dict[uuid.UUID, Neighbour] = {}
             for similarity, vector_id in zip(similarities[0].tolist(), ids[0].tolist()):
                 if vector_id < 0:
@@ -131,6 +147,26 @@ class VectorIndex:
             if len(best) >= top_k or k >= total or ids[0][-1] < 0:
                 return list(best.values())[:top_k]
             k = min(total, k * 4)
+
+    def _members(self, partitions) -> np.ndarray:
+        missing = {p for p in partitions if p not in self._members_of}
+        if missing:
+            # One pass over the index rebuilds the partitions changed since they were last searched.
+            found = {p: [] for p in missing}
+            for vector_id, partition in self._partition_of.items():
+                if partition in found:
+                    found[partition].append(vector_id)
+            self._members_of.update({p: np.asarray(ids, dtype=np.int64) for p, ids in found.items()})
+        return np.concatenate([self._members_of[p] for p in set(partitions)] or [np.zeros(0, np.int64)])
+
+    def _search_parameters(self, selected: np.ndarray):
+        selector = faiss.IDSelectorBatch(selected)
+        if self.is_approximate:
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=self.nprobe)
+        else:
+            params = faiss.SearchParameters(sel=selector)
+        params._selector = selector  # the SWIG object does not keep it alive on its own
+        return params
 
     # --- approximate index --------------------------------------------------------------------
     def _reorganise(self) -> None:
@@ -179,11 +215,12 @@ class VectorIndex:
         ids = np.fromiter(self._person_of.keys(), dtype=np.int64, count=len(self._person_of))
         # Raw uint8 rows, not numpy's "S16": that strips trailing zero bytes from a UUID.
         people = np.frombuffer(b"".join(p.bytes for p in self._person_of.values()), dtype=np.uint8)
+        partitions = np.array([self._partition_of[i] for i in self._person_of], dtype=np.str_)
         blob = faiss.serialize_index(self._index) if self._index is not None else np.zeros(0, np.uint8)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, index=blob, ids=ids, people=people, **{k: np.int64(v) for k, v in watermark.items()})
+                np.savez(handle, index=blob, ids=ids, people=people, partitions=partitions, **{k: np.int64(v) for k, v in watermark.items()})
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
@@ -202,10 +239,9 @@ class VectorIndex:
                 if not isinstance(index._index, faiss.IndexIDMap2):
                     index._index.nprobe = index.nprobe
                     index._trained_size = index._index.ntotal
-            index._person_of = {
-                int(i): uuid.UUID(bytes=p.tobytes())
-                for i, p in zip(data["ids"].tolist(), data["people"].reshape(-1, 16))
-            }
+            ids = data["ids"].tolist()
+            index._person_of = {int(i): uuid.UUID(bytes=p.tobytes()) for i, p in zip(ids, data["people"].reshape(-1, 16))}
+            index._partition_of = dict(zip(ids, data["partitions"].tolist()))
             watermark = _watermark(data)
         return index, watermark
 
@@ -217,4 +253,4 @@ class VectorIndex:
 
 
 def _watermark(data) -> dict:
-    return {k: int(data[k]) for k in data.files if k not in ("index", "ids", "people")}
+    return {k: int(data[k]) for k in data.files if k not in ("index", "ids", "people", "partitions")}

@@ -66,14 +66,16 @@ class RemovedVector(models.Model):
 
 
 class FaceVectorManager(models.Manager):
-    def store(self, model_key: str, owner_id, vector: np.ndarray) -> "FaceVector":
+    def store(self, model_key: str, owner_id, vector: np.ndarray, partition: str = "") -> "FaceVector":
         """Add a vector at a new generation. Call inside the transaction that saves what it belongs
-        to, so the vector commits with it or not at all."""
+        to, so the vector commits with it or not at all. A search limited to some partitions never
+        returns a vector of another."""
         vector_id, generation = IndexState.allocate_vector(model_key)
         return self.create(
             model_key=model_key,
             vector_id=vector_id,
             owner_id=owner_id,
+            partition=partition,
             generation=generation,
             embedding=np.asarray(vector, dtype=np.float32).tobytes(),
         )
@@ -83,12 +85,16 @@ class FaceVector(models.Model):
     """One face's embedding under one model key.
 
     `owner_id` is whoever the face belongs to (records' person id): searches rank distinct owners.
+    `partition` is the group it belongs to (records' collection): a search can be kept within some.
     Deleting a row logs its removal (recognition/signals.py), so every index drops it.
     """
 
     model_key = models.CharField(max_length=200)
     vector_id = models.BigIntegerField()
     owner_id = models.UUIDField(db_index=True)
+    # Whoever stores vectors groups them (records: a person's collection); a search can be limited
+    # to some groups. Fixed for the vector's life.
+    partition = models.CharField(max_length=64, blank=True, default="")
     generation = models.BigIntegerField()
     embedding = models.BinaryField()
 

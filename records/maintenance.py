@@ -80,7 +80,9 @@ def reembed_images(images, progress=None) -> ReembedOutcome:
                 outcome.deleted_meanwhile += 1
                 continue
             image.apply_face(face, len(analysis.faces))
-            image.face_vector = FaceVector.objects.store(analysis.model_key, image.person_id, face.embedding)
+            image.face_vector = FaceVector.objects.store(
+                analysis.model_key, image.person_id, face.embedding, image.person.partition
+            )
             image.save(update_fields=["face_box", "landmarks", "detection_score", "faces_detected", "face_vector"])
             FaceVector.objects.filter(pk=current.face_vector_id).delete()  # logs its removal
         if progress:

@@ -32,6 +32,47 @@ def _json_scalars(text: str) -> list:
     return [value] if value is None or isinstance(value, (bool, int, float)) else []
 
 
+class Collection(models.Model):
+    """A group of people matched apart from the others (a site, a customer): a search within a
+    collection never returns a person of another, and an API key can be limited to some.
+
+    Everyone belongs to one; `default` holds whoever was enrolled without naming one (and everyone
+    enrolled before collections existed) and cannot be deleted.
+    """
+
+    DEFAULT = "default"
+
+    name = models.SlugField(max_length=64, unique=True, help_text="Letters, digits, hyphens and underscores.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_default(self) -> bool:
+        return self.name == self.DEFAULT
+
+    @property
+    def partition(self) -> str:
+        return self.partition_of(self.pk)
+
+    @staticmethod
+    def partition_of(collection_id) -> str:
+        """Its people's vectors' partition in recognition's index: the id, so a rename keeps them."""
+        return str(collection_id)
+
+    @classmethod
+    def default(cls) -> "Collection":
+        return cls.objects.get_or_create(name=cls.DEFAULT)[0]
+
+
+def default_collection_id() -> int:
+    return Collection.default().pk
+
+
 class PersonQuerySet(models.QuerySet):
     def search(self, name: str = "", metadata: dict[str, str] | None = None):
         """People whose name contains `name` (any case) and whose metadata has each key of
@@ -61,6 +102,11 @@ class Person(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=255)
     metadata = models.JSONField(default=dict, blank=True)
+    # PROTECT: a collection is deleted with its people erased one by one first (services), never by
+    # a cascade that would skip nothing but make the erasure depend on Django's collector order.
+    collection = models.ForeignKey(
+        Collection, on_delete=models.PROTECT, related_name="people", default=default_collection_id
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -83,6 +129,10 @@ class Person(models.Model):
         if images is not None:
             return min(images, key=lambda image: (image.created_at, image.face_vector_id), default=None)
         return self.images.select_related("face_vector").first()
+
+    @property
+    def partition(self) -> str:
+        return Collection.partition_of(self.collection_id)
 
     @property
     def embedding_index(self):
@@ -147,7 +197,7 @@ class FaceImage(models.Model):
                     # Raises NoFaceDetected / InvalidImage before anything is written.
                     self.analyse_own_file()
                 model_key, embedding = self._face
-                self.face_vector = FaceVector.objects.store(model_key, self.person_id, embedding)
+                self.face_vector = FaceVector.objects.store(model_key, self.person_id, embedding, self.person.partition)
             super().save(*args, **kwargs)
 
     def apply_analysis(self, analysis: FaceAnalysis) -> None:
@@ -231,6 +281,8 @@ class AuditEvent(models.Model):
         LOGIN = "login", "log in"
         LOGIN_FAILED = "login_failed", "failed login"
         LOCKOUT = "lockout", "login refused: locked out"
+        CREATE_COLLECTION = "create_collection", "create a collection"
+        DELETE_COLLECTION = "delete_collection", "delete a collection"
 
     class ActorType(models.TextChoices):
         API_KEY = "api_key", "API key"
@@ -274,6 +326,11 @@ def validate_networks(value):
             raise ValidationError(str(exc))
 
 
+def validate_collection_names(value):
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise ValidationError("A list of collection names.")
+
+
 class ScopedAPIKey(AbstractAPIKey):
     """An API key (djangorestframework-api-key: only a hash is stored) that may do what its scopes
     allow (records/scopes.py), until its expiry date, from its allowed networks."""
@@ -295,6 +352,12 @@ class ScopedAPIKey(AbstractAPIKey):
         validators=[validate_networks],
         help_text="Client networks the key is accepted from, e.g. 10.1.2.0/24; empty: anywhere.",
     )
+    collections = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_collection_names],
+        help_text="Names of the collections the key may match, read and enrol in; empty: all of them.",
+    )
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta(AbstractAPIKey.Meta):
@@ -303,6 +366,25 @@ class ScopedAPIKey(AbstractAPIKey):
 
     def has_scope(self, scope: str) -> bool:
         return scope_names.ALL in self.scopes or scope in self.scopes
+
+    def visible_collections(self) -> models.QuerySet:
+        """The collections this key may see; a collection outside them reads as not existing."""
+        if not self.collections:
+            return Collection.objects.all()
+        return Collection.objects.filter(name__in=self.collections)
+
+    def visible_people(self) -> models.QuerySet:
+        people = Person.objects.all()
+        return people.filter(collection__in=self.visible_collections()) if self.collections else people
+
+    def collection_named(self, name: str) -> "Collection":
+        """The collection this key may see by that name; Collection.DoesNotExist for one that does
+        not exist or that the key may not see alike, so a key learns nothing of other collections."""
+        if self.collections and name not in self.collections:
+            raise Collection.DoesNotExist(name)
+        if name == Collection.DEFAULT:
+            return Collection.default()
+        return Collection.objects.get(name=name)
 
     def allows_address(self, address: str | None) -> bool:
         return not self.allowed_networks or address_in(address, self.allowed_networks)

@@ -17,7 +17,7 @@ from recognition.index import Neighbour
 from recognition.service import FaceAnalysis, FaceService, get_service
 
 from . import audit
-from .models import FaceImage, Person
+from .models import Collection, FaceImage, Person
 
 
 @dataclass(frozen=True)
@@ -100,12 +100,14 @@ def _quality_of(face: DetectedFace) -> dict | None:
     return face.quality.as_dict() if face.quality else None
 
 
-def _possible_duplicates(face: DetectedFace, of: Person | None = None) -> list[dict]:
-    """People within the match threshold of `face`, nearest first; for a photo of `of`, only the
-    people it is nearer to than to `of`'s own photos."""
+def _possible_duplicates(face: DetectedFace, collection_id, of: Person | None = None) -> list[dict]:
+    """People of the collection within the match threshold of `face`, nearest first; for a photo of
+    `of`, only the people it is nearer to than to `of`'s own photos. Only within the collection:
+    a key limited to it must not learn of anyone elsewhere, and the same face at two sites is two
+    records on purpose."""
     service = get_service()
     rule = MatchRule.of(service, None)
-    [candidates] = _search(service, [face], RUNNER_UP_CANDIDATES)
+    [candidates] = _search(service, [face], RUNNER_UP_CANDIDATES, [Collection.partition_of(collection_id)])
     own_distance = None
     if of is not None:
         try:
@@ -138,17 +140,25 @@ def _store_image(person: Person, analysis: FaceAnalysis) -> FaceImage:
 
 
 def enrol(
-    name: str, data: bytes, metadata: dict | None = None, strict: bool = False, on_duplicate: str = ALLOW_DUPLICATES
+    name: str,
+    data: bytes,
+    metadata: dict | None = None,
+    strict: bool = False,
+    on_duplicate: str = ALLOW_DUPLICATES,
+    collection: Collection | None = None,
 ) -> Enrolment:
+    """Enrol a person into `collection` (default: the `default` one)."""
     # The slow part runs before the transaction opens, so no lock is held during inference. Two
     # enrolments of the same new face at the same moment can both pass the duplicate check: it is
     # a warning for people enrolling by hand, not a uniqueness constraint.
     with audit.refusals(audit.Action.ENROL):
         analysis = _checked(analyse_photo(data, to_store=True), strict)
-        duplicates = _possible_duplicates(analysis.primary)
+        collection = collection or Collection.default()
+        duplicates = _possible_duplicates(analysis.primary, collection.pk)
         _refuse_duplicates(duplicates, on_duplicate, "someone already enrolled")
     with transaction.atomic():
-        person = Person.objects.create(name=name, metadata=metadata or {})
+        collection = _locked(collection)
+        person = Person.objects.create(name=name, metadata=metadata or {}, collection=collection)
         image = _store_image(person, analysis)
         _record_stored(audit.Action.ENROL, image, analysis)
     return Enrolment(person, image, len(analysis.faces), _quality_of(analysis.primary), duplicates)
@@ -157,7 +167,7 @@ def enrol(
 def add_image(person: Person, data: bytes, strict: bool = False, on_duplicate: str = ALLOW_DUPLICATES) -> Enrolment:
     with audit.refusals(audit.Action.ADD_PHOTO):
         analysis = _checked(analyse_photo(data, to_store=True), strict)
-        duplicates = _possible_duplicates(analysis.primary, of=person)
+        duplicates = _possible_duplicates(analysis.primary, person.collection_id, of=person)
         _refuse_duplicates(duplicates, on_duplicate, f"someone else more than '{person.name}'")
     with transaction.atomic():
         # Lock the person so a concurrent delete cannot leave this photo without its owner; one
@@ -169,6 +179,37 @@ def add_image(person: Person, data: bytes, strict: bool = False, on_duplicate: s
         image = _store_image(person, analysis)
         _record_stored(audit.Action.ADD_PHOTO, image, analysis)
     return Enrolment(person, image, len(analysis.faces), _quality_of(analysis.primary), duplicates)
+
+
+def _locked(collection: Collection) -> Collection:
+    """The collection, locked until the transaction ends: a delete of it that commits while a
+    person is enrolled into it would otherwise leave that person behind (and the collection's
+    delete failing on them). One deleted while the photo was analysed is answered as unknown."""
+    try:
+        return Collection.objects.select_for_update().get(pk=collection.pk)
+    except Collection.DoesNotExist:
+        raise Http404(f"No collection named '{collection.name}': it was deleted while the photo was analysed.")
+
+
+class DefaultCollectionKept(FaceError):
+    """The `default` collection holds whoever is enrolled without naming one: it always exists."""
+
+    status_code = 409
+
+
+def delete_collection(collection: Collection) -> int:
+    """Erase every person of the collection exactly as deleting each would (the same signals:
+    vectors, files, kept probes, admin history, audit), then the collection. The number erased."""
+    if collection.is_default:
+        raise DefaultCollectionKept("The 'default' collection cannot be deleted; delete its records one by one.")
+    with transaction.atomic():
+        # Locked against enrolments into it (see _locked).
+        collection = Collection.objects.select_for_update().get(pk=collection.pk)
+        people = collection.people.count()
+        collection.people.all().delete()
+        collection.delete()
+        audit.record(audit.Action.DELETE_COLLECTION, target=collection.name, detail={"people": people})
+    return people
 
 
 def open_stored_photo(image: FaceImage):
@@ -192,7 +233,12 @@ class ThresholdNotAllowed(FaceError):
 
 
 def match(
-    data: bytes, top_k: int, threshold: float | None = None, may_read: bool = True, all_faces: bool = False
+    data: bytes,
+    top_k: int,
+    threshold: float | None = None,
+    may_read: bool = True,
+    all_faces: bool = False,
+    collections=None,
 ) -> dict:
     """The match response body: the largest face, or with `all_faces` every face (up to
     MAX_FACES_PER_PHOTO, largest first, as `results`); raises NoFaceDetected when the photo has no
@@ -203,11 +249,16 @@ def match(
     than who the photo is: only candidates within the threshold, and a threshold of at most
     MATCH_MAX_THRESHOLD, so the gallery cannot be searched for look-alikes. Same shape either way,
     for every face of `results` too.
+
+    With `collections` (Collection objects) only their people are candidates, however near a person
+    of another is; None searches everyone.
     """
     with audit.refusals(audit.Action.MATCH, probe=data):
         if not may_read:
             _check_threshold_allowed(threshold)
-        result = _match_every_face(data, top_k, threshold) if all_faces else _match(data, top_k, threshold)
+        partitions = None if collections is None else [collection.partition for collection in collections]
+        match_photo = _match_every_face if all_faces else _match
+        result = match_photo(data, top_k, threshold, partitions)
     if not may_read:
         for face in result.get("results", [result]):
             face["top_matches"] = [candidate for candidate in face["top_matches"] if candidate["within_threshold"]]
@@ -314,11 +365,11 @@ class MatchRule:
         }
 
 
-def _search(service: FaceService, faces: list[DetectedFace], top_k: int) -> list[Candidates]:
-    """Each face's nearest people, one database query for all of them. A person deleted between
-    the search and the query is left out."""
+def _search(service: FaceService, faces: list[DetectedFace], top_k: int, partitions=None) -> list[Candidates]:
+    """Each face's nearest people (of `partitions` only, unless None), one database query for all
+    of them. A person deleted between the search and the query is left out."""
     vectors = [face.embedding for face in faces]
-    found = get_gallery(service.model_key).search_many(vectors, max(top_k, RUNNER_UP_CANDIDATES))
+    found = get_gallery(service.model_key).search_many(vectors, max(top_k, RUNNER_UP_CANDIDATES), partitions)
     people = Person.objects.in_bulk({n.person_id for neighbours in found for n in neighbours})
     return [[(n, people[n.person_id]) for n in neighbours if n.person_id in people] for neighbours in found]
 
@@ -344,13 +395,13 @@ def _answer_of_model(rule: MatchRule, service: FaceService, started: float) -> d
     }
 
 
-def _match(data: bytes, top_k: int, threshold: float | None) -> dict:
+def _match(data: bytes, top_k: int, threshold: float | None, partitions: list[str] | None) -> dict:
     started = time.perf_counter()
     service = get_service()
     rule = MatchRule.of(service, threshold)
     analysis = analyse_photo(data)
     face = analysis.primary
-    [candidates] = _search(service, [face], top_k)
+    [candidates] = _search(service, [face], top_k, partitions)
     named = 0 if candidates and rule.accepts(candidates, 0) else None
     identified = _identification(candidates, named, rule, top_k)
     ratio = identified.pop("runner_up_ratio")
@@ -367,14 +418,14 @@ def _match(data: bytes, top_k: int, threshold: float | None) -> dict:
     }
 
 
-def _match_every_face(data: bytes, top_k: int, threshold: float | None) -> dict:
+def _match_every_face(data: bytes, top_k: int, threshold: float | None, partitions: list[str] | None) -> dict:
     started = time.perf_counter()
     service = get_service()
     rule = MatchRule.of(service, threshold)
     analysis = analyse_photo(data, embed_all=True)
     analysis.primary  # raises NoFaceDetected
     faces = analysis.faces[: settings.MAX_FACES_PER_PHOTO]
-    candidates = _search(service, faces, top_k)
+    candidates = _search(service, faces, top_k, partitions)
     results = [
         {
             "face_box": list(face.box),

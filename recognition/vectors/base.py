@@ -40,17 +40,20 @@ class VectorGallery(ABC):
 
     # --- the index ------------------------------------------------------------------------------
     @abstractmethod
-    def add(self, vector_ids, vectors: np.ndarray, owner_ids) -> None:
-        """Add (or replace) vectors; replaying an addition is harmless."""
+    def add(self, vector_ids, vectors: np.ndarray, owner_ids, partitions=None) -> None:
+        """Add (or replace) vectors, each in its partition (default ""); replaying an addition is
+        harmless."""
 
     @abstractmethod
     def remove(self, vector_ids) -> int:
         """Remove vectors by id; ids not present are ignored. Returns how many were present."""
 
     @abstractmethod
-    def nearest_owners(self, vector, top_k: int) -> list[Neighbour]:
+    def nearest_owners(self, vector, top_k: int, partitions=None) -> list[Neighbour]:
         """The `top_k` nearest distinct owners, each at the distance of their nearest vector,
-        nearest first, from what the index holds now."""
+        nearest first, from what the index holds now; with `partitions`, only among vectors of
+        those partitions, however near a vector of another is (a filter applied while searching,
+        never a filter of the results, which can starve)."""
 
     @abstractmethod
     def count(self) -> int:
@@ -79,22 +82,22 @@ class VectorGallery(ABC):
         """After an erasure: apply the removals now and leave no copy of a removed vector behind
         (a FAISS snapshot on disk, rows in Milvus)."""
 
-    def search(self, vector, top_k: int) -> list[Neighbour]:
+    def search(self, vector, top_k: int, partitions=None) -> list[Neighbour]:
         """Read-your-writes: first apply everything the database had when the search began."""
         self.sync()
-        return self.nearest_owners(vector, top_k)
+        return self.nearest_owners(vector, top_k, partitions)
 
-    def search_many(self, vectors, top_k: int) -> list[list[Neighbour]]:
+    def search_many(self, vectors, top_k: int, partitions=None) -> list[list[Neighbour]]:
         """`search` of each vector (the faces of a group photo, every stored photo for
         find_duplicates) after one catch-up with the database."""
         self.sync()
-        return [self.nearest_owners(vector, top_k) for vector in vectors]
+        return [self.nearest_owners(vector, top_k, partitions) for vector in vectors]
 
     # --- shared by the backends ----------------------------------------------------------------
     def load_all(self, upto: int) -> int:
         rows = (
             FaceVector.objects.filter(model_key=self.model_key, generation__lte=upto)
-            .values_list("vector_id", "owner_id", "embedding")
+            .values_list("vector_id", "owner_id", "embedding", "partition")
             .order_by()
         )
         return self._add_rows(rows.iterator(chunk_size=LOAD_CHUNK))
@@ -107,7 +110,7 @@ class VectorGallery(ABC):
         ).values_list("vector_id", flat=True)
         added = FaceVector.objects.filter(
             model_key=self.model_key, generation__gt=after, generation__lte=upto
-        ).values_list("vector_id", "owner_id", "embedding")
+        ).values_list("vector_id", "owner_id", "embedding", "partition")
         removed = list(removed)
         count = self._add_rows(added.iterator(chunk_size=LOAD_CHUNK)) + self.remove(removed)
         if removed:
@@ -132,5 +135,5 @@ class VectorGallery(ABC):
         if not rows:
             return 0
         vectors = np.stack([np.frombuffer(bytes(row[2]), dtype=np.float32) for row in rows])
-        self.add([row[0] for row in rows], vectors, [row[1] for row in rows])
+        self.add([row[0] for row in rows], vectors, [row[1] for row in rows], [row[3] for row in rows])
         return len(rows)

@@ -40,14 +40,14 @@ class FaissGallery(VectorGallery):
         self._lock = threading.RLock()
 
     # --- the index ------------------------------------------------------------------------------
-    def add(self, vector_ids, vectors, owner_ids) -> None:
-        self.index.add(vector_ids, vectors, owner_ids)
+    def add(self, vector_ids, vectors, owner_ids, partitions=None) -> None:
+        self.index.add(vector_ids, vectors, owner_ids, partitions)
 
     def remove(self, vector_ids) -> int:
         return self.index.remove(vector_ids)
 
-    def nearest_owners(self, vector, top_k: int):
-        return self.index.search_people(vector, top_k)
+    def nearest_owners(self, vector, top_k: int, partitions=None):
+        return self.index.search_people(vector, top_k, partitions)
 
     def count(self) -> int:
         return len(self.index)
@@ -67,9 +67,9 @@ class FaissGallery(VectorGallery):
     def _snapshot_lock(self) -> FileLock:
         return FileLock(str(self.path) + ".lock", timeout=60)
 
-    def search(self, vector, top_k: int):
+    def search(self, vector, top_k: int, partitions=None):
         with self._lock:
-            return super().search(vector, top_k)
+            return super().search(vector, top_k, partitions)
 
     def sync(self) -> None:
         """Catch up with the database: one query when nothing changed."""

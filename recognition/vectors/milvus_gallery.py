@@ -11,6 +11,7 @@ worker has just acknowledged (read-your-writes), and never a vector whose remova
 """
 
 import hashlib
+import json
 import logging
 import re
 import threading
@@ -27,6 +28,7 @@ from .base import Neighbour, VectorGallery, Watermark, database_watermark
 logger = logging.getLogger(__name__)
 
 STRONG = "Strong"
+PARTITION_LENGTH = 64  # FaceVector.partition's max_length
 OWNER_LENGTH = 36  # a UUID's text
 QUERY_BATCH = 10_000
 INDEX_PARAMS = {"HNSW": {"M": 16, "efConstruction": 200}}
@@ -71,14 +73,15 @@ class MilvusGallery(VectorGallery):
         return milvus_client()
 
     # --- the index ------------------------------------------------------------------------------
-    def add(self, vector_ids, vectors, owner_ids) -> None:
+    def add(self, vector_ids, vectors, owner_ids, partitions=None) -> None:
         if not len(vector_ids):
             return
         self._create_collection(vectors.shape[1])
         # Upsert: a change replayed after a writer died before recording it replaces, not doubles.
+        partitions = [""] * len(vector_ids) if partitions is None else partitions
         self.client.upsert(self.name, [
-            {"vector_id": int(vector_id), "owner": str(owner), "embedding": vector}
-            for vector_id, vector, owner in zip(vector_ids, vectors, owner_ids)
+            {"vector_id": int(vector_id), "owner": str(owner), "partition": partition, "embedding": vector}
+            for vector_id, vector, owner, partition in zip(vector_ids, vectors, owner_ids, partitions)
         ])
 
     def remove(self, vector_ids) -> int:
@@ -88,18 +91,21 @@ class MilvusGallery(VectorGallery):
         result = self.client.delete(self.name, ids=vector_ids)
         return int(result.get("delete_count", len(vector_ids))) if isinstance(result, dict) else len(vector_ids)
 
-    def nearest_owners(self, vector, top_k: int) -> list[Neighbour]:
+    def nearest_owners(self, vector, top_k: int, partitions=None) -> list[Neighbour]:
         if top_k < 1 or not self.client.has_collection(self.name):
             return []
         # Not Milvus's group_by_field: Milvus Lite 3.2 returned one owner where one owner's photos
         # filled the candidates (tests/core/test_vector_backends.py). Widened as the FAISS index
         # does instead, until top_k owners are seen or the collection has no more.
         limit = top_k * 4
+        # A boolean filter Milvus applies while searching: the nearest of those partitions, not a
+        # post-filter of the nearest overall. json.dumps quotes the names as Milvus expects.
+        where = "" if partitions is None else f"partition in {json.dumps([str(p) for p in partitions])}"
         while True:
             params = {"params": {"ef": max(HNSW_MIN_EF, limit)}} if settings.MILVUS_INDEX_TYPE == "HNSW" else {}
             hits = self.client.search(
                 self.name, data=[vector.astype("float32")], limit=limit, output_fields=["owner"],
-                search_params=params, consistency_level=STRONG,
+                search_params=params, consistency_level=STRONG, filter=where,
             )[0]
             best: dict[uuid.UUID, Neighbour] = {}
             for hit in hits:
@@ -188,6 +194,7 @@ class MilvusGallery(VectorGallery):
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("vector_id", DataType.INT64, is_primary=True)
         schema.add_field("owner", DataType.VARCHAR, max_length=OWNER_LENGTH)
+        schema.add_field("partition", DataType.VARCHAR, max_length=PARTITION_LENGTH)
         schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=int(dimension))
         index = self.client.prepare_index_params()
         index_type = settings.MILVUS_INDEX_TYPE

@@ -111,8 +111,11 @@ _ERRORS = {
           {"detail": "Unsupported image format GIF: use JPEG, PNG, WebP or BMP."}),
     401: (ErrorSerializer, "Missing, invalid, revoked or expired API key.",
           {"detail": f"An API key is required. {HOW_TO_SEND_A_KEY}"}),
-    404: (ErrorSerializer, "No such record or photo (a malformed id is a 404 too).",
+    404: (ErrorSerializer, "No such record, photo or collection, or one of a collection the key may not "
+          "see (a malformed id is a 404 too).",
           {"detail": f"No record with id '{RECORD_ID}'."}),
+    409: (ErrorSerializer, "The `default` collection cannot be deleted.",
+          {"detail": "The 'default' collection cannot be deleted; delete its records one by one."}),
     413: (ErrorSerializer, "The request body is larger than MAX_REQUEST_BYTES (refused before it is "
           "read), the image larger than MAX_UPLOAD_BYTES (default 10 MB), or it has more than "
           "MAX_IMAGE_PIXELS pixels (refused before decoding).",

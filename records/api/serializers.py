@@ -11,7 +11,7 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from records.metadata import is_storable_text, parse_metadata, validate_metadata, validate_storable_text
-from records.models import FaceImage, Person
+from records.models import Collection, FaceImage, Person
 from records.scopes import SCOPES
 
 
@@ -94,9 +94,27 @@ def on_duplicate_field() -> serializers.ChoiceField:
     )
 
 
+
+
+def collection_field(help_text: str) -> serializers.SlugField:
+    return serializers.SlugField(
+        max_length=Collection._meta.get_field("name").max_length, required=False, help_text=help_text
+    )
+
+
+class CollectionQuerySerializer(serializers.Serializer):
+    """?collection= of GET /records (and of POST /records/match, beside its form field)."""
+
+    collection = collection_field("Only the records of this collection (404 for one the key may not see).")
+
+
 class EnrolSerializer(serializers.Serializer):
     image = photo_field()
     name = name_field()
+    collection = collection_field(
+        "The collection to enrol into (default: `default`). 404 for one that does not exist or that "
+        "the key may not see."
+    )
     metadata = MetadataField(
         required=False,
         help_text=(
@@ -115,6 +133,10 @@ class AddPhotoSerializer(serializers.Serializer):
 
 class MatchSerializer(serializers.Serializer):
     image = photo_field()
+    collection = collection_field(
+        "Only people of this collection are candidates (also accepted as ?collection=). Without it: "
+        "every collection the key may see (everyone, for a key not limited to collections)."
+    )
     top_k = serializers.IntegerField(
         min_value=1,
         max_value=100,
@@ -266,11 +288,20 @@ class FaceImageSerializer(serializers.ModelSerializer):
         )
 
 
+class CollectionSerializer(serializers.ModelSerializer):
+    records = serializers.IntegerField(source="record_count", read_only=True, help_text="How many records it holds.")
+
+    class Meta:
+        model = Collection
+        fields = ["name", "records", "created_at"]
+
+
 class RecordDetailSerializer(RecordSerializer):
     images = FaceImageSerializer(many=True, read_only=True, help_text="The person's photos, oldest first.")
+    collection = serializers.SlugRelatedField(slug_field="name", read_only=True, help_text="The collection's name.")
 
     class Meta(RecordSerializer.Meta):
-        fields = [*RecordSerializer.Meta.fields, "updated_at", "images"]
+        fields = [*RecordSerializer.Meta.fields, "collection", "updated_at", "images"]
 
 
 class OutcomeSerializer(serializers.Serializer):
@@ -294,6 +325,11 @@ class PossibleDuplicateSerializer(serializers.Serializer):
     id = serializers.UUIDField(help_text="Record id.")
     name = serializers.CharField()
     distance = serializers.FloatField(help_text="Cosine distance of the face to that person's nearest photo.")
+
+
+class CollectionDeletedSerializer(OutcomeSerializer):
+    deleted = serializers.CharField(help_text="The collection's name.")
+    records_deleted = serializers.IntegerField(help_text="Its records, each erased as DELETE /records/{id} does.")
 
 
 class EnrolmentSerializer(OutcomeSerializer):

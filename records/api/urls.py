@@ -4,13 +4,14 @@ from django.urls import path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from .views import HealthView, RebuildIndexView, RecordViewSet, VerifyView
+from .views import CollectionViewSet, HealthView, RebuildIndexView, RecordViewSet, VerifyView
 
 app_name = "api"
 
 # The original contract has no trailing slashes: /records, /records/match, /records/{id}.
 router = SimpleRouter(trailing_slash=False)
 router.register("records", RecordViewSet, basename="record")
+router.register("collections", CollectionViewSet, basename="collection")
 
 urlpatterns = [
     *router.urls,

@@ -7,14 +7,14 @@ import mimetypes
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch
+from django.db.models import Count, Prefetch
 from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.generics import get_object_or_404
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 from records import audit, services
 from records.export import export_response
 from records.maintenance import deleted_meanwhile_note, rebuild_index
-from records.models import FaceImage, Person, ScopedAPIKey
+from records.models import Collection, FaceImage, Person, ScopedAPIKey
 from records.scopes import ADMIN, ENROL, MANAGE, MATCH, READ
 
 from .authentication import OptionalAPIKeyAuthentication
@@ -33,6 +33,9 @@ from .schema import EXAMPLES, error_responses
 from .serializers import (
     MAX_METADATA_FILTERS,
     AddPhotoSerializer,
+    CollectionDeletedSerializer,
+    CollectionQuerySerializer,
+    CollectionSerializer,
     DeletedSerializer,
     EnrolmentSerializer,
     EnrolSerializer,
@@ -61,6 +64,19 @@ def validated(serializer_class, data) -> dict:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+def collection_named(key: ScopedAPIKey, name: str) -> Collection:
+    try:
+        return key.collection_named(name)
+    except Collection.DoesNotExist:
+        raise NotFound(f"No collection named '{name}'.")
+
+
+def requested_collection(request, form: dict) -> Collection | None:
+    """The collection a request names (its form field, else ?collection=), or None."""
+    name = form.get("collection") or validated(CollectionQuerySerializer, request.query_params).get("collection")
+    return collection_named(request.auth, name) if name else None
 
 
 def enrolled_message(name: str, faces_detected: int) -> str:
@@ -95,7 +111,8 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
     lookup_value_regex = "[^/]+"
 
     def get_queryset(self):
-        people = Person.objects.all()
+        # A record of a collection the key may not see is a 404, like one that does not exist.
+        people = self.request.auth.visible_people()
         if self.action == "list":
             # embedding_index reads each person's first photo: one query for the whole page.
             first_image_fields = FaceImage.objects.select_related("face_vector").only(
@@ -103,7 +120,7 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
             )
             return people.prefetch_related(Prefetch("images", queryset=first_image_fields))
         if self.action in ("retrieve", "partial_update"):
-            return people.prefetch_related("images")
+            return people.select_related("collection").prefetch_related("images")
         return people
 
     def get_object(self):
@@ -125,9 +142,13 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
         description=(
             "Records oldest first (a page stays put while people are enrolled), `skip`/`limit` "
             "paginated; `name` and `metadata.KEY` narrow the list, and `total_count` counts the "
-            "narrowed list."
+            "narrowed list. `collection` keeps to one collection; without it, every collection the key "
+            "may see."
         ),
         parameters=[
+            OpenApiParameter(
+                "collection", OpenApiTypes.STR, description="Only records of this collection (404 for one the key may not see)."
+            ),
             OpenApiParameter(
                 "name", OpenApiTypes.STR, description="Only records whose name contains this, in any case."
             ),
@@ -144,14 +165,18 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
         ],
         responses={
             200: OpenApiResponse(RecordSerializer, description="A page of records and the total count."),
-            **error_responses(400, 401, invalid="limit: Ensure this value is less than or equal to 1000."),
+            **error_responses(400, 401, 404, invalid="limit: Ensure this value is less than or equal to 1000."),
         },
         examples=[EXAMPLES["page"]],
     )
     def list(self, request):
         search = RecordSearchSerializer.from_query(request.query_params)
         search.is_valid(raise_exception=True)
-        page = self.paginate_queryset(self.get_queryset().search(**search.validated_data))
+        people = self.get_queryset().search(**search.validated_data)
+        collection = requested_collection(request, {})
+        if collection is not None:
+            people = people.filter(collection=collection)
+        page = self.paginate_queryset(people)
         audit.record_read(audit.Action.LIST, count=len(page), detail={"records": len(page)})
         return self.get_paginated_response(RecordSerializer(page, many=True).data)
 
@@ -164,23 +189,25 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
             "(refused with 422 when `strict=true`). A face too small, blurred or turned is refused "
             "with 422 and a `reason` (QUALITY_CHECK, or `strict`). A face within the match threshold "
             "of someone enrolled is listed in `possible_duplicates`, or refused with 409 when "
-            "`on_duplicate=reject`."
+            "`on_duplicate=reject`. Into `collection`, `default` when not given."
         ),
         request={MULTIPART: EnrolSerializer},
         responses={
             201: OpenApiResponse(EnrolmentSerializer, description="Enrolled: the new record."),
-            **error_responses(400, 401, 409, 413, 415, 422),
+            **error_responses(400, 401, 404, 409, 413, 415, 422),
         },
         examples=[EXAMPLES["enrolled"]],
     )
     def create(self, request):
         form = validated(EnrolSerializer, request.data)
+        collection = collection_named(request.auth, form.get("collection", Collection.DEFAULT))
         enrolment = services.enrol(
             form["name"],
             services.read_photo(form["image"]),
             metadata=form.get("metadata"),
             strict=form["strict"],
             on_duplicate=form["on_duplicate"],
+            collection=collection,
         )
         body = {
             "success": True,
@@ -200,8 +227,11 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
             "only when the nearest is within `threshold`; an empty gallery answers `recognized: false` "
             "with empty `top_matches`. With `faces=all`, every face is identified (up to "
             "MAX_FACES_PER_PHOTO, the largest first) and the answer is `results`, one per face; a "
-            "person is named on at most one face, the nearest to them."
+            "person is named on at most one face, the nearest to them. `collection` (form field or "
+            "`?collection=`) keeps the candidates to one collection; without it every collection the "
+            "key may see is searched."
         ),
+        parameters=[CollectionQuerySerializer],
         request={MULTIPART: MatchSerializer},
         responses={
             200: OpenApiResponse(
@@ -212,7 +242,7 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
                 ),
                 description="Who it is, if anybody, and the nearest people; with faces=all, that for every face.",
             ),
-            **error_responses(400, 401, 413, 415, 422),
+            **error_responses(400, 401, 404, 413, 415, 422),
         },
         examples=[EXAMPLES["recognized"], EXAMPLES["unknown"], EXAMPLES["every_face"]],
     )
@@ -223,9 +253,22 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
         data = services.read_photo(form["image"])
         may_read = request.auth.has_scope(READ)
         all_faces = form["faces"] == "all"
-        return Response(
-            services.match(data, top_k, threshold=form.get("threshold"), may_read=may_read, all_faces=all_faces)
+        collection = requested_collection(request, form)
+        if collection is not None:
+            collections = [collection]
+        elif request.auth.collections:
+            collections = list(request.auth.visible_collections())
+        else:
+            collections = None  # everyone: the original contract's search, unchanged
+        result = services.match(
+            data,
+            top_k,
+            threshold=form.get("threshold"),
+            may_read=may_read,
+            all_faces=all_faces,
+            collections=collections,
         )
+        return Response(result)
 
     @extend_schema(
         operation_id="get_record",
@@ -374,6 +417,67 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
         return Response(DeletedSerializer(body).data)
 
 
+class CollectionViewSet(viewsets.GenericViewSet):
+    """Groups of people matched apart from one another (records.models.Collection)."""
+
+    required_scopes = {"list": READ, "create": ADMIN, "destroy": ADMIN}
+    serializer_class = CollectionSerializer
+    lookup_field = "name"
+    lookup_value_regex = "[^/]+"
+
+    @extend_schema(
+        operation_id="list_collections",
+        summary="List collections",
+        description="The collections the key may see, by name, with how many records each holds.",
+        responses={200: CollectionSerializer(many=True), **error_responses(401)},
+    )
+    def list(self, request):
+        Collection.default()  # always listed, even before anyone was enrolled into it
+        collections = request.auth.visible_collections().annotate(record_count=Count("people"))
+        return Response(CollectionSerializer(collections, many=True).data)
+
+    @extend_schema(
+        operation_id="create_collection",
+        summary="Create a collection",
+        description="A new, empty collection. Needs a key not limited to collections.",
+        request=CollectionSerializer,
+        responses={
+            201: CollectionSerializer,
+            **error_responses(400, 401, invalid="name: collection with this name already exists."),
+        },
+    )
+    def create(self, request):
+        if request.auth.collections:
+            raise PermissionDenied("A key limited to some collections cannot create one.")
+        serializer = CollectionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        collection = serializer.save()
+        audit.record(audit.Action.CREATE_COLLECTION, target=collection.name, status=201)
+        collection.record_count = 0
+        return Response(CollectionSerializer(collection).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        operation_id="delete_collection",
+        summary="Delete a collection and erase its records",
+        description=(
+            "Erases every record of the collection exactly as `DELETE /records/{id}` would (photos, "
+            "vectors, kept probes), then the collection. `default` cannot be deleted (409)."
+        ),
+        parameters=[OpenApiParameter("name", OpenApiTypes.STR, OpenApiParameter.PATH, description="Collection name.")],
+        responses={200: CollectionDeletedSerializer, **error_responses(401, 404, 409)},
+    )
+    def destroy(self, request, name=None):
+        collection = collection_named(request.auth, name)
+        erased = services.delete_collection(collection)
+        body = {
+            "success": True,
+            "message": f"Deleted collection '{collection.name}' and its {erased} records",
+            "deleted": collection.name,
+            "records_deleted": erased,
+        }
+        return Response(CollectionDeletedSerializer(body).data)
+
+
 class RebuildIndexView(APIView):
     required_scopes = {"post": ADMIN}  # by HTTP method on a plain APIView (permissions.py)
 
@@ -425,15 +529,16 @@ class VerifyView(APIView):
         form = validated(VerifySerializer, request.data)
         photo = services.read_photo(form["image"])
         if "record_id" in form:
-            result = services.verify(photo, person=record_or_404(form["record_id"]))
+            result = services.verify(photo, person=record_or_404(form["record_id"], request.auth))
         else:
             result = services.verify(photo, other=services.read_photo(form["image2"]))
         return Response(VerificationSerializer(result).data)
 
 
-def record_or_404(record_id: str) -> Person:
+def record_or_404(record_id: str, key: ScopedAPIKey) -> Person:
     try:
-        return Person.objects.get(pk=record_id)
+        # A record of a collection the key may not see is a 404, as in /records/{id}.
+        return key.visible_people().get(pk=record_id)
     except (Person.DoesNotExist, ValidationError):  # a malformed id is a 404, as in the paths
         raise NotFound(f"No record with id '{record_id}'.")
 

@@ -14,7 +14,7 @@ from recognition.gallery import get_gallery
 from recognition.models import IndexState, RemovedVector
 from recognition.service import get_service
 from records import services
-from records.models import FaceImage, Person
+from records.models import Collection, FaceImage, Person
 from tests.keys import new_key
 
 _analyses = {}
@@ -52,11 +52,13 @@ def _each_photo_analysed_once(monkeypatch):
 
 @pytest.fixture
 def enrol(db, face_service, monkeypatch):
-    """enrol(name, photo_bytes, metadata=None) -> Person, through records.services."""
+    """enrol(name, photo_bytes, metadata=None, collection=None) -> Person, through records.services;
+    `collection` a name, made when missing (default: `default`)."""
 
-    def enrol(name: str, data: bytes, metadata: dict | None = None) -> Person:
+    def enrol(name: str, data: bytes, metadata: dict | None = None, collection: str | None = None) -> Person:
+        group = Collection.objects.get_or_create(name=collection)[0] if collection else None
         with _each_photo_analysed_once(monkeypatch):
-            return services.enrol(name, data, metadata=metadata).person
+            return services.enrol(name, data, metadata=metadata, collection=group).person
 
     return enrol
 
@@ -96,7 +98,10 @@ def stored_state(settings) -> dict:
     gallery = get_gallery(get_service().model_key)
     gallery.sync()
     return {
-        "people": list(Person.objects.order_by("pk").values_list("pk", "name", "metadata", "updated_at")),
+        "people": list(
+            Person.objects.order_by("pk").values_list("pk", "name", "metadata", "collection__name", "updated_at")
+        ),
+        "collections": list(Collection.objects.order_by("pk").values_list("name", flat=True)),
         "images": list(FaceImage.objects.order_by("pk").values_list("pk", "person_id", "image", "face_vector__vector_id")),
         "index_states": list(IndexState.objects.order_by("pk").values_list()),
         "removed_vectors": list(RemovedVector.objects.order_by("pk").values_list()),

@@ -8,7 +8,7 @@ import pytest
 import requests
 from django.utils import timezone
 
-from records.models import ScopedAPIKey
+from records.models import Collection, ScopedAPIKey
 from records.scopes import ADMIN, ALL, ENROL, MANAGE, MATCH, READ, SCOPES
 from tests.keys import new_key
 
@@ -26,6 +26,9 @@ ENDPOINTS = [
     ("DELETE", "/records/{id}", MANAGE, 200),
     ("DELETE", "/records/{id}/images/{image_id}", MANAGE, 200),
     ("POST", "/maintenance/rebuild-index", ADMIN, 200),
+    ("GET", "/collections", READ, 200),
+    ("POST", "/collections", ADMIN, 201),
+    ("DELETE", "/collections/{name}", ADMIN, 200),
 ]
 CASES = [(*endpoint, scope) for endpoint in ENDPOINTS for scope in [*SCOPES, ALL]]
 
@@ -33,12 +36,16 @@ CASES = [(*endpoint, scope) for endpoint in ENDPOINTS for scope in [*SCOPES, ALL
 @pytest.fixture
 def call(live_server, bush, photo):
     """call(method, path, key, **requests_kwargs) -> the response, with {id} and {image_id} those
-    of an enrolled person, and the body a real request to that endpoint sends."""
+    of an enrolled person, {name} an empty collection, and the body a real request to that
+    endpoint sends."""
+    Collection.objects.create(name="site-b")
 
     def send(method: str, path: str, key: str | None, headers: dict | None = None) -> requests.Response:
-        url = live_server.url + path.format(id=bush.pk, image_id=bush.images.get().pk)
+        url = live_server.url + path.format(id=bush.pk, image_id=bush.images.get().pk, name="site-b")
         body = {}
-        if (method, path) == ("POST", "/records"):
+        if (method, path) == ("POST", "/collections"):
+            body = {"json": {"name": "site-c"}}
+        elif (method, path) == ("POST", "/records"):
             body = {"files": {"image": ("p.jpg", photo("Colin_Powell", 0))}, "data": {"name": "Colin Powell"}}
         elif method == "POST" and path.startswith("/records/"):  # match, add a photo
             body = {"files": {"image": ("p.jpg", photo("George_W_Bush", 1))}}
@@ -75,7 +82,7 @@ def test_every_endpoint_with_every_scope(call, unchanged, method, path, needed, 
 
 @pytest.mark.parametrize("path", sorted({path for _, path, _, _ in ENDPOINTS}))
 def test_options_describes_an_endpoint_to_any_key_and_to_no_one_else(live_server, bush, path):
-    url = live_server.url + path.format(id=bush.pk, image_id=bush.images.get().pk)
+    url = live_server.url + path.format(id=bush.pk, image_id=bush.images.get().pk, name="default")
 
     described = requests.options(url, headers={"X-API-Key": new_key(scopes=[MATCH])}, timeout=30)
     anonymous = requests.options(url, timeout=30)

@@ -33,7 +33,7 @@ from .client_address import parse_network
 from .duplicates import probable_duplicates
 from .maintenance import deleted_meanwhile_note, rebuild_index, reembed_images
 from .metadata import MetadataJSONField
-from .models import AuditEvent, FaceImage, PendingErasure, Person, ScopedAPIKey
+from .models import AuditEvent, Collection, FaceImage, PendingErasure, Person, ScopedAPIKey
 
 admin.site.site_header = "Face identification"
 admin.site.site_title = "Face identification admin"
@@ -100,10 +100,11 @@ class FaceImageInline(admin.TabularInline):
 
 @admin.register(Person)
 class PersonAdmin(admin.ModelAdmin):
-    list_display = ["thumbnail", "name", "photo_count", "created_at"]
+    list_display = ["thumbnail", "name", "collection", "photo_count", "created_at"]
     list_display_links = ["thumbnail", "name"]
+    list_filter = ["collection"]
     search_fields = ["name", "metadata"]
-    fields = ["name", "metadata", "photos_page", "id", "created_at", "updated_at"]
+    fields = ["name", "collection", "metadata", "photos_page", "id", "created_at", "updated_at"]
     readonly_fields = ["photos_page", "id", "created_at", "updated_at"]
     inlines = [FaceImageInline]
     # The API's rules for metadata (records/metadata.py), not Django's plain JSON box.
@@ -113,7 +114,11 @@ class PersonAdmin(admin.ModelAdmin):
     change_list_template = "admin/records/person/change_list.html"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).with_photo_summary()
+        return super().get_queryset(request).with_photo_summary().select_related("collection")
+
+    def get_readonly_fields(self, request, obj=None):
+        # A person's vectors are indexed in their collection's partition: moving them is not offered.
+        return [*self.readonly_fields, "collection"] if obj is not None else self.readonly_fields
 
     def get_urls(self):
         duplicates = self.admin_site.admin_view(self.duplicates_view)
@@ -252,15 +257,25 @@ class NetworksField(forms.CharField):
         return networks
 
 
+def collection_choices():
+    return [(name, name) for name in Collection.objects.values_list("name", flat=True)]
+
+
 class ScopedAPIKeyForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(choices=scopes.CHOICES, widget=forms.CheckboxSelectMultiple)
+    collections = forms.MultipleChoiceField(
+        choices=collection_choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The collections the key may match, read and enrol in; none ticked: all of them.",
+    )
     allowed_networks = NetworksField(
         required=False, help_text="e.g. 10.1.2.0/24, 192.168.0.7; empty: accepted from anywhere."
     )
 
     class Meta:
         model = ScopedAPIKey
-        fields = ["name", "scopes", "allowed_networks", "expiry_date", "revoked"]
+        fields = ["name", "scopes", "allowed_networks", "collections", "expiry_date", "revoked"]
 
     def clean_scopes(self):
         chosen = self.cleaned_data["scopes"]
@@ -270,6 +285,29 @@ class ScopedAPIKeyForm(forms.ModelForm):
 # The library registers its own APIKey admin; every key is a ScopedAPIKey now (migration 0004
 # moved the old ones), so that page would only list an empty table: this one replaces it.
 admin.site.unregister(APIKey)
+
+
+@admin.register(Collection)
+class CollectionAdmin(admin.ModelAdmin):
+    list_display = ["name", "record_count", "created_at"]
+    search_fields = ["name"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(record_count=Count("people"))
+
+    @admin.display(description="Records", ordering="record_count")
+    def record_count(self, collection):
+        return collection.record_count
+
+    def get_readonly_fields(self, request, obj=None):
+        # Keys name the collections they are limited to, and enrolments without one look for
+        # `default`: a name stays what it was created as.
+        return ["name"] if obj is not None else []
+
+    def has_delete_permission(self, request, obj=None):
+        # Deleting one erases its people one by one (DELETE /collections/{name}); Django's cascade
+        # confirmation page is not that path.
+        return False
 
 
 @admin.register(ScopedAPIKey)
@@ -287,7 +325,7 @@ class ScopedAPIKeyAdmin(APIKeyModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         fields = (*super().get_readonly_fields(request, obj), "last_used_at")
         if obj is not None and obj.revoked:
-            fields += ("scopes", "allowed_networks")
+            fields += ("scopes", "allowed_networks", "collections")
         return fields
 
     @admin.display(description="Scopes")

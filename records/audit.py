@@ -213,6 +213,8 @@ def key_created(sender, instance: ScopedAPIKey, created, raw=False, **kwargs):
         detail = {"name": instance.name, "scopes": instance.scopes}
         if instance.allowed_networks:
             detail["allowed_networks"] = instance.allowed_networks
+        if instance.collections:
+            detail["collections"] = instance.collections
         if instance.expiry_date:
             detail["expiry_date"] = instance.expiry_date.isoformat()
         record(Action.CREATE_KEY, target=instance.prefix, status=201, detail=detail)

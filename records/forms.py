@@ -7,7 +7,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.functional import lazy
 
 from .metadata import parse_metadata, validate_metadata
-from .models import Person
+from .models import Collection, Person
 
 # "image/*" lets a phone offer its camera; `data-preview` asks static/js/site.js to show the chosen
 # photos before they are sent.
@@ -90,6 +90,13 @@ STRICT_HELP = "Otherwise the largest face of a group photo is used."
 
 class EnrolForm(PageForm):
     name = forms.CharField(max_length=Person._meta.get_field("name").max_length)
+    collection = forms.ModelChoiceField(
+        Collection.objects.all(),
+        to_field_name="name",
+        required=False,
+        empty_label="default",
+        help_text="People are matched within their collection (a site, a customer); leave it for `default`.",
+    )
     metadata = MetadataField(
         required=False, help_text='Optional: one "key: value" per line, or a JSON object.'
     )

@@ -23,7 +23,7 @@ from recognition.service import get_service
 from . import audit, services, thumbnails
 from .export import export_response
 from .forms import AddPhotoForm, EnrolForm, MatchForm, VerifyForm
-from .models import FaceImage, Person
+from .models import Collection, FaceImage, Person
 
 # The photo of a match is sent back inline (it is never stored); these are the types it can be.
 DISPLAYABLE_TYPES = {"image/jpeg", "image/png", "image/webp", "image/bmp"}
@@ -96,7 +96,10 @@ def _store_photos(form, person: Person | None = None) -> StoredPhotos:
         try:
             photo = services.read_photo(upload)
             if stored.person is None:
-                enrolment = services.enrol(data["name"], photo, data["metadata"], data["strict"], on_duplicate)
+                enrolment = services.enrol(
+                    data["name"], photo, data["metadata"], data["strict"], on_duplicate,
+                    collection=data.get("collection"),
+                )
             else:
                 enrolment = services.add_image(stored.person, photo, data["strict"], on_duplicate)
         except services.PossibleDuplicate as exc:
@@ -225,11 +228,19 @@ class PersonListView(PermissionRequiredMixin, ListView):
     paginate_by = 24
 
     def get_queryset(self):
-        people = Person.objects.order_by("name", "created_at").with_photo_summary()
-        return people.search(name=self.request.GET.get("q", "").strip())
+        people = Person.objects.order_by("name", "created_at").with_photo_summary().select_related("collection")
+        people = people.search(name=self.request.GET.get("q", "").strip())
+        collection = self.request.GET.get("collection", "").strip()
+        # An unknown name lists nobody rather than everyone: the filter asked for is the filter applied.
+        return people.filter(collection__name=collection) if collection else people
 
     def get_context_data(self, **kwargs):
-        context = super().get_context_data(query=self.request.GET.get("q", "").strip(), **kwargs)
+        context = super().get_context_data(
+            query=self.request.GET.get("q", "").strip(),
+            collection=self.request.GET.get("collection", "").strip(),
+            collections=Collection.objects.values_list("name", flat=True),
+            **kwargs,
+        )
         shown = len(context["people"])
         audit.record_read(audit.Action.LIST, count=shown, detail={"records": shown, "page": context["page_obj"].number})
         return context

@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from records.models import AuditEvent, ScopedAPIKey
+from records.models import AuditEvent, Collection, ScopedAPIKey
 from records.scopes import ALL, SCOPES
 
 pytestmark = pytest.mark.django_db
@@ -109,6 +109,7 @@ def test_create_api_key_refuses_without_scopes_and_lists_them(tmp_path):
         (["--scopes", "match", "--allow-from", "10.1.2.5/24"], "did you mean 10.1.2.0/24 or 10.1.2.5/32?"),
         (["--scopes", "match", "--allow-from", "door"], "'door' is not an address or a network"),
         (["--scopes", "match", "--expires-in-days", "0"], "--expires-in-days must be 1 or more."),
+        (["--scopes", "match", "--collections", "default,site-z"], "--collections: no collection named site-z"),
     ],
 )
 def test_create_api_key_refuses_a_bad_scope_network_or_expiry(options, message):
@@ -133,6 +134,18 @@ def test_create_api_key_with_every_option():
     assert (created.target, created.detail["scopes"], created.detail["allowed_networks"]) == (
         stored.prefix, ["match", "read"], ["10.1.2.0/24", "192.0.2.7/32"]
     )
+
+
+def test_create_api_key_limited_to_collections():
+    Collection.objects.create(name="site-a")
+
+    output, key = create_api_key("site-a-door", "--scopes", "match", "--collections", "site-a, default")
+
+    stored = ScopedAPIKey.objects.get_from_key(key)
+    assert stored.collections == ["site-a", "default"]
+    assert "; collections site-a, default only" in output
+    assert AuditEvent.objects.get(action="create_key").detail["collections"] == ["site-a", "default"]
+    assert ScopedAPIKey.objects.get_from_key(create_api_key("anywhere", "--scopes", "match")[1]).collections == []
 
 
 def test_all_stands_for_every_scope_including_later_ones():

@@ -4,7 +4,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from pytest_django.asserts import assertContains, assertRedirects
 
-from records.models import FaceImage, Person
+from records.models import Collection, FaceImage, Person
 from tests.images import blurred
 
 from .helpers import ALICE, assert_shows
@@ -33,6 +33,20 @@ def test_enrol_from_one_photo_shows_their_page(operator, upload):
     page = operator.get(response.url)
     assert_shows(page, "Enrolled Colin Powell from 1 photo.")
     assertContains(page, f'<rect x="{image.face_box[0]}" y="{image.face_box[1]}"', count=1)
+
+
+def test_enrol_into_a_collection_or_default(operator, upload):
+    Collection.objects.create(name="site-a")
+    assertContains(operator.get("/enrol/"), '<option value="site-a">site-a</option>', html=True)
+
+    operator.post("/enrol/", {"name": "Colin Powell", "collection": "site-a", "photos": [upload(ALICE)]})
+    operator.post("/enrol/", {"name": "Tony Blair", "photos": [upload("Tony_Blair")]})
+    refused = operator.post("/enrol/", {"name": "X", "collection": "nowhere", "photos": [upload(ALICE, 1)]})
+
+    assert Person.objects.get(name="Colin Powell").collection.name == "site-a"
+    assert Person.objects.get(name="Tony Blair").collection.name == "default"
+    assert refused.status_code == 200 and "collection" in refused.context["form"].errors
+    assert not Person.objects.filter(name="X").exists()
 
 
 def test_enrol_from_several_photos_with_json_metadata(operator, upload):

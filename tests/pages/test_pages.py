@@ -16,7 +16,7 @@ from recognition.gallery import get_gallery
 from recognition.models import FaceVector, RemovedVector
 from recognition.service import get_service
 from records import services
-from records.models import FaceImage, Person
+from records.models import Collection, FaceImage, Person
 
 from .helpers import ALICE, BOB, assert_shows
 
@@ -108,6 +108,19 @@ def test_people_search_by_name(operator):
     assertContains(response, "Ada Lovelace")
     assertNotContains(response, "Grace Hopper")
     assert_shows(operator.get("/people/", {"q": "nobody"}), "No name contains “nobody”.")
+
+
+def test_people_filter_by_collection(operator):
+    site_a = Collection.objects.create(name="site-a")
+    Person.objects.create(name="Ada Lovelace", collection=site_a)
+    Person.objects.create(name="Grace Hopper")
+    response = operator.get("/people/", {"collection": "site-a"})
+    assertContains(response, "Ada Lovelace")
+    assertContains(response, "site-a ·")
+    assertNotContains(response, "Grace Hopper")
+    assertContains(response, '<option value="site-a" selected>site-a</option>', html=True)
+    assertContains(operator.get("/people/"), "Grace Hopper")
+    assert_shows(operator.get("/people/", {"collection": "nowhere"}), "Nobody in nowhere.")
 
 
 def test_people_are_paginated_and_pages_keep_the_search(operator):

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from records import scopes
 from records.client_address import parse_network
-from records.models import ScopedAPIKey
+from records.models import Collection, ScopedAPIKey
 
 
 class Command(BaseCommand):
@@ -24,6 +24,11 @@ class Command(BaseCommand):
             help="Comma-separated: match, read, enrol, manage, admin, or all. Required: a key gets only what "
             "it is given.",
         )
+        parser.add_argument(
+            "--collections",
+            metavar="NAMES",
+            help="Comma-separated collection names the key may match, read and enrol in; default: all of them.",
+        )
         parser.add_argument("--expires-in-days", type=int, metavar="N", help="The key stops working after N days.")
         parser.add_argument(
             "--allow-from",
@@ -32,18 +37,21 @@ class Command(BaseCommand):
             "default: anywhere.",
         )
 
-    def handle(self, name, scope_text=None, expires_in_days=None, allow_from=None, **options):
+    def handle(self, name, scope_text=None, expires_in_days=None, allow_from=None, collections=None, **options):
         name = name.strip()
         max_length = ScopedAPIKey._meta.get_field("name").max_length
         if not name or len(name) > max_length:
             raise CommandError(f"The name must be 1 to {max_length} characters.")
         key_scopes = self.parse_scopes(scope_text)
         networks = self.parse_networks(allow_from or "")
+        collection_names = self.parse_collections(collections or "")
         if expires_in_days is not None and expires_in_days < 1:
             raise CommandError("--expires-in-days must be 1 or more.")
         expiry = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
 
-        api_key = ScopedAPIKey(name=name, scopes=key_scopes, allowed_networks=networks, expiry_date=expiry)
+        api_key = ScopedAPIKey(
+            name=name, scopes=key_scopes, allowed_networks=networks, collections=collection_names, expiry_date=expiry
+        )
         try:
             api_key.full_clean(exclude=["id", "prefix", "hashed_key"])  # the manager assigns those
         except ValidationError as exc:
@@ -53,6 +61,8 @@ class Command(BaseCommand):
         limits = f"scopes {', '.join(key_scopes)}"
         if networks:
             limits += f"; from {', '.join(networks)} only"
+        if collection_names:
+            limits += f"; collections {', '.join(collection_names)} only"
         if expiry:
             limits += f"; expires {expiry:%Y-%m-%d %H:%M} UTC"
         self.stdout.write(
@@ -77,3 +87,11 @@ class Command(BaseCommand):
             return [parse_network(part) for part in text.split(",") if part.strip()]
         except ValueError as exc:
             raise CommandError(f"--allow-from: {exc}")
+
+    def parse_collections(self, text: str) -> list[str]:
+        names = list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+        missing = sorted(set(names) - set(Collection.objects.filter(name__in=names).values_list("name", flat=True)))
+        missing = [name for name in missing if name != Collection.DEFAULT]  # made when first needed
+        if missing:
+            raise CommandError(f"--collections: no collection named {', '.join(missing)} (create it first).")
+        return names

@@ -88,15 +88,15 @@ STRICT_LABEL = "Refuse photos showing more than one face"
 STRICT_HELP = "Otherwise the largest face of a group photo is used."
 
 
+def collection_field(empty_label: str, help_text: str) -> forms.ModelChoiceField:
+    return forms.ModelChoiceField(
+        Collection.objects.all(), to_field_name="name", required=False, empty_label=empty_label, help_text=help_text
+    )
+
+
 class EnrolForm(PageForm):
     name = forms.CharField(max_length=Person._meta.get_field("name").max_length)
-    collection = forms.ModelChoiceField(
-        Collection.objects.all(),
-        to_field_name="name",
-        required=False,
-        empty_label="default",
-        help_text="People are matched within their collection (a site, a customer); leave it for `default`.",
-    )
+    collection = collection_field("default", "The group (a site, a customer) to enrol into; empty: default.")
     metadata = MetadataField(
         required=False, help_text='Optional: one "key: value" per line, or a JSON object.'
     )
@@ -116,6 +116,7 @@ class AddPhotoForm(PageForm):
 
 class MatchForm(PageForm):
     photo = PhotoField()
+    collection = collection_field("Every collection", "Only people of this collection are candidates.")
     # Cosine distance runs from 0 (identical) to 2 (opposite).
     threshold = forms.FloatField(
         required=False,

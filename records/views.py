@@ -177,8 +177,14 @@ class MatchView(PermissionRequiredMixin, FormView):
         upload = form.cleaned_data["photo"]
         try:
             data = services.read_photo(upload)
+            collection = form.cleaned_data["collection"]
             result = services.match(
-                data, settings.TOP_K_MATCHES, form.cleaned_data["threshold"], may_read=self._may_read(), all_faces=True
+                data,
+                settings.TOP_K_MATCHES,
+                form.cleaned_data["threshold"],
+                may_read=self._may_read(),
+                collections=[collection] if collection else None,
+                all_faces=True,
             )
         except FaceError as exc:
             form.add_error("photo", exc.detail)

@@ -43,7 +43,9 @@ def test_enrol_into_a_collection_or_default(operator, upload):
     operator.post("/enrol/", {"name": "Tony Blair", "photos": [upload("Tony_Blair")]})
     refused = operator.post("/enrol/", {"name": "X", "collection": "nowhere", "photos": [upload(ALICE, 1)]})
 
-    assert Person.objects.get(name="Colin Powell").collection.name == "site-a"
+    powell = Person.objects.get(name="Colin Powell")
+    assert powell.collection.name == "site-a"
+    assertContains(operator.get(f"/people/{powell.pk}/"), '/people/?collection=site-a">site-a</a>')
     assert Person.objects.get(name="Tony Blair").collection.name == "default"
     assert refused.status_code == 200 and "collection" in refused.context["form"].errors
     assert not Person.objects.filter(name="X").exists()

@@ -7,6 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from pytest_django.asserts import assertContains, assertNotContains
 
 from recognition.service import get_service
+from records.models import Collection
 
 from .helpers import ALICE, BOB, STRANGER, assert_shows
 
@@ -49,6 +50,19 @@ def test_another_photo_of_someone_enrolled_finds_them(operator, gallery, upload)
     assertContains(response, "Threshold 0.6000")
     assertContains(response, get_service().model_key)
     assertNotContains(response, "Unknown person")
+
+
+def test_a_match_within_a_collection_sees_only_its_people(operator, enrol, upload):
+    site_a = Collection.objects.create(name="site-a")
+    enrol(ALICE, collection=site_a)
+    enrol(BOB)
+    assertContains(operator.get("/match/"), '<option value="site-a">site-a</option>', html=True)
+
+    within_default = match(operator, upload(ALICE, 1), collection="default").context
+    within_a = match(operator, upload(ALICE, 1), collection="site-a").context
+
+    assert within_default["best"] is None and [o["name"] for o in within_default["others"]] == ["Tony Blair"]
+    assert within_a["best"]["name"] == "Colin Powell" and within_a["others"] == []
 
 
 def test_the_photo_comes_back_with_the_face_outlined(operator, gallery, upload, photo):

@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('records', '0008_login_audit_actions'),
-        ('recognition', '0003_face_vector_partition'),
+        ('recognition', '0004_face_vector_partition'),
     ]
 
     operations = [

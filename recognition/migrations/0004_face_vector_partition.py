@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('recognition', '0002_face_vector'),
+        ('recognition', '0003_milvus_collection'),
     ]
 
     operations = [

@@ -94,6 +94,24 @@ def test_model_keys_are_kept_apart(vector_backend):
     assert owners_found(vectors[0], model_key=OTHER_MODEL) == [theirs]
 
 
+def test_a_search_kept_to_partitions_returns_none_of_another(vector_backend):
+    """The nearer partition holds many near-copies of the query: a filter of the nearest overall
+    would find nobody of the farther one."""
+    query = unit_vectors(1, seed=11)[0]
+    nearer = [uuid.uuid4() for _ in range(200)]
+    farther = [uuid.uuid4() for _ in range(5)]
+    for number, owner in enumerate(nearer):
+        FaceVector.objects.store(MODEL, owner, near(query, 0.05, seed=100 + number), partition="near")
+    for vector, owner in zip(unit_vectors(5, seed=12), farther):
+        FaceVector.objects.store(MODEL, owner, vector, partition="far")
+
+    gallery = get_gallery(MODEL)
+    assert {n.person_id for n in gallery.search(query, 3, partitions=["far"])} <= set(farther)
+    assert len(gallery.search(query, 3, partitions=["far"])) == 3
+    assert {n.person_id for n in gallery.search(query, 3)} <= set(nearer)
+    assert gallery.search(query, 3, partitions=["nobody"]) == []
+
+
 def test_an_empty_gallery_finds_nobody(vector_backend):
     assert get_gallery(MODEL).search(unit_vectors(1, seed=7)[0], top_k=5) == []
     assert get_gallery(MODEL).count() == 0

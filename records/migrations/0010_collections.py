@@ -24,7 +24,7 @@ def everyone_into_default(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('records', '0008_login_audit_actions'),
+        ('records', '0009_audit_verify'),
         ('recognition', '0004_face_vector_partition'),
     ]
 
@@ -60,6 +60,6 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='auditevent',
             name='action',
-            field=models.CharField(choices=[('enrol', 'enrol a person'), ('add_photo', 'add a photo'), ('match', 'match a photo'), ('delete_person', 'delete a person'), ('delete_photo', 'delete a photo'), ('create_key', 'create an API key'), ('rebuild', 'rebuild the index'), ('repair', 'repair (check_integrity)'), ('import', 'import photos'), ('revoke_key', 'revoke an API key'), ('list', 'list people'), ('read', 'read a person'), ('read_photo', 'download a photo or thumbnail'), ('export', "export a person's data"), ('update_person', 'change a person'), ('bulk_read', 'many people or photos read in a minute'), ('purge', 'purge expired audit events and probes'), ('login', 'log in'), ('login_failed', 'failed login'), ('lockout', 'login refused: locked out'), ('create_collection', 'create a collection'), ('delete_collection', 'delete a collection')], db_index=True, max_length=20),
+            field=models.CharField(choices=[('enrol', 'enrol a person'), ('add_photo', 'add a photo'), ('match', 'match a photo'), ('verify', 'verify a photo against a person or a photo'), ('delete_person', 'delete a person'), ('delete_photo', 'delete a photo'), ('create_key', 'create an API key'), ('rebuild', 'rebuild the index'), ('repair', 'repair (check_integrity)'), ('import', 'import photos'), ('revoke_key', 'revoke an API key'), ('list', 'list people'), ('read', 'read a person'), ('read_photo', 'download a photo or thumbnail'), ('export', "export a person's data"), ('update_person', 'change a person'), ('bulk_read', 'many people or photos read in a minute'), ('purge', 'purge expired audit events and probes'), ('login', 'log in'), ('login_failed', 'failed login'), ('lockout', 'login refused: locked out'), ('create_collection', 'create a collection'), ('delete_collection', 'delete a collection')], db_index=True, max_length=20),
         ),
     ]

@@ -165,6 +165,10 @@ def test_a_key_limited_to_a_collection_sees_nothing_of_another(site_a_key, sites
             "/records", {"name": "X", "image": upload(photo("Colin_Powell", 1))}, format="multipart"
         )
         assert enrol_default.status_code == 404
+        verify_b = site_a_key.post(
+            "/verify", {"image": upload(photo("Colin_Powell", 1)), "record_id": str(powell.pk)}, format="multipart"
+        )
+        assert verify_b.status_code == 404
         assert site_a_key.delete("/collections/site-b").status_code == 404
         assert site_a_key.post("/collections", {"name": "site-z"}, format="json").status_code == 403
     page = site_a_key.get("/records").json()

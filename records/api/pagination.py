@@ -37,7 +37,15 @@ class SkipLimitPagination(BasePagination):
             schema = {"type": "integer", "minimum": field.min_value, "default": field.default}
             if field.max_value is not None:
                 schema["maximum"] = field.max_value
+            # `?skip=&limit=` (the original contract's own spelling) means the defaults.
             parameters.append(
-                {"name": name, "in": "query", "required": False, "description": field.help_text, "schema": schema}
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": False,
+                    "allowEmptyValue": True,
+                    "description": field.help_text,
+                    "schema": schema,
+                }
             )
         return parameters

@@ -5,6 +5,7 @@ Request serializers check only what is not an image: the photo itself is validat
 """
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -288,7 +289,19 @@ class FaceImageSerializer(serializers.ModelSerializer):
         )
 
 
+class TextOnlySlugField(serializers.SlugField):
+    """A slug that must arrive as text: DRF's CharField takes the JSON number 1077174 for the
+    string "1077174", which the schema (a string) does not allow."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class CollectionSerializer(serializers.ModelSerializer):
+    serializer_field_mapping = {**serializers.ModelSerializer.serializer_field_mapping, models.SlugField: TextOnlySlugField}
+
     records = serializers.IntegerField(source="record_count", read_only=True, help_text="How many records it holds.")
 
     class Meta:

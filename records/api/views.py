@@ -58,6 +58,7 @@ from .throttling import ConcurrencyLimitMixin
 RECORD_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Record id.")
 IMAGE_ID = OpenApiParameter("image_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Photo id.")
 MULTIPART = "multipart/form-data"
+SLUG_PATTERN = r"^[-a-zA-Z0-9_]+$"  # Django's slug, as collection names are
 
 
 def validated(serializer_class, data) -> dict:
@@ -463,7 +464,11 @@ class CollectionViewSet(viewsets.GenericViewSet):
             "Erases every record of the collection exactly as `DELETE /records/{id}` would (photos, "
             "vectors, kept probes), then the collection. `default` cannot be deleted (409)."
         ),
-        parameters=[OpenApiParameter("name", OpenApiTypes.STR, OpenApiParameter.PATH, description="Collection name.")],
+        parameters=[
+            OpenApiParameter(
+                "name", OpenApiTypes.STR, OpenApiParameter.PATH, description="Collection name.", pattern=SLUG_PATTERN
+            )
+        ],
         responses={200: CollectionDeletedSerializer, **error_responses(401, 404, 409)},
     )
     def destroy(self, request, name=None):
@@ -510,6 +515,7 @@ class RebuildIndexView(APIView):
 
 class VerifyView(APIView):
     required_scopes = {"post": MATCH}  # 1:1 is a comparison, as matching is (permissions.py)
+
     @extend_schema(
         operation_id="verify",
         summary="Verify a photo (1:1)",

@@ -9,9 +9,9 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from recognition.imaging import decode_image, encode_for_storage
 from records.models import AuditEvent, Person, ScopedAPIKey
 from tests.keys import key_client
+from tests.production.probes import as_kept
 
 pytestmark = pytest.mark.django_db
 
@@ -129,7 +129,7 @@ def test_probe_photos_are_kept_only_when_the_setting_asks(door_camera, photo, se
     kept = AuditEvent.objects.exclude(probe="").get()
     assert kept.probe.name.startswith("audit/probes/")
     # Kept as photos are stored: re-encoded, without the upload's metadata.
-    assert Path(settings.MEDIA_ROOT, kept.probe.name).read_bytes() == encode_for_storage(decode_image(probe)).data
+    assert Path(settings.MEDIA_ROOT, kept.probe.name).read_bytes() == as_kept(probe)
 
 
 def test_reads_are_recorded_from_the_api_and_the_pages(door_camera, client, django_user_model, photo):

@@ -10,11 +10,11 @@ from rest_framework.test import APIClient
 
 from recognition import gallery as galleries
 from recognition.gallery import get_gallery
-from recognition.imaging import decode_image, encode_for_storage
 from recognition.models import FaceVector
 from records.models import AuditEvent, FaceImage, Person
 from tests.keys import key_client
 from tests.production.open_files import open_temporary_files
+from tests.production.probes import as_kept
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -320,7 +320,7 @@ def test_the_erasure_walk_finds_nothing_of_them_anywhere(
     model_key = images[0].model_key
     get_gallery(model_key).save()
     assert any(vectors[0] in data for data in files_under(settings.INDEX_DIR).values())
-    kept_probes = [encode_for_storage(decode_image(probe)).data for probe in probes]  # as the audit keeps them
+    kept_probes = [as_kept(probe) for probe in probes]
     assert len([p for p in files_under(Path(settings.MEDIA_ROOT, "audit")).values() if p in kept_probes]) == 2
 
     status, body, *_ = remote.delete(erased)

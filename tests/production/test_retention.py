@@ -11,9 +11,9 @@ import time_machine
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
-from recognition.imaging import decode_image, encode_for_storage
 from records.models import AuditEvent
 from tests.keys import key_client
+from tests.production.probes import as_kept
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,11 +26,6 @@ def kept_probes(settings) -> list[bytes]:
 
 def match(api, data: bytes) -> None:
     assert api.post("/records/match", {"image": SimpleUploadedFile("probe.jpg", data)}).status_code == 200
-
-
-def as_kept(probe: bytes) -> bytes:
-    """A probe as the audit log keeps it: re-encoded without its metadata."""
-    return encode_for_storage(decode_image(probe)).data
 
 
 def test_probes_then_audit_events_are_purged_past_their_age(face_service, photo, settings):

@@ -28,7 +28,7 @@ from recognition.gallery import get_gallery
 from recognition.models import FaceVector, IndexState
 from recognition.service import get_service
 
-from . import scopes
+from . import audit, scopes
 from .client_address import parse_network
 from .duplicates import probable_duplicates
 from .maintenance import deleted_meanwhile_note, rebuild_index, reembed_images
@@ -73,6 +73,32 @@ def report_reembed_failures(model_admin, request, failures, deleted_meanwhile: i
         model_admin.message_user(request, deleted_meanwhile_note(deleted_meanwhile), messages.INFO)
 
 
+class AuditedReadsAdmin:
+    """The admin's lists and record pages are reads of biometric records like the API's and the
+    pages': each shown page is one audited read (the photos in it are audited as they load)."""
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if request.method == "GET" and response.status_code == 200 and changelist is not None:
+            shown = len(changelist.result_list)
+            audit.record_read(
+                audit.Action.LIST, count=shown,
+                detail={"admin": self.opts.model_name, "records": shown, "page": changelist.page_num},
+            )
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        shown = getattr(response, "context_data", {}).get("original")
+        if request.method == "GET" and response.status_code == 200 and shown is not None:
+            self.record_shown(shown)
+        return response
+
+    def record_shown(self, obj) -> None:
+        raise NotImplementedError
+
+
 class FaceImageInline(admin.TabularInline):
     model = FaceImage
     fields = ["photo", "detection_score", "faces_detected", "model_key", "created_at"]
@@ -99,7 +125,7 @@ class FaceImageInline(admin.TabularInline):
 
 
 @admin.register(Person)
-class PersonAdmin(admin.ModelAdmin):
+class PersonAdmin(AuditedReadsAdmin, admin.ModelAdmin):
     list_display = ["thumbnail", "name", "collection", "photo_count", "created_at"]
     list_display_links = ["thumbnail", "name"]
     list_filter = ["collection"]
@@ -137,6 +163,9 @@ class PersonAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/records/person/duplicates.html", context)
 
+    def record_shown(self, person):
+        audit.record_read(audit.Action.READ, target=person.pk, detail={"admin": "person"})
+
     def view_on_site(self, person):
         return reverse("person", args=[person.pk])
 
@@ -156,7 +185,7 @@ class PersonAdmin(admin.ModelAdmin):
 
 
 @admin.register(FaceImage)
-class FaceImageAdmin(admin.ModelAdmin):
+class FaceImageAdmin(AuditedReadsAdmin, admin.ModelAdmin):
     list_display = ["thumbnail", "person", "model_key", "detection_score", "faces_detected", "created_at"]
     list_display_links = ["thumbnail", "person"]
     list_filter = [("face_vector__model_key", admin.AllValuesFieldListFilter)]
@@ -175,6 +204,9 @@ class FaceImageAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def record_shown(self, image):
+        audit.record_read(audit.Action.READ_PHOTO, target=image.person_id, detail={"admin": "faceimage", "photo": str(image.pk)})
 
     def has_reembed_permission(self, request):
         return request.user.has_perm("records.change_faceimage")

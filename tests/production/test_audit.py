@@ -217,3 +217,26 @@ def test_changes_and_key_revocations_are_recorded_from_every_path(door_camera, c
         ("admin", key.prefix, {"name": "door-camera", "deleted": True}),
     ]
     assert not AuditEvent.objects.filter(detail__icontains="Powell").exists()
+
+
+def test_reads_in_the_admin_are_recorded(client, django_user_model, face_service, photo):
+    from records import services
+
+    person = services.enrol("Colin Powell", photo("Colin_Powell", 0)).person
+    image = person.images.get()
+    client.force_login(django_user_model.objects.create_superuser("admin"))
+
+    assert client.get("/admin/records/person/").status_code == 200
+    assert client.get(f"/admin/records/person/{person.pk}/change/").status_code == 200
+    assert client.get("/admin/records/faceimage/").status_code == 200
+    assert client.get(f"/admin/records/faceimage/{image.pk}/change/").status_code == 200
+    assert client.get("/admin/records/person/00000000-0000-0000-0000-000000000000/change/").status_code == 302
+
+    reads = [(e.action, e.actor, e.target, e.detail) for e in AuditEvent.objects.filter(
+        action__in=["list", "read", "read_photo"]).order_by("at", "id")]
+    assert reads == [
+        ("list", "admin", "", {"admin": "person", "records": 1, "page": 1}),
+        ("read", "admin", str(person.pk), {"admin": "person"}),
+        ("list", "admin", "", {"admin": "faceimage", "records": 1, "page": 1}),
+        ("read_photo", "admin", str(person.pk), {"admin": "faceimage", "photo": str(image.pk)}),
+    ]

@@ -159,3 +159,43 @@ def test_a_kept_probe_is_stored_without_its_metadata(api, bush, photo, settings)
     kept = Path(event.probe.path).read_bytes()
     assert_no_metadata(kept)
     assert event.probe_sha256 == hashlib.sha256(probe).hexdigest()  # the upload's, as sent
+
+
+def test_photos_stored_before_re_encoding_are_stored_again_without_their_metadata(
+    api, photo, capsys, django_capture_on_commit_callbacks
+):
+    from easy_thumbnails.models import Source
+
+    from records.thumbnails import face_thumbnail
+
+    original = photo("Colin_Powell", 0)
+    sideways = with_metadata(original, orientation=6, transpose=Image.Transpose.ROTATE_90, crop=(20, 0, 230, 250))
+    response = api.post("/records", {"name": "Colin Powell", "image": upload(sideways)}, format="multipart")
+    image = FaceImage.objects.get()
+    upright = pixels(stored(image))
+    before = (image.face_box, image.face_vector_id, image.width, image.height)
+    # As versions before the re-encoding stored it: the upload's own bytes, its GPS and camera.
+    Path(image.image.path).write_bytes(sideways)
+    old_name, old_path = image.image.name, Path(image.image.path)
+    thumbnail_path = Path(face_thumbnail(image).path)
+    assert response.status_code == 201 and thumbnail_path.exists()
+
+    call_command("strip_photo_metadata", dry_run=True)
+    assert "would store again: 1, already clean: 0" in capsys.readouterr().out
+    assert old_path.read_bytes() == sideways
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("strip_photo_metadata")
+
+    assert "stored again: 1, already clean: 0, deleted meanwhile: 0, failed: 0" in capsys.readouterr().out
+    image.refresh_from_db()
+    data = stored(image)
+    assert_no_metadata(data)
+    assert np.abs(pixels(data) - upright).mean() < 3  # upright, as its face box expects
+    assert (image.face_box, image.face_vector_id, image.width, image.height) == before
+    assert not old_path.exists() and not thumbnail_path.exists()
+    assert not Source.objects.filter(name=old_name).exists()
+    match = api.post("/records/match", {"image": upload(photo("Colin_Powell", 1))}, format="multipart").json()
+    assert match["best_match"]["id"] == str(image.person_id)
+
+    call_command("strip_photo_metadata")
+    assert "stored again: 0, already clean: 1" in capsys.readouterr().out

@@ -21,20 +21,27 @@ class DuplicatePair:
 
 
 def probable_duplicates(threshold: float | None = None) -> list[DuplicatePair]:
-    """Every pair of records with photos within `threshold` (default: the match threshold, at
-    which a photo of one would be recognised as the other), nearest first.
+    """Every pair of records of one collection with photos within `threshold` (default: the match
+    threshold, at which a photo of one would be recognised as the other), nearest first.
 
     One search of the active model's index per stored photo: about a millisecond each for a flat
     index of 10k photos (bench/RESULTS.md), so seconds for a large gallery, run on demand.
     """
     service = get_service()
     threshold = service.default_threshold if threshold is None else threshold
-    stored = list(FaceVector.objects.filter(model_key=service.model_key).only("owner_id", "embedding"))
-    if not stored:
-        return []
-    found = get_gallery(service.model_key).search_many([row.vector for row in stored], NEIGHBOURS_PER_PHOTO + 1)
+    stored = FaceVector.objects.filter(model_key=service.model_key).only("owner_id", "embedding", "partition")
+    by_collection: dict[str, list[FaceVector]] = {}
+    for row in stored.iterator(chunk_size=2000):
+        by_collection.setdefault(row.partition, []).append(row)
+    gallery = get_gallery(service.model_key)
+    owners, found = [], []
+    for partition, rows in by_collection.items():
+        # Within their own collection only: one person in two collections (staff at two sites, a
+        # visitor list beside the staff list) is kept apart on purpose, not enrolled twice.
+        owners += [row.owner_id for row in rows]
+        found += gallery.search_many([row.vector for row in rows], NEIGHBOURS_PER_PHOTO + 1, partitions=[partition])
     nearest: dict[tuple, float] = {}
-    for person_id, neighbours in zip((row.owner_id for row in stored), found):
+    for person_id, neighbours in zip(owners, found):
         for neighbour in neighbours:
             if neighbour.person_id == person_id or neighbour.distance > threshold:
                 continue

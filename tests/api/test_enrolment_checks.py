@@ -81,6 +81,18 @@ def test_find_duplicates_lists_the_pairs(enrol, photo, capsys):
     assert f'"id": "{first.pk}"' in lines[0] and f'"id": "{second.pk}"' in lines[0]
 
 
+def test_duplicates_are_pairs_within_one_collection(enrol, photo):
+    from records.duplicates import probable_duplicates
+
+    enrol("George W Bush", photo("George_W_Bush", 0), collection="site-a")
+    enrol("G. Bush", photo("George_W_Bush", 1), collection="site-a")
+    enrol("George Bush", photo("George_W_Bush", 2), collection="site-b")
+
+    [pair] = probable_duplicates()
+
+    assert (pair.first.name, pair.second.name) == ("George W Bush", "G. Bush")
+
+
 def test_the_admin_lists_the_pairs(admin_client, enrol, photo):
     enrol("George W Bush", photo("George_W_Bush", 0))
     enrol("Bush, George", photo("George_W_Bush", 1))

@@ -28,7 +28,7 @@ from recognition.gallery import get_gallery
 from recognition.models import FaceVector, IndexState
 from recognition.service import get_service
 
-from . import audit, scopes
+from . import audit, scopes, services
 from .client_address import parse_network
 from .duplicates import probable_duplicates
 from .maintenance import deleted_meanwhile_note, rebuild_index, reembed_images
@@ -142,9 +142,17 @@ class PersonAdmin(AuditedReadsAdmin, admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).with_photo_summary().select_related("collection")
 
-    def get_readonly_fields(self, request, obj=None):
-        # A person's vectors are indexed in their collection's partition: moving them is not offered.
-        return [*self.readonly_fields, "collection"] if obj is not None else self.readonly_fields
+    def save_model(self, request, person, form, change):
+        if change and "collection" in form.changed_data:
+            # Moved as the API moves a record: its vectors too (services.change_record), in the
+            # admin's own transaction with the other changes of the form.
+            moved_to = person.collection
+            person.collection_id = form.initial["collection"]
+            super().save_model(request, person, form, change)
+            services.change_record(person, {}, moved_to)
+            person.refresh_from_db()
+        else:
+            super().save_model(request, person, form, change)
 
     def get_urls(self):
         duplicates = self.admin_site.admin_view(self.duplicates_view)

@@ -173,7 +173,7 @@ def photo_deleted(sender, instance: FaceImage, origin=None, **kwargs):
     record(Action.DELETE_PHOTO, target=instance.pk, detail={"person": str(instance.person_id)})
 
 
-_CHANGES_RECORDED = {Person: ["name", "metadata"], ScopedAPIKey: ["revoked"]}
+_CHANGES_RECORDED = {Person: ["name", "metadata", "collection_id"], ScopedAPIKey: ["revoked"]}
 
 
 @receiver(pre_save, sender=Person)

@@ -14,6 +14,7 @@ from recognition.errors import FaceError, ImageTooLarge, MultipleFacesDetected, 
 from recognition.gallery import get_gallery
 from recognition.imaging import DecodedImage, decode_image, for_storage
 from recognition.index import Neighbour
+from recognition.models import FaceVector
 from recognition.service import FaceAnalysis, FaceService, get_service
 
 from . import audit
@@ -189,6 +190,32 @@ def _locked(collection: Collection) -> Collection:
         return Collection.objects.select_for_update().get(pk=collection.pk)
     except Collection.DoesNotExist:
         raise Http404(f"No collection named '{collection.name}': it was deleted while the photo was analysed.")
+
+
+def change_record(person: Person, changes: dict, collection: Collection | None = None) -> Person:
+    """Change a record's name and metadata and, with `collection`, move it there, all or nothing.
+
+    A vector's partition is fixed for its life (recognition.FaceVector), so a move stores each
+    photo's vector again in the new collection's partition and removes the old one: every index
+    learns of both from the change log, and a search of the old collection stops finding them in
+    the same commit as the record moves.
+    """
+    with transaction.atomic():
+        person = Person.objects.select_for_update().get(pk=person.pk)
+        for field, value in changes.items():
+            setattr(person, field, value)
+        fields = [*changes]
+        if collection is not None and collection.pk != person.collection_id:
+            collection = _locked(collection)  # not deleted while the record moves into it
+            for image in person.images.select_related("face_vector").select_for_update(of=("self",)):
+                old = image.face_vector
+                image.face_vector = FaceVector.objects.store(old.model_key, person.pk, old.vector, collection.partition)
+                image.save(update_fields=["face_vector"])
+                old.delete()  # logs its removal
+            person.collection = collection
+            fields.append("collection")
+        person.save(update_fields=[*fields, "updated_at"])
+    return person
 
 
 class DefaultCollectionKept(FaceError):

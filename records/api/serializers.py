@@ -70,17 +70,21 @@ def strict_field() -> serializers.BooleanField:
 # --- Requests ----------------------------------------------------------------------------------
 
 
+def collection_field(help_text: str) -> serializers.SlugField:
+    return serializers.SlugField(
+        max_length=Collection._meta.get_field("name").max_length, required=False, help_text=help_text
+    )
+
+
 class RecordChangeSerializer(serializers.Serializer):
-    """PATCH /records/{id}: change the name, the metadata or both."""
+    """PATCH /records/{id}: change the name, the metadata, the collection, or several at once."""
 
     name = name_field()
     metadata = MetadataField(help_text="Replaces the whole metadata object.")
-
-    def update(self, person, validated_data):
-        for field, value in validated_data.items():
-            setattr(person, field, value)
-        person.save(update_fields=[*validated_data, "updated_at"])
-        return person
+    collection = collection_field(
+        "Move the record, its photos and their vectors to this collection (it must exist): from "
+        "then on it is matched, listed and checked for duplicates there."
+    )
 
 
 def on_duplicate_field() -> serializers.ChoiceField:
@@ -95,12 +99,6 @@ def on_duplicate_field() -> serializers.ChoiceField:
     )
 
 
-
-
-def collection_field(help_text: str) -> serializers.SlugField:
-    return serializers.SlugField(
-        max_length=Collection._meta.get_field("name").max_length, required=False, help_text=help_text
-    )
 
 
 class CollectionQuerySerializer(serializers.Serializer):

@@ -288,8 +288,12 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         operation_id="update_record",
-        summary="Change a record's name or metadata",
-        description="Send either field or both; `metadata` replaces the whole object.",
+        summary="Change a record's name, metadata or collection",
+        description=(
+            "Send any of the fields; `metadata` replaces the whole object; `collection` moves the "
+            "record with its photos and vectors to that collection (404 if it does not exist or the "
+            "key may not see it), all in one transaction."
+        ),
         parameters=[RECORD_ID],
         request={"application/json": RecordChangeSerializer},
         responses={
@@ -302,9 +306,12 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
     )
     def partial_update(self, request, pk=None):
         person = self.get_object()
-        change = RecordChangeSerializer(person, data=request.data, partial=True)
+        change = RecordChangeSerializer(data=request.data, partial=True)
         change.is_valid(raise_exception=True)
-        change.save()
+        changes = dict(change.validated_data)
+        name = changes.pop("collection", None)
+        collection = collection_named(request.auth, name) if name else None  # 404 before any write
+        person = services.change_record(person, changes, collection)
         return Response(self.get_serializer(person).data)
 
     @extend_schema(

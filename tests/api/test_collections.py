@@ -12,7 +12,7 @@ from recognition.gallery import get_gallery
 from recognition.models import FaceVector
 from recognition.service import get_service
 from records.models import AuditEvent, Collection, Person
-from records.scopes import ADMIN, ENROL, MATCH, READ
+from records.scopes import ADMIN, ENROL, MANAGE, MATCH, READ
 from tests.keys import key_client
 
 from .samples import upload
@@ -181,3 +181,37 @@ def test_a_key_limited_to_a_collection_sees_nothing_of_another(site_a_key, sites
     page = site_a_key.get("/records").json()
     assert [record["name"] for record in page["records"]] == ["George W Bush"] and page["total_count"] == 1
     assert [c["name"] for c in site_a_key.get("/collections").json()] == ["site-a"]
+
+
+def test_a_record_moved_to_another_collection_is_matched_there_only(api, sites, photo, django_capture_on_commit_callbacks):
+    from records.models import AuditEvent
+
+    bush = sites["a"]
+    api.post(f"/records/{bush.pk}/images", {"image": upload(photo("George_W_Bush", 2))}, format="multipart")
+    old_vectors = set(bush.images.values_list("face_vector__vector_id", flat=True))
+
+    moved = api.patch(f"/records/{bush.pk}", {"collection": "site-b", "name": "G. W. Bush"}, format="json")
+
+    assert moved.status_code == 200, moved.content
+    assert moved.json()["name"] == "G. W. Bush" and len(moved.json()["images"]) == 2
+    probe = photo("George_W_Bush", 1)
+    assert match(api, probe, collection="site-b").json()["best_match"]["name"] == "G. W. Bush"
+    assert candidates(match(api, probe, collection="site-a")) == set()
+    assert {r["name"] for r in api.get("/records?collection=site-b").json()["records"]} == {"Colin Powell", "G. W. Bush"}
+    # New vectors in site B's partition; the old ones are logged as removed, not left behind.
+    bush.refresh_from_db()
+    assert bush.collection.name == "site-b"
+    assert not old_vectors & set(bush.images.values_list("face_vector__vector_id", flat=True))
+    assert set(bush.images.values_list("face_vector__partition", flat=True)) == {bush.collection.partition}
+    assert AuditEvent.objects.filter(action="update_person", target=str(bush.pk)).get().detail == {
+        "fields": ["name", "collection_id"]
+    }
+
+
+def test_a_move_to_an_unknown_or_hidden_collection_writes_nothing(api, sites, unchanged):
+    bush = sites["a"]
+    site_a_key = key_client("site-a-manager", scopes=[MANAGE], collections=["site-a"])
+    with unchanged():
+        assert api.patch(f"/records/{bush.pk}", {"collection": "nowhere", "name": "X"}, format="json").status_code == 404
+        assert site_a_key.patch(f"/records/{bush.pk}", {"collection": "site-b"}, format="json").status_code == 404
+        assert api.patch(f"/records/{bush.pk}", {"collection": "Not a slug!"}, format="json").status_code == 400

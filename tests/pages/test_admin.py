@@ -135,6 +135,7 @@ def test_delete_one_photo_in_the_inline(admin_client, enrol, upload, django_capt
     images = list(alice.images.all())
     form = {
         "name": "Colin Powell",
+        "collection": alice.collection_id,
         "metadata": "{}",
         "images-TOTAL_FORMS": "2",
         "images-INITIAL_FORMS": "2",
@@ -149,6 +150,28 @@ def test_delete_one_photo_in_the_inline(admin_client, enrol, upload, django_capt
     assertRedirects(response, PEOPLE)
     assert list(alice.images.all()) == [alice.first_image]
     assert len(stored_files()) == 1
+
+
+def test_moving_a_person_to_another_collection_moves_their_vectors(admin_client, enrol, upload):
+    from records.models import Collection
+
+    alice = enrol(ALICE)
+    elsewhere = Collection.objects.create(name="site-b")
+    [image] = alice.images.all()
+    form = {
+        "name": "Colin Powell", "collection": elsewhere.pk, "metadata": "{}",
+        "images-TOTAL_FORMS": "1", "images-INITIAL_FORMS": "1", "images-MIN_NUM_FORMS": "0",
+        "images-MAX_NUM_FORMS": "1000", "images-0-id": image.pk, "images-0-person": alice.pk,
+    }
+
+    assertRedirects(admin_client.post(f"{PEOPLE}{alice.pk}/change/", form), PEOPLE)
+
+    alice.refresh_from_db()
+    probe = upload(ALICE, 1).read()
+    assert alice.collection == elsewhere
+    assert [v.partition for v in FaceVector.objects.filter(owner_id=alice.pk)] == [elsewhere.partition]
+    assert services.match(probe, 5, collections=[elsewhere])["best_match"]["id"] == str(alice.pk)
+    assert services.match(probe, 5, collections=[Collection.objects.get(name="default")])["top_matches"] == []
 
 
 def test_photos_list_thumbnail_person_model_score_and_filter(admin_client, enrol):

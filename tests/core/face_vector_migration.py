@@ -72,10 +72,18 @@ def main():
         "face_vector__embedding",
     ))
     owners = rows(FaceImage.objects.order_by("face_vector__vector_id").values_list("face_vector__owner_id"))
+    # records 0010: everyone into `default`, their vectors into its partition, every index reloads.
+    default = apps.get_model("records", "Collection").objects.get(name="default")
+    collections = sorted(set(apps.get_model("records", "Person").objects.values_list("collection__name", flat=True)))
+    partitions = sorted(set(apps.get_model("recognition", "FaceVector").objects.values_list("partition", flat=True)))
+    epoch = apps.get_model("recognition", "IndexState").objects.get(model_key=MODEL_KEY).epoch
 
     restored = migrate(state_before(FACE_VECTOR)).get_model("records", "FaceImage")
     back = rows(restored.objects.order_by("vector_id").values_list(*COLUMNS))
-    print(json.dumps({"before": before, "after": after, "owners": owners, "back": back}))
+    print(json.dumps({
+        "before": before, "after": after, "owners": owners, "back": back,
+        "collections": collections, "partitions": partitions, "default_partition": str(default.pk), "epoch": epoch,
+    }))
 
 
 if __name__ == "__main__":

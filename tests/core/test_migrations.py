@@ -36,7 +36,7 @@ def scratch_database_url(tmp_path):
 
 
 @pytest.mark.django_db
-def test_face_vectors_move_to_recognition_and_back(scratch_database_url, tmp_path):
+def test_face_vectors_move_to_recognition_and_back_and_everyone_into_default(scratch_database_url, tmp_path):
     env = {**os.environ, "DATABASE_URL": scratch_database_url, "DATA_DIR": str(tmp_path), "DEBUG": "1"}
     run = subprocess.run(
         [sys.executable, "-m", "tests.core.face_vector_migration"], cwd=ROOT, env=env,
@@ -50,3 +50,8 @@ def test_face_vectors_move_to_recognition_and_back(scratch_database_url, tmp_pat
     assert states["after"] == states["before"]
     assert [owner for (owner,) in states["owners"]] == [row[1] for row in states["before"]]
     assert states["back"] == states["before"]  # and migrating back restores the photos' columns
+    # Collections (records 0010): people enrolled before them are in `default`, their vectors in its
+    # partition, and the indexes on a new epoch, so no snapshot without partitions is used again.
+    assert states["collections"] == ["default"]
+    assert states["partitions"] == [states["default_partition"]]
+    assert states["epoch"] == 1

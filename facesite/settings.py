@@ -272,7 +272,9 @@ VECTOR_BACKEND = env.str("VECTOR_BACKEND", default="faiss")
 MILVUS_URI = env.str("MILVUS_URI", default="")
 MILVUS_TOKEN = env.str("MILVUS_TOKEN", default="")  # "user:password" or an API key, if Milvus asks
 MILVUS_COLLECTION_PREFIX = env.str("MILVUS_COLLECTION_PREFIX", default="facesite")
-MILVUS_INDEX_TYPE = env.str("MILVUS_INDEX_TYPE", default="FLAT")  # FLAT (exact) or HNSW
+MILVUS_INDEX_TYPE = env.str("MILVUS_INDEX_TYPE", default="FLAT")  # FLAT (exact) or HNSW at any size
+# FLAT up to this many vectors of a model key, HNSW above (chosen when a collection is loaded)
+MILVUS_HNSW_ABOVE = env.int("MILVUS_HNSW_ABOVE", default=1_000_000)
 MILVUS_TIMEOUT = env.float("MILVUS_TIMEOUT", default=10.0)
 # Photos are downscaled to this longest side before detection; boxes are mapped back.
 DETECTION_MAX_SIDE = env.int("DETECTION_MAX_SIDE", default=1024)

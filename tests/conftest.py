@@ -119,17 +119,28 @@ def milvus_server(tmp_path_factory):
 @pytest.fixture(params=["faiss", "milvus"])
 def vector_backend(request, settings):
     """Runs a test once with each VECTOR_BACKEND; Milvus collections of their own per test."""
-    import uuid
-
     settings.VECTOR_BACKEND = request.param
     if request.param != "milvus":
         yield request.param
         return
+    yield from milvus_collections(request, settings)
+
+
+@pytest.fixture
+def milvus_backend(request, settings):
+    """VECTOR_BACKEND=milvus on the session's milvus-lite server, collections of the test's own."""
+    settings.VECTOR_BACKEND = "milvus"
+    yield from milvus_collections(request, settings)
+
+
+def milvus_collections(request, settings):
+    import uuid
+
     from pymilvus import MilvusClient
 
     uri = settings.MILVUS_URI = request.getfixturevalue("milvus_server")
     prefix = settings.MILVUS_COLLECTION_PREFIX = f"test_{uuid.uuid4().hex[:12]}"
-    yield request.param
+    yield "milvus"
     client = MilvusClient(uri=uri)  # the test may have pointed MILVUS_URI elsewhere
     for name in client.list_collections():
         if name.startswith(prefix + "_"):

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from ..models import MilvusCollection
+from ..models import FaceVector, MilvusCollection
 from .base import Neighbour, VectorGallery, Watermark, database_watermark
 
 logger = logging.getLogger(__name__)
@@ -34,6 +34,8 @@ QUERY_BATCH = 10_000
 INDEX_PARAMS = {"HNSW": {"M": 16, "efConstruction": 200}}
 HNSW_MIN_EF = 64
 MAX_SEARCH_LIMIT = 16_384  # Milvus's largest topk
+FIELDS = {"vector_id", "owner", "partition", "embedding"}
+COLLECTION_NOT_LOADED = 101  # Milvus's error code for a search of a released collection
 
 _clients: dict[tuple, object] = {}
 _clients_lock = threading.Lock()
@@ -49,6 +51,13 @@ def milvus_client():
             _clients[key] = MilvusClient(uri=settings.MILVUS_URI, token=settings.MILVUS_TOKEN or "",
                                          timeout=settings.MILVUS_TIMEOUT)
         return _clients[key]
+
+
+def index_type_for(vectors: int) -> str:
+    """FLAT (exact) up to MILVUS_HNSW_ABOVE vectors, HNSW (approximate: its recall is measured in
+    bench/RESULTS.md) above; MILVUS_INDEX_TYPE=HNSW at any size."""
+    above = settings.MILVUS_HNSW_ABOVE
+    return "HNSW" if settings.MILVUS_INDEX_TYPE == "HNSW" or (above and vectors > above) else "FLAT"
 
 
 def collection_name(model_key: str) -> str:
@@ -102,10 +111,12 @@ class MilvusGallery(VectorGallery):
         # post-filter of the nearest overall. json.dumps quotes the names as Milvus expects.
         where = "" if partitions is None else f"partition in {json.dumps([str(p) for p in partitions])}"
         while True:
-            params = {"params": {"ef": max(HNSW_MIN_EF, limit)}} if settings.MILVUS_INDEX_TYPE == "HNSW" else {}
-            hits = self.client.search(
-                self.name, data=[vector.astype("float32")], limit=limit, output_fields=["owner"],
-                search_params=params, consistency_level=STRONG, filter=where,
+            # ef is read by HNSW (which needs it >= limit) and ignored by FLAT; always sent, as
+            # another process may have switched the index (index_type_for).
+            hits = self._loaded(
+                self.client.search, self.name, data=[vector.astype("float32")], limit=limit,
+                output_fields=["owner"], search_params={"params": {"ef": max(HNSW_MIN_EF, limit)}},
+                consistency_level=STRONG, filter=where,
             )[0]
             best: dict[uuid.UUID, Neighbour] = {}
             for hit in hits:
@@ -119,20 +130,36 @@ class MilvusGallery(VectorGallery):
     def count(self) -> int:
         if not self.client.has_collection(self.name):
             return 0
-        rows = self.client.query(self.name, filter="", output_fields=["count(*)"], consistency_level=STRONG)
+        rows = self._loaded(self.client.query, self.name, filter="", output_fields=["count(*)"],
+                            consistency_level=STRONG)
         return int(rows[0]["count(*)"])
 
     def vector_ids(self) -> set[int]:
         if not self.client.has_collection(self.name):
             return set()
         ids = set()
-        batches = self.client.query_iterator(
-            self.name, batch_size=QUERY_BATCH, filter="vector_id >= 0", output_fields=["vector_id"]
+        batches = self._loaded(
+            self.client.query_iterator, self.name, batch_size=QUERY_BATCH, filter="vector_id >= 0",
+            output_fields=["vector_id"],
         )
         while batch := batches.next():
             ids.update(row["vector_id"] for row in batch)
         batches.close()
         return ids
+
+    def _loaded(self, read, *args, **kwargs):
+        """`read(*args, **kwargs)`, loading the collection first if Milvus has it released (Milvus
+        Lite forgets what was loaded when it restarts)."""
+        from pymilvus import MilvusException
+
+        try:
+            return read(*args, **kwargs)
+        except MilvusException as exc:
+            if exc.code != COLLECTION_NOT_LOADED:
+                raise
+        logger.warning("Milvus had %s released: loading it", self.name)
+        self.client.load_collection(self.name)
+        return read(*args, **kwargs)
 
     @property
     def applied(self) -> Watermark | None:
@@ -156,6 +183,11 @@ class MilvusGallery(VectorGallery):
         self.sync()
 
     def _catch_up(self, force_reload: bool = False) -> None:
+        if not self._checked_collection and (reason := self._outdated()):
+            logger.warning("Reloading %s into Milvus (%s) from the database: %s", self.model_key, self.name, reason)
+            # Committed before the reload, so that every process waits for it on the lock below
+            # instead of searching a collection being replaced.
+            MilvusCollection.objects.filter(pk=self.name).update(epoch=-1)
         with transaction.atomic():
             MilvusCollection.objects.get_or_create(name=self.name, defaults={"model_key": self.model_key})
             # The UPDATE is the lock: a row lock on PostgreSQL, the write lock on SQLite (taken at
@@ -182,9 +214,30 @@ class MilvusGallery(VectorGallery):
         self._checked_collection = True
 
     def _has_rows(self, have: Watermark) -> bool:
-        from ..models import FaceVector
-
         return FaceVector.objects.filter(model_key=self.model_key, generation__lte=have.generation).exists()
+
+    def _outdated(self) -> str | None:
+        """Why the collection cannot serve as it is (made before a field existed, or with an index
+        other than the one the settings ask for at its size), or None."""
+        if not self.client.has_collection(self.name):
+            return None
+        fields = {field["name"] for field in self.client.describe_collection(self.name)["fields"]}
+        if fields != FIELDS:
+            return f"its fields are {', '.join(sorted(fields))}, not {', '.join(sorted(FIELDS))}"
+        have = self._index_type()
+        wanted = index_type_for(self._stored())
+        # Once HNSW, kept when the gallery shrinks below MILVUS_HNSW_ABOVE: no reload back and
+        # forth around the size (rebuild_index chooses again).
+        if have != wanted and not (have == "HNSW" and settings.MILVUS_HNSW_ABOVE):
+            return f"its index is {have}, the settings ask for {wanted}"
+        return None
+
+    def _index_type(self) -> str:
+        index_name = self.client.list_indexes(self.name, field_name="embedding")[0]
+        return self.client.describe_index(self.name, index_name=index_name)["index_type"]
+
+    def _stored(self) -> int:
+        return FaceVector.objects.filter(model_key=self.model_key).count()
 
     def _create_collection(self, dimension: int) -> None:
         if self.client.has_collection(self.name):
@@ -197,7 +250,7 @@ class MilvusGallery(VectorGallery):
         schema.add_field("partition", DataType.VARCHAR, max_length=PARTITION_LENGTH)
         schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=int(dimension))
         index = self.client.prepare_index_params()
-        index_type = settings.MILVUS_INDEX_TYPE
+        index_type = index_type_for(self._stored())
         # Inner product of L2-normalised vectors is their cosine similarity.
         index.add_index(field_name="embedding", index_type=index_type, metric_type="IP",
                         params=INDEX_PARAMS.get(index_type, {}))

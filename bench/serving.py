@@ -233,6 +233,39 @@ class Server:
             time.sleep(0.05)
 
 
+class JobWorker:
+    """`manage.py db_worker` (records/jobs.py) as scripts/serve runs it beside gunicorn, with the
+    environment of `server` (its DATA_DIR, database and media), in a session of its own."""
+
+    def __init__(self, server: Server, log: Path | None = None):
+        self.server = server
+        self.log = Path(log) if log else server.data_dir / "db_worker.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "JobWorker":
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "db_worker", "--no-reload", "--no-startup-delay", "--interval", "0.2"],
+            cwd=BASE_DIR, env=self.server.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def kill9(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)  # the worker finishes its task, then exits
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+
 def _state(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]

@@ -75,6 +75,9 @@ INSTALLED_APPS = [
     "easy_thumbnails",
     "recognition",
     "records",
+    # After records, whose db_worker (the library's, taking back jobs of dead workers first) wins.
+    "django_tasks",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -298,6 +301,17 @@ LOGGING = {
     # faiss logs every instruction-set build it tries before the one that loads.
     "loggers": {"faiss.loader": {"level": "WARNING"}},
 }
+
+# --- Background jobs (records/jobs.py) ---------------------------------------------------------
+# Re-embedding and large imports from the pages run as django-tasks tasks in the database: a
+# request queues them, `manage.py db_worker` (started by scripts/serve) runs them. No broker.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+# A job whose worker was last heard of this long ago (its progress is written every second while
+# it works; rebuilding a large index writes none) is taken for dead when it runs on another host.
+# On the worker's own host the process itself is looked for, so a restart finds it at once.
+JOB_WORKER_TIMEOUT = env.int("JOB_WORKER_TIMEOUT", default=600)
+# A job whose worker died is resumed where it stopped, up to this many starts; then it fails.
+JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
 
 # --- REST API (records/api, docs/api.md) -------------------------------------------------------
 REST_FRAMEWORK = {

@@ -28,12 +28,12 @@ from recognition.gallery import get_gallery
 from recognition.models import FaceVector, IndexState
 from recognition.service import get_service
 
-from . import audit, scopes, services
+from . import audit, jobs, scopes, services
 from .client_address import parse_network
 from .duplicates import probable_duplicates
 from .maintenance import deleted_meanwhile_note, rebuild_index, reembed_images
 from .metadata import MetadataJSONField
-from .models import AuditEvent, Collection, FaceImage, PendingErasure, Person, ScopedAPIKey
+from .models import AuditEvent, Collection, FaceImage, Job, PendingErasure, Person, ScopedAPIKey
 
 admin.site.site_header = "Face identification"
 admin.site.site_title = "Face identification admin"
@@ -412,6 +412,7 @@ class IndexStateAdmin(ReadOnlyAdmin, admin.ModelAdmin):
         extra_context = {
             "title": "Index status",
             "has_rebuild_permission": self.has_rebuild_permission(request),
+            "active_jobs": Job.objects.active(),
             **(extra_context or {}),
         }
         return super().changelist_view(request, extra_context)
@@ -427,14 +428,55 @@ class IndexStateAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     def rebuild_view(self, request):
         if not self.has_rebuild_permission(request):
             raise PermissionDenied
-        reembed = "reembed" in request.POST
-        result = rebuild_index(reembed=reembed)
+        if "reembed" in request.POST:
+            self.start_reembed(request)
+            return redirect("admin:recognition_indexstate_changelist")
+        result = rebuild_index()
         vectors = result["total_vectors"]
         self.message_user(
             request,
-            f"{'Re-embedded every photo and rebuilt' if reembed else 'Rebuilt'} the {result['model']} index: "
-            f"{vectors} vector{pluralize(vectors)} in {result['duration_ms']:.0f} ms.",
+            f"Rebuilt the {result['model']} index: {vectors} vector{pluralize(vectors)} in {result['duration_ms']:.0f} ms.",
             messages.SUCCESS,
         )
-        report_reembed_failures(self, request, result["failed"], result["deleted_meanwhile"])
         return redirect("admin:recognition_indexstate_changelist")
+
+    def start_reembed(self, request):
+        """Minutes of work for a large gallery: a background job (records/jobs.py), not this request."""
+        try:
+            job = jobs.start_reembed()
+        except jobs.JobConflict as conflict:
+            self.message_user(request, format_html("{} {}", conflict, job_link(conflict.job)), messages.WARNING)
+            return
+        self.message_user(
+            request,
+            format_html(
+                "Queued job {} to re-embed every photo ({}) with {}, then rebuild. {}",
+                job.pk, job.total, job.model_key, job_link(job),
+            ),
+            messages.SUCCESS,
+        )
+
+
+def job_link(job: Job):
+    return format_html('<a href="{}">Follow it in the job list.</a>', reverse("admin:records_job_change", args=[job.pk]))
+
+
+@admin.register(Job)
+class JobAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+    """Background jobs (records/jobs.py) with their state and progress, as the worker writes them."""
+
+    list_display = ["id", "kind", "model_key", "state", "progress", "requester", "attempts", "created_at", "finished_at"]
+    list_filter = ["state", "kind", "model_key"]
+    fields = [
+        "id", "kind", "model_key", "state", "progress", "requester", "attempts", "created_at", "started_at",
+        "heartbeat_at", "finished_at", "result", "error", "options", "resume_after", "worker", "task_id",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="Progress")
+    def progress(self, job):
+        return f"{job.done} / {job.total}"
+
+    @admin.display(description="Asked by")
+    def requester(self, job):
+        return job.requester

@@ -38,6 +38,7 @@ from .models import AuditEvent, FaceImage, Person, ScopedAPIKey
 
 Action = AuditEvent.Action
 _serving = contextvars.ContextVar("audit_request", default=None)
+_on_behalf = contextvars.ContextVar("audit_on_behalf", default=None)
 
 
 @contextmanager
@@ -50,7 +51,25 @@ def serving(request):
         _serving.reset(token)
 
 
+@contextmanager
+def acting_for(actor: dict):
+    """Within it, events name `actor` (one `current_actor()` gave): a background job's events are
+    those of whoever asked for it, not of the worker process."""
+    token = _on_behalf.set(actor)
+    try:
+        yield
+    finally:
+        _on_behalf.reset(token)
+
+
+def current_actor() -> dict:
+    """Who acts now, as the fields of an AuditEvent."""
+    return _actor()
+
+
 def _actor() -> dict:
+    if _on_behalf.get() is not None:
+        return dict(_on_behalf.get())
     request = _serving.get()
     if request is None:
         return {"actor_type": AuditEvent.ActorType.COMMAND, "actor": _command_line()}

@@ -2,10 +2,12 @@
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import PurePosixPath
 
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 from django.template.defaultfilters import pluralize
 
 from recognition.errors import FaceError
@@ -21,14 +23,17 @@ from .models import FaceImage, PendingErasure
 FACES_FOLDER = "faces"
 
 
-def rebuild_index(reembed: bool = False, progress=None) -> dict:
+def rebuild_index(reembed: bool = False, progress=None, after: str = "", outcome: "ReembedOutcome | None" = None) -> dict:
+    """Rebuild the active model's index (and, re-embedding, every model key's the photos had).
+    Re-embedding goes through the photos in enrolment order: `after` (a `position`) and the
+    `outcome` of the photos before it resume a re-embed that stopped there (records/jobs.py)."""
     started = time.perf_counter()
     model_key = get_service().model_key
-    outcome = ReembedOutcome()
+    outcome = outcome or ReembedOutcome()
     keys = {model_key}
     if reembed:
         keys |= set(FaceVector.objects.values_list("model_key", flat=True).distinct())
-        outcome = reembed_images(FaceImage.objects.all(), progress=progress)
+        outcome = reembed_images(photos_after(after), progress=progress, outcome=outcome)
     for key in keys:
         rebuild(key)
     result = {
@@ -46,6 +51,22 @@ def rebuild_index(reembed: bool = False, progress=None) -> dict:
     return result
 
 
+def position(image: FaceImage) -> str:
+    """Where a photo stands in enrolment order (when it was stored, then its id), as text: a photo
+    deleted since still marks the place."""
+    return f"{image.created_at.isoformat()} {image.pk}"
+
+
+def photos_after(after: str = ""):
+    """Every photo in enrolment order, or those after the `position` `after`."""
+    photos = FaceImage.objects.order_by("created_at", "pk")
+    if not after:
+        return photos
+    created_at, pk = after.split(" ")
+    created_at = datetime.fromisoformat(created_at)
+    return photos.filter(Q(created_at__gt=created_at) | Q(created_at=created_at, pk__gt=pk))
+
+
 @dataclass
 class ReembedOutcome:
     failures: list[dict] = field(default_factory=list)  # photos that kept their old vector, and why
@@ -56,38 +77,42 @@ def deleted_meanwhile_note(count: int) -> str:
     return f"{count} photo{pluralize(count)} deleted while re-embedding {pluralize(count, 'was,were')} skipped."
 
 
-def reembed_images(images, progress=None) -> ReembedOutcome:
+def reembed_images(images, progress=None, outcome: ReembedOutcome | None = None) -> ReembedOutcome:
     """Recompute each photo's face with the active model. A photo that now fails keeps its old
-    vector (reported) rather than being dropped; one deleted meanwhile is skipped and counted."""
-    service = get_service()
-    outcome = ReembedOutcome()
-    for image in images.iterator(chunk_size=200):
-        try:
-            with image.image.open("rb") as handle:
-                analysis = service.analyse(decode_image(handle.read()))
-            face = analysis.primary
-        except (FaceError, OSError) as exc:
-            if not FaceImage.objects.filter(pk=image.pk).exists():  # its file went with its row
-                outcome.deleted_meanwhile += 1
-                continue
-            outcome.failures.append({"image_id": str(image.pk), "error": getattr(exc, "detail", str(exc))})
-            continue
-        with transaction.atomic():
-            # Locked, so a delete cannot commit between this check and the update; a photo whose
-            # delete committed while it was analysed would otherwise be an update of no row.
-            current = FaceImage.objects.select_for_update().filter(pk=image.pk).only("face_vector").first()
-            if current is None:
-                outcome.deleted_meanwhile += 1
-                continue
-            image.apply_face(face, len(analysis.faces))
-            image.face_vector = FaceVector.objects.store(
-                analysis.model_key, image.person_id, face.embedding, image.person.partition
-            )
-            image.save(update_fields=["face_box", "landmarks", "detection_score", "faces_detected", "face_vector"])
-            FaceVector.objects.filter(pk=current.face_vector_id).delete()  # logs its removal
+    vector (reported) rather than being dropped; one deleted meanwhile is skipped and counted.
+    `progress(photo, outcome)` is called after each photo, whatever became of it."""
+    outcome = outcome or ReembedOutcome()
+    for image in images.select_related("person").iterator(chunk_size=200):
+        _reembed_one(image, outcome)
         if progress:
-            progress()
+            progress(image, outcome)
     return outcome
+
+
+def _reembed_one(image: FaceImage, outcome: ReembedOutcome) -> None:
+    try:
+        with image.image.open("rb") as handle:
+            analysis = get_service().analyse(decode_image(handle.read()))
+        face = analysis.primary
+    except (FaceError, OSError) as exc:
+        if not FaceImage.objects.filter(pk=image.pk).exists():  # its file went with its row
+            outcome.deleted_meanwhile += 1
+            return
+        outcome.failures.append({"image_id": str(image.pk), "error": getattr(exc, "detail", str(exc))})
+        return
+    with transaction.atomic():
+        # Locked, so a delete cannot commit between this check and the update; a photo whose
+        # delete committed while it was analysed would otherwise be an update of no row.
+        current = FaceImage.objects.select_for_update().filter(pk=image.pk).only("face_vector").first()
+        if current is None:
+            outcome.deleted_meanwhile += 1
+            return
+        image.apply_face(face, len(analysis.faces))
+        image.face_vector = FaceVector.objects.store(
+            analysis.model_key, image.person_id, face.embedding, image.person.partition
+        )
+        image.save(update_fields=["face_box", "landmarks", "detection_score", "faces_detected", "face_vector"])
+        FaceVector.objects.filter(pk=current.face_vector_id).delete()  # logs its removal
 
 
 @dataclass

@@ -147,6 +147,27 @@ def milvus_collections(request, settings):
             client.drop_collection(name)
 
 
+@pytest.fixture
+def job_worker(transactional_db, settings, tmp_path):
+    """job_worker() -> a started `manage.py db_worker` (bench.serving.JobWorker) over the test
+    database and this test's media folder, as scripts/serve runs it; stopped at the end."""
+    from django.db import connection
+
+    from bench.serving import JobWorker, Server, database_url
+
+    workers = []
+
+    def start() -> JobWorker:
+        environment = Server(1, tmp_path / f"worker-{len(workers)}", database_url(connection.settings_dict), Path(settings.MEDIA_ROOT))
+        environment.data_dir.mkdir(parents=True)
+        workers.append(JobWorker(environment).start())
+        return workers[-1]
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
 @pytest.fixture(scope="session")
 def face_service():
     from recognition.service import get_service

@@ -216,7 +216,41 @@ def response_example(name: str, value, status: int = 200) -> OpenApiExample:
     return OpenApiExample(name, value=value, status_codes=[str(status)], response_only=True)
 
 
+JOB_ID = "3f2b8c1e-9d4a-4e7b-8a61-5c0d2e9f7a10"
+
+
+def job_example(**changes) -> dict:
+    return {
+        "id": JOB_ID, "url": f"http://localhost:8000/maintenance/jobs/{JOB_ID}", "kind": "reembed", "model": MODEL_KEY,
+        "state": "queued", "progress": {"done": 0, "total": 5000}, "result": None, "error": None,
+        "requested_by": "ops (Xk3pQ9aZ)", "attempts": 0, "created_at": "2026-01-15T10:30:00Z", "started_at": None,
+        "updated_at": None, "finished_at": None, **changes,
+    }
+
+
 EXAMPLES = {
+    "job_queued": response_example("Re-embed queued", job_example(), 202),
+    "job_conflict": response_example(
+        "A re-embed already running",
+        {"detail": f"A re-embed of {MODEL_KEY} is already running: job {JOB_ID}.",
+         "job": job_example(state="running", progress={"done": 1200, "total": 5000}, attempts=1,
+                            started_at="2026-01-15T10:30:01Z", updated_at="2026-01-15T10:31:10Z")},
+        409,
+    ),
+    "job_running": response_example(
+        "Running",
+        job_example(state="running", progress={"done": 1200, "total": 5000}, attempts=1,
+                    started_at="2026-01-15T10:30:01Z", updated_at="2026-01-15T10:31:10Z"),
+    ),
+    "job_succeeded": response_example(
+        "Succeeded",
+        job_example(
+            state="succeeded", progress={"done": 5000, "total": 5000}, attempts=1, started_at="2026-01-15T10:30:01Z",
+            updated_at="2026-01-15T10:35:02Z", finished_at="2026-01-15T10:35:02Z",
+            result={"total_vectors": 5000, "duration_ms": 300412.5, "model": MODEL_KEY, "failed": [],
+                    "deleted_meanwhile": 0},
+        ),
+    ),
     "enrolled": response_example(
         "Enrolled",
         {"success": True, "message": "Face record created successfully for 'John Doe'", "record": RECORD,

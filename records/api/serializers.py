@@ -12,7 +12,7 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from records.metadata import is_storable_text, parse_metadata, validate_metadata, validate_storable_text
-from records.models import Collection, FaceImage, Person
+from records.models import Collection, FaceImage, Job, Person
 from records.scopes import SCOPES
 
 
@@ -383,6 +383,54 @@ class RebuildSerializer(OutcomeSerializer):
     duration_ms = serializers.FloatField()
     model = serializers.CharField(help_text="Embedding model key of the rebuilt index.")
     failed = ReembedFailureSerializer(many=True, help_text="Photos that could not be re-embedded.")
+
+
+class JobProgressSerializer(serializers.Serializer):
+    done = serializers.IntegerField(help_text="Photos done so far (refused and skipped ones included).")
+    total = serializers.IntegerField(help_text="Photos to do, counted when the job was asked for.")
+
+
+class JobSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField(help_text="Where to follow it: GET /maintenance/jobs/{id}.")
+    model = serializers.CharField(source="model_key", help_text="Embedding model key the job works for.")
+    progress = JobProgressSerializer(source="*", help_text="Written by the worker about once a second.")
+    result = serializers.JSONField(
+        allow_null=True,
+        help_text=(
+            "Once succeeded: what the rebuild answers (`total_vectors`, `duration_ms`, `model`, `failed`, "
+            "`deleted_meanwhile`); null before."
+        ),
+    )
+    error = serializers.CharField(allow_null=True, help_text="Once failed: why; null otherwise.")
+    requested_by = serializers.CharField(source="requester", help_text="The API key (name and prefix) or user who asked.")
+    updated_at = serializers.DateTimeField(
+        source="heartbeat_at", allow_null=True, help_text="When the worker last wrote its progress."
+    )
+
+    class Meta:
+        model = Job
+        fields = [
+            "id", "url", "kind", "model", "state", "progress", "result", "error", "requested_by", "attempts",
+            "created_at", "started_at", "updated_at", "finished_at",
+        ]
+        extra_kwargs = {
+            "state": {"help_text": "queued, running, succeeded or failed."},
+            "attempts": {"help_text": "Times a worker started it: more than 1 after a worker died and it resumed."},
+        }
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, job) -> str:
+        return reverse("api:job", kwargs={"id": job.pk}, request=self.context.get("request"))
+
+    def to_representation(self, job):
+        body = super().to_representation(job)
+        body["error"] = body["error"] or None
+        return body
+
+
+class JobConflictSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    job = JobSerializer(help_text="The job queued or running for the same model.")
 
 
 class CandidateSerializer(serializers.Serializer):

@@ -4,7 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from .views import CollectionViewSet, HealthView, RebuildIndexView, RecordViewSet, VerifyView
+from .views import CollectionViewSet, HealthView, JobView, RebuildIndexView, RecordViewSet, VerifyView
 
 app_name = "api"
 
@@ -17,6 +17,7 @@ urlpatterns = [
     *router.urls,
     path("verify", VerifyView.as_view(), name="verify"),
     path("maintenance/rebuild-index", RebuildIndexView.as_view(), name="rebuild-index"),
+    path("maintenance/jobs/<str:id>", JobView.as_view(), name="job"),
     path("health", HealthView.as_view(), name="health"),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),

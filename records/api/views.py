@@ -20,10 +20,10 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from records import audit, services
+from records import audit, jobs, services
 from records.export import export_response
-from records.maintenance import deleted_meanwhile_note, rebuild_index
-from records.models import Collection, FaceImage, Person, ScopedAPIKey
+from records.maintenance import rebuild_index
+from records.models import Collection, FaceImage, Job, Person, ScopedAPIKey
 from records.scopes import ADMIN, ENROL, MANAGE, MATCH, READ
 
 from .authentication import OptionalAPIKeyAuthentication
@@ -41,6 +41,8 @@ from .serializers import (
     EnrolSerializer,
     EveryFaceMatchResultSerializer,
     HealthSerializer,
+    JobConflictSerializer,
+    JobSerializer,
     MatchResultSerializer,
     MatchSerializer,
     PhotoAddedSerializer,
@@ -495,29 +497,65 @@ class RebuildIndexView(APIView):
 
     @extend_schema(
         operation_id="rebuild_index",
-        summary="Rebuild the index",
+        summary="Rebuild the index, or re-embed every photo as a job",
         description=(
-            "Rebuilds the active model's vector index from the database; every server process "
-            "reloads it on its next search. `reembed=true` first recomputes every embedding from "
-            "the stored photos (after changing the model)."
+            "Rebuilds the active model's vector index from the database and answers 200 when done; "
+            "every server process reloads it on its next search. `reembed=true` (after changing the "
+            "model) recomputes every embedding from the stored photos, which takes minutes: it is "
+            "queued as a background job and answered at once with 202, the job, and its `Location`, "
+            "`GET /maintenance/jobs/{id}`. One re-embed per model at a time: while one is queued or "
+            "running another answers 409 naming it."
         ),
         parameters=[RebuildQuerySerializer],
         request=None,
         responses={
-            200: OpenApiResponse(RebuildSerializer, description="Rebuilt."),
+            200: OpenApiResponse(RebuildSerializer, description="Rebuilt (without `reembed`)."),
+            202: OpenApiResponse(JobSerializer, description="`reembed=true`: the re-embed job, queued."),
+            409: OpenApiResponse(JobConflictSerializer, description="A re-embed of this model is already queued or running."),
             **error_responses(400, 401, invalid="reembed: Must be a valid boolean."),
         },
-        examples=[EXAMPLES["rebuilt"]],
+        examples=[EXAMPLES["rebuilt"], EXAMPLES["job_queued"], EXAMPLES["job_conflict"]],
     )
     def post(self, request):
         options = validated(RebuildQuerySerializer, request.query_params)
-        result = rebuild_index(reembed=options["reembed"])
+        if options["reembed"]:
+            return self.start_reembed(request)
+        result = rebuild_index()
         message = f"Rebuilt the {result['model']} index: {result['total_vectors']} vectors."
-        if result["failed"]:
-            message += f" {len(result['failed'])} photos could not be re-embedded and kept their old vectors."
-        if result["deleted_meanwhile"]:
-            message += f" {deleted_meanwhile_note(result['deleted_meanwhile'])}"
         return Response(RebuildSerializer({"success": True, "message": message, **result}).data)
+
+    def start_reembed(self, request):
+        context = {"request": request}
+        try:
+            job = jobs.start_reembed()
+        except jobs.JobConflict as conflict:
+            body = {"detail": str(conflict), "job": JobSerializer(conflict.job, context=context).data}
+            return Response(body, status=status.HTTP_409_CONFLICT)
+        body = JobSerializer(job, context=context).data
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+
+
+class JobView(APIView):
+    required_scopes = {"get": ADMIN}  # as the rebuild that starts it
+
+    @extend_schema(
+        operation_id="get_job",
+        summary="Follow a background job",
+        description=(
+            "A job's state (queued, running, succeeded, failed), its progress, and once it ended its "
+            "result or error. A job whose worker died is resumed by the next worker to start (its "
+            "`attempts` grow) or failed after JOB_MAX_ATTEMPTS: never left running."
+        ),
+        parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Job id.")],
+        responses={200: OpenApiResponse(JobSerializer, description="The job."), **error_responses(401, 404)},
+        examples=[EXAMPLES["job_running"], EXAMPLES["job_succeeded"]],
+    )
+    def get(self, request, id=None):
+        try:
+            job = Job.objects.get(pk=id)
+        except (Job.DoesNotExist, ValidationError):  # a malformed id is a 404, as in /records/{id}
+            raise NotFound(f"No job with id '{id}'.")
+        return Response(JobSerializer(job, context={"request": request}).data)
 
 
 class VerifyView(APIView):

@@ -66,7 +66,7 @@ def test_the_person_page_answers_404_too(
     assert media_files(settings) == []
 
 
-def test_reembedding_skips_and_counts_photos_deleted_meanwhile(api, bush, add_photo, photo, monkeypatch):
+def test_reembedding_skips_and_counts_photos_deleted_meanwhile(api, bush, add_photo, photo, monkeypatch, settings):
     first = bush.first_image
     erased = add_photo(bush, photo("George_W_Bush", 1))  # row and file gone before it is read
     row_gone = add_photo(bush, photo("George_W_Bush", 2))  # row gone while it is analysed
@@ -85,13 +85,14 @@ def test_reembedding_skips_and_counts_photos_deleted_meanwhile(api, bush, add_ph
 
     monkeypatch.setattr(service, "analyse", analyse)
 
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}  # run as queued
+
     response = api.post("/maintenance/rebuild-index?reembed=true")
 
-    assert response.status_code == 200, response.json()
-    body = response.json()
-    assert body["failed"] == []
-    assert "2 photos deleted while re-embedding were skipped." in body["message"]
-    assert body["total_vectors"] == 1
+    assert response.status_code == 202, response.json()
+    result = response.json()["result"]
+    assert result["failed"] == [] and result["deleted_meanwhile"] == 2
+    assert result["total_vectors"] == 1
     assert list(FaceImage.objects.values_list("pk", flat=True)) == [first.pk]
     assert len(calls) == 2  # the erased photo was never decoded
 

@@ -27,6 +27,7 @@ OPERATIONS = {
     ("/records/{id}/images/{image_id}", "delete"),
     ("/verify", "post"),
     ("/maintenance/rebuild-index", "post"),
+    ("/maintenance/jobs/{id}", "get"),
     ("/health", "get"),
     ("/collections", "get"),
     ("/collections", "post"),

@@ -8,7 +8,7 @@ import pytest
 import requests
 from django.utils import timezone
 
-from records.models import Collection, ScopedAPIKey
+from records.models import Collection, Job, ScopedAPIKey
 from records.scopes import ADMIN, ALL, ENROL, MANAGE, MATCH, READ, SCOPES
 from tests.keys import new_key
 
@@ -26,6 +26,8 @@ ENDPOINTS = [
     ("DELETE", "/records/{id}", MANAGE, 200),
     ("DELETE", "/records/{id}/images/{image_id}", MANAGE, 200),
     ("POST", "/maintenance/rebuild-index", ADMIN, 200),
+    ("POST", "/maintenance/rebuild-index?reembed=true", ADMIN, 202),
+    ("GET", "/maintenance/jobs/{id}", ADMIN, 200),
     ("GET", "/collections", READ, 200),
     ("POST", "/collections", ADMIN, 201),
     ("DELETE", "/collections/{name}", ADMIN, 200),
@@ -39,9 +41,11 @@ def call(live_server, bush, photo):
     of an enrolled person, {name} an empty collection, and the body a real request to that
     endpoint sends."""
     Collection.objects.create(name="site-b")
+    job = Job.objects.create(kind=Job.Kind.REEMBED, model_key="another-model", state=Job.State.SUCCEEDED)
 
     def send(method: str, path: str, key: str | None, headers: dict | None = None) -> requests.Response:
-        url = live_server.url + path.format(id=bush.pk, image_id=bush.images.get().pk, name="site-b")
+        record_id = job.pk if path.startswith("/maintenance/jobs/") else bush.pk
+        url = live_server.url + path.format(id=record_id, image_id=bush.images.get().pk, name="site-b")
         body = {}
         if (method, path) == ("POST", "/collections"):
             body = {"json": {"name": "site-c"}}

@@ -12,7 +12,7 @@ from recognition.gallery import get_gallery
 from recognition.models import FaceVector, IndexState
 from recognition.service import get_service
 from records import services
-from records.models import FaceImage, Person
+from records.models import FaceImage, Job, Person
 
 from .helpers import ALICE, BOB, assert_shows
 
@@ -21,6 +21,7 @@ pytestmark = pytest.mark.django_db
 PEOPLE = "/admin/records/person/"
 PHOTOS = "/admin/records/faceimage/"
 INDEX = "/admin/recognition/indexstate/"
+JOBS = "/admin/records/job/"
 OLD_MODEL = "Facenet512:retinaface:old"
 
 
@@ -241,13 +242,39 @@ def test_rebuild_the_index(admin_client, enrol):
     assert state.epoch == 1 and state.rebuilt_at is not None
 
 
-def test_reembed_everything_and_rebuild(admin_client, enrol):
+def test_reembed_everything_is_a_job_named_in_the_message_and_listed(admin_client, enrol, settings):
+    # Run as queued, in this process: tests/api/test_jobs.py runs jobs in a real worker.
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
     image = enrol(ALICE).first_image
     FaceVector.objects.filter(pk=image.face_vector_id).update(model_key=OLD_MODEL)
+
     response = admin_client.post(f"{INDEX}rebuild/", {"reembed": "on"}, follow=True)
-    assert_shows(response, f"Re-embedded every photo and rebuilt the {get_service().model_key} index: 1 vector in")
+
+    job = Job.objects.get()
+    assert_shows(response, f"Queued job {job.pk} to re-embed every photo (1) with {get_service().model_key}, then rebuild.")
+    assertContains(response, f'href="/admin/records/job/{job.pk}/change/"')
+    assert job.state == Job.State.SUCCEEDED and job.requester == "admin"
     image.refresh_from_db()
     assert image.model_key == get_service().model_key
+    listing = admin_client.get(JOBS)
+    assertContains(listing, '<td class="field-progress">1 / 1</td>', html=True)
+    assertContains(listing, '<td class="field-state">succeeded</td>', html=True)
+    assertContains(admin_client.get(f"{JOBS}{job.pk}/change/"), "total_vectors")
+    assert admin_client.get(f"{JOBS}add/").status_code == 403  # read-only: the worker writes them
+
+
+def test_a_second_reembed_is_refused_naming_the_first_and_the_index_page_shows_it(admin_client, enrol):
+    enrol(ALICE)
+    admin_client.post(f"{INDEX}rebuild/", {"reembed": "on"})  # no worker here: it stays queued
+    first = Job.objects.get()
+
+    response = admin_client.post(f"{INDEX}rebuild/", {"reembed": "on"}, follow=True)
+
+    assert_shows(response, f"A re-embed of {get_service().model_key} is already queued: job {first.pk}.")
+    assert Job.objects.count() == 1
+    index = admin_client.get(INDEX)
+    assertContains(index, f'<a href="/admin/records/job/{first.pk}/change/">{first}</a>: queued, 0 / 1 photos', html=True)
+    assertContains(index, f'href="{JOBS}"')
 
 
 def test_rebuild_needs_a_post_and_the_permission(admin_client, client, django_user_model):

@@ -146,3 +146,52 @@ def test_serve_starts_the_embedded_default_on_loopback_without_them(tmp_path):
 
     assert status is None, output  # it got to gunicorn
     assert "security.W" not in output
+
+
+def test_serve_runs_the_job_worker_beside_gunicorn_and_a_stop_ends_both(tmp_path):
+    import signal
+    import time
+
+    from bench.serving import free_port
+
+    env = production_env(tmp_path, HTTPS="false", ALLOWED_HOSTS="localhost,127.0.0.1,[::1]", LOG_LEVEL="INFO")
+    env.update(HOST="127.0.0.1", PORT=str(free_port()), WEB_CONCURRENCY="1")
+    process = subprocess.Popen(
+        ["scripts/serve"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )
+    output, deadline = [], time.monotonic() + 300
+    try:
+        for line in process.stdout:
+            output.append(line)
+            text = "".join(output)
+            if ("Starting worker" in text and "Ready:" in text) or time.monotonic() > deadline:
+                break
+        text = "".join(output)
+        assert "Starting worker" in text and "Ready:" in text, text
+        session = session_commands(process.pid)
+        assert any("gunicorn" in command for command in session), session
+        assert any("manage.py db_worker" in command for command in session), session
+
+        process.send_signal(signal.SIGTERM)  # to the script alone, as a supervisor stops it
+        process.wait(60)
+
+        assert session_commands(process.pid) == []  # gunicorn and the worker went with it
+    finally:
+        if process.poll() is None or session_commands(process.pid):
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def session_commands(session: int) -> list[str]:
+    """Command lines of the live processes of a session."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError):
+            continue
+        if int(fields[3]) == session and fields[0] != "Z":  # its session id; zombies have ended
+            found.append(command)
+    return found

@@ -17,7 +17,7 @@ class Command(BaseCommand):
 
     def handle(self, reembed=False, **options):
         bar = tqdm(total=FaceImage.objects.count(), desc="re-embedding", disable=not reembed)
-        result = rebuild_index(reembed=reembed, progress=lambda: bar.update())
+        result = rebuild_index(reembed=reembed, progress=lambda *_: bar.update())
         bar.close()
         for failure in result["failed"]:
             self.stderr.write(f"kept the old vector of image {failure['image_id']}: {failure['error']}")

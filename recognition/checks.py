@@ -58,6 +58,7 @@ def native_model_has_its_detector(app_configs, **kwargs):
 
 
 VECTOR_BACKENDS = ("faiss", "milvus")
+MILVUS_INDEX_TYPES = ("FLAT", "HNSW")
 
 
 @register()
@@ -69,6 +70,12 @@ def vector_backend_answers(app_configs, **kwargs):
         return [Error(f"VECTOR_BACKEND={backend} is not one of {', '.join(VECTOR_BACKENDS)}.", id="recognition.E004")]
     if backend != "milvus":
         return []
+    if settings.MILVUS_INDEX_TYPE not in MILVUS_INDEX_TYPES:
+        return [Error(
+            f"MILVUS_INDEX_TYPE={settings.MILVUS_INDEX_TYPE} is not one of {', '.join(MILVUS_INDEX_TYPES)}.",
+            hint="FLAT (exact; HNSW above MILVUS_HNSW_ABOVE vectors) or HNSW at any size (docs/deploy.md).",
+            id="recognition.E007",
+        )]
     if not settings.MILVUS_URI:
         return [Error(
             "VECTOR_BACKEND=milvus needs MILVUS_URI.",

@@ -254,6 +254,13 @@ def test_check_says_when_milvus_does_not_answer(settings):
         call_command("check")
 
 
+def test_check_names_an_index_type_it_does_not_make(settings):
+    from recognition.checks import vector_backend_answers
+
+    settings.VECTOR_BACKEND, settings.MILVUS_INDEX_TYPE = "milvus", "IVF_FLAT"
+    assert [error.id for error in vector_backend_answers(None)] == ["recognition.E007"]
+
+
 def test_check_is_content_with_a_milvus_that_answers(vector_backend):
     from recognition.checks import vector_backend_answers
 

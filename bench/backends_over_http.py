@@ -147,6 +147,7 @@ def measure(args) -> None:
             API_KEY_THROTTLE_RATE="1000000/minute",
         )
         server.data_dir.mkdir(exist_ok=True)
+        server.migrate(static=False)  # as scripts/serve does: the code may have moved on since `grow`
         key = key or server.create_api_keys(["bench-backends"])[0]
         try:
             ready_s = server.start(timeout=args.start_timeout)

@@ -239,17 +239,21 @@ def main():
     parser.add_argument("--sweep", action="store_true", help="calibrate: thresholds per ratio cut-off at 1%% strangers")
     parser.add_argument("--plot", default="bench/roc.png", help="where to write the ROC plot ('' for none)")
     parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--no-mirror", action="store_true", help="embed the aligned crop alone, without its mirror image")
+    parser.add_argument(
+        "--mirror", choices=("on", "off"),
+        help="average in the embedding of the crop's mirror image, or embed the crop alone (default: the pipeline's own)",
+    )
     args = parser.parse_args()
-    from .embeddings import NO_MIRROR, setup_django
+    from .embeddings import MIRROR, setup_django
 
-    if args.no_mirror:
-        os.environ[NO_MIRROR] = "1"  # read by the embedding worker processes too
+    if args.mirror:
+        os.environ[MIRROR] = args.mirror  # read by the embedding worker processes too
     setup_django()
     from recognition.service import get_service
 
     service = get_service()
-    print(f"pipeline: {service.model_key}{' without the mirror image' if args.no_mirror else ''}")
+    mirror = {"on": " with the mirror image", "off": " without the mirror image"}.get(args.mirror, "")
+    print(f"pipeline: {service.model_key}{mirror}")
     if args.pairs:
         run_pairs(args, service.calibration)
     if args.identification:

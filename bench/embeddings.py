@@ -20,17 +20,18 @@ def setup_django():
     django.setup()
 
 
-# Set by `bench.accuracy --no-mirror`: the configured pipeline without its mirror-image embedding,
-# to measure what the mirror buys (cached apart from the pipeline's own vectors).
-NO_MIRROR = "BENCH_NO_MIRROR"
+# Set by `bench.accuracy --mirror on|off`: the configured pipeline with or without the embedding
+# of the crop's mirror image averaged in, whatever its own default, to measure what the mirror
+# buys (cached apart from the pipeline's own vectors).
+MIRROR = "BENCH_MIRROR"
 
 
 def _service():
     from recognition.service import get_service
 
     service = get_service()
-    if os.environ.get(NO_MIRROR):
-        service.pipeline.mirror = False
+    if os.environ.get(MIRROR):
+        service.pipeline.mirror = os.environ[MIRROR] == "on"
     return service
 
 
@@ -79,7 +80,7 @@ def _analysed(paths, workers: int | None, progress: bool) -> dict[str, tuple]:
     from django.conf import settings
     from django.utils.text import slugify
 
-    model_key = _service().model_key + ("-no-mirror" if os.environ.get(NO_MIRROR) else "")
+    model_key = _service().model_key + {"on": "-mirror", "off": "-no-mirror"}.get(os.environ.get(MIRROR, ""), "")
     cache_path = Path(settings.DATA_DIR) / "bench-cache" / f"{slugify(model_key.replace(':', '-'))}-central.npz"
     cache: dict[str, tuple] = {}
     if cache_path.exists():

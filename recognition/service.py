@@ -41,7 +41,7 @@ class NativePipeline:
 
 
 NATIVE_PIPELINES = {
-    "ArcFace-MBF": NativePipeline("insightface_onnx", "InsightFacePipeline", "arcface112-flip-v2", ("scrfd",)),
+    "ArcFace-MBF": NativePipeline("insightface_onnx", "InsightFacePipeline", "arcface112-v3", ("scrfd",)),
     "Dlib": NativePipeline("dlib_native", "DlibPipeline", "chip5-flip-v1", ("dlib", "hog", "cnn")),
 }
 

@@ -17,11 +17,12 @@ import numpy as np
 from .base import DetectedFace, faces_to_embed, installed_weight_files, l2_normalise, package_folder
 
 WEIGHT_FILES = {"detector": "scrfd_500m_bnkps.onnx", "recogniser": "w600k_mbf.onnx"}
-# SCRFD's input squares. The photo is letterboxed into the smallest that holds it at its own size
-# (the largest for photos larger than that), so a 250 px portrait is not scaled up into a 640
-# square of padding (8 ms instead of 26 ms here, bench/RESULTS.md). When nothing is found there,
+# SCRFD's input sizes (the longest side). The photo is scaled to the smallest that holds it at its
+# own size (the largest for photos larger than that), so a 250 px portrait is not scaled up into a
+# 640 square of padding (8 ms instead of 26 ms here, bench/RESULTS.md). When nothing is found there,
 # the other sizes are tried, nearest first: a face filling a 1,024 px photo is too large for
-# SCRFD's anchors at 640 and is found at 320.
+# SCRFD's anchors at 640 and is found at 320. The short side is padded only up to a multiple of
+# the largest stride, not to a square: a 3:2 photo costs two thirds of the square's detection.
 DETECTION_SIZES = (320, 480, 640)
 DETECTION_THRESHOLD = 0.5
 NMS_THRESHOLD = 0.4
@@ -43,7 +44,10 @@ def weights_dir() -> Path:
 class InsightFacePipeline:
     """Detect, align and embed with onnxruntime. Callers hold the service lock."""
 
-    def __init__(self, detector: str = "scrfd", mirror: bool = True):
+    # The embedding of the crop's mirror image averaged in: off, as measured it buys no pair
+    # accuracy and 0.2-0.4 points of open-set recognition for a second MobileFaceNet run, 40% of
+    # a photo's time (bench/RESULTS.md, "What the mirror buys").
+    def __init__(self, detector: str = "scrfd", mirror: bool = False):
         import onnxruntime
 
         files = installed_weight_files(weights_dir(), WEIGHT_FILES)
@@ -80,7 +84,8 @@ class InsightFacePipeline:
         height, width = rgb.shape[:2]
         scale = size / max(height, width)
         resized = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))))
-        canvas = np.zeros((size, size, 3), dtype=np.float32)
+        rows, cols = (-(-side // STRIDES[-1]) * STRIDES[-1] for side in resized.shape[:2])
+        canvas = np.zeros((rows, cols, 3), dtype=np.float32)
         canvas[: resized.shape[0], : resized.shape[1]] = resized
         blob = ((canvas - 127.5) / 128.0).transpose(2, 0, 1)[None]
         outputs = self._detector.run(None, {self._detector_input: blob})
@@ -91,7 +96,7 @@ class InsightFacePipeline:
             keep = np.flatnonzero(level_scores >= DETECTION_THRESHOLD)
             if not len(keep):
                 continue
-            centres = self._anchor_centres(size // stride, size // stride, stride)[keep]
+            centres = self._anchor_centres(rows // stride, cols // stride, stride)[keep]
             distances = outputs[level + levels].reshape(-1, 4)[keep] * stride
             points = outputs[level + 2 * levels].reshape(-1, 5, 2)[keep] * stride
             boxes.append(np.hstack([centres - distances[:, :2], centres + distances[:, 2:]]))

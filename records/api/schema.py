@@ -103,7 +103,7 @@ def missing_scope_response(scope: str, operation: str) -> OpenApiResponse:
 
 RECORD_ID = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
 IMAGE_ID = "1b4e28ba-2fa1-41d2-883f-0016d3cca427"
-MODEL_KEY = "ArcFace-MBF:scrfd:arcface112-flip-v2"
+MODEL_KEY = "ArcFace-MBF:scrfd:arcface112-v3"
 
 _ERRORS = {
     400: (ErrorSerializer, "Invalid input: not an image, an empty or damaged file, an unsupported "
@@ -276,7 +276,7 @@ EXAMPLES = {
             "face_box": [62, 71, 124, 124],
             "faces": [{"face_box": [62, 71, 124, 124], "detection_score": 0.83}],
             "processing_time_ms": 104.5,
-            "threshold": 0.6,
+            "threshold": 0.61,
             "runner_up_ratio": 0.5618,
             "max_ratio": 1.0,
             "model": MODEL_KEY,
@@ -293,7 +293,7 @@ EXAMPLES = {
             "face_box": [58, 66, 130, 130],
             "faces": [{"face_box": [58, 66, 130, 130], "detection_score": 0.79}],
             "processing_time_ms": 98.2,
-            "threshold": 0.6,
+            "threshold": 0.61,
             "runner_up_ratio": 0.9312,
             "max_ratio": 1.0,
             "model": MODEL_KEY,
@@ -315,14 +315,14 @@ EXAMPLES = {
             "faces_detected": 2,
             "faces_truncated": False,
             "processing_time_ms": 131.0,
-            "threshold": 0.6,
+            "threshold": 0.61,
             "max_ratio": 1.0,
             "model": MODEL_KEY,
         },
     ),
     "verified": response_example(
         "Verified",
-        {"verified": True, "distance": 0.412, "confidence": 1.0, "threshold": 0.7429, "model": MODEL_KEY,
+        {"verified": True, "distance": 0.412, "confidence": 1.0, "threshold": 0.7522, "model": MODEL_KEY,
          "face_box": [62, 71, 124, 124], "face_box2": [60, 68, 127, 127], "record_id": RECORD_ID,
          "image_id": IMAGE_ID, "processing_time_ms": 61.3},
     ),

@@ -55,6 +55,49 @@ def test_a_face_filling_a_large_photo_missed_at_640_is_found_by_the_retry(face_s
     assert len(faces) == 1 and faces[0].box[2] > 400
 
 
+def test_a_landscape_photo_is_detected_without_padding_it_to_a_square(face_service, faces_dir, monkeypatch):
+    """The detector's input is the photo's shape rounded up to SCRFD's largest stride; the face is
+    found where the square letterbox finds it."""
+    rgb = decode_image((faces_dir / "samples/face_recognition/examples/knn_examples/train/kit_harington/john1.jpeg").read_bytes()).rgb  # 1200 x 599
+    pipeline = face_service.pipeline
+    shapes = []
+    run = pipeline._detector.run
+
+    class Recording:
+        def run(self, names, feeds):
+            shapes.append(next(iter(feeds.values())).shape)
+            return run(names, feeds)
+
+    monkeypatch.setattr(pipeline, "_detector", Recording())
+    boxes, _, _ = pipeline.detect(rgb)
+    assert shapes == [(1, 3, 320, 640)] and len(boxes) == 1
+
+    square = np.zeros((rgb.shape[1], rgb.shape[1], 3), dtype=np.uint8)
+    square[: rgb.shape[0]] = rgb  # the letterbox of before, by hand: same scale, same coordinates
+    squared, _, _ = pipeline.detect(square)
+    assert shapes[-1] == (1, 3, 640, 640)
+    assert np.abs(boxes - squared).max() < 0.02 * rgb.shape[1]
+
+
+def test_the_default_embeds_the_aligned_crop_once(face_service, photo, monkeypatch):
+    """No mirror image: one recogniser input per face, whose output is the face's embedding."""
+    pipeline = face_service.pipeline
+    batches = []
+    run = pipeline._recogniser.run
+
+    class Recording:
+        def run(self, names, feeds):
+            batches.append(len(next(iter(feeds.values()))))
+            return run(names, feeds)
+
+    monkeypatch.setattr(pipeline, "_recogniser", Recording())
+    face = face_service.analyse(decode_image(photo("Tony_Blair", 0))).primary
+    assert batches == [1] and not pipeline.mirror
+    monkeypatch.setattr(pipeline, "mirror", True)
+    mirrored = face_service.analyse(decode_image(photo("Tony_Blair", 0))).primary
+    assert batches == [1, 2] and 0.9 < face.embedding @ mirrored.embedding < 0.9999
+
+
 def test_only_the_largest_face_is_embedded_unless_all_are_asked_for(face_service, photo):
     """Tony Blair's first LFW photo has a second face behind him."""
     image = decode_image(photo("Tony_Blair", 0))

@@ -56,7 +56,7 @@ def test_a_photo_without_a_face_is_refused_and_nothing_is_written():
 def test_saving_through_the_model_embeds_too(photo):
     person = Person.objects.create(name="Tony_Blair")
     image = FaceImage.objects.create(person=person, image=ContentFile(photo("Tony_Blair", 0), name="x.gif"))
-    assert image.model_key == "ArcFace-MBF:scrfd:arcface112-flip-v2" and len(image.vector) == 512
+    assert image.model_key == "ArcFace-MBF:scrfd:arcface112-v3" and len(image.vector) == 512
     assert image.image.name == f"faces/{person.pk}/{image.pk}.jpg"  # the server names the file
     assert match(photo("Tony_Blair", 1), top_k=1)["best_match"]["name"] == "Tony_Blair"
 

@@ -292,7 +292,7 @@ def test_a_photo_is_checked_against_the_person_on_their_page(operator, enrol, up
     same = operator.post(f"/people/{person.pk}/verify/", {"photo": upload(ALICE, 1)})
     assert same.context["verification"]["verified"] is True
     assert_shows(same, f"The same person as {person.name}")
-    assertContains(same, "1:1 threshold 0.7429")
+    assertContains(same, "1:1 threshold 0.7522")
 
     other = operator.post(f"/people/{person.pk}/verify/", {"photo": upload(BOB)})
     assert other.context["verification"]["verified"] is False

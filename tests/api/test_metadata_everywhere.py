@@ -76,7 +76,8 @@ def test_the_admin_refuses(admin_client, bush, unchanged, case):
     with unchanged():
         response = admin_client.post(
             f"/admin/records/person/{bush.pk}/change/",
-            {"name": "Renamed", "metadata": text, "images-TOTAL_FORMS": "0", "images-INITIAL_FORMS": "0"},
+            {"name": "Renamed", "collection": bush.collection_id, "metadata": text,
+             "images-TOTAL_FORMS": "0", "images-INITIAL_FORMS": "0"},
         )
     assertContains(response, message)
     assert Person.objects.get(pk=bush.pk).name == "George W Bush"
@@ -84,7 +85,7 @@ def test_the_admin_refuses(admin_client, bush, unchanged, case):
 
 def test_the_admin_stores_valid_metadata_and_an_empty_box_as_an_empty_object(admin_client, bush):
     change = f"/admin/records/person/{bush.pk}/change/"
-    form = {"name": "George W Bush", "images-TOTAL_FORMS": "0", "images-INITIAL_FORMS": "0"}
+    form = {"name": "George W Bush", "collection": bush.collection_id, "images-TOTAL_FORMS": "0", "images-INITIAL_FORMS": "0"}
 
     assert admin_client.post(change, {**form, "metadata": '{"team": "Security"}'}).status_code == 302
     assert Person.objects.get(pk=bush.pk).metadata == {"team": "Security"}

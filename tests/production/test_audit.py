@@ -197,7 +197,7 @@ def test_changes_and_key_revocations_are_recorded_from_every_path(door_camera, c
     api.patch(f"/records/{person_id}", {"name": "Colin L. Powell"}, format="json")
     api.patch(f"/records/{person_id}", {"name": "Colin L. Powell"}, format="json")  # no change: no event
     client.post(f"/admin/records/person/{person_id}/change/", {
-        "name": "Colin L. Powell", "metadata": '{"role": "minister"}',
+        "name": "Colin L. Powell", "metadata": '{"role": "minister"}', "collection": Person.objects.get(pk=person_id).collection_id,
         "images-TOTAL_FORMS": 0, "images-INITIAL_FORMS": 0, "images-MIN_NUM_FORMS": 0, "images-MAX_NUM_FORMS": 1000,
     })
     key_client("kiosk", scopes=["match"])

@@ -232,7 +232,7 @@ def test_the_admin_history_keeps_no_name_of_an_erased_person(api, client, django
     george = services.enrol("George Bush", photo("George_W_Bush", 0)).person
     # Renamed in the admin, one photo deleted there, then erased: one at a time, in bulk, from a shell.
     change = {
-        "name": "Colin L. Powell", "metadata": "{}",
+        "name": "Colin L. Powell", "metadata": "{}", "collection": george.collection_id,  # everyone's: default
         "images-TOTAL_FORMS": 2, "images-INITIAL_FORMS": 2, "images-MIN_NUM_FORMS": 0, "images-MAX_NUM_FORMS": 1000,
     }
     for n, image in enumerate(FaceImage.objects.filter(person_id=colin)):
@@ -308,7 +308,8 @@ def test_the_erasure_walk_finds_nothing_of_them_anywhere(
     assert (status, body["best_match"]["id"]) == (200, erased)
     assert api.post("/records/match", {"image": upload(probes[1])}).json()["best_match"]["id"] == erased
     client.force_login(django_user_model.objects.create_superuser("admin"))
-    rename = {"name": "Colin L. Powell", "metadata": "{}", "images-TOTAL_FORMS": 0, "images-INITIAL_FORMS": 0,
+    rename = {"name": "Colin L. Powell", "metadata": "{}", "collection": Person.objects.get(pk=erased).collection_id,
+              "images-TOTAL_FORMS": 0, "images-INITIAL_FORMS": 0,
               "images-MIN_NUM_FORMS": 0, "images-MAX_NUM_FORMS": 1000}
     assert client.post(f"/admin/records/person/{erased}/change/", rename).status_code == 302
     for image in images:

@@ -237,14 +237,15 @@ class JobWorker:
     """`manage.py db_worker` (records/jobs.py) as scripts/serve runs it beside gunicorn, with the
     environment of `server` (its DATA_DIR, database and media), in a session of its own."""
 
-    def __init__(self, server: Server, log: Path | None = None):
-        self.server = server
+    def __init__(self, server: Server, log: Path | None = None, niceness: int = 0):
+        self.server, self.niceness = server, niceness
         self.log = Path(log) if log else server.data_dir / "db_worker.log"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "JobWorker":
+        nice = ["nice", "-n", str(self.niceness)] if self.niceness else []
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "db_worker", "--no-reload", "--no-startup-delay", "--interval", "0.2"],
+            [*nice, sys.executable, "manage.py", "db_worker", "--no-reload", "--no-startup-delay", "--interval", "0.2"],
             cwd=BASE_DIR, env=self.server.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
             start_new_session=True,
         )

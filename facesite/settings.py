@@ -306,6 +306,9 @@ LOGGING = {
 # Re-embedding and large imports from the pages run as django-tasks tasks in the database: a
 # request queues them, `manage.py db_worker` (started by scripts/serve) runs them. No broker.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+# The enrolment page and a person's page analyse up to this many photos in the request (about
+# 0.1-0.3 s each); more are enrolled by a background job, whose page the operator is sent to.
+PAGES_PHOTOS_PER_REQUEST = env.int("PAGES_PHOTOS_PER_REQUEST", default=5)
 # A job whose worker was last heard of this long ago (its progress is written every second while
 # it works; rebuilding a large index writes none) is taken for dead when it runs on another host.
 # On the worker's own host the process itself is looked for, so a restart finds it at once.

@@ -18,6 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_tasks import TaskResultStatus, task
@@ -26,8 +27,10 @@ from django_tasks_db.models import DBTaskResult
 from recognition.service import get_service
 
 from . import audit
+from . import erasure
+from .imports import PhotoBatch, StoredPhotos, already_stored, stage, store_photo
 from .maintenance import ReembedOutcome, position, rebuild_index
-from .models import FaceImage, Job
+from .models import Collection, FaceImage, Job, PendingErasure, Person
 
 # The worker writes a job's progress at most this often: each write is one UPDATE of its row,
 # which on SQLite queues behind (and holds up) the requests' writes.
@@ -61,6 +64,27 @@ def start_reembed() -> Job:
             if running is not None and not recover_orphaned_jobs([running]):
                 raise JobConflict(running)
     raise JobConflict(Job.objects.active().filter(kind=Job.Kind.REEMBED, model_key=model_key).first())
+
+
+def start_import(batch: PhotoBatch, uploads) -> Job:
+    """Queue the enrolment of these photos of one person (the pages, beyond
+    PAGES_PHOTOS_PER_REQUEST): their bytes are staged for the worker first."""
+    job = Job(kind=Job.Kind.IMPORT, model_key=get_service().model_key, total=len(uploads), options=batch.as_options())
+    job.options["files"] = []
+    try:
+        job.options["files"] = stage(job.pk, uploads, staged=job.options["files"])
+        return _enqueue(job)
+    except BaseException:
+        discard_staged(job)
+        raise
+
+
+def discard_staged(job: Job) -> None:
+    """The staged photos of an import, erased as a deleted photo is (retried until it succeeds)."""
+    names = [name for name, _ in job.options.get("files", [])]
+    if names:
+        with transaction.atomic():
+            erasure.schedule(*[PendingErasure(file_name=name) for name in names])
 
 
 def _enqueue(job: Job) -> Job:
@@ -99,6 +123,15 @@ def run_job(job_id: str) -> dict | None:
     return result
 
 
+def _finish(job: Job, state: str, result: dict | None = None, error: str = "") -> None:
+    ended = Job.objects.filter(pk=job.pk, state=Job.State.RUNNING, worker=job.worker).update(
+        state=state, result=result, error=error[:2000], done=job.done, resume_after=job.resume_after,
+        heartbeat_at=timezone.now(), finished_at=timezone.now(),
+    )
+    if ended:
+        discard_staged(job)
+
+
 def _claim(job_id: str) -> Job | None:
     now = timezone.now()
     with transaction.atomic():
@@ -112,29 +145,22 @@ def _claim(job_id: str) -> Job | None:
     return job
 
 
-def _finish(job: Job, state: str, result: dict | None = None, error: str = "") -> None:
-    Job.objects.filter(pk=job.pk, state=Job.State.RUNNING, worker=job.worker).update(
-        state=state, result=result, error=error[:2000], done=job.done, resume_after=job.resume_after,
-        heartbeat_at=timezone.now(), finished_at=timezone.now(),
-    )
 
 
 class Progress:
-    """Counts the photos done and writes the count (with where to resume, and what the photos so
-    far came to) at most every PROGRESS_SECONDS; the write is the job's heartbeat too."""
+    """Counts the photos done and writes the count, with where to resume and what the photos so
+    far came to, at most every PROGRESS_SECONDS (or at once when asked); the write is the job's
+    heartbeat too."""
 
     def __init__(self, job: Job):
         self.job = job
         self.written_at = time.monotonic()
 
-    def __call__(self, image, outcome: ReembedOutcome | None = None) -> None:
+    def advance(self, resume_after: str, so_far: dict, write_now: bool = False) -> None:
         self.job.done += 1
-        self.job.resume_after = position(image)
-        if outcome is not None:
-            self.job.options["outcome_so_far"] = {
-                "failed": outcome.failures, "deleted_meanwhile": outcome.deleted_meanwhile,
-            }
-        if time.monotonic() - self.written_at >= PROGRESS_SECONDS:
+        self.job.resume_after = resume_after
+        self.job.options["so_far"] = so_far
+        if write_now or time.monotonic() - self.written_at >= PROGRESS_SECONDS:
             self.write()
 
     def write(self) -> None:
@@ -148,14 +174,55 @@ class Progress:
 
 
 def _reembed(job: Job, progress: Progress) -> dict:
-    so_far = job.options.get("outcome_so_far", {})
+    so_far = job.options.get("so_far", {})
     outcome = ReembedOutcome(failures=so_far.get("failed", []), deleted_meanwhile=so_far.get("deleted_meanwhile", 0))
-    result = rebuild_index(reembed=True, progress=progress, after=job.resume_after, outcome=outcome)
+
+    def advance(image, outcome: ReembedOutcome) -> None:
+        progress.advance(position(image), {"failed": outcome.failures, "deleted_meanwhile": outcome.deleted_meanwhile})
+
+    result = rebuild_index(reembed=True, progress=advance, after=job.resume_after, outcome=outcome)
     progress.write()
     return result
 
 
-RUNNERS = {Job.Kind.REEMBED: _reembed}
+def _import(job: Job, progress: Progress) -> dict:
+    """The staged photos in order, from after the last one recorded; one already stored for the
+    person (a resumed job) is not stored again."""
+    try:
+        batch = PhotoBatch.from_options(job.options)
+    except (Person.DoesNotExist, Collection.DoesNotExist):
+        raise RuntimeError("The person or collection the photos were for was deleted meanwhile.") from None
+    so_far = job.options.get("so_far", {})
+    person = Person.objects.filter(pk=so_far.get("person")).first() if so_far.get("person") else batch.person
+    stored = StoredPhotos(
+        person=person, count=so_far.get("count", 0), notes=so_far.get("notes", []),
+        duplicates=so_far.get("duplicates", []), refused=so_far.get("refused", []),
+    )
+    start = int(job.resume_after) + 1 if job.resume_after else 0
+    for number, (name, label) in enumerate(job.options["files"][start:], start=start):
+        with default_storage.open(name, "rb") as handle:
+            data = handle.read()
+        enrolled_now = stored.person is None
+        if already_stored(stored.person, data):  # by an attempt whose worker died before recording it
+            stored.count += 1
+        else:
+            store_photo(batch, stored, label, data)
+        # Written at once when the person was just enrolled: a resume must add to them, not enrol again.
+        progress.advance(str(number), import_outcome(stored), write_now=enrolled_now and stored.person is not None)
+    stored.finish()
+    progress.write()
+    return import_outcome(stored)
+
+
+def import_outcome(stored: StoredPhotos) -> dict:
+    person = stored.person
+    return {
+        "person": str(person.pk) if person else None, "name": person.name if person else None, "count": stored.count,
+        "notes": stored.notes, "refused": stored.refused, "duplicates": stored.duplicates,
+    }
+
+
+RUNNERS = {Job.Kind.REEMBED: _reembed, Job.Kind.IMPORT: _import}
 
 
 # --- Workers that died ---------------------------------------------------------------------------
@@ -202,6 +269,7 @@ def recover_orphaned_jobs(jobs=None) -> list[Job]:
             if job.attempts >= settings.JOB_MAX_ATTEMPTS:
                 job.state, job.finished_at = Job.State.FAILED, timezone.now()
                 job.error = f"Its worker stopped during each of its {job.attempts} attempts; last {job.worker}."
+                discard_staged(job)
             else:
                 job.state, job.worker = Job.State.QUEUED, ""
                 job.task_id = str(run_job.enqueue(str(job.pk)).id)

@@ -13,6 +13,7 @@ urlpatterns = [
     path("people/<uuid:pk>/verify/", views.verify_person, name="person-verify"),
     path("people/<uuid:pk>/delete/", views.PersonDeleteView.as_view(), name="person-delete"),
     path("people/<uuid:pk>/photos/<uuid:image_pk>/remove/", views.remove_photo, name="photo-remove"),
+    path("jobs/<uuid:pk>/", views.job, name="job"),
     path("photos/<uuid:pk>/", views.photo, name="photo"),
     path("photos/<uuid:pk>/face.jpg", views.face_thumbnail, name="face-thumbnail"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -1,7 +1,6 @@
 """The web pages. Thin: every photo goes through `records.services`, the code path of the API."""
 
 import base64
-from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.contrib import messages
@@ -20,10 +19,11 @@ from recognition.gallery import get_gallery
 from recognition.models import FaceVector
 from recognition.service import get_service
 
-from . import audit, services, thumbnails
+from . import audit, jobs, services, thumbnails
 from .export import export_response
 from .forms import AddPhotoForm, EnrolForm, MatchForm, VerifyForm
-from .models import Collection, FaceImage, Person
+from .imports import PhotoBatch, StoredPhotos, store_photo
+from .models import Collection, FaceImage, Job, Person
 
 # The photo of a match is sent back inline (it is never stored); these are the types it can be.
 DISPLAYABLE_TYPES = {"image/jpeg", "image/png", "image/webp", "image/bmp"}
@@ -69,60 +69,46 @@ class HomeView(LoginRequiredMixin, TemplateView):
         )
 
 
-@dataclass
-class StoredPhotos:
-    person: Person | None = None
-    count: int = 0
-    notes: list[str] = field(default_factory=list)  # photos refused, group photos
-    duplicates: list[dict] = field(default_factory=list)  # people a refused new face looks like
-
-    def report(self, request, success: str) -> None:
-        messages.success(request, success)
-        for note in self.notes:
-            messages.warning(request, note)
+def _report(request, stored: StoredPhotos, success: str) -> None:
+    messages.success(request, success)
+    for note in stored.notes:
+        messages.warning(request, note)
 
 
 def _store_photos(form, person: Person | None = None) -> StoredPhotos:
-    """Send each photo of the form through the service; the first accepted one enrols the person
-    unless one is given. When none is accepted the form carries the service's messages."""
-    data = form.cleaned_data
+    """Send each photo of the form through the service (records/imports.py); the first accepted
+    one enrols the person unless one is given. When none is accepted the form carries the
+    service's messages."""
+    batch = PhotoBatch.from_form(form.cleaned_data, person)
     stored = StoredPhotos(person)
-    refused = []
-    # A new person looking like someone enrolled is refused until the operator confirms; a photo
-    # added to someone is stored with a warning.
-    confirmed = person is not None or data.get("allow_duplicates")
-    on_duplicate = services.ALLOW_DUPLICATES if confirmed else services.REJECT_DUPLICATES
-    for upload in data["photos"]:
+    for upload in form.cleaned_data["photos"]:
         try:
-            photo = services.read_photo(upload)
-            if stored.person is None:
-                enrolment = services.enrol(
-                    data["name"], photo, data["metadata"], data["strict"], on_duplicate,
-                    collection=data.get("collection"),
-                )
-            else:
-                enrolment = services.add_image(stored.person, photo, data["strict"], on_duplicate)
-        except services.PossibleDuplicate as exc:
-            stored.duplicates += [d for d in exc.possible_duplicates if d not in stored.duplicates]
-            refused.append(f"{upload.name}: {exc.detail}")
-            continue
+            data = services.read_photo(upload)
         except FaceError as exc:
-            refused.append(f"{upload.name}: {exc.detail}")
+            stored.refused.append(f"{upload.name}: {exc.detail}")
             continue
-        stored.person, stored.count = enrolment.person, stored.count + 1
-        if enrolment.faces_detected > 1:
-            stored.notes.append(
-                f"{upload.name}: {enrolment.faces_detected} faces were detected; the largest one was used."
-            )
-        if enrolment.possible_duplicates:
-            names = ", ".join(d["name"] for d in enrolment.possible_duplicates)
-            stored.notes.append(f"{upload.name}: this face looks more like {names}. Check it is the right person.")
-    if stored.count:
-        stored.notes += [f"Not added: {message}" for message in refused]
-    else:
-        for message in refused:
+        store_photo(batch, stored, upload.name, data)
+    stored.finish()
+    if not stored.count:
+        for message in stored.refused:
             form.add_error("photos", message)
     return stored
+
+
+def _many_photos(form) -> bool:
+    return len(form.cleaned_data["photos"]) > settings.PAGES_PHOTOS_PER_REQUEST
+
+
+def _queue_import(request, form, person: Person | None = None):
+    """More photos than a request should analyse: a background job (records/jobs.py), and its page."""
+    try:
+        job = jobs.start_import(PhotoBatch.from_form(form.cleaned_data, person), form.cleaned_data["photos"])
+    except FaceError as exc:  # a photo above MAX_UPLOAD_BYTES: nothing queued, nothing kept
+        form.add_error("photos", exc.detail)
+        return None
+    who = person.name if person else form.cleaned_data["name"]
+    messages.success(request, f"Queued job {job.pk}: {job.total} photos of {who} are being stored in the background.")
+    return redirect("job", pk=job.pk)
 
 
 class EnrolView(PermissionRequiredMixin, FormView):
@@ -131,11 +117,13 @@ class EnrolView(PermissionRequiredMixin, FormView):
     form_class = EnrolForm
 
     def form_valid(self, form):
+        if _many_photos(form):
+            return _queue_import(self.request, form) or self.form_invalid(form)
         stored = _store_photos(form)
         if not stored.count:
             # Asked again with the people it looks like, and a box to enrol them anyway.
             return self.render_to_response(self.get_context_data(form=form, duplicates=stored.duplicates))
-        stored.report(self.request, f"Enrolled {stored.person.name} from {_photos(stored.count)}.")
+        _report(self.request, stored, f"Enrolled {stored.person.name} from {_photos(stored.count)}.")
         return redirect("person", pk=stored.person.pk)
 
 
@@ -260,10 +248,15 @@ def person_detail(request, pk):
         raise PermissionDenied
     form = AddPhotoForm(request.POST, request.FILES) if request.method == "POST" else AddPhotoForm()
     if form.is_bound and form.is_valid():
-        stored = _store_photos(form, person)
-        if stored.count:
-            stored.report(request, f"Added {_photos(stored.count)} to {person.name}.")
-            return redirect("person", pk=person.pk)
+        if _many_photos(form):
+            queued = _queue_import(request, form, person)
+            if queued:
+                return queued
+        else:
+            stored = _store_photos(form, person)
+            if stored.count:
+                _report(request, stored, f"Added {_photos(stored.count)} to {person.name}.")
+                return redirect("person", pk=person.pk)
     return _person_page(request, person, form=form)
 
 
@@ -296,6 +289,18 @@ def _person_page(request, person: Person, form=None, verify_form=None, verificat
         "verification": verification,
     }
     return render(request, "records/person_detail.html", context)
+
+
+@requires(ENROL)
+def job(request, pk):
+    """A background import of photos from these pages: its progress, then who was enrolled and
+    which photos were refused."""
+    job = get_object_or_404(Job, pk=pk, kind=Job.Kind.IMPORT)
+    options = job.options
+    return render(request, "records/job.html", {
+        "job": job, "active": job.state in Job.ACTIVE, "person_name": options.get("name"),
+        "person_id": options.get("person") or (job.result or {}).get("person"),
+    })
 
 
 @requires(VIEW)

@@ -9,7 +9,7 @@ from records.models import Job
 
 
 class Command(DatabaseWorkerCommand):
-    help = "Run background jobs (re-embeds), after resuming those a dead worker left."
+    help = "Run background jobs (re-embeds, large imports from the pages), after resuming those a dead worker left."
 
     def handle(self, *args, **options):
         for job in recover_orphaned_jobs():

@@ -1,0 +1,119 @@
+"""Photos of one person sent together from the pages (enrolment, or adding photos on their page):
+each through `records.services`, the first accepted one enrolling the person unless one is given.
+
+Up to PAGES_PHOTOS_PER_REQUEST photos are analysed in the request; more are a background job
+(records/jobs.py): their bytes are staged in the media storage under `imports/<job id>/` for the
+worker, which stores them as any enrolment does and erases the staged files when it ends.
+"""
+
+import hashlib
+from dataclasses import dataclass, field
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from recognition.errors import FaceError
+
+from . import services
+from .models import Collection, FaceImage, Person
+
+STAGING_FOLDER = "imports"
+
+
+@dataclass
+class PhotoBatch:
+    """What the operator asked: who the photos are of (a new person's name, metadata and
+    collection, or `person`), and how strictly."""
+
+    name: str = ""
+    metadata: dict = field(default_factory=dict)
+    strict: bool = False
+    allow_duplicates: bool = False
+    collection: Collection | None = None
+    person: Person | None = None
+
+    @classmethod
+    def from_form(cls, data: dict, person: Person | None = None) -> "PhotoBatch":
+        return cls(
+            name=data.get("name", ""), metadata=data.get("metadata", {}), strict=data["strict"],
+            allow_duplicates=bool(data.get("allow_duplicates")), collection=data.get("collection"), person=person,
+        )
+
+    def as_options(self) -> dict:
+        """As a job keeps it (JSON)."""
+        return {
+            "name": self.name, "metadata": self.metadata, "strict": self.strict,
+            "allow_duplicates": self.allow_duplicates, "collection": self.collection.name if self.collection else None,
+            "person": str(self.person.pk) if self.person else None,
+        }
+
+    @classmethod
+    def from_options(cls, options: dict) -> "PhotoBatch":
+        """Person.DoesNotExist when the person it adds to was deleted meanwhile."""
+        collection = options.get("collection")
+        return cls(
+            name=options["name"], metadata=options["metadata"], strict=options["strict"],
+            allow_duplicates=options["allow_duplicates"],
+            collection=Collection.objects.get(name=collection) if collection else None,
+            person=Person.objects.get(pk=options["person"]) if options.get("person") else None,
+        )
+
+
+@dataclass
+class StoredPhotos:
+    person: Person | None = None
+    count: int = 0
+    notes: list[str] = field(default_factory=list)  # photos refused, group photos
+    duplicates: list[dict] = field(default_factory=list)  # people a refused new face looks like
+    refused: list[str] = field(default_factory=list)
+
+    def finish(self) -> None:
+        """Once every photo was tried: the refusals become notes when anything was stored (else
+        they are the answer)."""
+        if self.count:
+            self.notes += [f"Not added: {message}" for message in self.refused]
+
+
+def store_photo(batch: PhotoBatch, stored: StoredPhotos, label: str, data: bytes) -> None:
+    """One photo through the service; refusals are noted in `stored`, never raised."""
+    # A new person looking like someone enrolled is refused until the operator confirms; a photo
+    # added to someone is stored with a warning.
+    confirmed = batch.person is not None or batch.allow_duplicates
+    on_duplicate = services.ALLOW_DUPLICATES if confirmed else services.REJECT_DUPLICATES
+    try:
+        if stored.person is None:
+            enrolment = services.enrol(
+                batch.name, data, batch.metadata, batch.strict, on_duplicate, collection=batch.collection
+            )
+        else:
+            enrolment = services.add_image(stored.person, data, batch.strict, on_duplicate)
+    except services.PossibleDuplicate as exc:
+        stored.duplicates += [d for d in exc.possible_duplicates if d not in stored.duplicates]
+        stored.refused.append(f"{label}: {exc.detail}")
+        return
+    except FaceError as exc:
+        stored.refused.append(f"{label}: {exc.detail}")
+        return
+    stored.person, stored.count = enrolment.person, stored.count + 1
+    if enrolment.faces_detected > 1:
+        stored.notes.append(f"{label}: {enrolment.faces_detected} faces were detected; the largest one was used.")
+    if enrolment.possible_duplicates:
+        names = ", ".join(d["name"] for d in enrolment.possible_duplicates)
+        stored.notes.append(f"{label}: this face looks more like {names}. Check it is the right person.")
+
+
+def already_stored(person: Person | None, data: bytes) -> bool:
+    """Whether this very file is already one of the person's photos: a resumed import job does
+    not add again the photos it stored before its worker died."""
+    return person is not None and FaceImage.objects.filter(person=person, sha256=hashlib.sha256(data).hexdigest()).exists()
+
+
+def stage(job_id, uploads, staged: list) -> list[list[str]]:
+    """Each upload's bytes saved for the worker, appended to `staged` as [stored name, the
+    upload's name] (so a failure midway leaves the list of what to erase); an upload above
+    MAX_UPLOAD_BYTES raises ImageTooLarge, as in the request."""
+    for number, upload in enumerate(uploads):
+        data = services.read_photo(upload)
+        name = default_storage.save(f"{STAGING_FOLDER}/{job_id}/{number:05d}", ContentFile(data))
+        staged.append([name, upload.name or f"photo {number + 1}"])
+    return staged

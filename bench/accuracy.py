@@ -3,6 +3,7 @@
     python -m bench.accuracy --images ../shared/faces/lfw/images --pairs ../shared/faces/lfw/pairsDevTrain.txt
     python -m bench.accuracy --manifest ../shared/faces/lfw/manifest.csv --identification
     python -m bench.accuracy --manifest ../shared/faces/lfw/manifest.csv --quality --distractors
+    python -m bench.accuracy --manifest ../shared/faces/lfw/manifest.csv --identification --distractors --vector-type float16
 
 Pairs: accuracy at the model's default threshold and 10-fold (threshold chosen on nine folds,
 scored on the tenth), TAR at FAR 0.1% and 1%, a logistic fit of P(same | distance), a ROC plot.
@@ -14,6 +15,8 @@ rate of strangers at the default threshold, and the threshold that accepts at mo
 A photo where no face is found counts as an error, never as skipped. --quality measures every
 photo's face (recognition/quality.py), prints the quantiles the limits are set from and what the
 model's limits refuse, and repeats the open set with those photos refused at enrolment.
+--vector-type float16 runs the open set on the FAISS index storing fp16 (FAISS_VECTOR_TYPE) and adds
+the recall@10 of every probe's ten nearest photos against the float32 index's.
 """
 
 import argparse
@@ -159,7 +162,7 @@ def run_identification(args, calibration, refused: frozenset = frozenset()):
     distractors = [name for name in distractors if photos[name][0] not in refused]
 
     enrolled = [(name, photos[name][0]) for name in sorted(known)] + [(n, photos[n][0]) for n in distractors]
-    index = VectorIndex()
+    index = VectorIndex(vector_type=args.vector_type)
     names = {}
     ids, vectors, people = [], [], []
     for vector_id, (name, path) in enumerate(enrolled):
@@ -180,6 +183,14 @@ def run_identification(args, calibration, refused: frozenset = frozenset()):
         ratio = found[0].distance / max(found[1].distance, 1e-6) if len(found) > 1 else 0.0
         return names[found[0].person_id], found[0].distance, ratio
 
+    probe_paths = [path for name in sorted(known) for path in known[name][1:]] + [photos[name][0] for name in strangers]
+    if args.vector_type != "float32":
+        reference = VectorIndex()
+        reference.add(ids, np.stack(vectors), people)
+        queries = np.stack([embeddings[path] for path in probe_paths if embeddings[path] is not None])
+        found, exact = index.nearest(queries, 10)[1], reference.nearest(queries, 10)[1]
+        recall = np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found.tolist(), exact.tolist())])
+        print(f"{args.vector_type} index: recall@10 against float32 over {len(queries)} probes: {recall:.4f}")
     known_results = [(name, *nearest(path)) for name in sorted(known) for path in known[name][1:]]
     stranger_results = [nearest(photos[name][0]) for name in strangers]
     stranger_results += [nearest(path) for name in not_enrolled for path in photos[name][1:]]
@@ -243,6 +254,7 @@ def main():
         "--mirror", choices=("on", "off"),
         help="average in the embedding of the crop's mirror image, or embed the crop alone (default: the pipeline's own)",
     )
+    parser.add_argument("--vector-type", default="float32", help="the FAISS index's: float32 or float16")
     args = parser.parse_args()
     from .embeddings import MIRROR, setup_django
 

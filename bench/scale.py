@@ -2,6 +2,7 @@
 
     python -m bench.scale                      # 10k, 100k and 1M vectors, about 5 minutes
     python -m bench.scale --sizes 10000,100000 # quicker
+    python -m bench.scale --sizes 1000000 --vector-types float32,float16   # flat float32 vs fp16
 
 For each size the index (recognition.index.VectorIndex, as the service uses it) holds the 2,000
 real LFW gallery embeddings plus synthetic vectors (bench/galleries.py says how they are drawn).
@@ -13,6 +14,11 @@ bound of a flat scan: bytes of vectors scanned per query / copy bandwidth measur
 one thread, counted as STREAM does). Then the approximate index at several nprobe: single-query
 time, speed-up over flat in the same run, and recall@10 against the flat index's exact answer.
 Writes bench/scale.json and the plot bench/scale.png.
+
+With --vector-types, instead: a flat index of each FAISS_VECTOR_TYPE per size (float16: FAISS's fp16
+scalar quantizer), its memory (the process's RSS growth while it was filled, every index kept, and
+the bytes FAISS stores per vector), single-query time, and recall@10 against the float32 index's
+exact top 10.
 """
 
 import argparse
@@ -36,13 +42,14 @@ def timed(function, *args) -> float:
     return time.perf_counter() - started
 
 
-def build(vectors: np.ndarray, approximate: bool, nprobe: int):
+def build(vectors: np.ndarray, approximate: bool, nprobe: int, vector_type: str = "float32"):
     from recognition.index import VectorIndex
 
-    index = VectorIndex(approximate_above=0 if approximate else None, nprobe=nprobe)
+    index = VectorIndex(approximate_above=0 if approximate else None, nprobe=nprobe, vector_type=vector_type)
     people = [uuid.UUID(int=i) for i in range(len(vectors))]
     started = time.perf_counter()
     index.add(np.arange(len(vectors)), vectors, people)
+    index.reorganise()
     return index, time.perf_counter() - started
 
 
@@ -97,6 +104,59 @@ def measure_size(size, real, synthetic, queries, timed_queries, bandwidth, args)
             }
         )
     return result
+
+
+def rss_mb() -> float:
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def measure_vector_types(size, real, synthetic, queries, timed_queries, args) -> list[dict]:
+    """Flat indexes of each type over the same vectors, all kept, so each RSS growth is its own."""
+    vectors = np.concatenate([real, synthetic[: size - len(real)]])
+    rows, exact = [], None
+    for vector_type in args.vector_types:
+        before = rss_mb()
+        index, build_s = build(vectors, approximate=False, nprobe=args.nprobe[0], vector_type=vector_type)
+        grown = rss_mb() - before
+        times = single_query_times(index, timed_queries, args.repeats)
+        people = [timed(index.search_people, q, 5) for _ in range(args.repeats) for q in timed_queries]
+        _, found = index.nearest(queries, TOP)
+        if exact is None:
+            exact = found  # the first type given (float32) is the reference
+        recall = np.array([len(set(f) & set(e)) / TOP for f, e in zip(found.tolist(), exact.tolist())])
+        rows.append({
+            "size": size, "vector_type": vector_type, "build_s": build_s, "rss_growth_mb": grown,
+            "bytes_per_vector": index._index.index.sa_code_size(),
+            "single_ms": 1000 * float(np.median(times)), "single_p90_ms": 1000 * galleries.percentile(times, 90),
+            "search_people_ms": 1000 * float(np.median(people)),
+            "recall_at_10": float(recall.mean()),
+            "recall_at_10_real_queries": float(recall[: args.real_queries].mean()),
+            "index": index,
+        })
+        print(f"{size:,} {vector_type} done", flush=True)
+    for row in rows:
+        del row["index"]
+    return rows
+
+
+def report_vector_types(results) -> str:
+    lines = [
+        f"machine: {galleries.machine()}",
+        "",
+        "| vectors | type | bytes per vector | RSS growth (MB) | single query p50 / p90 (ms) | search_people top 5 (ms) "
+        "| recall@10 vs float32 (all / real queries) |",
+        "|---:|---|---:|---:|---:|---:|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['size']:,} | {r['vector_type']} | {r['bytes_per_vector']} | {r['rss_growth_mb']:.0f} "
+            f"| {r['single_ms']:.2f} / {r['single_p90_ms']:.2f} | {r['search_people_ms']:.2f} "
+            f"| {r['recall_at_10']:.4f} / {r['recall_at_10_real_queries']:.4f} |"
+        )
+    return "\n".join(lines)
 
 
 def report(results, bandwidth, args) -> str:
@@ -174,8 +234,10 @@ def main():
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--json", default="bench/scale.json")
     parser.add_argument("--plot", default="bench/scale.png")
+    parser.add_argument("--vector-types", default="", help="e.g. float32,float16: compare flat indexes of these types")
     args = parser.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",")]
+    args.vector_types = [t for t in args.vector_types.split(",") if t]
     args.nprobe = [int(n) for n in args.nprobe.split(",")]
 
     data_dir = galleries.use_private_data_dir("bench-scale-")
@@ -200,6 +262,12 @@ def measure(args) -> None:
     queries = np.ascontiguousarray(np.concatenate([real_queries, synthetic_queries]))
     half = args.timed_queries // 2
     timed_queries = np.ascontiguousarray(np.concatenate([real_queries[:half], synthetic_queries[:half]]))
+    if args.vector_types:
+        results = [row for size in args.sizes
+                   for row in measure_vector_types(size, real, synthetic, queries, timed_queries, args)]
+        print(report_vector_types(results))
+        Path(args.json).write_text(json.dumps({"machine": galleries.machine(), "results": results}, indent=1))
+        return
     bandwidth = galleries.copy_bandwidth()
 
     results = []

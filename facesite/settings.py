@@ -268,6 +268,9 @@ INDEX_DIR = DATA_DIR / "index"
 # (0.99 for the 128-d dlib vectors); measure with bench/scale.py before turning it on.
 APPROXIMATE_INDEX_ABOVE = env.int("APPROXIMATE_INDEX_ABOVE", default=None)
 IVF_NPROBE = env.int("IVF_NPROBE", default=384)
+# How the FAISS backend stores each vector in memory and in its snapshots: float32, or float16
+# (FAISS's fp16 scalar quantizer), half the memory; bench/RESULTS.md (Issue 13) measures its cost.
+FAISS_VECTOR_TYPE = env.str("FAISS_VECTOR_TYPE", default="float32")
 # Where the vectors are searched (recognition/vectors/): `faiss`, a copy in every process (the
 # embedded default), or `milvus`, one collection per model key in the Milvus at MILVUS_URI that
 # every process shares (a `milvus-lite server` on one host, Milvus Standalone or Distributed).

@@ -95,3 +95,15 @@ def vector_backend_answers(app_configs, **kwargs):
             id="recognition.E006",
         )]
     return []
+
+
+@register()
+def faiss_vector_type_known(app_configs, **kwargs):
+    from .index import VECTOR_TYPES
+
+    if settings.FAISS_VECTOR_TYPE in VECTOR_TYPES:
+        return []
+    return [Error(
+        f"FAISS_VECTOR_TYPE={settings.FAISS_VECTOR_TYPE} is not one of {', '.join(VECTOR_TYPES)}.",
+        id="recognition.E008",
+    )]

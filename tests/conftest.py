@@ -58,6 +58,8 @@ def isolated_data(settings, tmp_path):
 
     gallery._galleries.clear()
     yield
+    for each in gallery._galleries.values():
+        each.wait_for_upkeep()  # no snapshot written into the next test's folder
     gallery._galleries.clear()
 
 

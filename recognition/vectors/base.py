@@ -82,6 +82,10 @@ class VectorGallery(ABC):
         """After an erasure: apply the removals now and leave no copy of a removed vector behind
         (a FAISS snapshot on disk, rows in Milvus)."""
 
+    def wait_for_upkeep(self) -> None:
+        """Until the background work due when this is called (a FAISS snapshot, IVF training)
+        is done: tests, benchmarks. Nothing by default."""
+
     def search(self, vector, top_k: int, partitions=None) -> list[Neighbour]:
         """Read-your-writes: first apply everything the database had when the search began."""
         self.sync()

@@ -97,6 +97,7 @@ def stored_state(settings) -> dict:
     """Everything a request could change: rows, stored files, the index and its snapshot."""
     gallery = get_gallery(get_service().model_key)
     gallery.sync()
+    gallery.wait_for_upkeep()  # a snapshot due is written before, not while, the block runs
     return {
         "people": list(
             Person.objects.order_by("pk").values_list("pk", "name", "metadata", "collection__name", "updated_at")

@@ -23,11 +23,13 @@ def people(count):
 
 
 def filled(index, vectors, chunk=1000):
-    """Add in chunks, as the gallery does when it loads from the database."""
+    """Add in chunks, as the gallery does when it loads from the database, then train IVF if due
+    (the gallery does that on a background thread)."""
     owners = people(len(vectors))
     for start in range(0, len(vectors), chunk):
         stop = start + chunk
         index.add(list(range(start, min(stop, len(vectors)))), vectors[start:stop], owners[start:stop])
+    index.reorganise()
     return index
 
 
@@ -94,6 +96,7 @@ def test_a_person_with_many_vectors_does_not_hide_the_others():
     close /= np.linalg.norm(close, axis=1, keepdims=True)
     index.add(list(range(1200)), close, [alice] * 1200)
     index.add([5000], base[None] * 0.9 + 0.1 * clustered(1, seed=5), [bob])
+    index.reorganise()
     assert index.is_approximate
     assert [n.person_id for n in index.search_people(base, 2)] == [alice, bob]
 
@@ -105,6 +108,8 @@ def test_retrains_when_it_has_outgrown_its_clusters():
     filled_more = vectors[1000:]
     owners = people(len(vectors))[1000:]
     index.add(list(range(1000, len(vectors))), filled_more, owners)
+    assert index.needs_training()
+    index.reorganise()
     assert index._index.nlist > lists
     assert len(index) == len(vectors)
 

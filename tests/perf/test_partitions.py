@@ -37,6 +37,7 @@ def filled(gallery, **options):
     for start in range(0, len(vectors), 5000):
         stop = start + 5000
         index.add(list(range(start, stop)), vectors[start:stop], owners[start:stop], partitions[start:stop])
+    index.reorganise()  # the gallery trains IVF on a background thread
     return index
 
 

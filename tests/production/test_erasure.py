@@ -90,14 +90,25 @@ def test_deleting_a_person_leaves_nothing_of_them(api, client, member, photo, se
 
 
 def test_no_index_snapshot_keeps_their_vectors(api, photo, settings):
+    """The delete does not throw the snapshot away: it is written again without them, off the
+    request, and a worker starting after the delete loads it."""
+    from recognition.index import VectorIndex
+
     erased = enrol_with_photos(api, "Colin Powell", [photo("Colin_Powell", 0)])
+    kept = enrol_with_photos(api, "Tony Blair", [photo("Tony_Blair", 0)])
     vector = bytes(FaceImage.objects.get(person_id=erased).face_vector.embedding)
-    get_gallery(FaceImage.objects.get().model_key).save()  # as a worker does at boot
+    gallery = get_gallery(FaceImage.objects.first().model_key)
+    gallery.save()  # as a worker does at boot
+    assert any(vector in data for data in files_under(settings.INDEX_DIR).values())
 
     api.delete(f"/records/{erased}")
+    gallery.wait_for_upkeep()
 
     for data in files_under(settings.INDEX_DIR).values():
         assert vector not in data
+    snapshot, watermark = VectorIndex.load(gallery.path)
+    assert watermark["generation"] == gallery.generation
+    assert {str(person) for person in snapshot._person_of.values()} == {kept}
 
 
 class FailingStorage:
@@ -333,6 +344,11 @@ def test_the_erasure_walk_finds_nothing_of_them_anywhere(
     assert not Source.objects.filter(name__contains=erased).exists() and not Thumbnail.objects.exists()
     assert not PendingErasure.objects.exists()  # every file erasure done
     assert not AuditEvent.objects.filter(target=erased).exclude(probe="").exists()
+    # The server's worker writes the snapshot again without them, off the request: this process,
+    # a worker of the same host, catches up and writes its own, under the file lock, so after
+    # the server's.
+    get_gallery(model_key).sync()
+    get_gallery(model_key).wait_for_upkeep()
     # Files: under this test's media folder only the other person's photo is left (no photo,
     # thumbnail, probe or export of theirs), and no file of this test, the server's data folder
     # (its snapshots, its cache) included, holds their photos, probes or vectors.
@@ -365,9 +381,9 @@ def test_the_erasure_walk_finds_nothing_of_them_anywhere(
         assert not any(vector in database for vector in vectors)
 
 
-def test_a_host_that_did_not_make_the_delete_drops_its_snapshot_as_it_catches_up(api, photo, settings, tmp_path):
-    """Hosts with a DATA_DIR each share the database: the deleting one forgets its own snapshot,
-    every other host's workers drop theirs as soon as they catch up with the removal."""
+def test_a_host_that_did_not_make_the_delete_rewrites_its_snapshot_as_it_catches_up(api, photo, settings, tmp_path):
+    """Hosts with a DATA_DIR each share the database: the deleting one rewrites its own snapshot,
+    every other host's workers rewrite theirs without the vector as soon as they catch up."""
     from recognition.vectors.faiss_gallery import FaissGallery
 
     erased = enrol_with_photos(api, "Colin Powell", [photo("Colin_Powell", 0)])
@@ -381,10 +397,25 @@ def test_a_host_that_did_not_make_the_delete_drops_its_snapshot_as_it_catches_up
     settings.INDEX_DIR = tmp_path / "index"
 
     api.delete(f"/records/{erased}")
-    settings.INDEX_DIR = tmp_path / "other-host-index"
     other_host.sync()  # its next search
+    other_host.wait_for_upkeep()
 
-    assert not any(vector in data for data in files_under(settings.INDEX_DIR).values())
+    written = files_under(tmp_path / "other-host-index")
+    assert other_host.path in written
+    assert not any(vector in data for data in written.values())
+
+
+def test_a_process_without_an_index_deletes_the_snapshot(api, photo, settings):
+    """A shell or a command that deletes has loaded no index to write a snapshot from: the
+    snapshot, which holds the vector, goes, and the next worker loads from the database."""
+    erased = enrol_with_photos(api, "Colin Powell", [photo("Colin_Powell", 0)])
+    model_key = FaceImage.objects.get().model_key
+    get_gallery(model_key).save()
+    galleries._galleries.clear()  # this process as a shell that never searched
+
+    Person.objects.get(pk=erased).delete()
+
+    assert not list(Path(settings.INDEX_DIR).glob("*.npz"))
 
 
 def test_the_admin_lists_pending_erasures_and_lets_nobody_change_them(api, client, django_user_model, photo, monkeypatch):

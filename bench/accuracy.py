@@ -189,8 +189,11 @@ def run_identification(args, calibration, refused: frozenset = frozenset()):
         reference.add(ids, np.stack(vectors), people)
         queries = np.stack([embeddings[path] for path in probe_paths if embeddings[path] is not None])
         found, exact = index.nearest(queries, 10)[1], reference.nearest(queries, 10)[1]
-        recall = np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found.tolist(), exact.tolist())])
-        print(f"{args.vector_type} index: recall@10 against float32 over {len(queries)} probes: {recall:.4f}")
+        shared = [len(set(f) & set(e)) for f, e in zip(found.tolist(), exact.tolist())]
+        print(
+            f"{args.vector_type} index: recall@10 against float32 over {len(queries)} probes: {np.mean(shared) / 10:.5f} "
+            f"({10 * len(shared) - sum(shared)} of {10 * len(shared)} neighbours differ)"
+        )
     known_results = [(name, *nearest(path)) for name in sorted(known) for path in known[name][1:]]
     stranger_results = [nearest(photos[name][0]) for name in strangers]
     stranger_results += [nearest(path) for name in not_enrolled for path in photos[name][1:]]

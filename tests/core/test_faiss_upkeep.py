@@ -248,3 +248,11 @@ def test_a_snapshot_of_another_vector_type_is_not_loaded(settings):
     assert restarted.index.vector_type == "float16"
     assert restarted.vector_ids() == {v.vector_id for v in stored}
     assert VectorIndex.read_vector_type(restarted.path) == "float16"  # written again in its own type
+
+
+def test_check_names_an_unknown_vector_type(settings):
+    from recognition.checks import faiss_vector_type_known
+
+    assert faiss_vector_type_known(None) == []
+    settings.FAISS_VECTOR_TYPE = "int8"
+    assert [error.id for error in faiss_vector_type_known(None)] == ["recognition.E008"]

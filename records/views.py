@@ -116,6 +116,9 @@ class EnrolView(PermissionRequiredMixin, FormView):
     template_name = "records/enrol.html"
     form_class = EnrolForm
 
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(photos_per_request=settings.PAGES_PHOTOS_PER_REQUEST, **kwargs)
+
     def form_valid(self, form):
         if _many_photos(form):
             return _queue_import(self.request, form) or self.form_invalid(form)

@@ -62,6 +62,7 @@ def test_a_few_photos_are_still_stored_in_the_request(operator, upload):
     person = Person.objects.get()
     assertRedirects(response, f"/people/{person.pk}/", fetch_redirect_response=False)
     assert person.images.count() == len(photos) and not Job.objects.exists()
+    assert_shows(operator.get("/enrol/"), f"More than {len(photos)} at once are stored in the background")
 
 
 def test_many_photos_added_on_a_person_page_are_a_job_too(operator, upload, enrol, settings):

@@ -33,7 +33,7 @@ def rebuild_index(reembed: bool = False, progress=None, after: str = "", outcome
     keys = {model_key}
     if reembed:
         keys |= set(FaceVector.objects.values_list("model_key", flat=True).distinct())
-        outcome = reembed_images(photos_after(after), progress=progress, outcome=outcome)
+        outcome = reembed_images(FaceImage.objects.all(), progress=progress, outcome=outcome, after=after)
     for key in keys:
         rebuild(key)
     result = {
@@ -57,9 +57,10 @@ def position(image: FaceImage) -> str:
     return f"{image.created_at.isoformat()} {image.pk}"
 
 
-def photos_after(after: str = ""):
-    """Every photo in enrolment order, or those after the `position` `after`."""
-    photos = FaceImage.objects.order_by("created_at", "pk")
+def photos_after(after: str = "", images=None):
+    """The photos (of `images`, else every one) in enrolment order, or those after the `position`
+    `after`."""
+    photos = (FaceImage.objects.all() if images is None else images).order_by("created_at", "pk")
     if not after:
         return photos
     created_at, pk = after.split(" ")
@@ -77,16 +78,29 @@ def deleted_meanwhile_note(count: int) -> str:
     return f"{count} photo{pluralize(count)} deleted while re-embedding {pluralize(count, 'was,were')} skipped."
 
 
-def reembed_images(images, progress=None, outcome: ReembedOutcome | None = None) -> ReembedOutcome:
-    """Recompute each photo's face with the active model. A photo that now fails keeps its old
-    vector (reported) rather than being dropped; one deleted meanwhile is skipped and counted.
-    `progress(photo, outcome)` is called after each photo, whatever became of it."""
+def reembed_images(images, progress=None, outcome: ReembedOutcome | None = None, after: str = "") -> ReembedOutcome:
+    """Recompute each photo's face with the active model, in enrolment order (from after the
+    `position` `after`). A photo that now fails keeps its old vector (reported) rather than being
+    dropped; one deleted meanwhile is skipped and counted. `progress(photo, outcome)` is called
+    after each photo, whatever became of it."""
     outcome = outcome or ReembedOutcome()
-    for image in images.select_related("person").iterator(chunk_size=200):
+    for image in _a_page_at_a_time(images, after):
         _reembed_one(image, outcome)
         if progress:
             progress(image, outcome)
     return outcome
+
+
+def _a_page_at_a_time(images, after: str, size: int = 200):
+    """The photos read a page at a time, with no read left open while they are re-embedded: on
+    SQLite an open read (a queryset iterator) pins a snapshot, and the next write from that
+    connection fails at once with "database is locked" once another process has written since."""
+    while True:
+        page = list(photos_after(after, images).select_related("person")[:size])
+        yield from page
+        if len(page) < size:
+            return
+        after = position(page[-1])
 
 
 def _reembed_one(image: FaceImage, outcome: ReembedOutcome) -> None:

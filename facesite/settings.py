@@ -279,7 +279,8 @@ MILVUS_URI = env.str("MILVUS_URI", default="")
 MILVUS_TOKEN = env.str("MILVUS_TOKEN", default="")  # "user:password" or an API key, if Milvus asks
 MILVUS_COLLECTION_PREFIX = env.str("MILVUS_COLLECTION_PREFIX", default="facesite")
 MILVUS_INDEX_TYPE = env.str("MILVUS_INDEX_TYPE", default="FLAT")  # FLAT (exact) or HNSW at any size
-# FLAT up to this many vectors of a model key, HNSW above (chosen when a collection is loaded)
+# FLAT up to this many vectors of a model key, HNSW above (chosen when a collection is loaded:
+# at its creation or rebuild_index, never under running searches)
 MILVUS_HNSW_ABOVE = env.int("MILVUS_HNSW_ABOVE", default=1_000_000)
 MILVUS_TIMEOUT = env.float("MILVUS_TIMEOUT", default=10.0)
 # Photos are downscaled to this longest side before detection; boxes are mapped back.

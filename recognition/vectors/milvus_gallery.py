@@ -183,11 +183,8 @@ class MilvusGallery(VectorGallery):
         self.sync()
 
     def _catch_up(self, force_reload: bool = False) -> None:
-        if not self._checked_collection and (reason := self._outdated()):
-            logger.warning("Reloading %s into Milvus (%s) from the database: %s", self.model_key, self.name, reason)
-            # Committed before the reload, so that every process waits for it on the lock below
-            # instead of searching a collection being replaced.
-            MilvusCollection.objects.filter(pk=self.name).update(epoch=-1)
+        if not self._checked_collection:
+            self._check_collection()
         with transaction.atomic():
             MilvusCollection.objects.get_or_create(name=self.name, defaults={"model_key": self.model_key})
             # The UPDATE is the lock: a row lock on PostgreSQL, the write lock on SQLite (taken at
@@ -216,21 +213,25 @@ class MilvusGallery(VectorGallery):
     def _has_rows(self, have: Watermark) -> bool:
         return FaceVector.objects.filter(model_key=self.model_key, generation__lte=have.generation).exists()
 
-    def _outdated(self) -> str | None:
-        """Why the collection cannot serve as it is (made before a field existed, or with an index
-        other than the one the settings ask for at its size), or None."""
+    def _check_collection(self) -> None:
+        """At a process's first use. A collection made before a field existed is loaded again from
+        the database: its epoch -1 is committed first, so that every process waits for the load on
+        the lock instead of searching a collection being replaced. One whose index is not the one
+        the settings ask for at its size is only reported: the index changes when the collection is
+        loaded (`rebuild_index`), never under running searches, as loading a large gallery inside a
+        request would outlast gunicorn's timeout."""
         if not self.client.has_collection(self.name):
-            return None
+            return
         fields = {field["name"] for field in self.client.describe_collection(self.name)["fields"]}
         if fields != FIELDS:
-            return f"its fields are {', '.join(sorted(fields))}, not {', '.join(sorted(FIELDS))}"
-        have = self._index_type()
-        wanted = index_type_for(self._stored())
-        # Once HNSW, kept when the gallery shrinks below MILVUS_HNSW_ABOVE: no reload back and
-        # forth around the size (rebuild_index chooses again).
-        if have != wanted and not (have == "HNSW" and settings.MILVUS_HNSW_ABOVE):
-            return f"its index is {have}, the settings ask for {wanted}"
-        return None
+            logger.warning("Reloading %s into Milvus (%s) from the database: its fields are %s, not %s",
+                           self.model_key, self.name, ", ".join(sorted(fields)), ", ".join(sorted(FIELDS)))
+            MilvusCollection.objects.filter(pk=self.name).update(epoch=-1)
+            return
+        have, wanted = self._index_type(), index_type_for(self._stored())
+        if have != wanted:
+            logger.warning("Milvus collection %s has a %s index, the settings ask for %s at its size: "
+                           "`manage.py rebuild_index` loads it again with that one", self.name, have, wanted)
 
     def _index_type(self) -> str:
         index_name = self.client.list_indexes(self.name, field_name="embedding")[0]

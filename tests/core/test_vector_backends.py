@@ -325,7 +325,7 @@ def index_type(gallery) -> str:
     return gallery.client.describe_index(gallery.name, index_name="embedding")["index_type"]
 
 
-def test_hnsw_above_the_size_set(milvus_backend, settings):
+def test_hnsw_above_the_size_set(milvus_backend, settings, caplog):
     settings.MILVUS_HNSW_ABOVE = 5
     vectors, owners = unit_vectors(8, seed=16), [uuid.uuid4() for _ in range(8)]
     store(vectors[:4], owners[:4])
@@ -334,30 +334,33 @@ def test_hnsw_above_the_size_set(milvus_backend, settings):
     assert index_type(gallery) == "FLAT"
     store(vectors[4:], owners[4:])
     gallery.sync()
-    assert index_type(gallery) == "FLAT"  # a running process does not change the index under searches
+    assert index_type(gallery) == "FLAT"  # never changed under running searches
 
-    gallery = as_a_new_process_finds_it()  # at its first use, loaded again with the index its size calls for
-    assert [owners_found(vector, top_k=1)[0] for vector in vectors] == owners
+    gallery = as_a_new_process_finds_it()  # only says so
+    assert owners_found(vectors[5], top_k=1) == [owners[5]]
+    assert index_type(gallery) == "FLAT"
+    assert "has a FLAT index, the settings ask for HNSW" in caplog.text
+
+    rebuild(MODEL)  # loads it again with the index its size calls for
     assert index_type(gallery) == "HNSW"
+    assert [owners_found(vector, top_k=1)[0] for vector in vectors] == owners
     assert gallery.applied == database_watermark(MODEL)
 
-    FaceVector.objects.filter(owner_id__in=owners[:5]).delete()  # below the size: HNSW kept
-    gallery = as_a_new_process_finds_it()
-    assert owners_found(vectors[7], top_k=1) == [owners[7]]
-    assert index_type(gallery) == "HNSW"
-    rebuild(MODEL)  # chooses again
+    FaceVector.objects.filter(owner_id__in=owners[:5]).delete()
+    rebuild(MODEL)
     assert index_type(gallery) == "FLAT"
     assert get_gallery(MODEL).count() == 3
 
 
-def test_a_fixed_index_type_is_what_the_collection_gets(milvus_backend, settings):
+def test_a_fixed_index_type_is_what_a_loaded_collection_gets(milvus_backend, settings):
     settings.MILVUS_INDEX_TYPE = "HNSW"
     vectors, owners = unit_vectors(3, seed=17), [uuid.uuid4() for _ in range(3)]
     store(vectors, owners)
     assert owners_found(vectors[2], top_k=1) == [owners[2]]
     assert index_type(get_gallery(MODEL)) == "HNSW"
-    settings.MILVUS_INDEX_TYPE = "FLAT"
-    settings.MILVUS_HNSW_ABOVE = None
-    gallery = as_a_new_process_finds_it()
+    settings.MILVUS_INDEX_TYPE, settings.MILVUS_HNSW_ABOVE = "FLAT", 0
+    rebuild(MODEL)
     assert owners_found(vectors[0], top_k=1) == [owners[0]]
-    assert index_type(gallery) == "FLAT"
+    assert index_type(get_gallery(MODEL)) == "FLAT"
+
+

@@ -1,8 +1,9 @@
 """Erasure that always completes, whatever deletes the data (API, pages, admin, shell, bulk).
 
 Deleting a photo, alone or with its person, writes a `PendingErasure` row in the deleting
-transaction (records/signals.py). Once the delete commits, the file and the index snapshot that may
-hold the vector are erased and the row removed. When storage fails the row stays, and the erasure
+transaction (records/signals.py). Once the delete commits, the file is erased, the index drops the
+vector and has its snapshot written again without it (recognition's faiss_gallery: in the
+background, replacing the old file), and the row is removed. When storage fails the row stays, and the erasure
 is retried until it succeeds: by the next request a process serves (at most every
 ERASURE_RETRY_SECONDS), by `manage.py erase_pending` and by `manage.py check_integrity --repair`.
 A rolled-back delete leaves no row, so its photo is never touched.
@@ -40,7 +41,7 @@ class ErasureResult:
 
 
 def schedule(*pending: PendingErasure) -> None:
-    """Erase these stored files (and forget these models' index snapshots) once the current
+    """Erase these stored files (and drop the vectors from these models' indexes) once the current
     transaction commits. Call it inside the deleting transaction."""
     rows = PendingErasure.objects.bulk_create(pending)
     if rows:
@@ -63,8 +64,9 @@ def erase_pending(pks=None) -> ErasureResult:
                 # file that is already gone succeeds, so a retry after a partial success is safe.
                 default_storage.delete(pending.file_name)
             if pending.model_key and pending.model_key not in forgotten:
-                # No copy of the vector outlives this: no snapshot on disk keeps it, this
-                # process's index drops it now, Milvus applies the delete now.
+                # This process's index drops it now and writes its snapshot again without it
+                # (in the background: no older snapshot outlives that write), Milvus applies the
+                # delete now.
                 get_gallery(pending.model_key).purge_removed()
                 forgotten.add(pending.model_key)
         # Any storage backend's error (OSError, botocore's, ...) means the same: try again later.

@@ -6,7 +6,7 @@ from records.erasure import erase_pending
 class Command(BaseCommand):
     help = (
         "Erase the files of deletes whose erasure failed after they committed (storage down), and "
-        "forget the index snapshots that may hold their vectors. Exits 1 while some remain."
+        "drop their vectors from the index and its snapshot. Exits 1 while some remain."
     )
 
     def handle(self, **options):

@@ -22,6 +22,7 @@ meanwhile. recognition/vectors/faiss_gallery.py does that work on a background t
 import os
 import tempfile
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +49,7 @@ RETRAIN_GROWTH = 4
 DEFAULT_NPROBE = 384  # recall@10 0.99 at 1M vectors (2,000 lists)
 VECTOR_TYPES = ("float32", "float16")
 # Arrays of a snapshot that are not its watermark.
-SNAPSHOT_CONTENTS = ("index", "ids", "people", "partitions", "vector_type")
+SNAPSHOT_CONTENTS = ("index", "index_size", "ids", "people", "partitions", "vector_type")
 
 
 def _flat(dimension: int, vector_type: str):
@@ -313,10 +314,13 @@ class VectorIndex:
     @classmethod
     def load(cls, path: Path, **options) -> tuple["VectorIndex", dict]:
         """`options` are the constructor's but `vector_type`, which is the snapshot's."""
-        with np.load(path, allow_pickle=False) as data:
+        with _snapshot(path) as data:
             index = cls(**options, vector_type=_vector_type(data))
-            if data["index"].size:
-                index._index = faiss.deserialize_index(data["index"])
+            if "index" in data.files:  # written before the index went first in the file
+                index._index = faiss.deserialize_index(data["index"]) if data["index"].size else None
+            elif int(data["index_size"]):
+                index._index = faiss.read_index(str(path))
+            if index._index is not None:
                 index.dimension = index._index.d
                 if not isinstance(index._index, faiss.IndexIDMap2):
                     index._index.nprobe = index.nprobe
@@ -330,12 +334,12 @@ class VectorIndex:
     @staticmethod
     def read_watermark(path: Path) -> dict:
         """Only the watermark of a snapshot: milliseconds, where `load` of 1M vectors takes seconds."""
-        with np.load(path, allow_pickle=False) as data:
+        with _snapshot(path) as data:
             return _watermark(data)
 
     @staticmethod
     def read_vector_type(path: Path) -> str:
-        with np.load(path, allow_pickle=False) as data:
+        with _snapshot(path) as data:
             return _vector_type(data)
 
 
@@ -382,12 +386,19 @@ class FrozenIndex:
         # Raw uint8 rows, not numpy's "S16": that strips trailing zero bytes from a UUID.
         people = np.frombuffer(b"".join(p.bytes for p in self.person_of.values()), dtype=np.uint8)
         partitions = np.array([self.partition_of[i] for i in self.person_of], dtype=np.str_)
-        blob = faiss.serialize_index(self.index) if self.index is not None else np.zeros(0, np.uint8)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        os.close(fd)
         try:
-            with os.fdopen(fd, "wb") as handle:
+            # FAISS writes its index straight from memory into the file: serialize_index would
+            # first copy it twice (two extra 2 GB buffers at a million vectors, and most of the
+            # write's time). The rest follows as an npz archive, which zip readers find from the
+            # end of the file.
+            if self.index is not None:
+                faiss.write_index(self.index, tmp)
+            with open(tmp, "r+b") as handle:
+                handle.seek(0, os.SEEK_END)
                 np.savez(
-                    handle, index=blob, ids=ids, people=people, partitions=partitions,
+                    handle, index_size=np.int64(handle.tell()), ids=ids, people=people, partitions=partitions,
                     vector_type=np.str_(self.vector_type), **{k: np.int64(v) for k, v in watermark.items()},
                 )
                 handle.flush()
@@ -396,6 +407,14 @@ class FrozenIndex:
             Path(tmp).unlink(missing_ok=True)
             raise
         return Path(tmp)
+
+
+@contextmanager
+def _snapshot(path: Path):
+    """The npz archive of a snapshot, after the FAISS index that starts the file (np.load would
+    take the file for a .npy by its first bytes)."""
+    with open(path, "rb") as handle, np.lib.npyio.NpzFile(handle, allow_pickle=False) as data:
+        yield data
 
 
 def _vector_type(data) -> str:

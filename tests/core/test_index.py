@@ -67,3 +67,19 @@ def test_snapshot_round_trip(tmp_path):
     # CAROL's UUID ends in a zero byte: it must survive the trip unchanged.
     assert [n.person_id for n in loaded.search_people(unit(0.7, 0.7), 1)] == [CAROL]
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_a_snapshot_written_before_the_index_came_first_in_the_file_still_loads(tmp_path):
+    """Snapshots on disk at an upgrade: the FAISS index serialized inside the npz archive."""
+    import faiss
+
+    index = make_index()
+    people = np.frombuffer(b"".join(p.bytes for p in [ALICE, ALICE, BOB, CAROL]), dtype=np.uint8)
+    np.savez(
+        tmp_path / "old.npz", index=faiss.serialize_index(index._index), ids=np.arange(4), people=people,
+        partitions=np.array([""] * 4), epoch=np.int64(2), generation=np.int64(5),
+    )
+    loaded, watermark = VectorIndex.load(tmp_path / "old.npz")
+    assert watermark == {"epoch": 2, "generation": 5} == VectorIndex.read_watermark(tmp_path / "old.npz")
+    assert loaded.vector_type == "float32"
+    assert [n.person_id for n in loaded.search_people(unit(0.7, 0.7), 1)] == [CAROL]

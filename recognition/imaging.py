@@ -99,8 +99,10 @@ def decode_image(data: bytes) -> DecodedImage:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image.load()
-            image = ImageOps.exif_transpose(image)
-            rgb = np.asarray(image.convert("RGB"))
+            # In place, and no conversion of what is already RGB: each copy of a 2,400 px photo
+            # cost 2-4 ms of a match (bench/RESULTS.md, issue 14).
+            ImageOps.exif_transpose(image, in_place=True)
+            rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
     except DECODER_ERRORS as exc:
         raise InvalidImage(f"The image could not be decoded (damaged or truncated file): {exc}")
     return DecodedImage(

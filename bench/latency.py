@@ -16,7 +16,9 @@ and "large" sample photos whose longest side is 1,000-2,400 px (samples/manifest
 Measured at every size: cold start (gunicorn process start to the first answered match, and to
 every worker ready), POST /records/match p50/p95/p99 with one client, RSS of each worker. At the
 main size (--main-size) also: 1, 2 and 4 concurrent clients (throughput = answered requests / wall
-time), and POST /records (enrolment) with LFW photos not in the gallery and large photos.
+time; and the workers' CPU time per request, from which the matches per second the machine's cores
+could answer if nothing else ran on them: cores x 1000 / CPU-ms), and POST /records (enrolment)
+with LFW photos not in the gallery and large photos.
 Clients are threads of this process using http.client (gunicorn's sync workers close each
 connection). Writes bench/latency.json and the plots bench/latency_vs_concurrency.png and
 bench/latency_vs_gallery.png.
@@ -98,8 +100,11 @@ def cold_start(server: Server, client: Client, probe: bytes, started: float, lim
     return {"first_match_s": first, "all_workers_ready_s": time.perf_counter() - started}
 
 
-def load(client: Client, path: str, photos: list[bytes], fields, requests: int, concurrency: int) -> dict:
-    """`requests` posts from `concurrency` threads, photos taken in turn; latencies and throughput."""
+def load(client: Client, path: str, photos: list[bytes], fields, requests: int, concurrency: int, server=None) -> dict:
+    """`requests` posts from `concurrency` threads, photos taken in turn; latencies and throughput,
+    and with `server` the workers' CPU time per request: on a machine other work shares, what the
+    cores could answer if they were free is cores / that, whatever this run's wall throughput."""
+    cpu_before = server.worker_cpu_seconds() if server else None
     latencies, statuses, processing, lock = [], [], [], threading.Lock()
     counter = iter(range(requests))
 
@@ -119,6 +124,7 @@ def load(client: Client, path: str, photos: list[bytes], fields, requests: int, 
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - started
+    cpu = server.worker_cpu_seconds() - cpu_before if server else float("nan")
     ok = [latency for latency, status in zip(latencies, statuses) if status in (200, 201)]
     return {
         "concurrency": concurrency,
@@ -129,6 +135,7 @@ def load(client: Client, path: str, photos: list[bytes], fields, requests: int, 
         "p95_ms": 1000 * galleries.percentile(ok, 95),
         "p99_ms": 1000 * galleries.percentile(ok, 99),
         "throughput_per_s": len(ok) / wall,
+        "worker_cpu_ms_per_request": 1000 * cpu / max(1, len(latencies)),
         # services.match's own timing (decode to answer body), without HTTP, parsing and auth
         "service_p50_ms": galleries.percentile(processing, 50),
     }
@@ -228,7 +235,7 @@ def measure(args, sizes, concurrencies, data_dir: Path) -> None:
                 for label, photos in (("lfw_250", lfw_photos), ("large", large_photos)):
                     levels = concurrencies if size == args.main_size else [1]
                     entry["match"][label] = [
-                        load(client, "/records/match", photos, lambda n: {"top_k": 5}, args.requests, c)
+                        load(client, "/records/match", photos, lambda n: {"top_k": 5}, args.requests, c, server)
                         for c in levels
                     ]
                     print(f"{size:,} round {number + 1}: match {label} c=1 p50 "
@@ -284,8 +291,8 @@ def report(results) -> str:
     ]
     lines += [
         "| gallery | photos | clients | requests | p50 (ms) | p95 (ms) | p99 (ms) | throughput (/s) "
-        "| services.match p50 (ms) |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| services.match p50 (ms) | worker CPU per request (ms) | the cores free could answer (/s) |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for entry in results["sizes"]:
         for label, rows in entry["match"].items():
@@ -294,7 +301,8 @@ def report(results) -> str:
                     f"| {entry['gallery']:,.0f} | {label} | {row['concurrency']:.0f} "
                     f"| {row['ok']:.0f}/{row['requests']:.0f} "
                     f"| {row['p50_ms']:.0f} | {row['p95_ms']:.0f} | {row['p99_ms']:.0f} | {row['throughput_per_s']:.2f} "
-                    f"| {row['service_p50_ms']:.0f} |"
+                    f"| {row['service_p50_ms']:.0f} | {row['worker_cpu_ms_per_request']:.0f} "
+                    f"| {1000 * (os.cpu_count() or 1) / row['worker_cpu_ms_per_request']:.1f} |"
                 )
     lines += [
         "",

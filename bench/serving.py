@@ -192,6 +192,18 @@ class Server:
         except OSError:
             return False
 
+    def worker_cpu_seconds(self) -> float:
+        """User and system CPU time the workers have used so far, together."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in self.worker_pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        return total / ticks
+
     def worker_memory(self) -> list[dict]:
         """Each worker's pid, resident memory (MB), and whether TensorFlow is mapped into it."""
         found = []

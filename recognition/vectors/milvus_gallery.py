@@ -112,7 +112,7 @@ class MilvusGallery(VectorGallery):
         where = "" if partitions is None else f"partition in {json.dumps([str(p) for p in partitions])}"
         while True:
             # ef is read by HNSW (which needs it >= limit) and ignored by FLAT; always sent, as
-            # another process may have switched the index (index_type_for).
+            # another process may have loaded the collection again with the other (rebuild_index).
             hits = self._loaded(
                 self.client.search, self.name, data=[vector.astype("float32")], limit=limit,
                 output_fields=["owner"], search_params={"params": {"ef": max(HNSW_MIN_EF, limit)}},

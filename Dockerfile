@@ -1,7 +1,7 @@
 # The service as `scripts/serve` runs it: set up .venv with the service's hash-pinned lock,
 # requirements.txt, and nothing of requirements-dev.txt (at build time),
 # then at start a secret key if none is given, migrate, collectstatic, check, and gunicorn with
-# facesite/gunicorn.conf.py. Everything it keeps (SQLite if no DATABASE_URL, photos, index
+# facesite/gunicorn.conf.py beside the background job worker (`manage.py db_worker`). Everything it keeps (SQLite if no DATABASE_URL, photos, index
 # snapshots, the secret key) is under /data. compose.yaml runs it with PostgreSQL; docs/deploy.md.
 FROM python:3.11-slim-bookworm
 

@@ -543,8 +543,9 @@ class JobView(APIView):
         summary="Follow a background job",
         description=(
             "A job's state (queued, running, succeeded, failed), its progress, and once it ended its "
-            "result or error. A job whose worker died is resumed by the next worker to start (its "
-            "`attempts` grow) or failed after JOB_MAX_ATTEMPTS: never left running."
+            "result or error. A job whose worker died is resumed (queued again; its `attempts` grow) "
+            "or failed after JOB_MAX_ATTEMPTS, by the next worker to start or by this request: never "
+            "shown running."
         ),
         parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Job id.")],
         responses={200: OpenApiResponse(JobSerializer, description="The job."), **error_responses(401, 404)},
@@ -555,6 +556,9 @@ class JobView(APIView):
             job = Job.objects.get(pk=id)
         except (Job.DoesNotExist, ValidationError):  # a malformed id is a 404, as in /records/{id}
             raise NotFound(f"No job with id '{id}'.")
+        # Never shown running for a worker that is gone: taken back (resumed or failed) first.
+        if jobs.recover_orphaned_jobs([job]):
+            job.refresh_from_db()
         return Response(JobSerializer(job, context={"request": request}).data)
 
 

@@ -125,6 +125,11 @@ def test_a_job_whose_worker_is_killed_is_resumed_by_the_next_worker(api, gallery
     first_attempt = list(FaceImage.objects.exclude(pk__in=photos_after(orphan.resume_after)).values_list("pk", "face_vector"))
 
     restarted = job_worker()
+    # The restarted worker takes the job back as it starts (no request asks for it meanwhile).
+    deadline = time.monotonic() + 120
+    while "Starting worker" not in restarted.output():
+        assert time.monotonic() < deadline, restarted.output()
+        time.sleep(0.1)
     done = wait_for(api, job_id, finished)
 
     assert done["state"] == "succeeded", (done, restarted.output())
@@ -179,6 +184,14 @@ def test_a_job_of_a_dead_process_or_a_silent_host_is_queued_again(db, no_tasks, 
     assert {job.pk for job in recovered} == {dead_here.pk, silent.pk}
     for job in Job.objects.all():
         assert job.state == Job.State.QUEUED and job.worker == "" and job.task_id
+
+
+def test_a_job_of_a_dead_worker_is_never_shown_running(api, no_tasks):
+    job = running_job(f"{socket.gethostname()}/999999999/1")
+
+    body = api.get(f"/maintenance/jobs/{job.pk}").json()
+
+    assert body["state"] == "queued" and body["attempts"] == 1  # resumed by the next worker
 
 
 def test_a_job_that_lost_its_worker_too_often_fails(db, no_tasks):

@@ -145,8 +145,6 @@ def _claim(job_id: str) -> Job | None:
     return job
 
 
-
-
 class Progress:
     """Counts the photos done and writes the count, with where to resume and what the photos so
     far came to, at most every PROGRESS_SECONDS (or at once when asked); the write is the job's

@@ -114,8 +114,6 @@ _ERRORS = {
     404: (ErrorSerializer, "No such record, photo or collection, or one of a collection the key may not "
           "see (a malformed id is a 404 too).",
           {"detail": f"No record with id '{RECORD_ID}'."}),
-    409: (ErrorSerializer, "The `default` collection cannot be deleted.",
-          {"detail": "The 'default' collection cannot be deleted; delete its records one by one."}),
     413: (ErrorSerializer, "The request body is larger than MAX_REQUEST_BYTES (refused before it is "
           "read), the image larger than MAX_UPLOAD_BYTES (default 10 MB), or it has more than "
           "MAX_IMAGE_PIXELS pixels (refused before decoding).",
@@ -158,6 +156,17 @@ POOR_QUALITY = OpenApiExample(
     },
     status_codes=["422"],
     response_only=True,
+)
+
+
+# DELETE /collections/{name}'s own 409 (_ERRORS' 409 is enrolment's duplicate refusal).
+DEFAULT_COLLECTION_KEPT = OpenApiResponse(
+    ErrorSerializer,
+    description="The `default` collection cannot be deleted.",
+    examples=[OpenApiExample(
+        "409", status_codes=["409"], response_only=True,
+        value={"detail": "The 'default' collection cannot be deleted; delete its records one by one."},
+    )],
 )
 
 

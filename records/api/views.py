@@ -29,7 +29,7 @@ from records.scopes import ADMIN, ENROL, MANAGE, MATCH, READ
 from .authentication import OptionalAPIKeyAuthentication
 from .health import health_report, up_or_down
 from .pagination import SkipLimitPagination
-from .schema import EXAMPLES, error_responses
+from .schema import DEFAULT_COLLECTION_KEPT, EXAMPLES, error_responses
 from .serializers import (
     MAX_METADATA_FILTERS,
     AddPhotoSerializer,
@@ -478,7 +478,7 @@ class CollectionViewSet(viewsets.GenericViewSet):
                 "name", OpenApiTypes.STR, OpenApiParameter.PATH, description="Collection name.", pattern=SLUG_PATTERN
             )
         ],
-        responses={200: CollectionDeletedSerializer, **error_responses(401, 404, 409)},
+        responses={200: CollectionDeletedSerializer, **error_responses(401, 404), 409: DEFAULT_COLLECTION_KEPT},
     )
     def destroy(self, request, name=None):
         collection = collection_named(request.auth, name)

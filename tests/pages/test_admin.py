@@ -205,6 +205,22 @@ def test_reembed_selected_photos(admin_client, enrol):
     assert image.model_key == get_service().model_key
 
 
+def test_reembed_of_more_photos_than_a_request_should_take_points_to_the_job(admin_client, enrol, upload, monkeypatch):
+    from records import admin as records_admin
+
+    alice = enrol(ALICE)
+    services.add_image(alice, upload(ALICE, 1).read())
+    images = list(alice.images.all())
+    FaceVector.objects.filter(owner_id=alice.pk).update(model_key=OLD_MODEL)
+    monkeypatch.setattr(records_admin, "REEMBED_IN_REQUEST", 1)
+
+    response = admin_client.post(PHOTOS, {"action": "reembed", "_selected_action": [i.pk for i in images]}, follow=True)
+
+    assertContains(response, "2 photos selected: at most 1 are re-embedded here.")
+    assertContains(response, f'href="{INDEX}"')
+    assert set(FaceVector.objects.filter(owner_id=alice.pk).values_list("model_key", flat=True)) == {OLD_MODEL}
+
+
 def test_reembed_reports_a_photo_that_now_fails(admin_client, enrol):
     image = enrol(ALICE).first_image
     Path(image.image.path).write_bytes(b"damaged")

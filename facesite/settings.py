@@ -340,8 +340,9 @@ REST_FRAMEWORK = {
         "records.api.throttling.AnonymousRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
-        # Two workers answer about 18-20 matches a second (bench/RESULTS.md, 10k gallery): one key at
-        # 10 a second can take about half of them, never all; a door camera needs 1-2 a second.
+        # Two workers answer about 55 matches a second on two free cores (bench/RESULTS.md, 10k
+        # gallery, key v3): one key at 10 a second takes a fifth of them, never all; a door camera
+        # needs 1-2 a second.
         "api_key": env.str("API_KEY_THROTTLE_RATE", default="600/minute"),
         # Requests with neither key nor login (/health, /openapi.json, /docs, /redoc), per client
         # address (records.client_address): load balancers probe a few times a minute.

@@ -26,6 +26,7 @@ import random
 import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from .serving import Deployment, Tally, lfw_people, print_json
 
@@ -92,14 +93,20 @@ def burst(clients, photos, people: dict, tally: Tally, stop: threading.Event, st
 
 
 def every_worker_health(server, client, attempts: int = 40) -> dict[int, dict]:
-    """/health from each worker: ask until every worker pid has answered (or attempts run out)."""
+    """/health from each worker: ask until every worker pid has answered (or attempts run out).
+
+    Asked as many at a time as there are workers: one question at a time goes to whichever idle
+    worker accepts first, and on a quiet machine that is the one that just answered, every time."""
     answers = {}
     for _ in range(attempts):
-        status, body, _, request_id = client.call("GET", "/health")
-        pid = server.served_by([request_id]).get(request_id)
-        if status == 200 and pid is not None:
-            model = next(m for m in body["models"].values() if m["active"])
-            answers[pid] = {"index_size": model["index_size"], "stored_vectors": model["stored_vectors"]}
+        with ThreadPoolExecutor(server.workers) as pool:
+            replies = list(pool.map(lambda _: client.call("GET", "/health"), range(server.workers)))
+        served_by = server.served_by([request_id for *_, request_id in replies])
+        for status, body, _, request_id in replies:
+            pid = served_by.get(request_id)
+            if status == 200 and pid is not None:
+                model = next(m for m in body["models"].values() if m["active"])
+                answers[pid] = {"index_size": model["index_size"], "stored_vectors": model["stored_vectors"]}
         if len(answers) == server.workers:
             break
     return answers

@@ -32,3 +32,6 @@ def post_worker_init(worker):
     # the server from starting.
     except Exception:
         worker.log.exception("manage.py purge_expired failed at start-up")
+    # What bench/serving.py waits for, besides every worker's "Ready:": until here this worker
+    # may hold the database's write lock.
+    worker.log.info("Start-up purge ended")

@@ -33,6 +33,8 @@ POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0
 CLIENT_TIMEOUT = 30
 ACCESS_LOG_FORMAT = 'access pid=%(p)s rid=%({x-request-id}i)s status=%(s)s time_us=%(D)s "%(r)s"'
 ACCESS_LINE = re.compile(r"access pid=<?(\d+)>? rid=(\S+) status=(\d+)")
+# What the first worker logs once its start-up purge has ended (facesite/gunicorn.conf.py).
+PURGE_ENDED = "Start-up purge ended"
 
 
 def free_port() -> int:
@@ -146,7 +148,7 @@ class Server:
         (facesite/gunicorn.conf.py: a test that pauses that worker while the purge holds the
         database's write lock would stall the other); returns the seconds that took."""
         started = self.launch()
-        while self.ready_workers() < self.workers or self._count("Start-up purge ended") <= self._purges_before:
+        while self.ready_workers() < self.workers or self._count(PURGE_ENDED) <= self._purges_before:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {self.process.returncode}; see {self.log}")
             if time.perf_counter() - started > timeout:
@@ -158,7 +160,7 @@ class Server:
         """Start gunicorn and return at once (its time.perf_counter()); `start` also waits for the workers."""
         started = time.perf_counter()
         self._ready_before = self._ready_count()
-        self._purges_before = self._count("Start-up purge ended")
+        self._purges_before = self._count(PURGE_ENDED)
         self.process = subprocess.Popen(
             [str(Path(sys.executable).with_name("gunicorn")), "facesite.wsgi", "-c", "facesite/gunicorn.conf.py",
              "--access-logformat", ACCESS_LOG_FORMAT,

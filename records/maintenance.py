@@ -122,11 +122,11 @@ def _reembed_one(image: FaceImage, outcome: ReembedOutcome) -> None:
             outcome.deleted_meanwhile += 1
             return
         image.apply_face(face, len(analysis.faces))
-        image.face_vector = FaceVector.objects.store(
-            analysis.model_key, image.person_id, face.embedding, image.person.partition
+        image.face_vector_id = current.face_vector_id  # the vector the locked row holds now
+        image.replace_vector(
+            analysis.model_key, face.embedding, image.person.partition,
+            also_saved=["face_box", "landmarks", "detection_score", "faces_detected"],
         )
-        image.save(update_fields=["face_box", "landmarks", "detection_score", "faces_detected", "face_vector"])
-        FaceVector.objects.filter(pk=current.face_vector_id).delete()  # logs its removal
 
 
 @dataclass

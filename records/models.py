@@ -215,6 +215,15 @@ class FaceImage(models.Model):
         self.apply_face(face, len(analysis.faces))
         self._face = (analysis.model_key, face.embedding)
 
+    def replace_vector(self, model_key: str, embedding, partition: str, also_saved=()) -> None:
+        """Store this photo's face as a new vector and remove the current one, its removal logged,
+        so every index swaps them. Call inside the transaction that locked this row; `also_saved`
+        names other fields changed with it."""
+        current = self.face_vector_id
+        self.face_vector = FaceVector.objects.store(model_key, self.person_id, embedding, partition)
+        self.save(update_fields=[*also_saved, "face_vector"])
+        FaceVector.objects.filter(pk=current).delete()  # logs its removal
+
     def apply_face(self, face, faces_detected: int) -> None:
         self.face_box = list(face.box)
         self.landmarks = face.landmarks

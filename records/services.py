@@ -14,7 +14,6 @@ from recognition.errors import FaceError, ImageTooLarge, MultipleFacesDetected, 
 from recognition.gallery import get_gallery
 from recognition.imaging import DecodedImage, decode_image, for_storage
 from recognition.index import Neighbour
-from recognition.models import FaceVector
 from recognition.service import FaceAnalysis, FaceService, get_service
 
 from . import audit
@@ -208,10 +207,7 @@ def change_record(person: Person, changes: dict, collection: Collection | None =
         if collection is not None and collection.pk != person.collection_id:
             collection = _locked(collection)  # not deleted while the record moves into it
             for image in person.images.select_related("face_vector").select_for_update(of=("self",)):
-                old = image.face_vector
-                image.face_vector = FaceVector.objects.store(old.model_key, person.pk, old.vector, collection.partition)
-                image.save(update_fields=["face_vector"])
-                old.delete()  # logs its removal
+                image.replace_vector(image.face_vector.model_key, image.face_vector.vector, collection.partition)
             person.collection = collection
             fields.append("collection")
         person.save(update_fields=[*fields, "updated_at"])

@@ -9,6 +9,16 @@ from pathlib import Path
 import pytest
 
 
+def pytest_collection_modifyitems(config, items):
+    """scripts/test's second pass (PostgreSQL) sets SKIP_DB_INDEPENDENT: tests marked
+    db_independent prove nothing more there than on the first pass, and CI's time is bounded."""
+    if not os.environ.get("SKIP_DB_INDEPENDENT"):
+        return
+    kept = [item for item in items if item.get_closest_marker("db_independent") is None]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
+
 
 @pytest.fixture(scope="session")
 def faces_dir() -> Path:

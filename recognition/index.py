@@ -28,12 +28,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-
-@dataclass(frozen=True)
-class Neighbour:
-    person_id: uuid.UUID
-    vector_id: int
-    distance: float
+from .vectors.types import Neighbour
 
 
 # IVF layout: about IVF_LISTS_PER_SQRT * sqrt(n) clusters, trained by k-means on at most

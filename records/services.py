@@ -13,7 +13,7 @@ from recognition.calibration import Calibration
 from recognition.errors import FaceError, ImageTooLarge, MultipleFacesDetected, NoReferenceFace, PoorQuality
 from recognition.gallery import get_gallery
 from recognition.imaging import DecodedImage, decode_image, for_storage
-from recognition.index import Neighbour
+from recognition.vectors.types import Neighbour
 from recognition.service import FaceAnalysis, FaceService, get_service
 
 from . import audit

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..index import Neighbour
 from ..models import FaceVector, IndexState, RemovedVector
+from .types import Neighbour
 
 LOAD_CHUNK = 5000
 

@@ -23,7 +23,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..models import FaceVector, MilvusCollection
-from .base import Neighbour, VectorGallery, Watermark, database_watermark
+from .base import VectorGallery, Watermark, database_watermark
+from .types import Neighbour
 
 logger = logging.getLogger(__name__)
 

@@ -39,3 +39,40 @@ def test_the_check_sees_an_import_inside_a_function(tmp_path):
     source = tmp_path / "module.py"
     source.write_text("def f():\n    from records.models import FaceImage\n    import facesite.admin\n")
     assert imported_modules(source) == {"records.models", "facesite.admin"}
+
+
+def _local_imports(source: Path, package_root: Path) -> set[Path]:
+    """The files of the package that `source` imports, absolute or relative."""
+    parts = list(source.relative_to(package_root.parent).with_suffix("").parts)
+    tree = ast.parse(source.read_text(), filename=str(source))
+    modules = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            base = parts[: len(parts) - node.level] if node.level else []
+            module = base + (node.module.split(".") if node.module else [])
+            modules.add(tuple(module))
+            modules.update(tuple(module + [alias.name]) for alias in node.names)
+        elif isinstance(node, ast.Import):
+            modules.update(tuple(alias.name.split(".")) for alias in node.names)
+    files = set()
+    for module in modules:
+        if module and module[0] == package_root.name:
+            path = package_root.parent.joinpath(*module)
+            files.update(p for p in (path.with_suffix(".py"), path / "__init__.py") if p.exists())
+    return files
+
+
+def test_the_milvus_backend_does_not_import_faiss():
+    # A process using VECTOR_BACKEND=milvus need not load FAISS: the types the backends share
+    # live in recognition/vectors/types.py, not in the FAISS index module.
+    root = Path(recognition.__file__).parent
+    seen, todo = set(), [root / "vectors" / "milvus_gallery.py"]
+    while todo:
+        source = todo.pop()
+        if source not in seen:
+            seen.add(source)
+            todo.extend(_local_imports(source, root))
+    assert root / "vectors" / "types.py" in seen  # the walk follows relative imports
+    reached = {name for source in seen for name in imported_modules(source)}
+    assert "faiss" not in reached
+    assert root / "index.py" not in seen

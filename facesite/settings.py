@@ -378,6 +378,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     # Separate request and response components, as file uploads need.
     "COMPONENT_SPLIT_REQUEST": True,
+    # on_duplicate and on_mismatch take the same two values: one enum component for both.
+    "ENUM_NAME_OVERRIDES": {"AllowOrRejectEnum": ["allow", "reject"]},
     # Swagger UI and ReDoc from drf-spectacular-sidecar's static files: no CDN, works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

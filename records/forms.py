@@ -112,6 +112,11 @@ class EnrolForm(PageForm):
 class AddPhotoForm(PageForm):
     photos = PhotosField()
     strict = forms.BooleanField(required=False, label=STRICT_LABEL, help_text=STRICT_HELP)
+    allow_mismatch = forms.BooleanField(
+        required=False,
+        label="It is the same person: add the photos anyway",
+        help_text="A photo whose face is not theirs at the 1:1 verification threshold is refused unless you tick this.",
+    )
 
 
 class MatchForm(PageForm):

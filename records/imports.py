@@ -29,6 +29,7 @@ class PhotoBatch:
     metadata: dict = field(default_factory=dict)
     strict: bool = False
     allow_duplicates: bool = False
+    allow_mismatch: bool = False  # photos that do not look like the person are stored all the same
     collection: Collection | None = None
     person: Person | None = None
 
@@ -36,14 +37,15 @@ class PhotoBatch:
     def from_form(cls, data: dict, person: Person | None = None) -> "PhotoBatch":
         return cls(
             name=data.get("name", ""), metadata=data.get("metadata", {}), strict=data["strict"],
-            allow_duplicates=bool(data.get("allow_duplicates")), collection=data.get("collection"), person=person,
+            allow_duplicates=bool(data.get("allow_duplicates")), allow_mismatch=bool(data.get("allow_mismatch")),
+            collection=data.get("collection"), person=person,
         )
 
     def as_options(self) -> dict:
         """As a job keeps it (JSON)."""
         return {
             "name": self.name, "metadata": self.metadata, "strict": self.strict,
-            "allow_duplicates": self.allow_duplicates, "collection": self.collection.name if self.collection else None,
+            "allow_duplicates": self.allow_duplicates, "allow_mismatch": self.allow_mismatch, "collection": self.collection.name if self.collection else None,
             "person": str(self.person.pk) if self.person else None,
         }
 
@@ -53,7 +55,7 @@ class PhotoBatch:
         collection = options.get("collection")
         return cls(
             name=options["name"], metadata=options["metadata"], strict=options["strict"],
-            allow_duplicates=options["allow_duplicates"],
+            allow_duplicates=options["allow_duplicates"], allow_mismatch=options.get("allow_mismatch", False),
             collection=Collection.objects.get(name=collection) if collection else None,
             person=Person.objects.get(pk=options["person"]) if options.get("person") else None,
         )
@@ -66,6 +68,7 @@ class StoredPhotos:
     notes: list[str] = field(default_factory=list)  # photos refused, group photos
     duplicates: list[dict] = field(default_factory=list)  # people a refused new face looks like
     refused: list[str] = field(default_factory=list)
+    mismatched: int = 0  # photos refused for not looking like the person
 
     def finish(self) -> None:
         """Once every photo was tried: the refusals become notes when anything was stored (else
@@ -80,13 +83,20 @@ def store_photo(batch: PhotoBatch, stored: StoredPhotos, label: str, data: bytes
     # added to someone is stored with a warning.
     confirmed = batch.person is not None or batch.allow_duplicates
     on_duplicate = services.ALLOW_DUPLICATES if confirmed else services.REJECT_DUPLICATES
+    # A photo added to a person (or to the one its batch just enrolled) that is not them at the 1:1
+    # threshold is refused until the operator confirms it is.
+    on_mismatch = services.ALLOW_MISMATCH if batch.allow_mismatch else services.REJECT_MISMATCH
     try:
         if stored.person is None:
             enrolment = services.enrol(
                 batch.name, data, batch.metadata, batch.strict, on_duplicate, collection=batch.collection
             )
         else:
-            enrolment = services.add_image(stored.person, data, batch.strict, on_duplicate)
+            enrolment = services.add_image(stored.person, data, batch.strict, on_duplicate, on_mismatch)
+    except services.PhotoMismatch as exc:
+        stored.mismatched += 1
+        stored.refused.append(f"{label}: {exc.detail}")
+        return
     except services.PossibleDuplicate as exc:
         stored.duplicates += [d for d in exc.possible_duplicates if d not in stored.duplicates]
         stored.refused.append(f"{label}: {exc.detail}")

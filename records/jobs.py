@@ -195,6 +195,7 @@ def _import(job: Job, progress: Progress) -> dict:
     stored = StoredPhotos(
         person=person, count=so_far.get("count", 0), notes=so_far.get("notes", []),
         duplicates=so_far.get("duplicates", []), refused=so_far.get("refused", []),
+        mismatched=so_far.get("mismatched", 0),
     )
     start = int(job.resume_after) + 1 if job.resume_after else 0
     for number, (name, label) in enumerate(job.options["files"][start:], start=start):
@@ -217,6 +218,7 @@ def import_outcome(stored: StoredPhotos) -> dict:
     return {
         "person": str(person.pk) if person else None, "name": person.name if person else None, "count": stored.count,
         "notes": stored.notes, "refused": stored.refused, "duplicates": stored.duplicates,
+        "mismatched": stored.mismatched,
     }
 
 

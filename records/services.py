@@ -130,6 +130,42 @@ def _refuse_duplicates(duplicates: list[dict], on_duplicate: str, whom: str) -> 
 
 # on_duplicate: what enrolment does when the face looks like someone enrolled.
 ALLOW_DUPLICATES, REJECT_DUPLICATES = "allow", "reject"
+# on_mismatch: what adding a photo to someone does when its face is not theirs at the 1:1 threshold.
+ALLOW_MISMATCH, REJECT_MISMATCH = "allow", "reject"
+
+
+class PhotoMismatch(FaceError):
+    """A photo to be added to someone does not show them (beyond the model's 1:1 threshold from
+    every photo of theirs), and the caller did not say to add it anyway."""
+
+    status_code = 409
+
+    def __init__(self, detail: str, distance: float, threshold: float):
+        super().__init__(detail)
+        self.distance, self.threshold = distance, threshold
+
+
+def _mismatch(person: Person, face: DetectedFace, on_mismatch: str) -> dict:
+    """Whether the face is `person` (their nearest photo, at the 1:1 verification threshold, as
+    `verify` decides): {} when it is, or when they have no photo of the active model to compare
+    with; else the distance and threshold, kept in the audit event when the caller allowed it.
+    One mistake (or one malicious key) must not silently make a stranger match as them."""
+    service = get_service()
+    try:
+        distance, _ = _nearest_photo(person, face.embedding, service.model_key)
+    except NoReferenceFace:
+        return {}
+    threshold = service.calibration.verification_threshold
+    distance = round(max(0.0, distance), 4)
+    if distance <= threshold:
+        return {}
+    if on_mismatch != ALLOW_MISMATCH:
+        raise PhotoMismatch(
+            f"This face does not look like '{person.name}' (distance {distance} to their nearest photo; "
+            f"the same person is within {threshold}). Nothing was stored.",
+            distance, threshold,
+        )
+    return {"mismatch_allowed": True, "distance": distance, "threshold": threshold}
 
 
 def _store_image(person: Person, analysis: FaceAnalysis) -> FaceImage:
@@ -164,9 +200,16 @@ def enrol(
     return Enrolment(person, image, len(analysis.faces), _quality_of(analysis.primary), duplicates)
 
 
-def add_image(person: Person, data: bytes, strict: bool = False, on_duplicate: str = ALLOW_DUPLICATES) -> Enrolment:
+def add_image(
+    person: Person,
+    data: bytes,
+    strict: bool = False,
+    on_duplicate: str = ALLOW_DUPLICATES,
+    on_mismatch: str = REJECT_MISMATCH,
+) -> Enrolment:
     with audit.refusals(audit.Action.ADD_PHOTO):
         analysis = _checked(analyse_photo(data, to_store=True), strict)
+        mismatch = _mismatch(person, analysis.primary, on_mismatch)
         duplicates = _possible_duplicates(analysis.primary, person.collection_id, of=person)
         _refuse_duplicates(duplicates, on_duplicate, f"someone else more than '{person.name}'")
     with transaction.atomic():
@@ -177,7 +220,7 @@ def add_image(person: Person, data: bytes, strict: bool = False, on_duplicate: s
         except Person.DoesNotExist:
             raise Http404(f"No record with id '{person.pk}': it was deleted while the photo was analysed.")
         image = _store_image(person, analysis)
-        _record_stored(audit.Action.ADD_PHOTO, image, analysis)
+        _record_stored(audit.Action.ADD_PHOTO, image, analysis, mismatch)
     return Enrolment(person, image, len(analysis.faces), _quality_of(analysis.primary), duplicates)
 
 
@@ -244,8 +287,8 @@ def open_stored_photo(image: FaceImage):
         raise Http404("The file of this photo is missing.")
 
 
-def _record_stored(action: str, image: FaceImage, analysis: FaceAnalysis) -> None:
-    detail = {"photo": str(image.pk), "faces_detected": len(analysis.faces)}
+def _record_stored(action: str, image: FaceImage, analysis: FaceAnalysis, mismatch: dict | None = None) -> None:
+    detail = {"photo": str(image.pk), "faces_detected": len(analysis.faces), **(mismatch or {})}
     audit.record(action, target=image.person_id, status=201, detail=detail)
 
 

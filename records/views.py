@@ -260,6 +260,8 @@ def person_detail(request, pk):
             if stored.count:
                 _report(request, stored, f"Added {_photos(stored.count)} to {person.name}.")
                 return redirect("person", pk=person.pk)
+            # Asked again, with a box to add them anyway, when a photo did not look like them.
+            return _person_page(request, person, form=form, mismatched=stored.mismatched)
     return _person_page(request, person, form=form)
 
 
@@ -282,10 +284,11 @@ def verify_person(request, pk):
     return _person_page(request, person, verify_form=form, verification=verification)
 
 
-def _person_page(request, person: Person, form=None, verify_form=None, verification=None):
+def _person_page(request, person: Person, form=None, verify_form=None, verification=None, mismatched=0):
     audit.record_read(audit.Action.READ, target=person.pk)
     context = {
         "person": person,
+        "mismatched": mismatched,
         "images": person.images.defer("landmarks"),
         "form": form or AddPhotoForm(),
         "verify_form": verify_form or VerifyForm(),

@@ -14,7 +14,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from recognition.errors import FaceError, MultipleFacesDetected, NoFaceDetected, PoorQuality
-from records.services import PossibleDuplicate
+from records.services import PhotoMismatch, PossibleDuplicate
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,8 @@ def face_error_body(exc: FaceError) -> dict:
         body.update(face_detected=True, faces_detected=exc.faces_detected, reason=exc.reason, quality=exc.quality)
     elif isinstance(exc, PossibleDuplicate):
         body.update(possible_duplicates=exc.possible_duplicates)
+    elif isinstance(exc, PhotoMismatch):
+        body.update(distance=exc.distance, threshold=exc.threshold)
     return body
 
 

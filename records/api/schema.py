@@ -3,11 +3,17 @@ the examples of /openapi.json, /docs and /redoc."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, PolymorphicProxySerializer
 
 from .authentication import HOW_TO_SEND_A_KEY
 from .permissions import HasRequiredScope, required_scope
-from .serializers import DuplicateErrorSerializer, ErrorSerializer, FaceErrorSerializer, MissingScopeSerializer
+from .serializers import (
+    DuplicateErrorSerializer,
+    ErrorSerializer,
+    FaceErrorSerializer,
+    MismatchErrorSerializer,
+    MissingScopeSerializer,
+)
 
 
 class APIKeyScheme(OpenApiAuthenticationExtension):
@@ -167,6 +173,33 @@ DEFAULT_COLLECTION_KEPT = OpenApiResponse(
         "409", status_codes=["409"], response_only=True,
         value={"detail": "The 'default' collection cannot be deleted; delete its records one by one."},
     )],
+)
+
+
+# POST /records/{id}/images' 409: the face is not this person's, or (on_duplicate=reject) it is
+# nearer to someone else.
+PHOTO_REFUSED = OpenApiResponse(
+    PolymorphicProxySerializer(
+        component_name="PhotoRefused",
+        serializers=[MismatchErrorSerializer, DuplicateErrorSerializer],
+        resource_type_field_name=None,
+    ),
+    description=(
+        "The face is not this person's at the 1:1 verification threshold (`distance`, `threshold`; "
+        "send on_mismatch=allow to add it anyway), or on_duplicate=reject and it is nearer to someone "
+        "else (`possible_duplicates`): nothing was stored."
+    ),
+    examples=[
+        OpenApiExample(
+            "Not this person", status_codes=["409"], response_only=True,
+            value={
+                "detail": "This face does not look like 'John Doe' (distance 1.0214 to their nearest photo; the "
+                "same person is within 0.7522). Nothing was stored.",
+                "distance": 1.0214, "threshold": 0.7522,
+            },
+        ),
+        OpenApiExample("Nearer to someone else", value=_ERRORS[409][2], status_codes=["409"], response_only=True),
+    ],
 )
 
 

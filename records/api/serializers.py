@@ -128,6 +128,15 @@ class AddPhotoSerializer(serializers.Serializer):
     image = photo_field()
     strict = strict_field()
     on_duplicate = on_duplicate_field()
+    on_mismatch = serializers.ChoiceField(
+        choices=["allow", "reject"],
+        default="reject",
+        help_text=(
+            "When the face is not this person's at the model's 1:1 verification threshold (farther "
+            "than it from every photo of theirs): reject (the default) answers 409 and stores "
+            "nothing; allow stores it anyway and records the distance in the audit event."
+        ),
+    )
 
 
 class MatchSerializer(serializers.Serializer):
@@ -588,3 +597,8 @@ class FaceErrorSerializer(ErrorSerializer):
 
 class DuplicateErrorSerializer(ErrorSerializer):
     possible_duplicates = PossibleDuplicateSerializer(many=True, help_text="The people the face looks like, nearest first.")
+
+
+class MismatchErrorSerializer(ErrorSerializer):
+    distance = serializers.FloatField(help_text="Cosine distance of the face to the person's nearest photo.")
+    threshold = serializers.FloatField(help_text="The model's 1:1 verification threshold it is beyond.")

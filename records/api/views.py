@@ -29,7 +29,7 @@ from records.scopes import ADMIN, ENROL, MANAGE, MATCH, READ
 from .authentication import OptionalAPIKeyAuthentication
 from .health import health_report, up_or_down
 from .pagination import SkipLimitPagination
-from .schema import DEFAULT_COLLECTION_KEPT, EXAMPLES, error_responses
+from .schema import DEFAULT_COLLECTION_KEPT, EXAMPLES, PHOTO_REFUSED, error_responses
 from .serializers import (
     MAX_METADATA_FILTERS,
     AddPhotoSerializer,
@@ -341,15 +341,19 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
         operation_id="add_photo",
         summary="Add a photo to a record",
         description=(
-            "Matching then uses the person's nearest photo. A face nearer to someone else than to "
-            "this person is listed in `possible_duplicates`, or refused with 409 when "
-            "`on_duplicate=reject`; quality as for enrolment."
+            "Matching then uses the person's nearest photo. A face that is not this person's at the "
+            "model's 1:1 verification threshold (farther than it from each of their photos) is refused "
+            "with 409 and its `distance`, unless `on_mismatch=allow` (then stored, and the audit event "
+            "says so). A face nearer to someone else than to this person is listed in "
+            "`possible_duplicates`, or refused with 409 when `on_duplicate=reject`; quality as for "
+            "enrolment."
         ),
         parameters=[RECORD_ID],
         request={MULTIPART: AddPhotoSerializer},
         responses={
             201: OpenApiResponse(PhotoAddedSerializer, description="Added: the photo and its record."),
-            **error_responses(400, 401, 404, 409, 413, 415, 422),
+            **error_responses(400, 401, 404, 413, 415, 422),
+            409: PHOTO_REFUSED,
         },
         examples=[EXAMPLES["photo_added"]],
     )
@@ -358,7 +362,11 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
         person = self.get_object()
         form = validated(AddPhotoSerializer, request.data)
         enrolment = services.add_image(
-            person, services.read_photo(form["image"]), strict=form["strict"], on_duplicate=form["on_duplicate"]
+            person,
+            services.read_photo(form["image"]),
+            strict=form["strict"],
+            on_duplicate=form["on_duplicate"],
+            on_mismatch=form["on_mismatch"],
         )
         body = {
             "success": True,

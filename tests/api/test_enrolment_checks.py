@@ -6,6 +6,7 @@ import pytest
 from django.core.management import call_command
 
 from recognition.service import get_service
+from records.models import AuditEvent
 from tests.images import blurred, downscaled
 
 from .samples import upload
@@ -57,14 +58,64 @@ def test_a_photo_added_to_the_wrong_person_is_flagged(api, enrol, photo, unchang
     powell = enrol("Colin Powell", photo("Colin_Powell", 0))
 
     with unchanged():
-        refused = add(api, blair, photo("Colin_Powell", 1), on_duplicate="reject")
-    flagged = add(api, blair, photo("Colin_Powell", 1))
+        refused = add(api, blair, photo("Colin_Powell", 1), on_duplicate="reject", on_mismatch="allow")
+    flagged = add(api, blair, photo("Colin_Powell", 1), on_mismatch="allow")
     right = add(api, blair, photo("Tony_Blair", 1), on_duplicate="reject")
 
     assert refused.status_code == 409
     assert [d["id"] for d in refused.json()["possible_duplicates"]] == [str(powell.pk)]
     assert flagged.status_code == 201 and flagged.json()["possible_duplicates"][0]["id"] == str(powell.pk)
     assert right.status_code == 201 and "possible_duplicates" not in right.json()
+
+
+# --- a photo added to someone must look like them -------------------------------------------------
+
+
+def test_a_photo_of_someone_else_is_refused_with_409_and_nothing_is_written(api, enrol, photo, unchanged):
+    serena = enrol("Serena Williams", photo("Serena_Williams", 0))
+
+    with unchanged():
+        response = add(api, serena, photo("Tony_Blair", 0))
+
+    assert response.status_code == 409, response.json()
+    body = response.json()
+    threshold = get_service().calibration.verification_threshold
+    assert body["threshold"] == threshold and body["distance"] > threshold
+    assert body["detail"].startswith("This face does not look like 'Serena Williams'")
+    refusal = AuditEvent.objects.filter(action=AuditEvent.Action.ADD_PHOTO).get()
+    assert refusal.status == 409 and "does not look like" in refusal.detail["reason"]
+
+
+def test_a_photo_of_the_same_person_is_added(api, enrol, photo):
+    serena = enrol("Serena Williams", photo("Serena_Williams", 0))
+
+    response = add(api, serena, photo("Serena_Williams", 1))
+
+    assert response.status_code == 201, response.json()
+    assert serena.images.count() == 2
+    event = AuditEvent.objects.filter(action=AuditEvent.Action.ADD_PHOTO).get()
+    assert event.status == 201 and "mismatch_allowed" not in event.detail
+
+
+def test_on_mismatch_allow_stores_it_and_the_audit_event_says_so(api, enrol, photo):
+    serena = enrol("Serena Williams", photo("Serena_Williams", 0))
+
+    response = add(api, serena, photo("Tony_Blair", 0), on_mismatch="allow")
+
+    assert response.status_code == 201, response.json()
+    assert serena.images.count() == 2
+    event = AuditEvent.objects.filter(action=AuditEvent.Action.ADD_PHOTO).get()
+    threshold = get_service().calibration.verification_threshold
+    assert event.status == 201 and event.detail["mismatch_allowed"] is True
+    assert event.detail["threshold"] == threshold and event.detail["distance"] > threshold
+    assert event.detail["photo"] == response.json()["image"]["id"]
+
+
+def test_on_mismatch_takes_only_allow_or_reject(api, enrol, photo, unchanged):
+    serena = enrol("Serena Williams", photo("Serena_Williams", 0))
+    with unchanged():
+        response = add(api, serena, photo("Serena_Williams", 1), on_mismatch="maybe")
+    assert response.status_code == 400 and response.json()["detail"].startswith("on_mismatch:")
 
 
 def test_find_duplicates_lists_the_pairs(enrol, photo, capsys):

@@ -11,7 +11,7 @@ from pytest_django.asserts import assertContains, assertRedirects
 from records import jobs
 from records.models import FaceImage, Job, PendingErasure, Person
 
-from .helpers import ALICE, assert_shows
+from .helpers import ALICE, BOB, STRANGER, assert_shows
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +48,8 @@ def test_many_photos_on_the_enrol_page_are_a_job_the_worker_runs(operator, uploa
     assert job.result["person"] == str(person.pk) and job.result["count"] == 6
     assert job.result["notes"] == ["Not added: nobody.jpg: No face was detected in the image."]
     page = operator.get(f"/jobs/{job.pk}/")
-    assertContains(page, f'6 photos stored for <a href="/people/{person.pk}/">Colin Powell</a>.', html=True)
+    assert_shows(page, "succeeded, 7 of 7 photos tried.")
+    assertContains(page, f'6 photos stored for <a href="/people/{person.pk}/">Colin Powell</a>; 1 refused (below).', html=True)
     assert_shows(page, "Not added: nobody.jpg: No face was detected in the image.")
     assert 'http-equiv="refresh"' not in page.content.decode()  # it refreshes only while it runs
     assert staged_files() == [] and not PendingErasure.objects.exists()  # the staged uploads are erased
@@ -76,6 +77,26 @@ def test_many_photos_added_on_a_person_page_are_a_job_too(operator, upload, enro
     assertRedirects(response, f"/jobs/{job.pk}/", fetch_redirect_response=False)
     assert job.state == Job.State.SUCCEEDED and job.result["count"] == 3
     assert person.images.count() == 4 and Person.objects.count() == 1
+
+
+def test_a_job_refuses_photos_that_do_not_look_like_the_person_unless_confirmed(operator, upload, enrol, settings):
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}  # run as queued
+    settings.PAGES_PHOTOS_PER_REQUEST = 2
+    serena = enrol(STRANGER)
+    photos = [upload(STRANGER, 1), upload(BOB, 0), upload(BOB, 1)]
+
+    operator.post(f"/people/{serena.pk}/", {"photos": photos})
+    refused = Job.objects.get()
+    operator.post(f"/people/{serena.pk}/", {"photos": [upload(BOB, 0), upload(BOB, 1), upload(BOB, 2)], "allow_mismatch": "on"})
+    confirmed = Job.objects.exclude(pk=refused.pk).get()
+
+    assert refused.state == Job.State.SUCCEEDED and refused.result["count"] == 1 and refused.result["mismatched"] == 2
+    assert [note.split(":")[1] for note in refused.result["notes"]] == [" Tony_Blair_0.jpg", " Tony_Blair_1.jpg"]
+    page = operator.get(f"/jobs/{refused.pk}/")
+    assertContains(page, f'1 photo stored for <a href="/people/{serena.pk}/">Serena Williams</a>; 2 refused (below).', html=True)
+    assert_shows(page, "2 photos did not look like Serena Williams and were not stored")
+    assert confirmed.result["count"] == 3 and confirmed.result["mismatched"] == 0
+    assert serena.images.count() == 5
 
 
 def test_a_resumed_import_does_not_store_a_photo_twice(operator, upload, settings):

@@ -16,9 +16,9 @@ from recognition.gallery import get_gallery
 from recognition.models import FaceVector, RemovedVector
 from recognition.service import get_service
 from records import services
-from records.models import Collection, FaceImage, Person
+from records.models import AuditEvent, Collection, FaceImage, Person
 
-from .helpers import ALICE, BOB, assert_shows
+from .helpers import ALICE, BOB, STRANGER, assert_shows
 
 pytestmark = pytest.mark.django_db
 
@@ -174,6 +174,31 @@ def test_add_a_photo(operator, enrol, upload):
     assertRedirects(response, f"/people/{person.pk}/")
     assert_shows(response, "Added 1 photo to Colin Powell.")
     assert person.images.count() == 2
+
+
+def test_a_photo_of_someone_else_is_refused_until_confirmed(operator, enrol, upload):
+    serena = enrol(STRANGER)
+
+    refused = operator.post(f"/people/{serena.pk}/", {"photos": [upload(BOB, 0)]})
+
+    assert refused.status_code == 200 and serena.images.count() == 1
+    assert_shows(refused, "Tony_Blair_0.jpg: This face does not look like 'Serena Williams'")
+    assert_shows(refused, "1 photo did not look like Serena Williams and was not stored.")
+    assertContains(refused, 'name="allow_mismatch"')
+    confirmed = operator.post(f"/people/{serena.pk}/", {"photos": [upload(BOB, 0)], "allow_mismatch": "on"}, follow=True)
+    assertRedirects(confirmed, f"/people/{serena.pk}/")
+    assert_shows(confirmed, "Added 1 photo to Serena Williams.")
+    assert serena.images.count() == 2
+    assert AuditEvent.objects.get(action=AuditEvent.Action.ADD_PHOTO, status=201).detail["mismatch_allowed"] is True
+
+
+def test_the_confirmation_is_asked_only_when_a_photo_did_not_look_like_them(operator, enrol, upload):
+    serena = enrol(STRANGER)
+    page = operator.get(f"/people/{serena.pk}/")
+    assertNotContains(page, 'name="allow_mismatch"')
+    added = operator.post(f"/people/{serena.pk}/", {"photos": [upload(STRANGER, 1), upload(BOB, 0)]}, follow=True)
+    assert_shows(added, "Added 1 photo to Serena Williams.")
+    assert_shows(added, "Not added: Tony_Blair_0.jpg: This face does not look like 'Serena Williams'")
 
 
 def test_add_a_photo_without_a_face_says_so(operator, enrol, blank_photo):

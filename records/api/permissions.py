@@ -31,6 +31,15 @@ def operation_name(view, method: str) -> str:
     return method.lower()
 
 
+def serves(view, method: str) -> bool:
+    """Whether the request's method reaches a handler: on a viewset, an action routed for it; on a
+    plain APIView, a method of that name."""
+    if getattr(view, "action", None) is not None:
+        return True
+    name = method.lower()
+    return name in view.http_method_names and hasattr(view, name)
+
+
 def required_scope(view, method: str) -> str | None:
     name = operation_name(view, method)
     if name in DESCRIBE:
@@ -38,6 +47,8 @@ def required_scope(view, method: str) -> str | None:
     try:
         return view.required_scopes[name]
     except (AttributeError, KeyError):
+        if not serves(view, method):
+            return None  # DRF answers 405 after the permission check: no data read, nothing to name
         raise ImproperlyConfigured(
             f"{type(view).__name__}.required_scopes names no scope for '{name}' (records/api/permissions.py)."
         ) from None

@@ -1,10 +1,19 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.urls import include, path
 
 from .middleware import anonymous_throttled
 
+def favicon(request):
+    """Browsers ask for /favicon.ico on every page that names no icon (the admin's, the API docs'):
+    the site's icon, not a 404 in every log."""
+    return redirect(static("favicon.svg"), permanent=True)
+
+
 urlpatterns = [
+    path("favicon.ico", favicon),
     # Anyone may post to the login forms: besides django-axes' lockout after failed passwords, each
     # client address gets the API's anonymous allowance (ANON_THROTTLE_RATE) on them.
     path("admin/login/", anonymous_throttled(admin.site.login)),

@@ -16,10 +16,13 @@ from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
+from axes import admin as axes_admin
+from axes.models import AccessAttempt
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
@@ -496,3 +499,18 @@ class JobAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     @admin.display(description="Asked by")
     def requester(self, job):
         return job.requester
+
+
+class AccessAttemptAdmin(axes_admin.AccessAttemptAdmin):
+    """django-axes' list of login attempts, its "Clean up expired attempts" action mended: the
+    library reads the time of the login attempt from the request, which only a login request
+    carries, so from the admin the action failed with a 500."""
+
+    @admin.action(description=axes_admin.AccessAttemptAdmin.cleanup_expired_attempts.short_description)
+    def cleanup_expired_attempts(self, request, queryset):
+        request.axes_attempt_time = timezone.now()
+        return super().cleanup_expired_attempts(request, queryset)
+
+
+admin.site.unregister(AccessAttempt)  # axes comes before records in INSTALLED_APPS: registered already
+admin.site.register(AccessAttempt, AccessAttemptAdmin)

@@ -329,3 +329,9 @@ def test_checking_a_photo_without_a_face_says_so(operator, enrol, blank_photo):
     response = operator.post(f"/people/{person.pk}/verify/", {"photo": blank_photo})
     assert response.context["verification"] is None
     assert_shows(response, "No face was detected in the image.")
+
+
+def test_favicon_ico_is_the_sites_icon(client):
+    response = client.get("/favicon.ico")
+    assertRedirects(response, "/static/favicon.svg", status_code=301, fetch_redirect_response=False)
+    assert (Path(settings.BASE_DIR) / "static" / "favicon.svg").read_text().startswith("<svg")

@@ -1,0 +1,150 @@
+"""The admin in Chromium, at a phone's width and a desktop's: the index page's buttons clicked as an
+operator clicks them (a test posting to their URL cannot see a form the browser drops), and every
+admin action run from its change list, with the confirmation page where Django asks for one."""
+
+import re
+
+import pytest
+from django.contrib import admin
+from django.test import RequestFactory
+from playwright.sync_api import expect
+
+from recognition.models import IndexState
+from records import services
+from records.models import FaceImage, Job
+from tests.keys import new_key
+
+from .helpers import ALICE
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_the_index_buttons_rebuild_and_queue_a_reembed(admin_site, live_server, photo):
+    services.enrol("Colin Powell", photo(ALICE, 0))
+    page = admin_site.page
+    admin_site.goto(f"{live_server.url}/admin/recognition/indexstate/")
+
+    page.get_by_role("button", name="Rebuild the index from the database").click()
+    expect(page.locator(".messagelist")).to_contain_text(re.compile(r"Rebuilt the .* index: 1 vector in"))
+    admin_site.check()
+    assert IndexState.objects.get().rebuilt_at is not None
+    expect(page.locator("td.field-rebuilt_at")).not_to_have_text("-")
+
+    page.get_by_role("button", name="Re-embed every photo, then rebuild").click()
+    job = Job.objects.get()  # no worker here: it stays queued, and the page lists it
+    expect(page.locator(".messagelist")).to_contain_text(f"Queued job {job.pk} to re-embed every photo (1)")
+    expect(page.locator(".index-jobs")).to_contain_text(f"{job.state}, 0 / 1 photos")
+    admin_site.check()
+
+
+def _person(photo):
+    return services.enrol("Colin Powell", photo(ALICE, 0)).person
+
+
+def _photo(photo):
+    return services.enrol("Colin Powell", photo(ALICE, 0)).image
+
+
+def _access(model_name: str):
+    from axes import models
+
+    fields = {"username": "mallory", "ip_address": "203.0.113.9", "user_agent": "test", "http_accept": "*/*",
+              "path_info": "/accounts/login/"}
+    if model_name == "AccessAttempt":
+        fields |= {"get_data": "", "post_data": "", "failures_since_start": 3}
+    return lambda photo: getattr(models, model_name).objects.create(**fields)
+
+
+def _expired_attempt(photo):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    attempt = _access("AccessAttempt")(photo)
+    type(attempt).objects.filter(pk=attempt.pk).update(attempt_time=timezone.now() - timedelta(days=1))
+    return attempt
+
+
+def _user(photo):
+    from django.contrib.auth.models import User
+
+    return User.objects.create_user("leaver")
+
+
+def _group(photo):
+    from django.contrib.auth.models import Group
+
+    return Group.objects.create(name="Temporary")
+
+
+def _device(photo):
+    from django.contrib.auth.models import User
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    return TOTPDevice.objects.create(user=User.objects.get(username="admin"), name="lost phone")
+
+
+def _key(photo):
+    from records.models import ScopedAPIKey
+
+    new_key("old door camera")
+    return ScopedAPIKey.objects.get(name="old door camera")
+
+
+# Every action of every model in the admin: (model label, action) -> (what to make, the message it
+# gives). A model or action added to the admin without a line here fails test_every_admin_action_is_covered.
+DELETED = "Successfully deleted 1"
+ACTIONS = {
+    ("auth.Group", "delete_selected"): (_group, DELETED),
+    ("auth.User", "delete_selected"): (_user, DELETED),
+    ("axes.AccessAttempt", "delete_selected"): (_access("AccessAttempt"), DELETED),
+    ("axes.AccessAttempt", "cleanup_expired_attempts"): (_expired_attempt, "Cleaned up 1 expired access attempts."),
+    ("axes.AccessLog", "delete_selected"): (_access("AccessLog"), DELETED),
+    ("axes.AccessFailureLog", "delete_selected"): (_access("AccessFailureLog"), DELETED),
+    ("otp_totp.TOTPDevice", "delete_selected"): (_device, DELETED),
+    ("records.Person", "delete_selected"): (_person, DELETED),
+    ("records.FaceImage", "delete_selected"): (_photo, DELETED),
+    ("records.FaceImage", "reembed"): (_photo, "Re-embedded 1 photo with"),
+    ("records.ScopedAPIKey", "delete_selected"): (_key, DELETED),
+}
+
+
+def registered_actions() -> set[tuple[str, str]]:
+    from django.contrib.auth.models import User
+
+    request = RequestFactory().get("/admin/")
+    request.user = User(is_superuser=True, is_staff=True, is_active=True)
+    return {
+        (model._meta.label, action)
+        for model, model_admin in admin.site._registry.items()
+        for action in model_admin.get_actions(request)
+    }
+
+
+@pytest.mark.django_db
+def test_every_admin_action_is_covered():
+    assert registered_actions() == set(ACTIONS)
+
+
+@pytest.mark.parametrize("label, action", sorted(ACTIONS), ids=lambda value: str(value))
+def test_each_admin_action_from_its_change_list(admin_site, live_server, photo, label, action):
+    make, message = ACTIONS[(label, action)]
+    target = make(photo)
+    model = type(target)
+    page = admin_site.page
+    admin_site.goto(f"{live_server.url}/admin/{model._meta.app_label}/{model._meta.model_name}/")
+
+    page.locator(f'input.action-select[value="{target.pk}"]').check()
+    page.locator('select[name="action"]').select_option(action)
+    page.get_by_role("button", name="Go").click()
+    if action == "delete_selected":
+        sure = page.get_by_role("button", name=re.compile("^Yes, I.m sure"))
+        expect(sure).to_be_visible()
+        admin_site.check()
+        sure.click()
+    expect(page.locator(".messagelist")).to_contain_text(message)
+    admin_site.check()
+    if action in ("delete_selected", "cleanup_expired_attempts"):
+        assert not model.objects.filter(pk=target.pk).exists()
+    if action == "reembed":
+        assert FaceImage.objects.get(pk=target.pk).face_vector.model_key == services.get_service().model_key

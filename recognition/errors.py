@@ -4,9 +4,12 @@
 class FaceError(Exception):
     status_code = 400
 
-    def __init__(self, detail: str):
+    def __init__(self, detail: str, neutral: str | None = None):
         super().__init__(detail)
         self.detail = detail
+        # The same refusal naming no one, for a caller who may not see people and for the audit
+        # log (which names people by id only); most refusals name no one and have one text.
+        self.neutral = detail if neutral is None else neutral
 
 
 class InvalidImage(FaceError):

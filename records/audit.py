@@ -135,11 +135,13 @@ def _count_reads(actor: str, count: int) -> int:
 
 @contextmanager
 def refusals(action: str, probe: bytes | None = None):
-    """A photo refused in the block (no face, not an image, ...) is recorded, then raised on."""
+    """A photo refused in the block (no face, not an image, ...) is recorded, then raised on: by
+    its text that names no one, and the ids (`audit_detail`) of whom it concerns."""
     try:
         yield
     except FaceError as exc:
-        record(action, status=exc.status_code, detail={"reason": exc.detail}, probe=probe)
+        detail = {"reason": exc.neutral, **getattr(exc, "audit_detail", {})}
+        record(action, status=exc.status_code, detail=detail, probe=probe)
         raise
 
 

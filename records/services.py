@@ -18,6 +18,7 @@ from recognition.service import FaceAnalysis, FaceService, get_service
 
 from . import audit
 from .models import Collection, FaceImage, Person
+from .scopes import MATCH, READ
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,19 @@ class PossibleDuplicate(FaceError):
     """A face to be enrolled looks like someone already enrolled, and the caller asked for a refusal."""
 
     status_code = 409
+    # Who may see the people (`detail`, `possible_duplicates`): a caller who may identify or read.
+    disclosed_to = (MATCH, READ)
 
-    def __init__(self, detail: str, possible_duplicates: list[dict]):
-        super().__init__(detail)
+    def __init__(self, detail: str, neutral: str, possible_duplicates: list[dict]):
+        super().__init__(detail, neutral)
         self.possible_duplicates = possible_duplicates
+        self.audit_detail = {"possible_duplicates": ids_and_distances(possible_duplicates)}
+
+
+def ids_and_distances(duplicates: list[dict]) -> list[dict]:
+    """Possible duplicates without their names: for the audit log, and for the distances a caller
+    who may not see people still gets (no more than the 409 it would get with on_duplicate=reject)."""
+    return [{"id": d["id"], "distance": d["distance"]} for d in duplicates]
 
 
 def read_photo(upload) -> bytes:
@@ -122,10 +132,30 @@ def _possible_duplicates(face: DetectedFace, collection_id, of: Person | None = 
     ]
 
 
-def _refuse_duplicates(duplicates: list[dict], on_duplicate: str, whom: str) -> None:
-    if duplicates and on_duplicate == REJECT_DUPLICATES:
+def _checked_for_duplicates(
+    action: str, face: DetectedFace, collection_id, on_duplicate: str, of: Person | None = None
+) -> list[dict]:
+    """`_possible_duplicates`, refused with PossibleDuplicate for on_duplicate=reject. Audited as an
+    identification (a `match` event, `duplicate_check` naming the action) when anyone is found:
+    even a caller who may not see who learns from the answer that someone like this is enrolled."""
+    duplicates = _possible_duplicates(face, collection_id, of)
+    if not duplicates:
+        return duplicates
+    audit.record(
+        audit.Action.MATCH,
+        target=duplicates[0]["id"],
+        detail={"duplicate_check": action, "returned": ids_and_distances(duplicates)},
+    )
+    if on_duplicate == REJECT_DUPLICATES:
         names = ", ".join(f"'{d['name']}' ({d['distance']})" for d in duplicates)
-        raise PossibleDuplicate(f"This face looks like {whom}: {names}. Nothing was stored.", duplicates)
+        whom = "someone already enrolled" if of is None else f"someone else more than '{of.name}'"
+        neutral_whom = "someone already enrolled" if of is None else "someone else more than this record's person"
+        raise PossibleDuplicate(
+            f"This face looks like {whom}: {names}. Nothing was stored.",
+            f"This face looks like {neutral_whom} ({len(duplicates)} within the match threshold). Nothing was stored.",
+            duplicates,
+        )
+    return duplicates
 
 
 # on_duplicate: what enrolment does when the face looks like someone enrolled.
@@ -140,9 +170,10 @@ class PhotoMismatch(FaceError):
 
     status_code = 409
 
-    def __init__(self, detail: str, distance: float, threshold: float):
-        super().__init__(detail)
+    def __init__(self, detail: str, neutral: str, distance: float, threshold: float):
+        super().__init__(detail, neutral)
         self.distance, self.threshold = distance, threshold
+        self.audit_detail = {"distance": distance, "threshold": threshold}
 
 
 def _mismatch(person: Person, face: DetectedFace, on_mismatch: str) -> dict:
@@ -160,9 +191,10 @@ def _mismatch(person: Person, face: DetectedFace, on_mismatch: str) -> dict:
     if distance <= threshold:
         return {}
     if on_mismatch != ALLOW_MISMATCH:
+        measured = f"(distance {distance} to their nearest photo; the same person is within {threshold})"
         raise PhotoMismatch(
-            f"This face does not look like '{person.name}' (distance {distance} to their nearest photo; "
-            f"the same person is within {threshold}). Nothing was stored.",
+            f"This face does not look like '{person.name}' {measured}. Nothing was stored.",
+            f"This face does not look like the record's person {measured}. Nothing was stored.",
             distance, threshold,
         )
     return {"mismatch_allowed": True, "distance": distance, "threshold": threshold}
@@ -190,8 +222,7 @@ def enrol(
     with audit.refusals(audit.Action.ENROL):
         analysis = _checked(analyse_photo(data, to_store=True), strict)
         collection = collection or Collection.default()
-        duplicates = _possible_duplicates(analysis.primary, collection.pk)
-        _refuse_duplicates(duplicates, on_duplicate, "someone already enrolled")
+        duplicates = _checked_for_duplicates(audit.Action.ENROL, analysis.primary, collection.pk, on_duplicate)
     with transaction.atomic():
         collection = _locked(collection)
         person = Person.objects.create(name=name, metadata=metadata or {}, collection=collection)
@@ -210,8 +241,9 @@ def add_image(
     with audit.refusals(audit.Action.ADD_PHOTO):
         analysis = _checked(analyse_photo(data, to_store=True), strict)
         mismatch = _mismatch(person, analysis.primary, on_mismatch)
-        duplicates = _possible_duplicates(analysis.primary, person.collection_id, of=person)
-        _refuse_duplicates(duplicates, on_duplicate, f"someone else more than '{person.name}'")
+        duplicates = _checked_for_duplicates(
+            audit.Action.ADD_PHOTO, analysis.primary, person.collection_id, on_duplicate, of=person
+        )
     with transaction.atomic():
         # Lock the person so a concurrent delete cannot leave this photo without its owner; one
         # that committed while the photo was analysed is answered like an unknown id.
@@ -386,9 +418,8 @@ def _verify(data: bytes, person: Person | None, other: bytes | None) -> dict:
 def _nearest_photo(person: Person, embedding, model_key: str) -> tuple[float, FaceImage]:
     images = list(person.images.filter(face_vector__model_key=model_key).select_related("face_vector"))
     if not images:
-        raise NoReferenceFace(
-            f"'{person.name}' has no photo embedded by the active model ({model_key}) to compare with."
-        )
+        missing = f"has no photo embedded by the active model ({model_key}) to compare with."
+        raise NoReferenceFace(f"'{person.name}' {missing}", f"Record '{person.pk}' {missing}")
     distances = 1.0 - np.stack([image.vector for image in images]) @ embedding
     nearest = int(np.argmin(distances))
     return float(distances[nearest]), images[nearest]

@@ -16,6 +16,8 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from recognition.errors import FaceError, MultipleFacesDetected, NoFaceDetected, PoorQuality
 from records.services import PhotoMismatch, PossibleDuplicate
 
+from . import disclosure
+
 logger = logging.getLogger(__name__)
 
 
@@ -25,8 +27,9 @@ class RequestTooLarge(exceptions.APIException):
     default_code = "too_large"
 
 
-def face_error_body(exc: FaceError) -> dict:
-    body = {"detail": exc.detail}
+def face_error_body(exc: FaceError, key) -> dict:
+    """The refusal as `key` may see it (records/api/disclosure.py)."""
+    body = {"detail": disclosure.refusal_text(exc, key)}
     if isinstance(exc, NoFaceDetected):
         body.update(face_detected=False, faces_detected=0)
     elif isinstance(exc, MultipleFacesDetected):
@@ -34,7 +37,9 @@ def face_error_body(exc: FaceError) -> dict:
     elif isinstance(exc, PoorQuality):
         body.update(face_detected=True, faces_detected=exc.faces_detected, reason=exc.reason, quality=exc.quality)
     elif isinstance(exc, PossibleDuplicate):
-        body.update(possible_duplicates=exc.possible_duplicates)
+        body.update(
+            possible_duplicates=disclosure.possible_duplicates(exc.possible_duplicates, key, exc.disclosed_to)
+        )
     elif isinstance(exc, PhotoMismatch):
         body.update(distance=exc.distance, threshold=exc.threshold)
     return body
@@ -54,7 +59,7 @@ def validation_messages(detail, field: str = ""):
 
 def exception_handler(exc, context):
     if isinstance(exc, FaceError):
-        return Response(face_error_body(exc), status=exc.status_code)
+        return Response(face_error_body(exc, getattr(context["request"], "auth", None)), status=exc.status_code)
     if isinstance(exc, RequestDataTooBig):
         exc = RequestTooLarge(
             "The form fields or JSON body exceed DATA_UPLOAD_MAX_MEMORY_SIZE "

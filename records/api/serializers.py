@@ -342,8 +342,9 @@ def quality_field(help_text: str) -> QualitySerializer:
 
 
 class PossibleDuplicateSerializer(serializers.Serializer):
-    id = serializers.UUIDField(help_text="Record id.")
-    name = serializers.CharField()
+    # Who it is only for a key with `match` or `read` (records/api/disclosure.py); any other gets the distance.
+    id = serializers.UUIDField(required=False, help_text="Record id (for a key with `match` or `read`).")
+    name = serializers.CharField(required=False, help_text="For a key with `match` or `read`.")
     distance = serializers.FloatField(help_text="Cosine distance of the face to that person's nearest photo.")
 
 
@@ -375,6 +376,7 @@ class EnrolmentSerializer(OutcomeSerializer):
 
 
 class PhotoAddedSerializer(EnrolmentSerializer):
+    record = RecordSerializer(required=False, help_text="The record, for a key with `read` (records/api/disclosure.py).")
     image = FaceImageSerializer()
 
 

@@ -26,6 +26,7 @@ from records.maintenance import rebuild_index
 from records.models import Collection, FaceImage, Job, Person, ScopedAPIKey
 from records.scopes import ADMIN, ENROL, MANAGE, MATCH, READ
 
+from . import disclosure
 from .authentication import OptionalAPIKeyAuthentication
 from .health import health_report, up_or_down
 from .pagination import SkipLimitPagination
@@ -80,6 +81,10 @@ def requested_collection(request, form: dict) -> Collection | None:
     """The collection a request names (its form field, else ?collection=), or None."""
     name = form.get("collection") or validated(CollectionQuerySerializer, request.query_params).get("collection")
     return collection_named(request.auth, name) if name else None
+
+
+def disclosed_duplicates(request, enrolment: services.Enrolment) -> list[dict]:
+    return disclosure.possible_duplicates(enrolment.possible_duplicates, request.auth, services.PossibleDuplicate.disclosed_to)
 
 
 def enrolled_message(name: str, faces_detected: int) -> str:
@@ -218,7 +223,7 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
             "record": enrolment.person,
             "faces_detected": enrolment.faces_detected,
             "quality": enrolment.quality,
-            "possible_duplicates": enrolment.possible_duplicates,
+            "possible_duplicates": disclosed_duplicates(request, enrolment),
         }
         return Response(EnrolmentSerializer(body).data, status=status.HTTP_201_CREATED)
 
@@ -329,11 +334,9 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
     )
     def destroy(self, request, pk=None):
         person = self.get_object()
-        body = {
-            "success": True,
-            "message": f"Successfully deleted record for '{person.name}'",
-            "deleted_id": person.pk,
-        }
+        body = {"success": True, "message": f"Successfully deleted record '{person.pk}'", "deleted_id": person.pk}
+        if disclosure.may_see(request.auth):  # the name: `read`'s to see, not `manage`'s alone
+            body["message"] = f"Successfully deleted record for '{person.name}'"
         person.delete()  # the signals remove the vectors and files once the delete commits
         return Response(DeletedSerializer(body).data)
 
@@ -370,13 +373,14 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
         )
         body = {
             "success": True,
-            "message": f"Added a photo of '{enrolment.person.name}'",
-            "record": enrolment.person,
+            "message": f"Added a photo to record '{person.pk}'",
             "image": enrolment.image,
             "faces_detected": enrolment.faces_detected,
             "quality": enrolment.quality,
-            "possible_duplicates": enrolment.possible_duplicates,
+            "possible_duplicates": disclosed_duplicates(request, enrolment),
         }
+        if disclosure.may_see(request.auth):  # the record's name and metadata: `read`'s to see
+            body.update(message=f"Added a photo of '{enrolment.person.name}'", record=enrolment.person)
         context = self.get_serializer_context()
         return Response(PhotoAddedSerializer(body, context=context).data, status=status.HTTP_201_CREATED)
 
@@ -430,7 +434,9 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
     @image.mapping.delete
     def delete_image(self, request, pk=None, image_id=None):
         image = self.get_image(image_id)
-        body = {"success": True, "message": f"Deleted a photo of '{image.person.name}'", "deleted_id": image.pk}
+        body = {"success": True, "message": f"Deleted photo '{image.pk}'", "deleted_id": image.pk}
+        if disclosure.may_see(request.auth):
+            body["message"] = f"Deleted a photo of '{image.person.name}'"
         image.delete()
         return Response(DeletedSerializer(body).data)
 

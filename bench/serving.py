@@ -222,6 +222,21 @@ class Server:
             found.append({"pid": pid, "rss_mb": rss_kb / 1024, "tensorflow_loaded": "tensorflow" in maps})
         return found
 
+    def each_worker_alone(self):
+        """Yields each worker's pid in turn with every other worker paused (SIGSTOP), so requests
+        sent meanwhile are answered by that worker: which idle worker accepts a connection is
+        otherwise the kernel's choice, and one can take them all."""
+        workers = self.worker_pids()
+        for alone in workers:
+            paused = [pid for pid in workers if pid != alone]
+            for pid in paused:
+                os.kill(pid, signal.SIGSTOP)
+            try:
+                yield alone
+            finally:
+                for pid in paused:
+                    os.kill(pid, signal.SIGCONT)
+
     def kill9(self) -> list[int]:
         """SIGKILL to the master and every worker at once (its process group); returns their pids."""
         pids = [self.process.pid, *self.worker_pids()]

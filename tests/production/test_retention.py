@@ -11,6 +11,7 @@ import time_machine
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
+from bench.serving import Client
 from records.models import AuditEvent
 from tests.keys import key_client
 from tests.production.probes import as_kept
@@ -72,13 +73,18 @@ def test_the_server_purges_once_as_it_starts(gunicorn):
     )
     recent = AuditEvent.objects.create(actor_type="command", action="match", status=200)
 
-    gunicorn(2)
+    server = gunicorn(2)
     deadline = time.monotonic() + 60
     while AuditEvent.objects.filter(pk=expired.pk).exists() and time.monotonic() < deadline:
         time.sleep(0.5)
 
     assert not AuditEvent.objects.filter(pk=expired.pk).exists()
     assert AuditEvent.objects.filter(pk=recent.pk).exists()
-    time.sleep(2)  # a purge per worker would have been recorded by now
+    # A worker serves only once its post_worker_init has returned: when each has answered, a purge
+    # of its own at start-up would have been recorded, however late it came.
+    client = Client(server.base_url, None)
+    for alone in server.each_worker_alone():
+        status, *_, request_id = client.call("GET", "/health")
+        assert status == 200 and server.served_by([request_id])[request_id] == alone
     [purge] = AuditEvent.objects.filter(action="purge")
     assert purge.detail["audit_events"] == 1

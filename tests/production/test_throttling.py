@@ -3,7 +3,6 @@ limit of photo-analysing requests running at once per key: answered 429 with Ret
 counted together by every gunicorn worker."""
 
 import os
-import signal
 import threading
 import time
 import uuid
@@ -55,16 +54,30 @@ def test_each_user_of_the_pages_has_their_own_allowance(monkeypatch, client, mem
     assert client.get("/people/").status_code == 200
 
 
-def redis_url() -> str:
-    """A Redis of this machine (127.0.0.1:6379), if one answers."""
+def redis_url(url: str = "redis://127.0.0.1:6379/0") -> str:
+    """A Redis of this machine, if one answers. CI (.ci/run) sets REQUIRE_REDIS: there a Redis that
+    does not answer fails the test instead of skipping it, as REQUIRE_POSTGRES does for PostgreSQL."""
     import redis
 
-    url = "redis://127.0.0.1:6379/0"
     try:
         redis.Redis.from_url(url, socket_connect_timeout=2).ping()
     except redis.RedisError:
-        pytest.skip("no Redis answers at 127.0.0.1:6379")
+        message = f"no Redis answers at {url}"
+        if os.environ.get("REQUIRE_REDIS"):
+            pytest.fail(message)
+        pytest.skip(message)
     return url
+
+
+@pytest.mark.db_independent
+@pytest.mark.parametrize("required, outcome", [("1", pytest.fail.Exception), ("", pytest.skip.Exception)])
+def test_a_redis_that_does_not_answer_fails_only_where_it_is_required(monkeypatch, required, outcome):
+    from bench.serving import free_port
+
+    monkeypatch.setenv("REQUIRE_REDIS", required)
+    with pytest.raises((pytest.fail.Exception, pytest.skip.Exception), match="no Redis answers") as raised:
+        redis_url(f"redis://127.0.0.1:{free_port()}/0")  # a port nothing listens on
+    assert raised.type is outcome
 
 
 @pytest.mark.parametrize("cache", ["files in DATA_DIR", "Redis"])
@@ -73,16 +86,10 @@ def test_all_gunicorn_workers_count_against_one_allowance(gunicorn, api_client, 
     server = gunicorn(2, API_KEY_THROTTLE_RATE="6/minute", **shared)
     client = api_client(server)
 
-    # Which worker accepts a connection is the kernel's choice, and one idle worker can take
-    # every request. Pausing one worker, then the other, makes each answer half of them, still
-    # one at a time (DRF's count is exact only then).
+    # Each worker answers half of the requests, still one at a time (DRF's count is exact only then).
     answers = []
-    for paused in server.worker_pids():
-        os.kill(paused, signal.SIGSTOP)
-        try:
-            answers += [client.call("GET", "/records") for _ in range(10)]
-        finally:
-            os.kill(paused, signal.SIGCONT)
+    for _ in server.each_worker_alone():
+        answers += [client.call("GET", "/records") for _ in range(10)]
 
     assert [status for status, *_ in answers] == [200] * 6 + [429] * 14
     served = server.served_by([request_id for *_, request_id in answers])

@@ -4,6 +4,7 @@ per-process index so no test sees another's vectors."""
 import csv
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -82,81 +83,96 @@ def no_erasure_retry_by_requests(monkeypatch):
     monkeypatch.setattr(erasure, "_next_retry", float("inf"))
 
 
+# --- Vector stores and object storage past the process (bench/services.py) --------------------------
+# Each server starts once per session, on free loopback ports, its data in a temporary folder, and
+# stops at the session's end. Tests that stop or kill one start their own with bench.services.
+
+
 @pytest.fixture(scope="session")
-def milvus_server(tmp_path_factory):
-    """The URI of a `milvus-lite server` on a free loopback port, started once for the session (its
-    data in a temporary folder) and stopped at its end."""
-    import importlib.util
-    import subprocess
-    import sys
-    import time
+def milvus_lite_server(tmp_path_factory):
+    """A `milvus-lite server` (milvus-lite's emulation of Milvus's API, a development server):
+    a bench.services.MilvusLite, its `.uri` for MILVUS_URI."""
+    from bench.services import MilvusLite
 
-    from bench.serving import HOST, free_port
-
-    if importlib.util.find_spec("milvus_lite") is None:
-        pytest.fail("milvus-lite is not installed: pip install -r requirements-dev.txt")
-    folder = tmp_path_factory.mktemp("milvus")
-    port = free_port()
-    uri = f"http://{HOST}:{port}"
-    with (folder / "server.log").open("wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(folder / "data"),
-             "--host", HOST, "--port", str(port)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    try:
-        from pymilvus import MilvusClient
-
-        deadline = time.monotonic() + 120
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"milvus-lite server exited: {(folder / 'server.log').read_text()[-2000:]}")
-            try:
-                MilvusClient(uri=uri, timeout=2).list_collections()
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"milvus-lite server did not answer at {uri} within 120 s")
-                time.sleep(0.5)
-        yield uri
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+    with MilvusLite(tmp_path_factory.mktemp("milvus-lite")) as server:
+        yield server
 
 
-@pytest.fixture(params=["faiss", "milvus"])
+@pytest.fixture(scope="session")
+def milvus_standalone_server(tmp_path_factory):
+    """The real Milvus server (the `milvus` wheel's Milvus 2.3 standalone, about 8 s to start):
+    a bench.services.MilvusStandalone, its `.uri` for MILVUS_URI."""
+    from bench.services import MilvusStandalone
+
+    with MilvusStandalone(tmp_path_factory.mktemp("milvus-standalone")) as server:
+        yield server
+
+
+# The vector stores a backend test runs on: (VECTOR_BACKEND, the session fixture of its server).
+# The real server's runs are db_independent: what they add to the others' is what Milvus itself
+# answers, the same on either database.
+VECTOR_STORES = [
+    pytest.param(("faiss", None), id="faiss"),
+    pytest.param(("milvus", "milvus_lite_server"), id="milvus-lite"),
+    pytest.param(("milvus", "milvus_standalone_server"), id="milvus", marks=pytest.mark.db_independent),
+]
+MILVUS_SERVERS = [param for param in VECTOR_STORES if param.values[0][1]]
+
+
+@pytest.fixture(params=VECTOR_STORES)
 def vector_backend(request, settings):
-    """Runs a test once with each VECTOR_BACKEND; Milvus collections of their own per test."""
-    settings.VECTOR_BACKEND = request.param
-    if request.param != "milvus":
-        yield request.param
-        return
-    yield from milvus_collections(request, settings)
+    """Runs a test on FAISS, Milvus Lite and the real Milvus server (VECTOR_BACKEND faiss or
+    milvus); Milvus collections of the test's own."""
+    with vector_store(request, settings, *request.param):
+        yield request.param[0]
 
 
-@pytest.fixture
+@pytest.fixture(params=MILVUS_SERVERS)
 def milvus_backend(request, settings):
-    """VECTOR_BACKEND=milvus on the session's milvus-lite server, collections of the test's own."""
-    settings.VECTOR_BACKEND = "milvus"
-    yield from milvus_collections(request, settings)
+    """VECTOR_BACKEND=milvus on Milvus Lite and on the real Milvus server, collections of the
+    test's own."""
+    with vector_store(request, settings, *request.param):
+        yield "milvus"
 
 
-def milvus_collections(request, settings):
+@pytest.fixture(params=VECTOR_STORES)
+def served_vector_store(request, settings):
+    """vector_backend for the app servers a test starts (bench.serving.Server, JobWorker): the
+    environment that points them, and this test process, at each vector store in turn."""
+    with vector_store(request, settings, *request.param) as environment:
+        yield environment
+
+
+@contextmanager
+def vector_store(request, settings, backend: str, server: str | None):
+    """VECTOR_BACKEND=backend in the settings; for Milvus, MILVUS_URI of the session's `server`
+    and a collection prefix of the test's own, its collections dropped at the end. Yields the same
+    as environment variables."""
     import uuid
 
+    settings.VECTOR_BACKEND = backend
+    if server is None:
+        yield {"VECTOR_BACKEND": backend}
+        return
     from pymilvus import MilvusClient
 
-    uri = settings.MILVUS_URI = request.getfixturevalue("milvus_server")
+    uri = settings.MILVUS_URI = request.getfixturevalue(server).uri
     prefix = settings.MILVUS_COLLECTION_PREFIX = f"test_{uuid.uuid4().hex[:12]}"
-    yield "milvus"
-    client = MilvusClient(uri=uri)  # the test may have pointed MILVUS_URI elsewhere
-    for name in client.list_collections():
-        if name.startswith(prefix + "_"):
-            client.drop_collection(name)
+    yield {"VECTOR_BACKEND": backend, "MILVUS_URI": uri, "MILVUS_COLLECTION_PREFIX": prefix}
+    from pymilvus import MilvusException
+
+    for attempt in range(2):
+        # Once more after a dropped channel: milvus-lite's gRPC server answers pymilvus's keepalive
+        # pings (every 10 s) with GOAWAY "Too many pings" once a test has kept it idle that long.
+        try:
+            client = MilvusClient(uri=uri)  # the test may have pointed MILVUS_URI elsewhere
+            for name in client.list_collections():
+                if name.startswith(prefix + "_"):
+                    client.drop_collection(name)
+            return
+        except MilvusException:
+            if attempt:
+                raise
 
 
 @pytest.fixture

@@ -69,6 +69,12 @@ def collection_name(model_key: str) -> str:
     return f"{settings.MILVUS_COLLECTION_PREFIX}_{readable}_{digest}"
 
 
+def hit_id(hit) -> int:
+    """A search hit's primary key: under the field's name from servers that name it (Milvus Lite
+    3.x, Milvus 2.4 and later), as `id` from Milvus 2.3, which does not."""
+    return hit["vector_id"] if "vector_id" in hit else hit["id"]
+
+
 class MilvusGallery(VectorGallery):
     backend = "milvus"
 
@@ -99,6 +105,7 @@ class MilvusGallery(VectorGallery):
         if not vector_ids or not self.client.has_collection(self.name):
             return 0
         result = self.client.delete(self.name, ids=vector_ids)
+        # Milvus 2.3 counts the ids asked for, present or not; only FAISS's count is used (snapshots).
         return int(result.get("delete_count", len(vector_ids))) if isinstance(result, dict) else len(vector_ids)
 
     def nearest_owners(self, vector, top_k: int, partitions=None) -> list[Neighbour]:
@@ -123,7 +130,7 @@ class MilvusGallery(VectorGallery):
             for hit in hits:
                 owner = uuid.UUID(hit["entity"]["owner"])
                 if owner not in best:
-                    best[owner] = Neighbour(owner, int(hit["vector_id"]), max(0.0, 1.0 - hit["distance"]))
+                    best[owner] = Neighbour(owner, int(hit_id(hit)), max(0.0, 1.0 - hit["distance"]))
             if len(best) >= top_k or len(hits) < limit or limit >= MAX_SEARCH_LIMIT:
                 return list(best.values())[:top_k]
             limit = min(MAX_SEARCH_LIMIT, limit * 4)

@@ -1,14 +1,15 @@
 """Properties 1 and 2 at a small size, on gunicorn over the test database (SQLite, or PostgreSQL
 when DATABASE_URL points at one): bench/workers_agree.py and bench/crash_safety.py run the same
-scenarios at the issue's sizes."""
+scenarios at the issue's sizes. Each runs on FAISS in every worker, on Milvus Lite and on the real
+Milvus server (tests/conftest.py's served_vector_store)."""
 
 import itertools
 
 from bench import crash_safety, workers_agree
 
 
-def test_every_worker_answers_as_the_database_says(gunicorn, api_client):
-    server = gunicorn(3)
+def test_every_worker_answers_as_the_database_says(gunicorn, api_client, served_vector_store):
+    server = gunicorn(3, **served_vector_store)
     keys = itertools.count()
 
     figures = workers_agree.run(
@@ -24,8 +25,8 @@ def test_every_worker_answers_as_the_database_says(gunicorn, api_client):
     assert len(figures["checks_answered_per_worker"]) >= 2
 
 
-def test_after_kill_9_mid_burst_the_database_files_and_every_index_agree(gunicorn, api_client):
-    server = gunicorn(2)
+def test_after_kill_9_mid_burst_the_database_files_and_every_index_agree(gunicorn, api_client, served_vector_store):
+    server = gunicorn(2, **served_vector_store)
     clients = [api_client(server, f"crash-{n}") for n in range(4)]
 
     figures = crash_safety.run(server, clients[1:], clients[0], rounds=1, kill_within=3.0, seed=4, sample=5)

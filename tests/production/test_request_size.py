@@ -2,6 +2,9 @@
 anything reads it, with or without a Content-Length, and no upload is ever written to a temporary
 file."""
 
+import hashlib
+
+import numpy as np
 import pytest
 import requests
 from django.core.files import uploadedfile
@@ -9,6 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import multipartparser
 
 from facesite.request_size import body_limit
+from records.models import Person
 from tests.keys import key_client
 
 pytestmark = pytest.mark.django_db
@@ -87,9 +91,16 @@ def big_photo(photo) -> bytes:
 def test_a_photo_within_the_limit_is_enrolled_from_memory(client, member, photo, face_service, no_temporary_files):
     client.force_login(member("Managers"))
 
-    response = client.post("/enrol/", {"name": "Colin Powell", "photos": [SimpleUploadedFile("big.jpg", big_photo(photo))]})
+    data = big_photo(photo)
+    response = client.post("/enrol/", {"name": "Colin Powell", "photos": [SimpleUploadedFile("big.jpg", data)]})
 
     assert response.status_code == 302, response.content.decode()[:500]
+    # The whole upload arrived: the person and their photo of these bytes are stored.
+    [person] = Person.objects.all()
+    image = person.images.get()
+    assert response["Location"] == f"/people/{person.pk}/" and person.name == "Colin Powell"
+    assert image.sha256 == hashlib.sha256(data).hexdigest()
+    assert abs(float(np.linalg.norm(image.vector)) - 1) < 1e-4  # its face's vector, stored with it
 
 
 # --- Over HTTP, on gunicorn as production runs it ------------------------------------------------

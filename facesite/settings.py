@@ -415,6 +415,8 @@ AUDIT_KEEP_PROBES = env.bool("AUDIT_KEEP_PROBES", default=False)
 AUDIT_BULK_READ_PER_MINUTE = env.int("AUDIT_BULK_READ_PER_MINUTE", default=600)
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
 PROBE_RETENTION_DAYS = env.int("PROBE_RETENTION_DAYS", default=30)
+# Ended jobs (an import's options and outcome, by ids) and the task worker's result rows.
+JOB_RETENTION_DAYS = env.int("JOB_RETENTION_DAYS", default=30)
 # Files of a delete whose erasure failed (storage down) are retried by the next request a process
 # serves, at most this often, as well as by `manage.py erase_pending` (records/erasure.py).
 ERASURE_RETRY_SECONDS = env.int("ERASURE_RETRY_SECONDS", default=60)

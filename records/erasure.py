@@ -22,11 +22,12 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
+from django_tasks_db.models import DBTaskResult
 
 from recognition.gallery import get_gallery
 
-from .models import AuditEvent, PendingErasure
+from .models import AuditEvent, Job, PendingErasure
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +113,34 @@ def forget_kept_probes(person_id) -> None:
     of them: erase the files, keep the events (and the probes' SHA-256). Call inside the deleting
     transaction."""
     forget_probes(AuditEvent.objects.filter(action=AuditEvent.Action.MATCH, target=str(person_id)))
+
+
+def forget_jobs(person_id) -> int:
+    """Delete the jobs that name this person, their staged photos (erased as photos are) and the
+    task worker's rows of them. Call inside the deleting transaction: a queued or resumed import of
+    theirs then finds no job to run and enrols no one again, and a running one stops at its next
+    progress write (records/jobs.py, JobTakenOver)."""
+    jobs = list(Job.objects.select_for_update().naming(person_id))
+    delete_jobs(jobs)
+    return len(jobs)
+
+
+def forget_staged(jobs) -> None:
+    """The photos staged for these imports, erased as a deleted photo is (retried until done)."""
+    schedule(*(PendingErasure(file_name=name) for job in jobs for name, _ in job.options.get("files", [])))
+
+
+def delete_jobs(jobs: list[Job]) -> None:
+    """These jobs, their staged files and every django-tasks row of theirs (a resumed job ran as
+    several tasks, each argument the job's id)."""
+    forget_staged(jobs)
+    ids = [str(job.pk) for job in jobs]
+    if ids:
+        runs = Q()
+        for job_id in ids:
+            runs |= Q(args_kwargs__icontains=job_id)
+        DBTaskResult.objects.filter(runs).delete()
+    Job.objects.filter(pk__in=ids).delete()
 
 
 def forget_probes(events) -> int:

@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.http import FileResponse
 
 from . import audit
-from .models import AuditEvent, FaceImage, Person
+from .models import AuditEvent, FaceImage, Job, Person
 
 README = """Everything this face identification service holds about one person.
 
@@ -27,6 +27,8 @@ photos/           every stored photo, as stored
 audit_events.json every audit log event naming this person or their photos: enrolments,
                   matches that returned them, reads, exports, changes, with who and when
 probes/           photos sent to a match that recognised this person, where the service keeps them
+jobs.json         background jobs naming this person (an import of their photos, one that found
+                  them a possible duplicate): what was asked and what it came to
 """
 
 
@@ -69,20 +71,30 @@ def _event(event: AuditEvent, theirs: set[str]) -> dict:
     other candidates, say) are hidden, as is a probe photo that was not recognised as them
     (art. 15(4): an access request must not disclose others)."""
 
-    def hide_others(text: str) -> str:
-        return UUID.sub(lambda found: found[0] if found[0] in theirs else OTHER, text)
-
     return {
         "at": event.at,
         "action": event.action,
         "actor_type": event.actor_type,
         "actor": event.actor,
         "remote_addr": event.remote_addr,
-        "target": hide_others(event.target),
+        "target": _hide_others(event.target, theirs),
         "status": event.status,
-        "detail": json.loads(hide_others(json.dumps(event.detail))),
+        "detail": json.loads(_hide_others(json.dumps(event.detail), theirs)),
         "probe_sha256": event.probe_sha256 if _their_probe(event, theirs) else "",
         "probe": f"probes/{event.pk}" if _their_probe(event, theirs) else None,
+    }
+
+
+def _hide_others(text: str, theirs: set[str]) -> str:
+    return UUID.sub(lambda found: found[0] if found[0] in theirs else OTHER, text)
+
+
+def _job(job: Job, theirs: set[str]) -> dict:
+    """A job as the person may see it: others' ids hidden, as in the events."""
+    held = {"options": job.options, "result": job.result}
+    return {
+        "id": job.pk, "kind": job.kind, "state": job.state, "created_at": job.created_at,
+        "finished_at": job.finished_at, **json.loads(_hide_others(json.dumps(held), theirs)),
     }
 
 
@@ -113,6 +125,8 @@ def export_person(person: Person):
             }
             zip_file.writestr("person.json", _json(record))
             zip_file.writestr("audit_events.json", _json([_event(event, theirs) for event in events]))
+            jobs = Job.objects.naming(person.pk)
+            zip_file.writestr("jobs.json", _json([_job(job, theirs | {str(job.pk)}) for job in jobs]))
             for image in images:
                 _add_file(zip_file, _photo_path(image), image.image)
             for event in events:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.template.defaultfilters import pluralize
 
 from recognition.errors import FaceError
 
@@ -93,23 +94,28 @@ def store_photo(batch: PhotoBatch, stored: StoredPhotos, label: str, data: bytes
             )
         else:
             enrolment = services.add_image(stored.person, data, batch.strict, on_duplicate, on_mismatch)
+    # What is noted is kept with a job (records/jobs.py): people by id, never by name (the page
+    # showing it looks the names up), so an erasure that deletes them leaves no name behind.
     except services.PhotoMismatch as exc:
         stored.mismatched += 1
-        stored.refused.append(f"{label}: {exc.detail}")
+        stored.refused.append(f"{label}: {exc.neutral}")
         return
     except services.PossibleDuplicate as exc:
-        stored.duplicates += [d for d in exc.possible_duplicates if d not in stored.duplicates]
-        stored.refused.append(f"{label}: {exc.detail}")
+        found = services.ids_and_distances(exc.possible_duplicates)
+        stored.duplicates += [d for d in found if d not in stored.duplicates]
+        stored.refused.append(f"{label}: {exc.neutral}")
         return
     except FaceError as exc:
-        stored.refused.append(f"{label}: {exc.detail}")
+        stored.refused.append(f"{label}: {exc.neutral}")
         return
     stored.person, stored.count = enrolment.person, stored.count + 1
     if enrolment.faces_detected > 1:
         stored.notes.append(f"{label}: {enrolment.faces_detected} faces were detected; the largest one was used.")
     if enrolment.possible_duplicates:
-        names = ", ".join(d["name"] for d in enrolment.possible_duplicates)
-        stored.notes.append(f"{label}: this face looks more like {names}. Check it is the right person.")
+        others = len(enrolment.possible_duplicates)
+        stored.notes.append(
+            f"{label}: this face looks more like {others} other record{pluralize(others)}. Check it is the right person."
+        )
 
 
 def already_stored(person: Person | None, data: bytes) -> bool:
@@ -119,11 +125,11 @@ def already_stored(person: Person | None, data: bytes) -> bool:
 
 
 def stage(job_id, uploads, staged: list) -> list[list[str]]:
-    """Each upload's bytes saved for the worker, appended to `staged` as [stored name, the
-    upload's name] (so a failure midway leaves the list of what to erase); an upload above
-    MAX_UPLOAD_BYTES raises ImageTooLarge, as in the request."""
+    """Each upload's bytes saved for the worker, appended to `staged` as [stored name, "photo N"]
+    (so a failure midway leaves the list of what to erase); an upload above MAX_UPLOAD_BYTES
+    raises ImageTooLarge, as in the request. Not the upload's file name: it is often the person's."""
     for number, upload in enumerate(uploads):
         data = services.read_photo(upload)
         name = default_storage.save(f"{STAGING_FOLDER}/{job_id}/{number:05d}", ContentFile(data))
-        staged.append([name, upload.name or f"photo {number + 1}"])
+        staged.append([name, f"photo {number + 1}"])
     return staged

@@ -30,7 +30,7 @@ from . import audit
 from . import erasure
 from .imports import PhotoBatch, StoredPhotos, already_stored, stage, store_photo
 from .maintenance import ReembedOutcome, position, rebuild_index
-from .models import Collection, FaceImage, Job, PendingErasure, Person
+from .models import Collection, FaceImage, Job, Person
 
 # The worker writes a job's progress at most this often: each write is one UPDATE of its row,
 # which on SQLite queues behind (and holds up) the requests' writes.
@@ -81,10 +81,8 @@ def start_import(batch: PhotoBatch, uploads) -> Job:
 
 def discard_staged(job: Job) -> None:
     """The staged photos of an import, erased as a deleted photo is (retried until it succeeds)."""
-    names = [name for name, _ in job.options.get("files", [])]
-    if names:
-        with transaction.atomic():
-            erasure.schedule(*[PendingErasure(file_name=name) for name in names])
+    with transaction.atomic():
+        erasure.forget_staged([job])
 
 
 def _enqueue(job: Job) -> Job:
@@ -126,7 +124,7 @@ def run_job(job_id: str) -> dict | None:
 def _finish(job: Job, state: str, result: dict | None = None, error: str = "") -> None:
     ended = Job.objects.filter(pk=job.pk, state=Job.State.RUNNING, worker=job.worker).update(
         state=state, result=result, error=error[:2000], done=job.done, resume_after=job.resume_after,
-        heartbeat_at=timezone.now(), finished_at=timezone.now(),
+        heartbeat_at=timezone.now(), finished_at=timezone.now(), options=_without_name(job.options),
     )
     if ended:
         discard_staged(job)
@@ -191,7 +189,13 @@ def _import(job: Job, progress: Progress) -> dict:
     except (Person.DoesNotExist, Collection.DoesNotExist):
         raise RuntimeError("The person or collection the photos were for was deleted meanwhile.") from None
     so_far = job.options.get("so_far", {})
-    person = Person.objects.filter(pk=so_far.get("person")).first() if so_far.get("person") else batch.person
+    person = batch.person
+    if so_far.get("person"):
+        # Enrolled by an earlier attempt: added to, never enrolled again (erasing them deletes
+        # this job too, records/erasure.py; this is for one erased between its claim and here).
+        person = Person.objects.filter(pk=so_far["person"]).first()
+        if person is None:
+            raise RuntimeError("The person the photos were for was deleted meanwhile.")
     stored = StoredPhotos(
         person=person, count=so_far.get("count", 0), notes=so_far.get("notes", []),
         duplicates=so_far.get("duplicates", []), refused=so_far.get("refused", []),
@@ -206,17 +210,27 @@ def _import(job: Job, progress: Progress) -> dict:
             stored.count += 1
         else:
             store_photo(batch, stored, label, data)
+        enrolled = enrolled_now and stored.person is not None
+        if enrolled:  # kept by id from now on: the record holds the name and metadata
+            job.options = _without_name(job.options)
         # Written at once when the person was just enrolled: a resume must add to them, not enrol again.
-        progress.advance(str(number), import_outcome(stored), write_now=enrolled_now and stored.person is not None)
+        progress.advance(str(number), import_outcome(stored), write_now=enrolled)
     stored.finish()
     progress.write()
     return import_outcome(stored)
 
 
+def _without_name(options: dict) -> dict:
+    """An import's options once its person exists or it ended: the name and metadata asked for
+    are the record's to keep (and erase), not the job's."""
+    return {**options, "name": "", "metadata": {}} if "name" in options else options
+
+
 def import_outcome(stored: StoredPhotos) -> dict:
+    """What an import came to, by ids only (the pages look the names up)."""
     person = stored.person
     return {
-        "person": str(person.pk) if person else None, "name": person.name if person else None, "count": stored.count,
+        "person": str(person.pk) if person else None, "count": stored.count,
         "notes": stored.notes, "refused": stored.refused, "duplicates": stored.duplicates,
         "mismatched": stored.mismatched,
     }

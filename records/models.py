@@ -414,6 +414,11 @@ class JobQuerySet(models.QuerySet):
     def active(self):
         return self.filter(state__in=Job.ACTIVE)
 
+    def naming(self, person_id):
+        """Jobs whose options or result name the person (by id: what they were for, who they
+        enrolled, who a refused face looked like): erased with them, listed in their export."""
+        return self.filter(models.Q(options__icontains=str(person_id)) | models.Q(result__icontains=str(person_id)))
+
 
 class Job(models.Model):
     """Long work done by the task worker (`manage.py db_worker`, records/jobs.py), not in a request:

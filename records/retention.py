@@ -1,5 +1,6 @@
-"""Storage limitation: audit events and kept probe photos go when they are older than their
-retention (AUDIT_RETENTION_DAYS, PROBE_RETENTION_DAYS). Run by `manage.py purge_expired`."""
+"""Storage limitation: audit events, kept probe photos, and ended jobs with the task worker's rows
+go when they are older than their retention (AUDIT_RETENTION_DAYS, PROBE_RETENTION_DAYS,
+JOB_RETENTION_DAYS). Run by `manage.py purge_expired`."""
 
 from dataclasses import dataclass
 from datetime import timedelta
@@ -7,15 +8,17 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from . import audit, erasure
-from .models import AuditEvent
+from .models import AuditEvent, Job
 
 
 @dataclass(frozen=True)
 class Purged:
     audit_events: int
     probes: int
+    jobs: int
 
 
 def purge_expired() -> Purged:
@@ -26,10 +29,17 @@ def purge_expired() -> Purged:
         events, _ = expired.delete()
         old_probes = AuditEvent.objects.filter(at__lt=now - timedelta(days=settings.PROBE_RETENTION_DAYS))
         probes += erasure.forget_probes(old_probes)
+        # An ended job keeps what it was asked and came to (ids, counts, refusals), and its task
+        # rows the same; a queued or running one is never purged.
+        jobs_before = now - timedelta(days=settings.JOB_RETENTION_DAYS)
+        ended = list(Job.objects.exclude(state__in=Job.ACTIVE).filter(finished_at__lt=jobs_before))
+        erasure.delete_jobs(ended)
+        DBTaskResult.objects.filter(finished_at__lt=jobs_before).delete()
         # Recorded even when nothing expired: the log then shows that retention is enforced.
         detail = {
-            "audit_events": events, "probes": probes,
+            "audit_events": events, "probes": probes, "jobs": len(ended),
             "audit_retention_days": settings.AUDIT_RETENTION_DAYS, "probe_retention_days": settings.PROBE_RETENTION_DAYS,
+            "job_retention_days": settings.JOB_RETENTION_DAYS,
         }
         audit.record(audit.Action.PURGE, detail=detail)
-    return Purged(events, probes)
+    return Purged(events, probes, len(ended))

@@ -28,3 +28,4 @@ def forget_image(sender, instance: FaceImage, **kwargs):
 def forget_person(sender, instance: Person, **kwargs):
     erasure.scrub_admin_history(instance)
     erasure.forget_kept_probes(instance.pk)
+    erasure.forget_jobs(instance.pk)

@@ -302,10 +302,16 @@ def job(request, pk):
     """A background import of photos from these pages: its progress, then who was enrolled and
     which photos were refused."""
     job = get_object_or_404(Job, pk=pk, kind=Job.Kind.IMPORT)
-    options = job.options
+    # A job keeps people by id only (records/jobs.py): their names are looked up here.
+    result = job.result or {}
+    person_id = job.options.get("person") or job.options.get("so_far", {}).get("person") or result.get("person")
+    person = Person.objects.filter(pk=person_id).first() if person_id else None
+    found = result.get("duplicates", [])
+    people = {str(pk): other for pk, other in Person.objects.in_bulk([d["id"] for d in found]).items()}
     return render(request, "records/job.html", {
-        "job": job, "active": job.state in Job.ACTIVE, "person_name": options.get("name"),
-        "person_id": options.get("person") or (job.result or {}).get("person"),
+        "job": job, "active": job.state in Job.ACTIVE, "person": person,
+        "person_name": person.name if person else job.options.get("name"),
+        "duplicates": [{**d, "name": people[d["id"]].name} for d in found if d["id"] in people],
     })
 
 

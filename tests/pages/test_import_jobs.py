@@ -46,11 +46,11 @@ def test_many_photos_on_the_enrol_page_are_a_job_the_worker_runs(operator, uploa
     person = Person.objects.get()
     assert (person.name, person.metadata, person.images.count()) == ("Colin Powell", {"team": "Security"}, 6)
     assert job.result["person"] == str(person.pk) and job.result["count"] == 6
-    assert job.result["notes"] == ["Not added: nobody.jpg: No face was detected in the image."]
+    assert job.result["notes"] == ["Not added: photo 7: No face was detected in the image."]
     page = operator.get(f"/jobs/{job.pk}/")
     assert_shows(page, "succeeded, 7 of 7 photos tried.")
     assertContains(page, f'6 photos stored for <a href="/people/{person.pk}/">Colin Powell</a>; 1 refused (below).', html=True)
-    assert_shows(page, "Not added: nobody.jpg: No face was detected in the image.")
+    assert_shows(page, "Not added: photo 7: No face was detected in the image.")
     assert 'http-equiv="refresh"' not in page.content.decode()  # it refreshes only while it runs
     assert staged_files() == [] and not PendingErasure.objects.exists()  # the staged uploads are erased
 
@@ -91,7 +91,7 @@ def test_a_job_refuses_photos_that_do_not_look_like_the_person_unless_confirmed(
     confirmed = Job.objects.exclude(pk=refused.pk).get()
 
     assert refused.state == Job.State.SUCCEEDED and refused.result["count"] == 1 and refused.result["mismatched"] == 2
-    assert [note.split(":")[1] for note in refused.result["notes"]] == [" Tony_Blair_0.jpg", " Tony_Blair_1.jpg"]
+    assert [note.split(":")[1] for note in refused.result["notes"]] == [" photo 2", " photo 3"]
     page = operator.get(f"/jobs/{refused.pk}/")
     assertContains(page, f'1 photo stored for <a href="/people/{serena.pk}/">Serena Williams</a>; 2 refused (below).', html=True)
     assert_shows(page, "2 photos did not look like Serena Williams and were not stored")

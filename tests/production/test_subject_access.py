@@ -58,7 +58,7 @@ def test_the_export_holds_everything_about_the_person_and_nothing_else(api, phot
 
     images = list(FaceImage.objects.filter(person_id=person_id).select_related("face_vector"))
     assert sorted(archive.namelist()) == sorted(
-        ["README.txt", "person.json", "audit_events.json", *[f"photos/{image.pk}.jpg" for image in images],
+        ["README.txt", "person.json", "audit_events.json", "jobs.json", *[f"photos/{image.pk}.jpg" for image in images],
          *[f"probes/{e.pk}" for e in AuditEvent.objects.filter(action="match", target=person_id)]]
     )
     record = json.loads(archive.read("person.json"))

@@ -5,10 +5,11 @@ from records.retention import purge_expired
 
 class Command(BaseCommand):
     help = (
-        "Delete audit events older than AUDIT_RETENTION_DAYS and kept probe photos older than "
-        "PROBE_RETENTION_DAYS (their events stay). Run daily from cron; the server runs it as it starts."
+        "Delete audit events older than AUDIT_RETENTION_DAYS, kept probe photos older than "
+        "PROBE_RETENTION_DAYS (their events stay), and jobs and task results ended more than "
+        "JOB_RETENTION_DAYS ago. Run daily from cron; the server runs it as it starts."
     )
 
     def handle(self, **options):
         purged = purge_expired()
-        self.stdout.write(f"purged: {purged.audit_events} audit events, {purged.probes} probe photos")
+        self.stdout.write(f"purged: {purged.audit_events} audit events, {purged.probes} probe photos, {purged.jobs} jobs")

@@ -158,19 +158,20 @@ class FaceService:
 
     def analyse(self, image: DecodedImage, embed_all: bool = False) -> FaceAnalysis:
         """Every face of the photo; only the largest, which is enrolled and matched, is embedded
-        unless `embed_all` (the others' `embedding` is None): an embedding costs more than the
-        detection of every face."""
+        unless `embed_all`, the MAX_FACES_PER_PHOTO largest (the others' `embedding` is None): an
+        embedding costs more than the detection of every face."""
         return self.analyse_many([image], embed_all)[0]
 
     def analyse_many(self, images: list[DecodedImage], embed_all: bool = False) -> list[FaceAnalysis]:
         """`analyse` of each image; a pipeline that can embeds all their faces in one run."""
         downscaled = [_downscale(image.rgb, settings.DETECTION_MAX_SIDE) for image in images]
         rgbs = [rgb for rgb, _ in downscaled]
+        embed = settings.MAX_FACES_PER_PHOTO if embed_all else 1
         with self._lock:
             if hasattr(self.pipeline, "analyse_many"):
-                found = self.pipeline.analyse_many(rgbs, embed_all=embed_all)
+                found = self.pipeline.analyse_many(rgbs, embed=embed)
             else:
-                found = [self.pipeline.analyse(rgb, embed_all=embed_all) for rgb in rgbs]
+                found = [self.pipeline.analyse(rgb, embed=embed) for rgb in rgbs]
         analyses = []
         for image, (_, scale), faces in zip(images, downscaled, found):
             if scale != 1.0:

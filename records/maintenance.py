@@ -18,7 +18,7 @@ from recognition.service import get_service
 
 from . import audit
 from .erasure import erase_pending
-from .models import FaceImage, PendingErasure
+from .models import Collection, FaceImage, PendingErasure, Person
 
 FACES_FOLDER = "faces"
 
@@ -96,7 +96,7 @@ def _a_page_at_a_time(images, after: str, size: int = 200):
     SQLite an open read (a queryset iterator) pins a snapshot, and the next write from that
     connection fails at once with "database is locked" once another process has written since."""
     while True:
-        page = list(photos_after(after, images).select_related("person")[:size])
+        page = list(photos_after(after, images)[:size])
         yield from page
         if len(page) < size:
             return
@@ -121,10 +121,14 @@ def _reembed_one(image: FaceImage, outcome: ReembedOutcome) -> None:
         if current is None:
             outcome.deleted_meanwhile += 1
             return
+        # The collection read now, with the photo locked, not from the page read before the
+        # analysis: a record moved meanwhile (services.change_record, which locks this row too)
+        # gets its new vector in its new collection's partition, not in the one it left.
+        collection_id = Person.objects.filter(pk=image.person_id).values_list("collection_id", flat=True).get()
         image.apply_face(face, len(analysis.faces))
         image.face_vector_id = current.face_vector_id  # the vector the locked row holds now
         image.replace_vector(
-            analysis.model_key, face.embedding, image.person.partition,
+            analysis.model_key, face.embedding, Collection.partition_of(collection_id),
             also_saved=["face_box", "landmarks", "detection_score", "faces_detected"],
         )
 

@@ -521,7 +521,8 @@ def _match_every_face(data: bytes, top_k: int, threshold: float | None, partitio
     rule = MatchRule.of(service, threshold)
     analysis = analyse_photo(data, embed_all=True)
     analysis.primary  # raises NoFaceDetected
-    faces = analysis.faces[: settings.MAX_FACES_PER_PHOTO]
+    # The MAX_FACES_PER_PHOTO largest, the only ones embedded (recognition's analyse).
+    faces = [face for face in analysis.faces if face.embedding is not None]
     candidates = _search(service, faces, top_k, partitions)
     results = [
         {

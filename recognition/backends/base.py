@@ -55,11 +55,11 @@ def installed_weight_files(folder: Path, names: dict[str, str]) -> dict[str, Pat
     return files
 
 
-def faces_to_embed(areas: list[int], embed_all: bool) -> list[int]:
-    """Indices of the faces to embed: every one, or only the largest (the one enrolled and matched)."""
-    if embed_all or not areas:
-        return list(range(len(areas)))
-    return [max(range(len(areas)), key=areas.__getitem__)]
+def faces_to_embed(areas: list[int], embed: int | None) -> list[int]:
+    """Indices of the faces to embed: the `embed` largest (1: the one enrolled and matched), or
+    every one for None. Cut before embedding: each embedding costs more than detecting every face."""
+    largest_first = sorted(range(len(areas)), key=lambda i: -areas[i])
+    return sorted(largest_first if embed is None else largest_first[:embed])
 
 
 def l2_normalise(vector) -> np.ndarray:

@@ -61,7 +61,7 @@ class DeepFacePipeline:
         if detector != "skip":
             DeepFace.build_model(task="face_detector", model_name=detector)
 
-    def analyse(self, rgb: np.ndarray, embed_all: bool = True) -> list[DetectedFace]:
+    def analyse(self, rgb: np.ndarray, embed: int | None = None) -> list[DetectedFace]:
         # DeepFace.represent embeds every face it finds; there is no cheaper call for the largest.
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])
         try:

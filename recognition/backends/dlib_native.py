@@ -68,8 +68,8 @@ class DlibPipeline:
             found.append((rect, float(det.confidence)))
         return found
 
-    def analyse(self, rgb: np.ndarray, embed_all: bool = True) -> list[DetectedFace]:
-        """Every face found; each embedded, or with `embed_all` False only the largest."""
+    def analyse(self, rgb: np.ndarray, embed: int | None = None) -> list[DetectedFace]:
+        """Every face found; each embedded, or only the `embed` largest."""
         height, width = rgb.shape[:2]
         detections = self.detect(rgb)
         faces = []
@@ -77,7 +77,7 @@ class DlibPipeline:
             left, top = max(0, rect.left()), max(0, rect.top())
             right, bottom = min(width, rect.right()), min(height, rect.bottom())
             faces.append(DetectedFace(box=(left, top, max(0, right - left), max(0, bottom - top)), score=round(float(score), 4)))
-        chosen = faces_to_embed([face.area for face in faces], embed_all)
+        chosen = faces_to_embed([face.area for face in faces], embed)
         if not chosen:
             return []
         shapes = self._dlib.full_object_detections()

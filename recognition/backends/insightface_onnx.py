@@ -136,16 +136,16 @@ class InsightFacePipeline:
             vectors = vectors[: len(crops)] + vectors[len(crops):]
         return vectors
 
-    def analyse(self, rgb: np.ndarray, embed_all: bool = True) -> list[DetectedFace]:
-        """Every face found; each embedded, or with `embed_all` False only the largest."""
-        return self.analyse_many([rgb], embed_all)[0]
+    def analyse(self, rgb: np.ndarray, embed: int | None = None) -> list[DetectedFace]:
+        """Every face found; each embedded, or only the `embed` largest."""
+        return self.analyse_many([rgb], embed)[0]
 
-    def analyse_many(self, rgbs: list[np.ndarray], embed_all: bool = True) -> list[list[DetectedFace]]:
+    def analyse_many(self, rgbs: list[np.ndarray], embed: int | None = None) -> list[list[DetectedFace]]:
         """`analyse` of each photo, with the faces of all of them embedded in one network run."""
         found, crops, owners = [], [], []
         for rgb in rgbs:
             faces, landmarks = self._detected_faces(rgb)
-            for i in faces_to_embed([face.area for face in faces], embed_all):
+            for i in faces_to_embed([face.area for face in faces], embed):
                 crops.append(self.align(rgb, landmarks[i]))
                 owners.append((len(found), i))
             found.append(faces)

@@ -5,7 +5,7 @@ a client cannot multiply them by the number of workers:
 - a rate per client address for anonymous requests (/health, /openapi.json, /docs, /redoc; the
   class also limits the login pages, through facesite.middleware.anonymous_throttled in facesite/urls.py);
 - at most API_KEY_CONCURRENT_REQUESTS expensive requests (a face to find and embed: match, enrol,
-  add a photo) running at once per key (`ConcurrencyLimitMixin`).
+  add a photo, verify) running at once per key (`ConcurrencyLimitMixin`).
 """
 
 import uuid
@@ -18,6 +18,8 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from records.client_address import client_ip
 from records.models import ScopedAPIKey
+
+from .permissions import operation_name
 
 
 class APIKeyRateThrottle(SimpleRateThrottle):
@@ -77,21 +79,22 @@ class TooManyAtOnce(Throttled):
         super().__init__(
             wait=1,
             detail=f"This API key already has {limit} photo-analysing request{pluralize(limit)} (match, enrol, add a "
-            "photo) running, the most it may have at once.",
+            "photo, verify) running, the most it may have at once.",
         )
 
 
 class ConcurrencyLimitMixin:
-    """For a viewset: its `expensive_actions` hold a slot of the key (KeySlots) while they run;
-    without a free slot, 429 with Retry-After. Taken after authentication, scope and rate checks,
-    given back however the request ends."""
+    """For a view: its `expensive_actions` (viewset actions, or HTTP methods of a plain APIView, as
+    in `required_scopes`) hold a slot of the key (KeySlots) while they run; without a free slot,
+    429 with Retry-After. Taken after authentication, scope and rate checks, given back however
+    the request ends."""
 
     expensive_actions: frozenset[str] = frozenset()
     _slot = None
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        if self.action in self.expensive_actions:
+        if operation_name(self, request.method) in self.expensive_actions:
             self._slot = KeySlots(request.auth).take()
             if self._slot is None:
                 raise TooManyAtOnce()

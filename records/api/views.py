@@ -576,8 +576,9 @@ class JobView(APIView):
         return Response(JobSerializer(job, context={"request": request}).data)
 
 
-class VerifyView(APIView):
+class VerifyView(ConcurrencyLimitMixin, APIView):
     required_scopes = {"post": MATCH}  # 1:1 is a comparison, as matching is (permissions.py)
+    expensive_actions = frozenset({"post"})  # one or two photos to find and embed
 
     @extend_schema(
         operation_id="verify",

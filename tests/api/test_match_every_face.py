@@ -122,6 +122,20 @@ def test_the_largest_faces_up_to_the_limit_are_identified(api, everybody, photo,
     assert len(body["results"]) == 2
 
 
+def test_only_the_faces_kept_are_embedded(api, everybody, photo, settings, face_service, monkeypatch):
+    """Cut before embedding, not after: a photo of 64 faces costs MAX_FACES_PER_PHOTO embeddings."""
+    settings.MAX_FACES_PER_PHOTO = 2
+    data = tiled([photo(name, 1) for name in KNOWN] + [photo(STRANGERS[0], 0)], columns=2)
+    embedded = []
+    real_embed = face_service.pipeline.embed
+    monkeypatch.setattr(face_service.pipeline, "embed", lambda crops: embedded.append(len(crops)) or real_embed(crops))
+
+    body = match_all(api, data)
+
+    assert len(body["results"]) == 2 and body["faces_detected"] == 4
+    assert embedded == [2]
+
+
 def test_the_default_is_the_largest_face_answered_as_before(api, everybody, faces_dir):
     data = (faces_dir / "samples/group/obama_and_biden.jpg").read_bytes()
     default = api.post("/records/match", {"image": upload(data)}, format="multipart").json()

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from recognition.gallery import get_gallery
 from recognition.service import get_service
 from records import services
-from records.models import FaceImage, Person
+from records.models import Collection, FaceImage, Person
 
 from .samples import upload
 
@@ -95,6 +96,34 @@ def test_reembedding_skips_and_counts_photos_deleted_meanwhile(api, bush, add_ph
     assert result["total_vectors"] == 1
     assert list(FaceImage.objects.values_list("pk", flat=True)) == [first.pk]
     assert len(calls) == 2  # the erased photo was never decoded
+
+
+def test_a_record_moved_while_its_photo_is_reembedded_keeps_its_vector_in_its_new_collection(
+    api, bush, monkeypatch, settings
+):
+    """The re-embed reads a page of photos, then analyses each: the record moving to another
+    collection in between must not get its new vector in the partition it left (where a key of
+    that collection would find them)."""
+    elsewhere = Collection.objects.create(name="elsewhere")
+    service = get_service()
+    real_analyse = service.analyse
+
+    def analyse(image):
+        analysis = real_analyse(image)
+        services.change_record(Person.objects.get(pk=bush.pk), {}, elsewhere)  # another request, meanwhile
+        return analysis
+
+    monkeypatch.setattr(service, "analyse", analyse)
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}  # run as queued
+
+    response = api.post("/maintenance/rebuild-index?reembed=true")
+
+    assert response.status_code == 202, response.json()
+    vector = FaceImage.objects.select_related("face_vector").get(person=bush).face_vector
+    assert vector.partition == elsewhere.partition
+    [found] = get_gallery(service.model_key).search(vector.vector, 1, partitions=[elsewhere.partition])
+    assert found.person_id == bush.pk
+    assert get_gallery(service.model_key).search(vector.vector, 1, partitions=[Collection.default().partition]) == []
 
 
 def test_downloading_a_photo_whose_file_is_missing_is_404_on_the_api_and_the_pages(

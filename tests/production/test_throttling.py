@@ -161,6 +161,20 @@ def test_a_key_with_its_requests_running_elsewhere_gets_429(live_server, one_at_
     assert after.status_code == 200
 
 
+def test_verify_holds_a_slot_too(live_server, one_at_a_time, face_service, photo):
+    """Two photos to find and embed: limited as a match is."""
+    key = new_key("camera", scopes=["match"])
+    elsewhere = KeySlots(ScopedAPIKey.objects.get(name="camera")).take()
+    photos = {"image": ("a.jpg", photo("Colin_Powell", 0)), "image2": ("b.jpg", photo("Colin_Powell", 1))}
+
+    refused = requests.post(f"{live_server.url}/verify", headers={"X-API-Key": key}, files=photos, timeout=60)
+    KeySlots.give_back(elsewhere)
+    after = requests.post(f"{live_server.url}/verify", headers={"X-API-Key": key}, files=photos, timeout=60)
+
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
+    assert after.status_code == 200 and after.json()["verified"] is True
+
+
 def test_a_slot_left_by_a_killed_worker_expires(live_server, one_at_a_time, settings, face_service, photo):
     settings.API_KEY_SLOT_SECONDS = 1
     key = new_key("camera", scopes=["match"])

@@ -1,4 +1,6 @@
+import hashlib
 import json
+import multiprocessing
 import shutil
 
 import numpy as np
@@ -49,6 +51,42 @@ def test_a_batch_import_stores_the_embeddings_of_one_by_one_analysis(people_fold
     for image in FaceImage.objects.all():
         assert image.face_box == list(by_hash[image.sha256].box)
         assert np.allclose(image.vector, by_hash[image.sha256].embedding, atol=1e-5)
+
+
+def test_the_default_import_analyses_in_worker_processes(tmp_path, lfw_people, monkeypatch, capsys):
+    """import_faces without --workers: a process per core (two here, whatever the machine), each
+    analysing batches of photos. Every photo is stored under its own person with the vector it
+    gets analysed alone, and no worker process outlives the command."""
+    from records.management.commands import import_faces
+    from records.services import analyse_photo
+
+    root, files = tmp_path / "import", {}
+    for name in ("Ariel_Sharon", "Hugo_Chavez", "Junichiro_Koizumi", "Jean_Chretien", "John_Ashcroft"):
+        (root / name).mkdir(parents=True)
+        for photo in lfw_people[name][:10]:  # 50 photos: 4 batches, enough for 2 workers
+            files[hashlib.sha256(photo.read_bytes()).hexdigest()] = (name, photo)
+            shutil.copy(photo, root / name / photo.name)
+    pools = []
+
+    class Pool(import_faces.ProcessPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            pools.append(self)
+
+    monkeypatch.setattr(import_faces, "ProcessPoolExecutor", Pool)
+    monkeypatch.setattr(import_faces.os, "cpu_count", lambda: 2)
+
+    call_command("import_faces", str(root))
+
+    assert "people added: 5; images enrolled: 50; already stored: 0; no face: 0" in capsys.readouterr().out
+    assert [pool._max_workers for pool in pools] == [2]
+    assert multiprocessing.active_children() == []
+    images = FaceImage.objects.select_related("person", "face_vector")
+    assert sorted(image.sha256 for image in images) == sorted(files)
+    for image in images:
+        name, photo = files[image.sha256]
+        assert image.person.name == name
+        assert np.allclose(image.vector, analyse_photo(photo.read_bytes(), to_store=True).primary.embedding, atol=1e-5)
 
 
 def test_import_from_a_manifest(tmp_path, faces_dir, capsys):

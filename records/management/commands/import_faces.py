@@ -68,7 +68,7 @@ class Command(BaseCommand):
         new_people = 0
         results = self._analyse_all([str(p) for _, p in todo], workers)
         for (name, path), (analysis, error) in tqdm(
-            zip(todo, results), total=len(todo), desc="importing", disable=options["verbosity"] < 1
+            zip(todo, results, strict=True), total=len(todo), desc="importing", disable=options["verbosity"] < 1
         ):
             if error is not None:
                 counts["no face" if isinstance(error, NoFaceDetected) else "unreadable"] += 1
@@ -94,11 +94,14 @@ class Command(BaseCommand):
 
     @staticmethod
     def _analyse_all(paths, workers):
+        """Each photo's (analysis, error), in order, as the batches are done."""
         batches = [paths[start:start + BATCH_SIZE] for start in range(0, len(paths), BATCH_SIZE)]
         if workers <= 1 or len(batches) < 2 * workers:
-            return itertools.chain.from_iterable(map(_analyse_batch, batches))
-        pool = ProcessPoolExecutor(workers, initializer=_init_worker)
-        return itertools.chain.from_iterable(pool.map(_analyse_batch, batches))
+            yield from itertools.chain.from_iterable(map(_analyse_batch, batches))
+            return
+        # The worker processes end with the last batch (each holds a model in memory).
+        with ProcessPoolExecutor(workers, initializer=_init_worker) as pool:
+            yield from itertools.chain.from_iterable(pool.map(_analyse_batch, batches))
 
     @staticmethod
     def _collect(directory, manifest):

@@ -21,15 +21,46 @@ STOP_WAIT = 5
 MILVUS_COMPONENTS = ("rootCoord", "proxy", "queryCoord", "queryNode", "indexNode", "dataCoord", "dataNode")
 
 
-class MilvusStandalone:
+class LocalServer:
+    """A server process of the run's own, in a session of its own, its output in `folder`'s log."""
+
+    log_name = "server.log"
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.process: subprocess.Popen | None = None
+
+    def launch(self, *command: str) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with (self.folder / self.log_name).open("wb") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def log_tail(self) -> str:
+        return (self.folder / self.log_name).read_text(errors="replace")[-2000:]
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class MilvusStandalone(LocalServer):
     """The real Milvus server (`milvus` 2.3.5 from PyPI ships its standalone binary). Every
     component's address is 127.0.0.1 and its port a free one, so two servers (or two test runs)
     never share one."""
 
-    def __init__(self, folder: Path):
-        self.folder = Path(folder)
-        self.server = None
-        self.uri = ""
+    uri = ""
 
     def start(self, timeout: float = 180) -> "MilvusStandalone":
         from milvus import MilvusServer, MilvusServerConfig
@@ -40,72 +71,38 @@ class MilvusStandalone:
         self.server = MilvusServer(config, wait_for_started=False)
         self.server.set_base_dir(str(self.folder))
         self.server.start()
+        self.process = self.server.server_proc
         self.uri = f"http://{HOST}:{self.server.listen_port}"
-        wait_until_answers(self.uri, timeout, lambda: self.server.server_proc.poll() is None, self.log_tail)
+        wait_until_answers(self.uri, timeout, self.running, self.log_tail)
         return self
 
     def log_tail(self) -> str:
         logs = self.folder / "logs"
         return "".join(path.read_text(errors="replace")[-2000:] for path in sorted(logs.glob("milvus-*.log")))
 
-    @property
-    def pid(self) -> int:
-        return self.server.server_proc.pid
-
     def stop(self) -> None:
-        if self.server and self.server.running:
-            process = self.server.server_proc
+        if self.process:
             # SIGTERM, and SIGKILL after STOP_WAIT: its components stop one after another, and the
             # ones still running retry the ones gone for longer than a run should wait (its data
             # is thrown away).
-            stop_process(process, wait=STOP_WAIT)
-            self.server.server_proc = None
+            stop_process(self.process, wait=STOP_WAIT)
+            self.server.server_proc = self.process = None
             self.server.stop()  # closes its log files
 
-    def __enter__(self) -> "MilvusStandalone":
-        return self.start()
 
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-
-class MilvusLite:
+class MilvusLite(LocalServer):
     """`milvus-lite server` (requirements-dev.txt): milvus-lite's emulation of Milvus's API in
     Python, a development server."""
 
-    def __init__(self, folder: Path):
-        self.folder = Path(folder)
-        self.process: subprocess.Popen | None = None
-        self.uri = ""
+    uri = ""
 
     def start(self, timeout: float = 120) -> "MilvusLite":
         port = free_port()
         self.uri = f"http://{HOST}:{port}"
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with (self.folder / "server.log").open("wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(self.folder / "data"),
-                 "--host", HOST, "--port", str(port)],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        wait_until_answers(self.uri, timeout, lambda: self.process.poll() is None, self.log_tail)
+        self.launch(sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(self.folder / "data"),
+                    "--host", HOST, "--port", str(port))
+        wait_until_answers(self.uri, timeout, self.running, self.log_tail)
         return self
-
-    def log_tail(self) -> str:
-        return (self.folder / "server.log").read_text(errors="replace")[-2000:]
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def stop(self) -> None:
-        stop_process(self.process)
-
-    def __enter__(self) -> "MilvusLite":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def wait_until_answers(uri: str, timeout: float, running, log_tail) -> None:
@@ -132,3 +129,47 @@ def stop_process(process: subprocess.Popen | None, wait: float = 30) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+class S3Server(LocalServer):
+    """moto's standalone server (`moto[server]`, requirements-dev.txt): S3's wire protocol as boto3
+    speaks it, kept in memory. A test double of S3, not S3: every figure it produces says so."""
+
+    REGION = "us-east-1"
+    # moto accepts any credentials; boto3 only needs some.
+    CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    endpoint_url = ""
+
+    def start(self, timeout: float = 60) -> "S3Server":
+        import requests
+
+        port = free_port()
+        self.endpoint_url = f"http://{HOST}:{port}"
+        self.launch(sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port))
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.running():
+                raise RuntimeError(f"moto_server exited:\n{self.log_tail()}")
+            try:
+                requests.get(self.endpoint_url, timeout=2)
+                return self
+            except requests.RequestException:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"moto_server did not answer at {self.endpoint_url} within {timeout} s")
+                time.sleep(0.2)
+
+    def client(self):
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint_url, region_name=self.REGION,
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def new_bucket(self, name: str, versioned: bool = True) -> dict:
+        """A bucket (versioning on, as an erasure must cope with), and the environment that points
+        the app's storage at it (facesite/settings.py)."""
+        client = self.client()
+        client.create_bucket(Bucket=name)
+        if versioned:
+            client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        return {"AWS_STORAGE_BUCKET_NAME": name, "AWS_S3_ENDPOINT_URL": self.endpoint_url,
+                "AWS_S3_REGION_NAME": self.REGION, **self.CREDENTIALS}

@@ -63,7 +63,7 @@ def erase_pending(pks=None) -> ErasureResult:
             if pending.file_name:
                 # Every photo, thumbnail and kept probe lives in the default storage; deleting a
                 # file that is already gone succeeds, so a retry after a partial success is safe.
-                default_storage.delete(pending.file_name)
+                erase_stored(pending.file_name)
             if pending.model_key and pending.model_key not in forgotten:
                 # This process's index drops it now and writes its snapshot again without it
                 # (in the background: no older snapshot outlives that write), Milvus applies the
@@ -81,6 +81,23 @@ def erase_pending(pks=None) -> ErasureResult:
         PendingErasure.objects.filter(pk=pending.pk).delete()
         erased += 1
     return ErasureResult(erased, failed)
+
+
+def erase_stored(name: str) -> None:
+    """Delete a stored file. On S3 every version of it goes (with versioning on, a plain delete
+    only hides the object behind a delete marker and keeps its bytes as a noncurrent version); the
+    storage's credentials then need s3:ListBucketVersions and s3:DeleteObjectVersion."""
+    bucket = getattr(default_storage, "bucket", None)  # django-storages' S3Storage: its boto3 Bucket
+    if bucket is None:
+        default_storage.delete(name)
+        return
+    from storages.utils import clean_name
+
+    key = default_storage._normalize_name(clean_name(name))  # the object's key: AWS_LOCATION prefixed
+    # Unversioned, the object is its one version ("null"); a delete marker is a version too.
+    for version in bucket.object_versions.filter(Prefix=key):
+        if version.object_key == key:
+            version.delete()
 
 
 _next_retry = 0.0

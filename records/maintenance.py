@@ -17,7 +17,7 @@ from recognition.models import FaceVector
 from recognition.service import get_service
 
 from . import audit
-from .erasure import erase_pending
+from .erasure import erase_pending, erase_stored
 from .models import Collection, FaceImage, PendingErasure, Person
 
 FACES_FOLDER = "faces"
@@ -184,7 +184,7 @@ def check_integrity(repair: bool = False) -> IntegrityReport:
     report.vectors_without_row = sorted(have - wanted)
     if repair:
         for name in report.files_without_row:
-            default_storage.delete(name)
+            erase_stored(name)
             report.repaired.append(f"deleted stray file {name}")
         if report.rows_without_vector or report.vectors_without_row:
             rebuild(model_key)

@@ -175,18 +175,52 @@ def vector_store(request, settings, backend: str, server: str | None):
                 raise
 
 
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """moto's standalone server (a test double of S3's wire protocol): a bench.services.S3Server,
+    its `.endpoint_url` for AWS_S3_ENDPOINT_URL."""
+    from bench.services import S3Server
+
+    with S3Server(tmp_path_factory.mktemp("s3")) as server:
+        yield server
+
+
+@pytest.fixture
+def s3_storage(s3_server, settings, monkeypatch):
+    """Photos, thumbnails, kept probes and staged imports in a new versioned bucket of the
+    session's S3 server, in this process; yields the environment that does the same for the app
+    servers and job workers a test starts (AWS_STORAGE_BUCKET_NAME names the bucket)."""
+    import uuid
+
+    from django.core.files.storage import storages
+    from easy_thumbnails import storage as thumbnail_storage
+
+    environment = s3_server.new_bucket(f"test-{uuid.uuid4().hex[:12]}")
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(variable, environment[variable])
+    s3 = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
+        "bucket_name": environment["AWS_STORAGE_BUCKET_NAME"], "endpoint_url": s3_server.endpoint_url,
+        "region_name": s3_server.REGION, "default_acl": None, "file_overwrite": False,
+    }}
+    settings.STORAGES = {**settings.STORAGES, "default": s3, "easy_thumbnails": s3}
+    # easy-thumbnails picks its storage once, at import: a process started with these settings would.
+    monkeypatch.setattr(thumbnail_storage, "thumbnail_default_storage", storages["easy_thumbnails"])
+    yield environment
+
+
 @pytest.fixture
 def job_worker(transactional_db, settings, tmp_path):
-    """job_worker() -> a started `manage.py db_worker` (bench.serving.JobWorker) over the test
-    database and this test's media folder, as scripts/serve runs it; stopped at the end."""
+    """job_worker(**env) -> a started `manage.py db_worker` (bench.serving.JobWorker) over the test
+    database and this test's media folder (and `env`), as scripts/serve runs it; stopped at the end."""
     from django.db import connection
 
     from bench.serving import JobWorker, Server, database_url
 
     workers = []
 
-    def start() -> JobWorker:
-        environment = Server(1, tmp_path / f"worker-{len(workers)}", database_url(connection.settings_dict), Path(settings.MEDIA_ROOT))
+    def start(**env) -> JobWorker:
+        environment = Server(1, tmp_path / f"worker-{len(workers)}", database_url(connection.settings_dict),
+                             Path(settings.MEDIA_ROOT), **env)
         environment.data_dir.mkdir(parents=True)
         workers.append(JobWorker(environment).start())
         return workers[-1]

@@ -1,7 +1,6 @@
 """More photos than a request should analyse (PAGES_PHOTOS_PER_REQUEST) on the enrolment page or a
 person's page: a background job run by a real `manage.py db_worker`, and its page."""
 
-import time
 from pathlib import Path
 
 import pytest
@@ -10,19 +9,11 @@ from pytest_django.asserts import assertContains, assertRedirects
 
 from records import jobs
 from records.models import FaceImage, Job, PendingErasure, Person
+from tests.jobs import wait_until_finished
 
 from .helpers import ALICE, BOB, STRANGER, assert_shows
 
 pytestmark = pytest.mark.django_db
-
-
-def wait_until_finished(job: Job, timeout: float = 240) -> Job:
-    deadline = time.monotonic() + timeout
-    while job.state in Job.ACTIVE:
-        assert time.monotonic() < deadline, f"{job} still {job.state}"
-        time.sleep(0.2)
-        job.refresh_from_db()
-    return job
 
 
 def staged_files() -> list[Path]:

@@ -4,6 +4,7 @@ One file, fed by environment variables (django-environ). The defaults run the em
 SQLite and a local media folder under DATA_DIR, and the offline ArcFace MobileFaceNet model.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,6 +16,11 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
 DEBUG = env.bool("DEBUG", default=False)
+# Every file this process creates is its owner's only (0600, folders 0700) unless told otherwise:
+# photos, the SQLite database, index snapshots, staged imports, backups are biometric data, not
+# for the host's other accounts. Set before anything below creates a file.
+FILE_MODE_UMASK = int(env.str("FILE_MODE_UMASK", default="077"), 8)
+os.umask(FILE_MODE_UMASK)
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "data"))).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
@@ -155,6 +161,9 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(DATA_DIR / "staticfiles")))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(DATA_DIR / "media")))
+# Django's own default is 0644 whatever the umask: stored photos follow FILE_MODE_UMASK instead.
+FILE_UPLOAD_PERMISSIONS = 0o666 & ~FILE_MODE_UMASK
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o777 & ~FILE_MODE_UMASK
 STORAGES = {
     "default": {"BACKEND": env.str("STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage")},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -384,8 +393,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    # No validator badge: it would send the schema to validator.swagger.io.
-    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "persistAuthorization": True, "validatorUrl": None},
+    # No validator badge: it would send the schema to validator.swagger.io. The key typed into
+    # "Authorize" is not persisted (Swagger UI would keep it in localStorage, readable by any
+    # script of this origin and left behind on a shared browser): it goes with the tab.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "persistAuthorization": False, "validatorUrl": None},
 }
 
 # --- Production: content security policy, audit log -------------------------------------------

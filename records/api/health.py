@@ -15,12 +15,15 @@ from recognition.service import get_service
 logger = logging.getLogger(__name__)
 
 
-def health_report() -> dict:
+def health_report(partitions: list[str] | None = None) -> dict:
+    """With `partitions` (a key limited to some collections) the embeddings stored are theirs
+    only, and the index's size, which counts everyone's, is not given."""
     service = get_service()
     gallery = get_gallery(service.model_key)
     index_answers = True
     try:
-        counts = FaceVector.objects.values("model_key").annotate(vectors=Count("id"))
+        vectors = FaceVector.objects.all() if partitions is None else FaceVector.objects.filter(partition__in=partitions)
+        counts = vectors.values("model_key").annotate(vectors=Count("id"))
         stored = {row["model_key"]: row["vectors"] for row in counts}
         gallery.sync()  # the index as the next search would see it
         database = True
@@ -31,6 +34,8 @@ def health_report() -> dict:
         database, index_answers = True, False
     # This process's FAISS copy has a size even without the database; Milvus is asked only when up.
     index_size = gallery.count() if (database and index_answers) or gallery.backend == "faiss" else None
+    if partitions is not None:
+        index_size = None
     applied = gallery.applied if database and index_answers else None
     # Vectors stored under another model key are left from an earlier model: a reembed is due.
     models = {

@@ -551,12 +551,17 @@ class ModelHealthSerializer(serializers.Serializer):
     loaded = serializers.BooleanField(help_text="Whether its weights are loaded in this process.")
     index_size = serializers.IntegerField(
         allow_null=True,
-        help_text="Vectors in the index: this process's (faiss) or the shared collection (milvus); null for an inactive model.",
+        help_text=(
+            "Vectors in the index: this process's (faiss) or the shared collection (milvus); null for an "
+            "inactive model, and for a key limited to collections (it counts everyone's)."
+        ),
     )
     index_generation = serializers.IntegerField(
         allow_null=True, help_text="The database change log's generation the index has applied (null: not loaded)."
     )
-    stored_vectors = serializers.IntegerField(allow_null=True, help_text="Embeddings stored in the database.")
+    stored_vectors = serializers.IntegerField(
+        allow_null=True, help_text="Embeddings stored in the database (of its collections, for a key limited to some)."
+    )
 
 
 class HealthSerializer(serializers.Serializer):

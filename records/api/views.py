@@ -635,7 +635,10 @@ class HealthView(APIView):
         examples=[EXAMPLES["up"], EXAMPLES["healthy"]],
     )
     def get(self, request):
-        if isinstance(request.auth, ScopedAPIKey) or request.user.is_staff:
+        key = request.auth if isinstance(request.auth, ScopedAPIKey) else None
+        if key is not None and key.collections:
+            report = health_report([collection.partition for collection in key.visible_collections()])
+        elif key is not None or request.user.is_staff:
             report = health_report()
         else:
             report = up_or_down()

@@ -8,6 +8,7 @@ from recognition.gallery import get_gallery
 from recognition.models import FaceVector, IndexState
 from recognition.service import get_service
 from records.models import FaceImage
+from tests.keys import key_client
 
 from .samples import upload
 
@@ -69,6 +70,18 @@ def test_health_reports_database_model_and_index_to_a_key(api, bush, face_servic
             }
         },
     }
+
+
+def test_health_gives_a_key_limited_to_collections_only_their_counts(api, bush, enrol, photo, face_service):
+    enrol("Colin Powell", photo("Colin_Powell", 0), collection="site-a")
+    enrol("Tony Blair", photo("Tony_Blair", 0), collection="site-b")
+    site_a = key_client("site a", ["match"], collections=["site-a"])
+
+    limited = site_a.get("/health").json()["models"][face_service.model_key]
+    everyone = api.get("/health").json()["models"][face_service.model_key]
+
+    assert (everyone["stored_vectors"], everyone["index_size"]) == (3, 3)
+    assert (limited["stored_vectors"], limited["index_size"]) == (1, None)
 
 
 def test_health_lists_vectors_stored_under_another_model(api, bush, face_service):

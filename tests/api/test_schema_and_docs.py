@@ -103,6 +103,11 @@ def test_docs_render_in_a_browser_without_any_outside_request(live_server, page,
     assert outside == []
 
 
+def test_swagger_ui_keeps_no_key_in_the_browser(client):
+    html = client.get("/docs").content.decode()
+    assert '"persistAuthorization": false' in html
+
+
 def test_an_operation_that_names_no_scope_cannot_be_served_or_documented():
     """A new endpoint without its line in `required_scopes` fails closed, and visibly."""
     from django.core.exceptions import ImproperlyConfigured

@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import yaml
+
 ROOT = Path(__file__).resolve().parents[2]
 
 SHOW_SETTINGS = """
@@ -195,3 +198,11 @@ def session_commands(session: int) -> list[str]:
         if int(fields[3]) == session and fields[0] != "Z":  # its session id; zombies have ended
             found.append(command)
     return found
+
+
+@pytest.mark.db_independent
+def test_compose_passes_the_proxy_settings_to_the_app():
+    """Behind the proxy compose.yaml expects, the audit log, throttles and network-limited keys
+    need the client's address: TRUSTED_PROXIES must reach the app, as FORWARDED_ALLOW_IPS does."""
+    app = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]["app"]["environment"]
+    assert {"TRUSTED_PROXIES", "FORWARDED_ALLOW_IPS"} <= set(app)

@@ -389,6 +389,17 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # on_duplicate and on_mismatch take the same two values: one enum component for both.
     "ENUM_NAME_OVERRIDES": {"AllowOrRejectEnum": ["allow", "reject"]},
+    # Swagger UI's forms filled in from each form's request example (records/api/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "records.api.schema.form_examples_per_field",
+    ],
+    # The schema offers API keys only: /health also reads a staff login's session, which no API
+    # client can send, so the "Authorize" dialog must not offer a session cookie.
+    "AUTHENTICATION_WHITELIST": [
+        "records.api.authentication.APIKeyAuthentication",
+        "records.api.authentication.OptionalAPIKeyAuthentication",
+    ],
     # Swagger UI and ReDoc from drf-spectacular-sidecar's static files: no CDN, works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -270,7 +270,45 @@ def job_example(**changes) -> dict:
     }
 
 
+def form_examples_per_field(result, generator, request, public):
+    """Swagger UI's "Try it out" fills in a form's fields from each field's own sample, not from the
+    form's example, and makes one up for a field without (a random collection name from its
+    pattern, the largest top_k): each field of a form with an example gets its value from it
+    (drf-spectacular's postprocessing hook)."""
+    schemas = result.get("components", {}).get("schemas", {})
+    for item in result["paths"].values():
+        for operation in item.values():
+            form = operation.get("requestBody", {}).get("content", {}).get("multipart/form-data", {})
+            if not form.get("examples"):
+                continue
+            example = next(iter(form["examples"].values()))["value"]
+            properties = schemas[form["schema"]["$ref"].rsplit("/", 1)[1]]["properties"]
+            for name, value in example.items():
+                properties[name]["example"] = value
+    return result
+
+
+def request_example(name: str, value: dict) -> OpenApiExample:
+    """A form as Swagger UI's "Try it out" fills it in: only fields that work as they stand (no made-up
+    collection, id or threshold), so choosing a photo is all it takes to execute it."""
+    return OpenApiExample(name, value=value, request_only=True, media_type="multipart/form-data")
+
+
 EXAMPLES = {
+    # An optional field left out would be filled in with a sample of its own (a random collection
+    # name from its pattern): empty ones are left empty, and not sent.
+    "enrol_request": request_example(
+        "A photo of a new person",
+        {"name": "John Doe", "collection": "", "metadata": "", "strict": False, "on_duplicate": "allow"},
+    ),
+    "match_request": request_example(
+        "A photo to identify", {"collection": "", "top_k": 5, "threshold": "", "faces": "largest"}
+    ),
+    "add_photo_request": request_example(
+        "Another photo of them", {"strict": False, "on_duplicate": "allow", "on_mismatch": "reject"}
+    ),
+    # Nothing filled in: it needs a record id of yours, or a second photo.
+    "verify_request": request_example("Nothing filled in", {"record_id": ""}),
     "job_queued": response_example("Re-embed queued", job_example(), 202),
     "job_conflict": response_example(
         "A re-embed already running",

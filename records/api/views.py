@@ -204,7 +204,7 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
             201: OpenApiResponse(EnrolmentSerializer, description="Enrolled: the new record."),
             **error_responses(400, 401, 404, 409, 413, 415, 422),
         },
-        examples=[EXAMPLES["enrolled"]],
+        examples=[EXAMPLES["enrol_request"], EXAMPLES["enrolled"]],
     )
     def create(self, request):
         form = validated(EnrolSerializer, request.data)
@@ -252,7 +252,7 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
             ),
             **error_responses(400, 401, 404, 413, 415, 422),
         },
-        examples=[EXAMPLES["recognized"], EXAMPLES["unknown"], EXAMPLES["every_face"]],
+        examples=[EXAMPLES["match_request"], EXAMPLES["recognized"], EXAMPLES["unknown"], EXAMPLES["every_face"]],
     )
     @action(detail=False, methods=["post"])
     def match(self, request):
@@ -358,7 +358,7 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
             **error_responses(400, 401, 404, 413, 415, 422),
             409: PHOTO_REFUSED,
         },
-        examples=[EXAMPLES["photo_added"]],
+        examples=[EXAMPLES["add_photo_request"], EXAMPLES["photo_added"]],
     )
     @action(detail=True, methods=["post"], url_path="images")
     def add_image(self, request, pk=None):
@@ -593,7 +593,7 @@ class VerifyView(ConcurrencyLimitMixin, APIView):
             200: OpenApiResponse(VerificationSerializer, description="Whether they are the same person."),
             **error_responses(400, 401, 404, 413, 415, 422),
         },
-        examples=[EXAMPLES["verified"]],
+        examples=[EXAMPLES["verify_request"], EXAMPLES["verified"]],
     )
     def post(self, request):
         form = validated(VerifySerializer, request.data)

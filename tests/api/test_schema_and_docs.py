@@ -7,6 +7,7 @@ from urllib.parse import urljoin
 import pytest
 import requests
 from django.core.management import call_command
+from playwright.sync_api import expect
 
 from .test_scopes import ENDPOINTS
 
@@ -106,6 +107,54 @@ def test_docs_render_in_a_browser_without_any_outside_request(live_server, page,
 def test_swagger_ui_keeps_no_key_in_the_browser(client):
     html = client.get("/docs").content.decode()
     assert '"persistAuthorization": false' in html
+
+
+@pytest.mark.browser
+def test_redoc_shows_no_outside_logo(live_server, watched):
+    """ReDoc's sidebar credit is an image from its CDN: the page must not ask for it (nor be
+    refused it by the Content-Security-Policy, a console error)."""
+    watched.goto(f"{live_server.url}/redoc")
+    expect(watched.page.locator("h2:has-text('Enrol a person')").first).to_be_visible(timeout=30_000)
+    watched.page.mouse.wheel(0, 4000)  # the sidebar's end, where the credit is
+    watched.page.wait_for_timeout(500)
+    watched.check()
+    assert not [img for img in watched.page.locator("img").all() if "redoc.ly" in (img.get_attribute("src") or "")]
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_swagger_try_it_out_runs_the_match_as_filled_in(live_server, watched, photo, lfw_people, face_service):
+    """Swagger UI's form for POST /records/match, executed with only a photo chosen: a stranger is
+    answered unknown (no made-up collection, top_k 5, the calibrated threshold)."""
+    from records import services
+    from tests.keys import new_key
+
+    services.enrol("Colin Powell", photo("Colin_Powell", 0))
+    services.enrol("Tony Blair", photo("Tony_Blair", 0))
+    page = watched.page
+    watched.goto(f"{live_server.url}/docs")
+    page.get_by_role("button", name="Authorize").click()
+    dialog = page.locator(".dialog-ux")
+    expect(dialog).not_to_contain_text("cookie")  # API keys only: no session cookie on offer
+    dialog.locator(".auth-container:has-text('XApiKeyAuth') input").fill(new_key("swagger", ["match"]))
+    dialog.locator(".auth-container:has-text('XApiKeyAuth') button.authorize").click()
+    dialog.locator("button.btn-done").first.click()
+
+    operation = page.locator("#operations-records-match")
+    operation.locator(".opblock-summary").click()
+    operation.get_by_role("button", name="Try it out").click()
+    query = operation.locator("tr[data-param-name='collection'] input")
+    form = {row.get_attribute("data-property-name"): row for row in operation.locator("tr[data-property-name]").all()}
+    assert query.input_value() == "" and form["collection"].locator("input[type=text]").input_value() == ""
+    assert form["threshold"].locator("input[type=text]").input_value() == ""
+    assert form["top_k"].locator("input[type=text]").input_value() == "5"
+    form["image"].locator("input[type=file]").set_input_files(lfw_people["Serena_Williams"][0])
+    operation.get_by_role("button", name="Execute").click()
+
+    body = operation.locator(".live-responses-table .response-col_description pre").first
+    expect(body).to_contain_text('"recognized": false')
+    expect(operation.locator(".live-responses-table tbody .response-col_status").first).to_have_text("200")
+    watched.check()
 
 
 def test_an_operation_that_names_no_scope_cannot_be_served_or_documented():

@@ -2,7 +2,6 @@
 the service."""
 
 import io
-import re
 from pathlib import Path
 
 import pytest
@@ -84,77 +83,6 @@ def enrol(photo):
         return services.enrol(name, photo(identity, number), **fields).person
 
     return make
-
-
-# --- Browser tests: at a phone's width and a desktop's, failing on anything an operator would meet --
-
-WIDTHS = {"phone": 390, "desktop": 1200}
-
-
-@pytest.fixture(params=list(WIDTHS))
-def width(request) -> int:
-    return WIDTHS[request.param]
-
-
-class Watched:
-    """A Playwright page that collects what an operator should never meet: a console error, a
-    script error, a request that failed or answered 4xx/5xx (except statuses `allow`ed), and, at each
-    `check()`, content wider than the screen. The test fails on any of them."""
-
-    def __init__(self, page, width: int):
-        self.page, self.problems, self.allowed = page, [], set()
-        page.set_viewport_size({"width": width, "height": 860})
-        page.set_default_timeout(20_000)
-        page.on("console", self._console)
-        page.on("pageerror", lambda error: self.problems.append(f"script error: {error}"))
-        page.on("requestfailed", self._failed)
-        page.on("response", self._response)
-
-    def allow(self, *statuses: int) -> None:
-        """Answers with these statuses are expected (a 404 page, a refused upload)."""
-        self.allowed.update(statuses)
-
-    def _console(self, message) -> None:
-        statuses = re.search(r"status of (\d+)", message.text)
-        if message.type == "error" and not (statuses and int(statuses.group(1)) in self.allowed):
-            self.problems.append(f"console error on {self.page.url}: {message.text}")
-
-    def _failed(self, request) -> None:
-        # A navigation the page itself replaced (a form submitted while another loads) is no fault.
-        if request.failure != "net::ERR_ABORTED":
-            self.problems.append(f"request failed: {request.method} {request.url}: {request.failure}")
-
-    def _response(self, response) -> None:
-        if response.status >= 400 and response.status not in self.allowed:
-            self.problems.append(f"{response.status} for {response.request.method} {response.url}")
-
-    def check(self) -> None:
-        """Nothing wider than the screen on the page shown now, and no problem so far."""
-        self.page.wait_for_load_state()
-        overflow = self.page.evaluate(
-            """() => {
-                const width = document.documentElement.clientWidth;
-                const wide = Array.from(document.body.querySelectorAll("*")).filter((element) => {
-                    const box = element.getBoundingClientRect();
-                    return box.width > 0 && box.right > width + 1 && !element.closest("[data-scrolls]");
-                });
-                return { scroll: document.documentElement.scrollWidth, width,
-                         wide: wide.slice(0, 5).map((e) => e.tagName + "." + e.className) };
-            }"""
-        )
-        assert overflow["scroll"] <= overflow["width"], f"{self.page.url} is wider than the screen: {overflow}"
-        assert not self.problems, self.problems
-
-    def goto(self, url: str) -> None:
-        self.page.goto(url)
-        self.check()
-
-
-@pytest.fixture
-def watched(page, width):
-    watched = Watched(page, width)
-    yield watched
-    assert not watched.problems, watched.problems
 
 
 @pytest.fixture

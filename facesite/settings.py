@@ -165,7 +165,8 @@ MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(DATA_DIR / "media")))
 FILE_UPLOAD_PERMISSIONS = 0o666 & ~FILE_MODE_UMASK
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o777 & ~FILE_MODE_UMASK
 STORAGES = {
-    "default": {"BACKEND": env.str("STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage")},
+    # Django's FileSystemStorage that removes a file it wrote in part (records/storage.py).
+    "default": {"BACKEND": env.str("STORAGE_BACKEND", default="records.storage.PhotoStorage")},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 # Photos go to an S3-compatible bucket instead when one is named (django-storages; credentials from

@@ -24,3 +24,5 @@ urlpatterns = [
     # Server-rendered pages (records/urls.py): /, /enrol/, /match/, /people/, login.
     path("", include("records.urls")),
 ]
+
+handler500 = "facesite.errors.server_error"

@@ -15,6 +15,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from recognition.errors import FaceError, MultipleFacesDetected, NoFaceDetected, PoorQuality
 from records.services import PhotoMismatch, PossibleDuplicate
+from records.unavailable import RETRY_AFTER_SECONDS, dependency_down, unavailable_body
 
 from . import disclosure
 
@@ -70,6 +71,12 @@ def exception_handler(exc, context):
     elif isinstance(exc, exceptions.ValidationError):
         return Response({"detail": " ".join(validation_messages(exc.detail))}, status=exc.status_code)
     response = drf_exception_handler(exc, context)
+    if response is None and (dependency := dependency_down(exc)):
+        logger.warning("%s: the %s is down: %r", context["view"].__class__.__name__, dependency, exc)
+        return Response(
+            unavailable_body(dependency), status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     if response is None:
         # A real fault: logged with its traceback, answered without one.
         logger.exception("Unhandled error in %s", context["view"].__class__.__name__, exc_info=exc)

@@ -1,16 +1,22 @@
-"""What GET /health reports: to anyone, whether the service is up (the database answers); to a key
+"""What GET /health reports: to anyone, whether the service is up and which dependencies are down
+(`down`: the database, the vector index, the data disk full); to a key
 holder or a staff session also the vector backend and, per embedding model key, whether it is
 loaded in this process, the size of its index and the generation of the change log it has applied,
 and the embeddings stored (how many faces are enrolled is not for anonymous callers)."""
 
 import logging
+import shutil
+from pathlib import Path
 
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import DatabaseError, connection
 from django.db.models import Count
 
 from recognition.gallery import get_gallery
 from recognition.models import FaceVector
 from recognition.service import get_service
+from records.unavailable import DATABASE, DISK, VECTOR_INDEX
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +55,10 @@ def health_report(partitions: list[str] | None = None) -> dict:
         "index_generation": applied.generation if applied else None,
         "stored_vectors": stored.get(service.model_key, 0) if database else None,
     }
+    down = [DATABASE] * (not database) + [VECTOR_INDEX] * (not index_answers) + [DISK] * disk_full()
     return {
-        "status": "ok" if database and index_answers else "unavailable",
+        "status": "unavailable" if down else "ok",
+        "down": down,
         "database": database,
         "vector_backend": gallery.backend,
         "models": models,
@@ -65,4 +73,13 @@ def up_or_down() -> dict:
         database = True
     except DatabaseError:
         database = False
-    return {"status": "ok" if database else "unavailable"}
+    down = [DATABASE] * (not database) + [DISK] * disk_full()
+    return {"status": "unavailable" if down else "ok", "down": down}
+
+
+def disk_full() -> bool:
+    """Whether DATA_DIR's disk, or the local photo store's, has less room than one upload."""
+    folders = {Path(settings.DATA_DIR)}
+    if isinstance(default_storage, FileSystemStorage):
+        folders.add(Path(default_storage.location))
+    return any(shutil.disk_usage(folder).free < settings.MAX_UPLOAD_BYTES for folder in folders if folder.exists())

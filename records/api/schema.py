@@ -425,10 +425,11 @@ EXAMPLES = {
         {"success": True, "message": f"Rebuilt the {MODEL_KEY} index: 25 vectors.", "total_vectors": 25,
          "duration_ms": 41.7, "model": MODEL_KEY, "failed": []},
     ),
-    "up": response_example("Up (no key)", {"status": "ok"}),
+    "up": response_example("Up (no key)", {"status": "ok", "down": []}),
+    "database_down": response_example("The database is down (503)", {"status": "unavailable", "down": ["database"]}),
     "healthy": response_example(
         "Healthy (with a key)",
-        {"status": "ok", "database": True, "vector_backend": "faiss",
+        {"status": "ok", "down": [], "database": True, "vector_backend": "faiss",
          "models": {MODEL_KEY: {"active": True, "loaded": True, "index_size": 25, "index_generation": 31,
                                 "stored_vectors": 25}}},
     ),

@@ -624,15 +624,16 @@ class HealthView(APIView):
         summary="Health check",
         description=(
             "Whether the service is up: 200 and `status: ok` when the database answers, 503 and "
-            "`status: unavailable` when it does not. No API key needed. With a key (any scope) or a "
+            "`status: unavailable` when it does not, or the data disk is full, or (asked with a key) "
+            "the vector index does not answer; `down` names them. No API key needed. With a key (any scope) or a "
             "staff login also `database` and, per embedding model key, whether the model is loaded "
             "in this process, the size of its index and the embeddings stored."
         ),
         responses={
             200: OpenApiResponse(HealthSerializer, description="The database answers."),
-            503: OpenApiResponse(HealthSerializer, description="The database does not answer."),
+            503: OpenApiResponse(HealthSerializer, description="A dependency is down: `down` names it."),
         },
-        examples=[EXAMPLES["up"], EXAMPLES["healthy"]],
+        examples=[EXAMPLES["up"], EXAMPLES["healthy"], EXAMPLES["database_down"]],
     )
     def get(self, request):
         key = request.auth if isinstance(request.auth, ScopedAPIKey) else None

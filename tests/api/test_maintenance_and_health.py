@@ -60,6 +60,7 @@ def test_health_reports_database_model_and_index_to_a_key(api, bush, face_servic
     assert response.status_code == 200
     assert response.json() == {
         "status": "ok",
+        "down": [],
         "database": True,
         "vector_backend": "faiss",
         "models": {
@@ -107,7 +108,7 @@ def test_health_is_503_when_the_database_does_not_answer(api, bush, face_service
 
     assert response.status_code == 503
     body = response.json()
-    assert body["status"] == "unavailable" and body["database"] is False
+    assert body["status"] == "unavailable" and body["database"] is False and body["down"] == ["database"]
     assert body["models"][face_service.model_key]["stored_vectors"] is None
 
 
@@ -117,7 +118,7 @@ def test_health_is_503_to_anyone_when_the_database_does_not_answer(monkeypatch):
     response = APIClient().get("/health")
 
     assert response.status_code == 503
-    assert response.json() == {"status": "unavailable"}
+    assert response.json() == {"status": "unavailable", "down": ["database"]}
 
 
 def test_health_shows_the_vector_backend_and_the_generation_it_applied(vector_backend, api, bush, face_service):
@@ -138,4 +139,5 @@ def test_health_is_503_when_milvus_does_not_answer(api, bush, face_service, sett
 
     assert response.status_code == 503
     assert response.json()["status"] == "unavailable" and response.json()["database"] is True
+    assert response.json()["down"] == ["vector_index"]
     assert response.json()["vector_backend"] == "milvus"

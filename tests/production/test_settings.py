@@ -97,7 +97,7 @@ def test_photos_go_to_an_s3_bucket_when_one_is_configured_and_the_cache_to_redis
 def test_by_default_photos_stay_in_the_media_folder_and_workers_share_a_file_cache(tmp_path):
     shown = show_settings(production_env(tmp_path, API_KEY_THROTTLE_RATE="5/minute"))
 
-    assert shown["storage"] == "django.core.files.storage.filesystem.FileSystemStorage"
+    assert shown["storage"] == "records.storage.PhotoStorage"
     assert shown["cache"] == "LockingFileBasedCache"
     assert shown["throttle_rates"]["api_key"] == "5/minute"
 

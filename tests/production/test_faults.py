@@ -1,0 +1,117 @@
+"""Faults survived: each dependency taken away from gunicorn under load and brought back
+(records/unavailable.py). While it is down every answer is done or a 503 with Retry-After and a
+detail naming it, never a 500 or no answer; /health names it; nothing acknowledged is lost and
+nothing half-written remains. Once it is back the same server answers again, without a restart,
+and `check_integrity` finds everything agrees. The counts go to bench/RESULTS.md (Faults)."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import requests
+
+from bench.serving import Server
+
+from .faults import PG_BIN, Load, PrivatePostgres, fill, health, mount_tmpfs, unmount, wait_for
+
+# Different people on each thread's turn, with photos a face is found in.
+PEOPLE = ["Ariel_Sharon", "Colin_Powell", "George_W_Bush", "Jean_Chretien", "John_Ashcroft", "Tony_Blair",
+          "Hugo_Chavez", "Junichiro_Koizumi", "Serena_Williams", "Vladimir_Putin"]
+
+
+def load_photos(lfw_people) -> list[tuple[str, bytes]]:
+    return [(name, lfw_people[name][number].read_bytes()) for number in range(3) for name in PEOPLE]
+
+
+def report(name: str, figures: dict) -> None:
+    """The figures, printed for bench/RESULTS.md (pytest -s shows them)."""
+    print(f"\nFAULTS {name} {json.dumps(figures)}")
+
+
+def assert_all_there(server: Server, key: str, acknowledged: dict) -> None:
+    """Every acknowledged enrolment is a record with its name."""
+    session = requests.Session()
+    session.headers["X-API-Key"] = key
+    for person_id, name in acknowledged.items():
+        response = session.get(f"{server.base_url}/records/{person_id}", timeout=30)
+        assert response.status_code == 200 and response.json()["name"] == name, (person_id, response.text[:200])
+
+
+@pytest.fixture
+def private_postgres():
+    if not (PG_BIN / "initdb").exists():
+        message = f"No PostgreSQL server binaries at {PG_BIN} (apt-get install postgresql-15)"
+        if os.environ.get("REQUIRE_POSTGRES"):
+            pytest.fail(message)
+        pytest.skip(message)
+    cluster = PrivatePostgres().create()
+    yield cluster
+    cluster.remove()
+
+
+def survive(name: str, server: Server, lfw_people, take_away, bring_back, health_says) -> None:
+    """Under load on `server`: take_away() the dependency, check every answer while it is down and
+    what /health says (health_says(body)), bring_back() and check the same server serves again
+    with everything acknowledged there and everything agreeing."""
+    [key, *keys] = server.create_api_keys(["faults", "load-0", "load-1"])
+    server.start()
+    try:
+        with Load(server.base_url, keys, load_photos(lfw_people)) as load:
+            wait_for(lambda: load.count("before", 201) >= 3, timeout=120)
+            load.phase = "down"
+            taken = take_away()
+            wait_for(lambda: load.count("down", 503) >= 6, timeout=120)
+            status, body = health(server.base_url)
+            assert status == 503 and health_says(body), body
+            load.phase = "back"
+            bring_back(taken)
+            back_in = wait_for(lambda: load.count("back", 201) >= 3, timeout=120)
+        assert health(server.base_url)[0] == 200
+        assert load.bad == [], load.bad[:10]
+        assert server.process.poll() is None  # the same server: never restarted
+        assert_all_there(server, key, load.acknowledged)
+        # No row without its photo or vector, no photo file without its row (none written in part).
+        assert server.manage("check_integrity").returncode == 0
+    finally:
+        server.stop()
+    report(name, {**load.figures(), "acknowledged": len(load.acknowledged), "answering_again_s": round(back_in, 1)})
+
+
+@pytest.mark.db_independent  # its own PostgreSQL, whichever the test run has
+def test_postgresql_stopped_under_load_and_started_again(private_postgres, tmp_path, lfw_people):
+    server = Server(2, tmp_path / "server", private_postgres.url)
+    server.data_dir.mkdir()
+    server.migrate(static=False)
+    survive(
+        "postgresql", server, lfw_people, private_postgres.stop, lambda _: private_postgres.start(),
+        lambda body: body == {"status": "unavailable", "down": ["database"]},
+    )
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    folder = tmp_path / "disk"
+    if not mount_tmpfs(folder, "64m"):
+        message = "Cannot mount a tmpfs here (needs root)"
+        if os.environ.get("REQUIRE_CONTAINER"):
+            pytest.fail(message)
+        pytest.skip(message)
+    yield folder
+    unmount(folder)
+
+
+def test_the_data_disk_full_under_load_and_freed_again(transactional_db, small_disk, lfw_people):
+    from django.db import connection
+
+    from bench.serving import database_url
+
+    # DATA_DIR and the photos on the small disk; the database where the test run has it.
+    server = Server(2, small_disk / "data", database_url(connection.settings_dict), small_disk / "data" / "media")
+    server.data_dir.mkdir()
+    survive(
+        "disk", server, lfw_people, lambda: fill(small_disk), Path.unlink,
+        # Its report, or, when the throttle's file cache under DATA_DIR could not be written
+        # before the view ran, the 503 every request gets then: both name the disk.
+        lambda body: "disk" in body.get("down", []) or body.get("unavailable") == "disk",
+    )

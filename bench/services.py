@@ -65,9 +65,25 @@ class MilvusStandalone(LocalServer):
     def start(self, timeout: float = 180) -> "MilvusStandalone":
         from milvus import MilvusServer, MilvusServerConfig
 
-        config = MilvusServerConfig(**{port: free_port() for port in MILVUS_PORTS})
+        class Config(MilvusServerConfig):
+            def update_extra_configs(self, content: str) -> str:
+                # The embedded etcd's own configuration, a key the wheel's template does not have.
+                return super().update_extra_configs(content).replace(
+                    "\netcd:\n", f"\netcd:\n  config:\n    path: {etcd_config}\n", 1)
+
+        ports = {port: free_port() for port in MILVUS_PORTS}
+        config = Config(**ports)
         # Where each component says it is reached: by default the machine's first unicast address.
         config.extra_configs.update({f"{component}.ip": HOST for component in MILVUS_COMPONENTS})
+        # The embedded etcd listens on 127.0.0.1:2379 and :2380 unless told: a second server
+        # (another test run) would fail to start.
+        self.folder.mkdir(parents=True, exist_ok=True)
+        etcd_config = self.folder / "etcd.yaml"
+        client, peer = f"http://{HOST}:{ports['etcd_port']}", f"http://{HOST}:{free_port()}"
+        etcd_config.write_text(
+            f"listen-client-urls: {client}\nadvertise-client-urls: {client}\nlisten-peer-urls: {peer}\n"
+            f"initial-advertise-peer-urls: {peer}\ninitial-cluster: default={peer}\n"
+        )
         self.server = MilvusServer(config, wait_for_started=False)
         self.server.set_base_dir(str(self.folder))
         self.server.start()

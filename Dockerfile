@@ -3,7 +3,11 @@
 # then at start a secret key if none is given, migrate, collectstatic, check, and gunicorn with
 # facesite/gunicorn.conf.py beside the background job worker (`manage.py db_worker`). Everything it keeps (SQLite if no DATABASE_URL, photos, index
 # snapshots, the secret key) is under /data. compose.yaml runs it with PostgreSQL; docs/deploy.md.
-FROM python:3.11-slim-bookworm
+# BASE: a Debian bookworm with Python 3.11.5 or later as python3, with venv (the lock asks for it:
+# bookworm's own is 3.11.2). CI builds one from Debian's packages with mmdebstrap (scripts/image),
+# since no image registry can be reached there.
+ARG BASE=python:3.11-slim-bookworm
+FROM ${BASE}
 
 ENV PYTHONUNBUFFERED=1 \
     DATA_DIR=/data \
@@ -11,17 +15,23 @@ ENV PYTHONUNBUFFERED=1 \
     PORT=8000 \
     WEB_CONCURRENCY=2
 
-# The OpenMP runtime and GLib, which the faiss, dlib and OpenCV wheels load from the system.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends libgomp1 libglib2.0-0 \
- && rm -rf /var/lib/apt/lists/*
+# The OpenMP runtime and GLib, which the faiss, dlib and OpenCV wheels load from the system
+# (already in scripts/image's base, which saves the download).
+RUN dpkg -s libgomp1 libglib2.0-0 >/dev/null 2>&1 \
+ || (apt-get update \
+     && apt-get install -y --no-install-recommends libgomp1 libglib2.0-0 \
+     && rm -rf /var/lib/apt/lists/*)
 
 WORKDIR /app
 # The lock first, so this long layer is rebuilt only when it changes. scripts/setup installs it
 # with --require-hashes: a file on the registry that differs from the reviewed one fails the build.
 COPY requirements.txt ./
 COPY scripts/setup scripts/
-RUN scripts/setup && rm -rf /root/.cache/pip
+# WHEELS: a folder of the lock's files, mounted into the build (scripts/image downloads them on the
+# host, whose pip reaches the registry), installed from offline; the hashes are checked the same.
+ARG WHEELS=
+RUN if [ -n "$WHEELS" ]; then export PIP_FIND_LINKS="$WHEELS" PIP_NO_INDEX=1; fi \
+ && PIP_NO_CACHE_DIR=1 scripts/setup
 COPY . .
 
 # Not root: the server can write /data and nothing of its own code.

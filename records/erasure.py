@@ -57,19 +57,19 @@ def erase_pending(pks=None) -> ErasureResult:
     if pks is not None:
         rows = rows.filter(pk__in=pks)
     erased = failed = 0
-    forgotten = set()
+    purged: dict[str, bool] = {}  # model key -> whether no copy of its removed vectors is left
     for pending in rows:
         try:
             if pending.file_name:
                 # Every photo, thumbnail and kept probe lives in the default storage; deleting a
                 # file that is already gone succeeds, so a retry after a partial success is safe.
                 erase_stored(pending.file_name)
-            if pending.model_key and pending.model_key not in forgotten:
-                # This process's index drops it now and writes its snapshot again without it
-                # (in the background: no older snapshot outlives that write), Milvus applies the
-                # delete now.
-                get_gallery(pending.model_key).purge_removed()
-                forgotten.add(pending.model_key)
+            if pending.model_key and pending.model_key not in purged:
+                # This process's index drops it now and its snapshot goes until it is written
+                # again without it (in the background), Milvus applies the delete now.
+                purged[pending.model_key] = get_gallery(pending.model_key).purge_removed()
+            if pending.model_key and not purged[pending.model_key]:
+                raise SnapshotBeingWritten(pending.model_key)
         # Any storage backend's error (OSError, botocore's, ...) means the same: try again later.
         except Exception as error:
             logger.warning("Erasure of %s failed, will be retried: %r", pending, error)
@@ -81,6 +81,10 @@ def erase_pending(pks=None) -> ErasureResult:
         PendingErasure.objects.filter(pk=pending.pk).delete()
         erased += 1
     return ErasureResult(erased, failed)
+
+
+class SnapshotBeingWritten(Exception):
+    """Another process is writing the index snapshot, which may still hold the vector: retried."""
 
 
 def erase_stored(name: str) -> None:

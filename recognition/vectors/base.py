@@ -78,9 +78,10 @@ class VectorGallery(ABC):
         """Throw the index away and load it again from the database (after a rebuild)."""
 
     @abstractmethod
-    def purge_removed(self) -> None:
+    def purge_removed(self) -> bool:
         """After an erasure: apply the removals now and leave no copy of a removed vector behind
-        (a FAISS snapshot on disk, rows in Milvus)."""
+        (a FAISS snapshot on disk, rows in Milvus). False when a copy may still be there (another
+        process is writing the snapshot): the caller keeps the erasure pending and asks again."""
 
     def wait_for_upkeep(self) -> None:
         """Until the background work due when this is called (a FAISS snapshot, IVF training)

@@ -20,8 +20,9 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connections
+from django.db.models import Max
 from django.utils.text import slugify
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from ..index import FrozenIndex, VectorIndex
 from ..models import IndexState, RemovedVector
@@ -86,8 +87,8 @@ class FaissGallery(VectorGallery):
         return Watermark(self.epoch, self.generation) if self.epoch >= 0 else None
 
     # --- keeping in step ------------------------------------------------------------------------
-    def _snapshot_lock(self) -> FileLock:
-        return FileLock(str(self.path) + ".lock", timeout=SNAPSHOT_LOCK_SECONDS)
+    def _snapshot_lock(self, timeout: float = SNAPSHOT_LOCK_SECONDS) -> FileLock:
+        return FileLock(str(self.path) + ".lock", timeout=timeout)
 
     def search(self, vector, top_k: int, partitions=None):
         with self._lock:
@@ -112,7 +113,7 @@ class FaissGallery(VectorGallery):
             self.path.unlink(missing_ok=True)
             self.sync()
 
-    def purge_removed(self) -> None:
+    def purge_removed(self) -> bool:
         """Drop the removed vectors from this process's index now, and have its snapshot written
         again without them (in the background: see removed_applied). A process that holds no
         index (a shell, a command) cannot write one without loading it first: it deletes the
@@ -120,8 +121,33 @@ class FaissGallery(VectorGallery):
         with self._lock:
             if self.epoch < 0:
                 self.forget_snapshot(older_than=database_watermark(self.model_key).generation)
-            else:
-                self.sync()
+                return True
+        # Before the sync queues the rewrite (which then holds the lock). No snapshot holding the
+        # vector can be written after this: a write overtaken by the removal is thrown away (save).
+        dropped = self._stale_snapshot_dropped()
+        self.sync()
+        return dropped
+
+    def _stale_snapshot_dropped(self) -> bool:
+        """Whether no snapshot on disk can hold a removed vector. The rewrite is only queued: were
+        the erasure taken as done now and that write to fail, the old snapshot would keep the
+        vector for good. So a snapshot older than the last removal is deleted at once (the queued
+        write puts a new one there; a worker starting meanwhile loads from the database); False
+        while another writer holds the file lock, whose own write may fail too."""
+        try:
+            with self._snapshot_lock(timeout=0):
+                self._drop_if_older_than_last_removal()
+        except Timeout:
+            # This process's own upkeep writing it (it holds both locks) replaces the snapshot,
+            # or failing, drops it (save): done. Another process's may die before either.
+            return self._upkeep_lock.locked()
+        return True
+
+    def _drop_if_older_than_last_removal(self) -> None:
+        """Delete the snapshot if it was written before the last removal. Hold the file lock."""
+        last = RemovedVector.objects.filter(model_key=self.model_key).aggregate(last=Max("generation"))["last"]
+        if last is not None:
+            self._forget_snapshot_file(older_than=last)
 
     def _reload(self, state: Watermark) -> None:
         snapshot = self._read_snapshot(state)
@@ -221,13 +247,20 @@ class FaissGallery(VectorGallery):
                 if self.epoch < 0:
                     return
                 watermark, index = Watermark(self.epoch, self.generation), self.index
-                changes = self.changes_since_save
+                changes, erased = self.changes_since_save, self.erased_since_save
                 self.changes_since_save, self.erased_since_save = 0, False
                 if self._on_disk_already(watermark):
                     return
                 frozen = index.freeze()
             try:
                 written = frozen.write(self.path, epoch=watermark.epoch, generation=watermark.generation)
+            except BaseException:
+                with self._lock:  # written at the next upkeep instead
+                    self.changes_since_save += changes
+                    self.erased_since_save = self.erased_since_save or erased
+                # Meanwhile no older snapshot may keep a vector removed since it was written.
+                self._drop_if_older_than_last_removal()
+                raise
             finally:
                 with self._lock:
                     index.thaw()

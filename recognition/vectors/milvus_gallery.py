@@ -186,9 +186,10 @@ class MilvusGallery(VectorGallery):
         with self._lock:
             self._catch_up(force_reload=True)
 
-    def purge_removed(self) -> None:
+    def purge_removed(self) -> bool:
         # The delete is applied now; Milvus drops the deleted rows' data at its next compaction.
         self.sync()
+        return True
 
     def _catch_up(self, force_reload: bool = False) -> None:
         if not self._checked_collection:

@@ -90,8 +90,8 @@ def test_deleting_a_person_leaves_nothing_of_them(api, client, member, photo, se
 
 
 def test_no_index_snapshot_keeps_their_vectors(api, photo, settings):
-    """The delete does not throw the snapshot away: it is written again without them, off the
-    request, and a worker starting after the delete loads it."""
+    """The snapshot is written again without them, off the request, and a worker starting after
+    that loads it."""
     from recognition.index import VectorIndex
 
     erased = enrol_with_photos(api, "Colin Powell", [photo("Colin_Powell", 0)])
@@ -109,6 +109,39 @@ def test_no_index_snapshot_keeps_their_vectors(api, photo, settings):
     snapshot, watermark = VectorIndex.load(gallery.path)
     assert watermark["generation"] == gallery.generation
     assert {str(person) for person in snapshot._person_of.values()} == {kept}
+
+
+def test_an_erasure_is_done_only_once_no_snapshot_can_hold_the_vector(api, photo, settings, monkeypatch):
+    """The rewrite is only queued when the delete commits: the old snapshot goes at once, so a
+    rewrite that fails leaves no copy; while another process holds the snapshot's lock (writing
+    one, which may fail too) the erasure stays pending, and a retry completes it."""
+    from filelock import FileLock
+
+    from recognition.index import FrozenIndex
+    from records.models import PendingErasure
+
+    erased = enrol_with_photos(api, "Colin Powell", [photo("Colin_Powell", 0)])
+    enrol_with_photos(api, "Tony Blair", [photo("Tony_Blair", 0)])
+    vector = bytes(FaceImage.objects.get(person_id=erased).face_vector.embedding)
+    gallery = get_gallery(FaceImage.objects.first().model_key)
+    gallery.save()
+    monkeypatch.setattr(FrozenIndex, "write", lambda *args, **kwargs: (_ for _ in ()).throw(OSError("disk full")))
+
+    api.delete(f"/records/{erased}")
+    gallery.wait_for_upkeep()  # the rewrite failed
+
+    assert not any(vector in data for data in files_under(settings.INDEX_DIR).values())
+    assert not PendingErasure.objects.exists()
+
+    monkeypatch.undo()
+    gallery.save()
+    other = enrol_with_photos(api, "Serena Williams", [photo("Serena_Williams", 0)])
+    gallery.save()
+    with FileLock(str(gallery.path) + ".lock"):  # another process writing the snapshot
+        api.delete(f"/records/{other}")
+        assert PendingErasure.objects.filter(model_key=gallery.model_key).exists()
+    retry_by_command()
+    assert not PendingErasure.objects.exists()
 
 
 class FailingStorage:

@@ -13,13 +13,18 @@ FILE_UPLOAD_TEMP_DIR, where a killed worker would leave them behind.
 """
 
 import io
+from importlib import import_module
+from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib.auth import get_user
 from django.core.files.uploadhandler import MemoryFileUploadHandler
 from django.core.handlers.wsgi import LimitedStream
 from django.http import JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
 from django.urls import Resolver404, resolve
+from django.utils.http import url_has_allowed_host_and_scheme
 
 # Room in a multipart body for the boundaries, part headers and the text fields (metadata is at
 # most 16 KB): a photo within MAX_UPLOAD_BYTES always fits, and decode_image checks its exact size.
@@ -98,7 +103,28 @@ def _too_large(request, measured: str, limit: int):
     )
     if _is_api(request):
         return JsonResponse({"detail": detail}, status=413)  # as the API's other 413s
-    return render(request, "413.html", {"detail": detail}, status=413)
+    _as_later_middleware_would(request)
+    return render(request, "413.html", {"detail": detail, "back": _same_site_referer(request)}, status=413)
+
+
+def _as_later_middleware_would(request) -> None:
+    """The session, the CSRF cookie and the user that the middleware after this one would have set
+    (none of them reads the body): the 413 page shows the user's navigation like every page."""
+    request.session = import_module(settings.SESSION_ENGINE).SessionStore(
+        request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+    )
+    CsrfViewMiddleware(lambda request: None).process_request(request)
+    request.user = get_user(request)
+
+
+def _same_site_referer(request) -> str | None:
+    """The page the refused form was on, to go back to (a path of this site only)."""
+    referer = urlsplit(request.META.get("HTTP_REFERER", ""))
+    if referer.path.startswith("/") and url_has_allowed_host_and_scheme(
+        request.META.get("HTTP_REFERER", ""), allowed_hosts={request.get_host()}
+    ):
+        return referer.path
+    return None
 
 
 def _is_api(request) -> bool:

@@ -118,7 +118,12 @@ class Person(models.Model):
         verbose_name_plural = "people"
         # Matching a photo against everyone enrolled is its own right (the pages' Match, the API's
         # `match` scope): a door camera's operator may match without browsing the people.
-        permissions = [("match_person", "Can match a photo against the people enrolled")]
+        # Exporting everything held about someone (photos, face vectors, audit events) is broader
+        # than browsing them: its own right, given to Managers (migration 0012).
+        permissions = [
+            ("match_person", "Can match a photo against the people enrolled"),
+            ("export_person", "Can export everything held about a person"),
+        ]
 
     def __str__(self):
         return self.name

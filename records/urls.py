@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
     path("enrol/", views.EnrolView.as_view(), name="enrol"),
     path("match/", views.MatchView.as_view(), name="match"),
+    path("match/candidates/", views.MatchCandidatesView.as_view(), name="match-candidates"),
     path("people/", views.PersonListView.as_view(), name="people"),
     path("people/<uuid:pk>/", views.person_detail, name="person"),
     path("people/<uuid:pk>/export/", views.export, name="person-export"),

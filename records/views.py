@@ -34,6 +34,7 @@ FACE_COLOURS = 8
 # Who may do what (the groups that hold these permissions are in the README). Adding a photo to
 # someone is enrolment, as for the API's `enrol` scope; removing one is a deletion.
 VIEW, ENROL, MATCH, DELETE = "records.view_person", "records.add_person", "records.match_person", "records.delete_person"
+EXPORT = "records.export_person"  # broader than viewing: photos, face vectors, audit events
 
 
 def requires(permission: str):
@@ -160,9 +161,14 @@ def _labelled(results: list[dict]) -> list[dict]:
 
 
 class MatchView(PermissionRequiredMixin, FormView):
+    """Who is in a photo. A face nobody is named for is unknown, with no candidate's name or photo:
+    people below the threshold are shown only on the candidates view, which a user asks for and
+    must be allowed to browse people for (MatchCandidatesView)."""
+
     permission_required = MATCH
     template_name = "records/match.html"
     form_class = MatchForm
+    show_candidates = False
 
     def form_valid(self, form):
         upload = form.cleaned_data["photo"]
@@ -180,6 +186,9 @@ class MatchView(PermissionRequiredMixin, FormView):
         except FaceError as exc:
             form.add_error("photo", exc.detail)
             return self.form_invalid(form)
+        if not self.show_candidates:
+            for face in result["results"]:
+                face["top_matches"] = [match for match in face["top_matches"] if match["within_threshold"]]
         faces = _labelled(result["results"])
         largest = faces[0]
         # The largest face's verdict: its name (not always its nearest person, who may have been
@@ -187,6 +196,9 @@ class MatchView(PermissionRequiredMixin, FormView):
         best = _with_thumbnails([largest["best_match"]])[0] if largest["recognized"] else None
         candidates = _with_thumbnails(largest["top_matches"])
         threshold = result["threshold"]
+        # Distances scale differently per model, so the steps are relative to the threshold; none
+        # goes past the 1:1 threshold, which in a gallery accepts most strangers.
+        looser = min(round(threshold * 1.25, 4), get_service().calibration.verification_threshold)
         context = self.get_context_data(
             form=form,
             result=result,
@@ -195,9 +207,8 @@ class MatchView(PermissionRequiredMixin, FormView):
             best=best,
             others=[c for c in candidates if best is None or c["id"] != best["id"]],
             photo_src=_data_uri(data, upload.content_type),
-            # Distances scale differently per model, so the steps are relative to the threshold.
             stricter=round(threshold * 0.8, 4),
-            looser=self._allowed(round(threshold * 1.25, 4)),
+            looser=self._allowed(looser) if looser > threshold else None,
         )
         return self.render_to_response(context)
 
@@ -208,7 +219,11 @@ class MatchView(PermissionRequiredMixin, FormView):
         # Below-threshold candidates, and thresholds above MATCH_MAX_THRESHOLD, only for users who
         # may view people (services.match).
         kwargs.setdefault("may_read", self._may_read())
-        kwargs.setdefault("guide", [(value, label) for value, label in service.calibration.guide if self._allowed(value)])
+        kwargs.setdefault("show_candidates", self.show_candidates)
+        limit = service.calibration.verification_threshold
+        kwargs.setdefault(
+            "guide", [(value, label) for value, label in service.calibration.guide if value <= limit and self._allowed(value)]
+        )
         return super().get_context_data(**kwargs)
 
     def _may_read(self) -> bool:
@@ -216,6 +231,14 @@ class MatchView(PermissionRequiredMixin, FormView):
 
     def _allowed(self, threshold: float) -> float | None:
         return threshold if self._may_read() or threshold <= get_service().match_max_threshold else None
+
+
+class MatchCandidatesView(MatchView):
+    """The match with each face's nearest people, within the threshold or not: asked for with its
+    own button, for users who may browse people."""
+
+    permission_required = (MATCH, VIEW)
+    show_candidates = True
 
 
 class PersonListView(PermissionRequiredMixin, ListView):
@@ -315,7 +338,7 @@ def job(request, pk):
     })
 
 
-@requires(VIEW)
+@requires(EXPORT)
 def export(request, pk):
     """Everything held about the person, as a zip (a data subject's access request)."""
     return export_response(get_object_or_404(Person, pk=pk))

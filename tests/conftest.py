@@ -368,7 +368,9 @@ def ensure_groups() -> None:
 
     migration = importlib.import_module("records.migrations.0004_page_permissions_and_groups")
     if Group.objects.filter(name__in=migration.GROUPS).count() < len(migration.GROUPS):
-        migration.create_groups(apps, SimpleNamespace(connection=connection))
+        editor = SimpleNamespace(connection=connection)
+        migration.create_groups(apps, editor)
+        importlib.import_module("records.migrations.0012_export_person_permission").grant(apps, editor)
 
 
 @pytest.fixture

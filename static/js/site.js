@@ -77,14 +77,35 @@ function hideBusy(form) {
 }
 
 // The match form is sent in the background: the chosen photo stays selected, so the result can be
-// tried again at another threshold, and the upload's progress shows while it runs.
+// tried again at another threshold, and the upload's progress shows while it runs. A photo is sent
+// once: a refusal (413, a lost connection) is shown in the result section, never sent again.
 function enableAsyncForm(form) {
   const selector = form.dataset.asyncTarget;
   const progress = form.querySelector("[data-upload-progress]");
+  let action = form.action; // the button pressed last ("Match", or "… nearest people"), kept for "stricter"
+  const done = (result) => {
+    document.querySelector(selector).replaceWith(result);
+    progress.hidden = true;
+    hideBusy(form);
+    activate(result);
+    result.scrollIntoView({ block: "nearest" });
+  };
+  const refused = (message) => {
+    const section = document.createElement("section");
+    section.id = selector.slice(1);
+    section.className = "match-result";
+    const alert = document.createElement("div");
+    alert.className = "alert alert--error";
+    alert.setAttribute("role", "alert");
+    alert.textContent = message;
+    section.append(alert);
+    done(section);
+  };
   form.addEventListener("submit", (event) => {
     event.preventDefault();
+    if (event.submitter) action = event.submitter.hasAttribute("formaction") ? event.submitter.formAction : form.action;
     const request = new XMLHttpRequest();
-    request.open("POST", form.action || window.location.href);
+    request.open("POST", action);
     request.upload.addEventListener("progress", (progressEvent) => {
       if (!progressEvent.lengthComputable) return;
       progress.max = progressEvent.total;
@@ -97,17 +118,13 @@ function enableAsyncForm(form) {
     request.addEventListener("load", () => {
       const page = new DOMParser().parseFromString(request.responseText, "text/html");
       const result = page.querySelector(selector);
-      if (!result) {
-        form.submit(); // not the match page (e.g. the session ended): let the browser show it
-        return;
-      }
-      document.querySelector(selector).replaceWith(result);
-      progress.hidden = true;
-      hideBusy(form);
-      activate(result);
-      result.scrollIntoView({ block: "nearest" });
+      if (result) done(result);
+      else if (request.status >= 400) {
+        const reason = page.querySelector("main [role=alert]") || page.querySelector("main h1");
+        refused(reason ? reason.textContent.trim() : `The server refused the photo (${request.status}).`);
+      } else window.location.assign(request.responseURL); // another page (the session ended): show it
     });
-    request.addEventListener("error", () => form.submit());
+    request.addEventListener("error", () => refused("The photo could not be sent: check the connection and try again."));
     progress.hidden = false;
     progress.removeAttribute("value");
     showBusy(form, "Uploading…");

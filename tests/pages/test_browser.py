@@ -35,16 +35,18 @@ def samples(faces_dir) -> Path:
 
 
 @pytest.fixture
-def site(live_server, page, member):
-    """A browser page logged in to the live server."""
+def site(live_server, watched, member):
+    """A browser page logged in to the live server, at a phone's width and a desktop's (each page
+    checked as tests/conftest.py's Watched says)."""
     member("Managers", "operator")
-    page.set_default_timeout(20_000)
+    page = watched.page
     page.goto(live_server.url)
     expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/$"))
     page.get_by_label("Username").fill("operator")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Face identification")).to_be_visible()
+    watched.check()
     return page
 
 
@@ -101,7 +103,11 @@ def test_enrol_match_and_delete_in_the_browser(site, samples, lfw_people, settin
     result = page.locator("#match-result")
     expect(result.get_by_role("heading", name="Barack Obama")).to_be_visible()
     expect(result.locator(".face-boxes")).to_be_visible()  # sized to the photo by the script
+    expect(result).not_to_contain_text("Joe Biden")  # below the threshold: nobody else is named
+    # The nearest people too, asked for with their own button.
+    page.get_by_role("button", name="Match and list the nearest people").click()
     expect(result).to_contain_text("Other candidates")
+    expect(result).to_contain_text("Joe Biden")
     wait_for_images(page)
     page.screenshot(path=screenshots / "match.png", full_page=True)
 
@@ -127,3 +133,20 @@ def test_enrol_match_and_delete_in_the_browser(site, samples, lfw_people, settin
     expect(page.get_by_role("link", name=re.compile("Joe Biden"))).to_have_count(1)
     assert not Person.objects.filter(pk=obama.pk).exists()
     assert not any(obama_folder.glob("*"))
+
+
+def test_a_photo_refused_as_too_large_is_sent_once_and_the_page_says_why(site, watched, lfw_people, settings):
+    page = site
+    settings.MAX_REQUEST_BYTES = 5_000  # smaller than any LFW photo's form
+    posts = []
+    page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
+    watched.allow(413)
+    page.get_by_role("link", name="Match", exact=True).click()
+    page.get_by_label("Photo", exact=True).set_input_files(lfw_people[STRANGER][0])
+    page.get_by_role("button", name="Match", exact=True).click()
+
+    expect(page.locator("#match-result [role=alert]")).to_contain_text("the limit is 5,000 bytes")
+    page.wait_for_timeout(500)
+    assert len(posts) == 1, posts  # no second upload by a form submit after the 413
+    expect(page).to_have_url(re.compile(r"/match/$"))
+    watched.check()

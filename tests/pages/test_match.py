@@ -1,6 +1,7 @@
 """The match page: who is in a photo, at which threshold, and every message it shows."""
 
 import base64
+import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -24,6 +25,11 @@ def match(operator, photo, **fields):
     return operator.post("/match/", {"photo": photo, **fields})
 
 
+def candidates(operator, photo, **fields):
+    """The match with the nearest people listed, within the threshold or not (its own button)."""
+    return operator.post("/match/candidates/", {"photo": photo, **fields})
+
+
 def test_the_form_takes_a_photo_and_a_threshold(operator):
     response = operator.get("/match/")
     assertContains(response, 'enctype="multipart/form-data"')
@@ -36,7 +42,7 @@ def test_the_form_takes_a_photo_and_a_threshold(operator):
 
 def test_another_photo_of_someone_enrolled_finds_them(operator, gallery, upload):
     alice, bob = gallery
-    response = match(operator, upload(ALICE, 1))
+    response = candidates(operator, upload(ALICE, 1))
     context = response.context
     assert context["best"]["name"] == "Colin Powell"
     assert [other["name"] for other in context["others"]] == ["Tony Blair"]
@@ -58,8 +64,8 @@ def test_a_match_within_a_collection_sees_only_its_people(operator, enrol, uploa
     enrol(BOB)
     assertContains(operator.get("/match/"), '<option value="site-a">site-a</option>', html=True)
 
-    within_default = match(operator, upload(ALICE, 1), collection="default").context
-    within_a = match(operator, upload(ALICE, 1), collection="site-a").context
+    within_default = candidates(operator, upload(ALICE, 1), collection="default").context
+    within_a = candidates(operator, upload(ALICE, 1), collection="site-a").context
 
     assert within_default["best"] is None and [o["name"] for o in within_default["others"]] == ["Tony Blair"]
     assert within_a["best"]["name"] == "Colin Powell" and within_a["others"] == []
@@ -74,17 +80,56 @@ def test_the_photo_comes_back_with_the_face_outlined(operator, gallery, upload, 
     assertContains(response, "face-boxes--known")
 
 
-def test_a_stranger_is_an_unknown_person(operator, gallery, upload):
+def test_a_stranger_is_an_unknown_person_with_no_candidate_named(operator, gallery, upload):
     response = match(operator, upload(STRANGER))
-    assert response.context["best"] is None
+    assert response.context["best"] is None and response.context["others"] == []
     assertContains(response, "Unknown person")
-    assert_shows(response, "Nobody enrolled is within the threshold")
-    assertContains(response, "Closest people")
+    assert_shows(response, "Nobody enrolled is within the threshold.")
     assertContains(response, "face-boxes--unknown")
+    for person in gallery:
+        assertNotContains(response, person.name)
+        assertNotContains(response, f"/photos/{person.first_image.pk}/face.jpg")
+    assertContains(response, 'formaction="/match/candidates/"')  # asked for with its own button
+
+
+def test_a_known_face_shows_no_candidate_below_the_threshold(operator, gallery, upload):
+    alice, bob = gallery
+    response = match(operator, upload(ALICE, 1))
+    assert response.context["best"]["name"] == "Colin Powell" and response.context["others"] == []
+    assertNotContains(response, "Tony Blair")
+    assertNotContains(response, f"/photos/{bob.first_image.pk}/face.jpg")
+
+
+def test_the_candidates_view_lists_the_closest_people_below_the_threshold(operator, gallery, upload):
+    response = candidates(operator, upload(STRANGER))
+    assert response.context["best"] is None
+    assert {other["name"] for other in response.context["others"]} == {"Colin Powell", "Tony Blair"}
+    assertContains(response, "Closest people, none within the threshold")
+
+
+def test_the_candidates_view_needs_the_right_to_browse_people(client, member, gallery, upload):
+    from django.contrib.auth.models import Permission
+
+    matcher = member(None, "door")
+    matcher.user_permissions.add(Permission.objects.get(codename="match_person"))
+    client.force_login(matcher)
+    assert client.post("/match/candidates/", {"photo": upload(STRANGER)}).status_code == 403
+    page = client.get("/match/")
+    assert page.status_code == 200
+    assertNotContains(page, "/match/candidates/")
+
+
+def test_no_guide_button_goes_past_the_1_to_1_threshold(operator, gallery, upload, settings):
+    limit = get_service().calibration.verification_threshold
+    settings.RECOGNITION_THRESHOLD = 0.7  # looser (x1.25) would be 0.875
+    response = match(operator, upload(STRANGER))
+    offered = [float(value) for value in re.findall(r'data-threshold="([0-9.]+)"', response.content.decode())]
+    assert offered and max(offered) <= limit
+    assert response.context["looser"] == limit
 
 
 def test_nobody_enrolled(operator, upload):
-    response = match(operator, upload(ALICE))
+    response = candidates(operator, upload(ALICE))
     assertContains(response, "Unknown person")
     assertContains(response, "Nobody is enrolled yet.")
 

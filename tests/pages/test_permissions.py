@@ -28,7 +28,8 @@ PAGES = [
     ("GET", "/people/{person}/", VIEWERS, 200),
     # An empty form: refused as a form (200, "This field is required.") once the permission passes.
     ("POST", "/people/{person}/", ENROLLERS, 200),
-    ("GET", "/people/{person}/export/", VIEWERS, 200),
+    # Everything held about them (photos, vectors, audit events): Managers only (export_person).
+    ("GET", "/people/{person}/export/", MANAGERS, 200),
     ("GET", "/people/{person}/delete/", MANAGERS, 200),
     # A photo that is not theirs: the permission is checked before the photo is looked up.
     ("POST", f"/people/{{person}}/photos/{MISSING}/remove/", MANAGERS, 404),
@@ -94,11 +95,11 @@ NAVIGATION = {
     "Managers": ["Enrol", "Match", "People"],
     None: [],
 }
-# What the person's page offers: delete the person, remove a photo, add photos.
+# What the person's page offers: delete the person, remove a photo, add photos, export.
 PERSON_PAGE = {
-    "Viewers": (False, False, False),
-    "Operators": (False, False, True),
-    "Managers": (True, True, True),
+    "Viewers": (False, False, False, False),
+    "Operators": (False, False, True, False),
+    "Managers": (True, True, True, True),
 }
 
 
@@ -113,14 +114,14 @@ def test_the_navigation_and_buttons_show_what_the_group_may_do(live_server, memb
     if group is None:
         return
     page = session.get(f"{live_server.url}/people/{alice.person.pk}/", timeout=30).text
-    offers = ("/delete/" in page, "/remove/" in page, "Add photos" in page)
+    offers = ("/delete/" in page, "/remove/" in page, "Add photos" in page, "/export/" in page)
     assert offers == PERSON_PAGE[group]
     people = session.get(f"{live_server.url}/people/", timeout=30).text
     assert ('href="/enrol/"' in people) == (group != "Viewers")
 
 
 @pytest.mark.django_db  # not transactional: runs before any flush, on the migrated database
-def test_the_data_migration_made_the_three_groups():
+def test_the_data_migrations_made_the_three_groups():
     permissions = {
         group.name: sorted(group.permissions.values_list("codename", flat=True)) for group in Group.objects.all()
     }
@@ -129,5 +130,5 @@ def test_the_data_migration_made_the_three_groups():
         "Viewers": view,
         "Operators": sorted([*view, "add_faceimage", "add_person", "match_person"]),
         "Managers": sorted([*view, "add_faceimage", "add_person", "match_person", "change_faceimage",
-                            "change_person", "delete_faceimage", "delete_person"]),
+                            "change_person", "delete_faceimage", "delete_person", "export_person"]),
     }

@@ -58,6 +58,20 @@ def test_an_oversized_page_post_is_a_413_page(client, member, never_parsed, no_t
     assert "Content-Security-Policy" in response  # the site's headers, too
 
 
+def test_the_413_page_has_the_users_navigation_and_a_way_back(client, member, never_parsed):
+    client.force_login(member("Managers", "maria"))
+
+    response = client.post(
+        "/enrol/", {"name": "Big", "photos": [SimpleUploadedFile("big.jpg", oversized())]},
+        HTTP_REFERER="http://testserver/enrol/",
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 413
+    assert '<nav class="nav"' in page and 'href="/match/"' in page and "maria" in page
+    assert '<a href="/enrol/">Back to the form</a>' in page
+
+
 @pytest.mark.parametrize("path", ["/admin/login/", "/accounts/login/", "/records/match"])
 def test_an_oversized_post_is_refused_everywhere(client, never_parsed, path):
     response = client.post(path, {"image": SimpleUploadedFile("big.jpg", oversized())})

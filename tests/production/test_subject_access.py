@@ -86,7 +86,7 @@ def test_the_export_holds_everything_about_the_person_and_nothing_else(api, phot
     assert open_temporary_files() == held_before
 
 
-def test_the_person_page_offers_the_export_to_those_who_may_view_people(client, django_user_model, photo, face_service):
+def test_the_person_page_offers_the_export_to_those_who_may_export(client, django_user_model, photo, face_service):
     from records import services
 
     person = services.enrol("Colin Powell", photo("Colin_Powell", 0)).person
@@ -94,6 +94,12 @@ def test_the_person_page_offers_the_export_to_those_who_may_view_people(client, 
     client.force_login(viewer)
     assert client.get(f"/people/{person.pk}/export/").status_code == 403
     viewer.user_permissions.add(Permission.objects.get(codename="view_person"))
+    # Browsing people is not enough: photos, vectors and audit events are its own right.
+    assert client.get(f"/people/{person.pk}/export/").status_code == 403
+    assert "/export/" not in client.get(f"/people/{person.pk}/").content.decode()
+    viewer.user_permissions.add(Permission.objects.get(codename="export_person"))
+    viewer = django_user_model.objects.get(pk=viewer.pk)  # permissions are cached per user object
+    client.force_login(viewer)
 
     page = client.get(f"/people/{person.pk}/").content.decode()
     assert f'href="/people/{person.pk}/export/"' in page

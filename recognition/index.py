@@ -5,9 +5,11 @@ distances (1 - similarity). Knows nothing of the database: recognition/gallery.p
 
 The index is exact (a flat scan) until it holds more than `approximate_above` vectors; then it can
 be rebuilt as a FAISS IVF index, which scans only the `nprobe` nearest of its clusters per query.
-bench/scale.py measures both (bench/RESULTS.md): a flat scan of 1M vectors is a pass over 512 MB
-within 1.6x of the memory-bandwidth bound (about 30 ms), and IVF with 2,000 lists at nprobe 384
-returns 99% of the same ten nearest about 5x faster.
+bench/scale.py measures both (bench/RESULTS.md, Scale): a flat scan of 1M of the default model's
+512-d vectors is a pass over 2 GB within 1.7x of the memory-bandwidth bound (131 ms on one
+thread); IVF with 2,000 lists at nprobe 384 is 4.6x faster but finds only 77% of the same ten
+nearest on that (synthetic, cluster-free) gallery, which is why the service stays exact unless
+APPROXIMATE_INDEX_ABOVE is set.
 
 Vectors are stored as float32, or with `vector_type="float16"` as FAISS's fp16 scalar quantizer:
 half the memory (bench/RESULTS.md, Issue 13, for what it costs in accuracy and speed).
@@ -40,7 +42,9 @@ TRAINING_POINTS_PER_LIST = 50
 IVF_TRAINING_ITERATIONS = 10
 # Clusters trained on n vectors still serve a larger index well; retrain once it has grown this much.
 RETRAIN_GROWTH = 4
-DEFAULT_NPROBE = 384  # recall@10 0.99 at 1M vectors (2,000 lists)
+# 2,000 lists at 1M vectors: recall@10 0.99 with dlib's 128-d vectors, 0.77 with the default
+# model's 512-d ones (synthetic galleries, bench/RESULTS.md).
+DEFAULT_NPROBE = 384
 VECTOR_TYPES = ("float32", "float16")
 # Arrays of a snapshot that are not its watermark.
 SNAPSHOT_CONTENTS = ("index", "index_size", "ids", "people", "partitions", "vector_type")

@@ -310,10 +310,14 @@ FACES_DIR = Path(env.str("FACES_DIR", default=str(BASE_DIR.parent / "shared" / "
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"no_traceback_for_forbidden": {"()": "facesite.log_filters.NoTracebackForForbidden"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # faiss logs every instruction-set build it tries before the one that loads.
-    "loggers": {"faiss.loader": {"level": "WARNING"}},
+    "loggers": {
+        # faiss logs every instruction-set build it tries before the one that loads.
+        "faiss.loader": {"level": "WARNING"},
+        "django.request": {"filters": ["no_traceback_for_forbidden"]},
+    },
 }
 
 # --- Background jobs (records/jobs.py) ---------------------------------------------------------

@@ -387,6 +387,23 @@ class ScopedAPIKeyAdmin(APIKeyModelAdmin):
             fields += ("scopes", "allowed_networks", "collections")
         return fields
 
+    class Media:
+        js = ["js/copy.js"]
+
+    def save_model(self, request, obj, form=None, change=False):
+        """The library's, with the new key's secret on a line of its own and a button that copies it
+        (not inside a sentence ending in a full stop, where a copy takes the stop too)."""
+        if change:
+            return super().save_model(request, obj, form, change)
+        secret = self.model.objects.assign_key(obj)
+        obj.save()
+        messages.warning(request, format_html(
+            'The API key for {} (shown this once: store it somewhere safe now) '
+            '<code class="api-key-secret" id="api-key-secret">{}</code> '
+            '<button type="button" class="button" data-copy="#api-key-secret">Copy</button>',
+            obj.name, secret,
+        ))
+
     @admin.display(description="Scopes")
     def scope_list(self, key):
         return ", ".join(key.scopes)

@@ -97,6 +97,11 @@ def collection_field(empty_label: str, help_text: str) -> forms.ModelChoiceField
 class EnrolForm(PageForm):
     name = forms.CharField(max_length=Person._meta.get_field("name").max_length)
     collection = collection_field("default", "The group (a site, a customer) to enrol into; empty: default.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The empty choice is `default`: listed once, not again as a collection of its own.
+        self.fields["collection"].queryset = Collection.objects.exclude(name=Collection.DEFAULT)
     metadata = MetadataField(
         required=False, help_text='Optional: one "key: value" per line, or a JSON object.'
     )

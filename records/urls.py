@@ -1,4 +1,3 @@
-from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from . import views
@@ -17,5 +16,5 @@ urlpatterns = [
     path("jobs/<uuid:pk>/", views.job, name="job"),
     path("photos/<uuid:pk>/", views.photo, name="photo"),
     path("photos/<uuid:pk>/face.jpg", views.face_thumbnail, name="face-thumbnail"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/logout/", views.LogoutView.as_view(), name="logout"),
 ]

@@ -1,9 +1,11 @@
 """The web pages. Thin: every photo goes through `records.services`, the code path of the API."""
 
 import base64
+import io
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required, permission_required
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
 from django.core.exceptions import PermissionDenied
@@ -13,6 +15,7 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_POST
 from django.views.generic import DeleteView, FormView, ListView, TemplateView
+from PIL import Image
 
 from recognition.errors import FaceError
 from recognition.gallery import get_gallery
@@ -142,22 +145,36 @@ def _data_uri(data: bytes, content_type: str) -> str:
     return f"data:{kind};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def _labelled(results: list[dict]) -> list[dict]:
+def _labelled(results: list[dict], photo_size: tuple[int, int]) -> list[dict]:
     """Every face of a match with its number, colour and label, for drawing over the photo."""
     faces = []
+    # In the photo's pixels, so the label scales with it: at least 3.5% of its longer side, so a
+    # small face in a large photo (shown shrunk to the screen) still has a readable label.
+    smallest = max(10, round(max(photo_size) * 0.035))
     for number, face in enumerate(results):
         x, y, width, height = face["face_box"]
-        size = max(10, round(width * 0.22))  # in the photo's pixels, so the label scales with it
+        size = max(smallest, round(width * 0.22))
+        name = face["best_match"]["name"] if face["recognized"] else "Unknown"
+        # Above the box, or inside its top edge when the face touches the top of the photo.
+        baseline = y - round(size * 0.3) if y >= size else y + size
         faces.append({
             **face,
             "number": number + 1,
             "colour": number % FACE_COLOURS,
-            "label": face["best_match"]["name"] if face["recognized"] else "Unknown",
+            "label": name,
             "label_size": size,
-            # Above the box, or inside its top edge when the face touches the top of the photo.
-            "label_y": y - round(size * 0.3) if y >= size else y + size,
+            "label_x": x + round(size * 0.2),
+            "label_y": baseline,
+            # A dark background behind it, about 0.6 of the font size a character wide.
+            "label_box": (x, baseline - round(size * 0.95), round((len(name) + 4) * size * 0.6), round(size * 1.25)),
         })
     return faces
+
+
+def _photo_size(data: bytes) -> tuple[int, int]:
+    """Width and height from the photo's header (it decoded already: services.match)."""
+    with Image.open(io.BytesIO(data)) as image:
+        return image.size
 
 
 class MatchView(PermissionRequiredMixin, FormView):
@@ -189,7 +206,7 @@ class MatchView(PermissionRequiredMixin, FormView):
         if not self.show_candidates:
             for face in result["results"]:
                 face["top_matches"] = [match for match in face["top_matches"] if match["within_threshold"]]
-        faces = _labelled(result["results"])
+        faces = _labelled(result["results"], _photo_size(data))
         largest = faces[0]
         # The largest face's verdict: its name (not always its nearest person, who may have been
         # named on a nearer face) and the other candidates.
@@ -355,6 +372,15 @@ def remove_photo(request, pk, image_pk):
             request, f"{image.person.name} has no photos left and cannot be recognised until you add one."
         )
     return redirect("person", pk=pk)
+
+
+class LogoutView(auth_views.LogoutView):
+    """Django's, saying so on the login page it leads to."""
+
+    def post(self, request, *args, **kwargs):
+        response = super().post(request, *args, **kwargs)
+        messages.info(request, "You are logged out.")
+        return response
 
 
 class PersonDeleteView(PermissionRequiredMixin, DeleteView):

@@ -1,5 +1,6 @@
 """The admin console: faces as pictures, deletes that erase, re-embedding and the index status."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,21 @@ def test_api_keys_are_managed_here(admin_client):
     assertContains(response, "/admin/records/scopedapikey/")
     assert admin_client.get("/admin/records/scopedapikey/add/").status_code == 200
     assert admin_client.get("/admin/rest_framework_api_key/apikey/").status_code == 404  # replaced
+
+
+def test_a_new_keys_secret_stands_alone_with_a_copy_button(admin_client):
+    from records.models import ScopedAPIKey
+
+    response = admin_client.post(
+        "/admin/records/scopedapikey/add/", {"name": "door", "scopes": ["match"], "allowed_networks": "", "collections": []},
+        follow=True,
+    )
+
+    page = response.content.decode()
+    secret = re.search(r'<code class="api-key-secret" id="api-key-secret">([^<]+)</code>', page).group(1)
+    assert ScopedAPIKey.objects.get_from_key(secret).name == "door"
+    assert '<button type="button" class="button" data-copy="#api-key-secret">Copy</button>' in page
+    assert "js/copy.js" in page
 
 
 def test_a_key_made_in_the_admin_has_its_scopes_and_networks_and_shows_its_last_use(admin_client):

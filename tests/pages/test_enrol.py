@@ -37,7 +37,9 @@ def test_enrol_from_one_photo_shows_their_page(operator, upload):
 
 def test_enrol_into_a_collection_or_default(operator, upload):
     Collection.objects.create(name="site-a")
-    assertContains(operator.get("/enrol/"), '<option value="site-a">site-a</option>', html=True)
+    form = operator.get("/enrol/")
+    assertContains(form, '<option value="site-a">site-a</option>', html=True)
+    assertContains(form, ">default</option>", count=1)  # the empty choice, not listed twice
 
     operator.post("/enrol/", {"name": "Colin Powell", "collection": "site-a", "photos": [upload(ALICE)]})
     operator.post("/enrol/", {"name": "Tony Blair", "photos": [upload("Tony_Blair")]})

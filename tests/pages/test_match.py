@@ -4,6 +4,7 @@ import base64
 import re
 
 import pytest
+from PIL import Image
 from django.core.files.uploadedfile import SimpleUploadedFile
 from pytest_django.asserts import assertContains, assertNotContains
 
@@ -159,6 +160,11 @@ def test_a_group_photo_labels_every_face_with_a_colour_and_a_row(operator, group
         assertContains(response, f"{number + 1} · {face['label']}</text>")
         assertContains(response, f'<span class="face-swatch face-colour--{number}" aria-hidden="true"></span>', html=True)
     assertContains(response, "Everyone in the photo")
+    # Readable labels: at least 3.5% of the photo's longer side, on a dark box.
+    with Image.open(faces_dir / "samples/group/kit_with_rose.jpg") as photo:
+        longer = max(photo.size)
+    assert all(face["label_size"] >= round(longer * 0.035) for face in faces)
+    assertContains(response, 'class="face-label"', count=2)
     assertContains(response, f'<a href="/people/{faces[0]["best_match"]["id"]}/">Kit Harington</a>', html=True, count=2)
 
 

@@ -44,7 +44,9 @@ def test_log_in_and_out(client, user):
     response = client.post("/accounts/login/", {"username": "operator", "password": "a long test password"})
     assertRedirects(response, "/")
     assertContains(client.get("/"), "operator")
-    assertRedirects(client.post("/accounts/logout/"), "/accounts/login/")
+    logged_out = client.post("/accounts/logout/", follow=True)
+    assertRedirects(logged_out, "/accounts/login/")
+    assert_shows(logged_out, "You are logged out.")
     assert client.get("/").status_code == 302
 
 
@@ -164,8 +166,22 @@ def test_person_page_shows_photos_with_the_face_outlined_and_metadata(operator, 
     assertContains(response, f'href="/people/{person.pk}/delete/"')
 
 
-def test_unknown_person_is_404(operator):
-    assert operator.get(f"/people/{uuid.uuid4()}/").status_code == 404
+def test_a_deleted_person_is_a_404_page_of_the_site(operator, enrol):
+    person = enrol(ALICE)
+    operator.post(f"/people/{person.pk}/delete/")
+    response = operator.get(f"/people/{person.pk}/")
+    assert response.status_code == 404
+    assertContains(response, "<h1>Not found</h1>", status_code=404, html=True)
+    assertContains(response, 'class="topbar"', status_code=404)
+    assertContains(response, '<a href="/people/">The people</a>', status_code=404, html=True)
+
+
+def test_a_403_is_logged_without_a_traceback(client, member, caplog):
+    client.force_login(member("Viewers"))
+    with caplog.at_level("WARNING", logger="django.request"):
+        assert client.get("/enrol/").status_code == 403
+    [record] = [r for r in caplog.records if r.name == "django.request"]
+    assert record.getMessage().startswith("Forbidden") and record.exc_info is None and not record.exc_text
 
 
 def test_add_a_photo(operator, enrol, upload):

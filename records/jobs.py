@@ -31,6 +31,7 @@ from . import erasure
 from .imports import PhotoBatch, StoredPhotos, already_stored, stage, store_photo
 from .maintenance import ReembedOutcome, position, rebuild_index
 from .models import Collection, FaceImage, Job, Person
+from .unavailable import dependency_down
 
 # The worker writes a job's progress at most this often: each write is one UPDATE of its row,
 # which on SQLite queues behind (and holds up) the requests' writes.
@@ -115,7 +116,13 @@ def run_job(job_id: str) -> dict | None:
         except JobTakenOver:
             return None
         except Exception as exc:
-            _finish(job, Job.State.FAILED, error=f"{type(exc).__name__}: {exc}")
+            if dependency_down(exc) is None:
+                _finish(job, Job.State.FAILED, error=f"{type(exc).__name__}: {exc}")
+            else:
+                # A dependency that went away (the database, the disk) is no fault of the job: it
+                # is queued again to resume. While the database is still away that fails too, and
+                # the worker takes the job back once it answers (db_worker).
+                recover_orphaned_jobs(Job.objects.filter(pk=job.pk), gone=lambda job: True)
             raise
     _finish(job, Job.State.SUCCEEDED, result=result)
     return result
@@ -265,14 +272,14 @@ def worker_gone(job: Job) -> bool:
     return job.heartbeat_at is None or job.heartbeat_at < timezone.now() - timeout
 
 
-def recover_orphaned_jobs(jobs=None) -> list[Job]:
-    """Jobs marked running whose worker is gone: queued again to resume where their progress
-    stopped, or failed once they have been started JOB_MAX_ATTEMPTS times (a job that kills its
-    worker every time must not take every worker down for ever). Returns the jobs it changed."""
+def recover_orphaned_jobs(jobs=None, gone=worker_gone) -> list[Job]:
+    """Jobs marked running whose worker is gone (`gone(job)`): queued again to resume where their
+    progress stopped, or failed once they have been started JOB_MAX_ATTEMPTS times (a job that kills
+    its worker every time must not take every worker down for ever). Returns the jobs it changed."""
     candidates = jobs if jobs is not None else Job.objects.filter(state=Job.State.RUNNING)
     changed = []
     for job in candidates:
-        if job.state != Job.State.RUNNING or not worker_gone(job):
+        if job.state != Job.State.RUNNING or not gone(job):
             continue
         with transaction.atomic():
             # Only if still held by that worker: two processes recovering at once change it once.

@@ -2,7 +2,8 @@
 (records/unavailable.py). While it is down every answer is done or a 503 with Retry-After and a
 detail naming it, never a 500 or no answer; /health names it; nothing acknowledged is lost and
 nothing half-written remains. Once it is back the same server answers again, without a restart,
-and `check_integrity` finds everything agrees. The counts go to bench/RESULTS.md (Faults)."""
+a re-embed job queued just before it went away ends, run by the same job worker, and
+`check_integrity` finds everything agrees. The counts go to bench/RESULTS.md (Faults)."""
 
 import json
 import os
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from bench.serving import Server
+from bench.serving import JobWorker, Server
 
 from .faults import PG_BIN, Load, PrivatePostgres, fill, health, mount_tmpfs, unmount, wait_for
 
@@ -56,9 +57,15 @@ def survive(name: str, server: Server, lfw_people, take_away, bring_back, health
     with everything acknowledged there and everything agreeing."""
     [key, *keys] = server.create_api_keys(["faults", "load-0", "load-1"])
     server.start()
+    worker = JobWorker(server).start()  # as scripts/serve runs it beside gunicorn
+    session = requests.Session()
+    session.headers["X-API-Key"] = key
     try:
         with Load(server.base_url, keys, load_photos(lfw_people)) as load:
             wait_for(lambda: load.count("before", 201) >= 3, timeout=120)
+            # A re-embed of every photo queued just before: running or waiting when it goes away.
+            queued = session.post(server.base_url + "/maintenance/rebuild-index?reembed=true", timeout=60)
+            assert queued.status_code == 202, queued.text
             load.phase = "down"
             taken = take_away()
             wait_for(lambda: load.count("down", 503) >= 6, timeout=120)
@@ -70,12 +77,19 @@ def survive(name: str, server: Server, lfw_people, take_away, bring_back, health
         assert health(server.base_url)[0] == 200
         assert load.bad == [], load.bad[:10]
         assert server.process.poll() is None  # the same server: never restarted
+        job_url = f"{server.base_url}/maintenance/jobs/{queued.json()['id']}"
+        wait_for(lambda: session.get(job_url, timeout=30).json()["state"] in ("succeeded", "failed"), timeout=240)
+        job = session.get(job_url, timeout=30).json()
+        assert job["state"] == "succeeded", (job, worker.output()[-3000:])
+        assert worker.process.poll() is None, worker.output()[-3000:]  # the same worker, still serving
         assert_all_there(server, key, load.acknowledged)
         # No row without its photo or vector, no photo file without its row (none written in part).
         assert server.manage("check_integrity").returncode == 0
     finally:
+        worker.stop()
         server.stop()
-    report(name, {**load.figures(), "acknowledged": len(load.acknowledged), "answering_again_s": round(back_in, 1)})
+    report(name, {**load.figures(), "acknowledged": len(load.acknowledged), "answering_again_s": round(back_in, 1),
+                  "reembed_job_attempts": job["attempts"]})
 
 
 @pytest.mark.db_independent  # its own PostgreSQL, whichever the test run has

@@ -317,7 +317,7 @@ class NetworksField(forms.CharField):
 
 
 def collection_choices():
-    return [(name, name) for name in Collection.objects.values_list("name", flat=True)]
+    return [(str(pk), name) for pk, name in Collection.objects.values_list("pk", "name")]
 
 
 class ScopedAPIKeyForm(forms.ModelForm):
@@ -339,6 +339,9 @@ class ScopedAPIKeyForm(forms.ModelForm):
     def clean_scopes(self):
         chosen = self.cleaned_data["scopes"]
         return [scopes.ALL] if scopes.ALL in chosen else chosen
+
+    def clean_collections(self):
+        return [int(pk) for pk in self.cleaned_data["collections"]]  # kept by id (ScopedAPIKey.collections)
 
 
 # The library registers its own APIKey admin; every key is a ScopedAPIKey now (migration 0004

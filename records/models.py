@@ -342,8 +342,14 @@ def validate_networks(value):
 
 
 def validate_collection_names(value):
+    """What keys held before migration 0013 (migration 0010 names it)."""
     if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
         raise ValidationError("A list of collection names.")
+
+
+def validate_collection_ids(value):
+    if not isinstance(value, list) or not all(isinstance(pk, int) and not isinstance(pk, bool) for pk in value):
+        raise ValidationError("A list of collection ids.")
 
 
 class ScopedAPIKey(AbstractAPIKey):
@@ -367,11 +373,13 @@ class ScopedAPIKey(AbstractAPIKey):
         validators=[validate_networks],
         help_text="Client networks the key is accepted from, e.g. 10.1.2.0/24; empty: anywhere.",
     )
+    # By id, not by name: a collection deleted and made again under the same name is another one,
+    # which a key limited to the first must not see.
     collections = models.JSONField(
         default=list,
         blank=True,
-        validators=[validate_collection_names],
-        help_text="Names of the collections the key may match, read and enrol in; empty: all of them.",
+        validators=[validate_collection_ids],
+        help_text="Ids of the collections the key may match, read and enrol in; empty: all of them.",
     )
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
@@ -386,7 +394,7 @@ class ScopedAPIKey(AbstractAPIKey):
         """The collections this key may see; a collection outside them reads as not existing."""
         if not self.collections:
             return Collection.objects.all()
-        return Collection.objects.filter(name__in=self.collections)
+        return Collection.objects.filter(pk__in=self.collections)
 
     def visible_people(self) -> models.QuerySet:
         people = Person.objects.all()
@@ -395,11 +403,10 @@ class ScopedAPIKey(AbstractAPIKey):
     def collection_named(self, name: str) -> "Collection":
         """The collection this key may see by that name; Collection.DoesNotExist for one that does
         not exist or that the key may not see alike, so a key learns nothing of other collections."""
-        if self.collections and name not in self.collections:
+        collection = Collection.default() if name == Collection.DEFAULT else Collection.objects.get(name=name)
+        if self.collections and collection.pk not in self.collections:
             raise Collection.DoesNotExist(name)
-        if name == Collection.DEFAULT:
-            return Collection.default()
-        return Collection.objects.get(name=name)
+        return collection
 
     def allows_address(self, address: str | None) -> bool:
         return not self.allowed_networks or address_in(address, self.allowed_networks)

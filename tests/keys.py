@@ -2,13 +2,15 @@
 
 from rest_framework.test import APIClient
 
-from records.models import ScopedAPIKey
+from records.models import Collection, ScopedAPIKey
 from records.scopes import ALL
 
 
-def new_key(name: str = "tests", scopes=(ALL,), **fields) -> str:
-    """A new ScopedAPIKey (every scope unless told), as the secret a client sends."""
-    return ScopedAPIKey.objects.create_key(name=name, scopes=list(scopes), **fields)[1]
+def new_key(name: str = "tests", scopes=(ALL,), collections=(), **fields) -> str:
+    """A new ScopedAPIKey (every scope unless told; limited to the existing `collections` named), as
+    the secret a client sends."""
+    limits = [Collection.objects.get(name=collection).pk for collection in collections]
+    return ScopedAPIKey.objects.create_key(name=name, scopes=list(scopes), collections=limits, **fields)[1]
 
 
 def key_client(name: str = "tests", scopes=(ALL,), **fields) -> APIClient:

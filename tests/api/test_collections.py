@@ -141,7 +141,7 @@ def test_deleting_a_collection_erases_its_people_as_deleting_each_would(api, sit
 
 
 @pytest.fixture
-def site_a_key():
+def site_a_key(sites):
     return key_client("site-a", scopes=[MATCH, READ, ENROL, ADMIN], collections=["site-a"])
 
 
@@ -215,3 +215,44 @@ def test_a_move_to_an_unknown_or_hidden_collection_writes_nothing(api, sites, un
         assert api.patch(f"/records/{bush.pk}", {"collection": "nowhere", "name": "X"}, format="json").status_code == 404
         assert site_a_key.patch(f"/records/{bush.pk}", {"collection": "site-b"}, format="json").status_code == 404
         assert api.patch(f"/records/{bush.pk}", {"collection": "Not a slug!"}, format="json").status_code == 400
+
+
+def test_a_collection_made_again_under_a_deleted_ones_name_is_not_the_keys(api, sites, photo):
+    """A key limited to site-a keeps to that collection: deleting it and making a new one under the
+    same name (someone else's people, perhaps) gives the key nothing."""
+    site_a_key = key_client("site-a-door", scopes=[MATCH, READ], collections=["site-a"])
+    assert api.delete("/collections/site-a").status_code == 200
+    assert api.post("/collections", {"name": "site-a"}, format="json").status_code == 201
+    enrolled = api.post(
+        "/records", {"name": "Tony Blair", "collection": "site-a", "image": upload(photo("Tony_Blair", 0))},
+        format="multipart",
+    )
+    assert enrolled.status_code == 201
+
+    assert site_a_key.get("/records").json()["total_count"] == 0
+    assert site_a_key.get("/records", {"collection": "site-a"}).status_code == 404
+    assert site_a_key.get("/collections").json() == []
+
+
+def test_the_migration_binds_each_keys_names_to_ids_and_never_widens_a_key():
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from records.models import ScopedAPIKey
+
+    migration = import_module("records.migrations.0013_key_collections_by_id")
+    site_a = Collection.objects.create(name="site-a")
+    limited = ScopedAPIKey.objects.create_key(name="limited", scopes=[READ])[0]
+    orphaned = ScopedAPIKey.objects.create_key(name="orphaned", scopes=[READ])[0]
+    everywhere = ScopedAPIKey.objects.create_key(name="everywhere", scopes=[READ])[0]
+    ScopedAPIKey.objects.filter(pk=limited.pk).update(collections=["site-a", "gone"])
+    ScopedAPIKey.objects.filter(pk=orphaned.pk).update(collections=["gone"])
+
+    migration.names_to_ids(apps, None)
+
+    for key in (limited, orphaned, everywhere):
+        key.refresh_from_db()
+    assert limited.collections == [site_a.pk]
+    assert orphaned.collections == [migration.NONE] and not orphaned.visible_collections().exists()
+    assert everywhere.collections == []

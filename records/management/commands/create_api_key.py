@@ -45,12 +45,16 @@ class Command(BaseCommand):
         key_scopes = self.parse_scopes(scope_text)
         networks = self.parse_networks(allow_from or "")
         collection_names = self.parse_collections(collections or "")
+        collection_ids = [
+            Collection.default().pk if name == Collection.DEFAULT else Collection.objects.get(name=name).pk
+            for name in collection_names
+        ]
         if expires_in_days is not None and expires_in_days < 1:
             raise CommandError("--expires-in-days must be 1 or more.")
         expiry = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
 
         api_key = ScopedAPIKey(
-            name=name, scopes=key_scopes, allowed_networks=networks, collections=collection_names, expiry_date=expiry
+            name=name, scopes=key_scopes, allowed_networks=networks, collections=collection_ids, expiry_date=expiry
         )
         try:
             api_key.full_clean(exclude=["id", "prefix", "hashed_key"])  # the manager assigns those

@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from facesite import app_server
+
 from . import galleries
 from .serving import HOST, Server
 
@@ -166,7 +168,7 @@ def main():
     parser.add_argument("--requests", type=int, default=30, help="match requests per photo class and concurrency")
     parser.add_argument("--repeat", type=int, default=3, help="rounds, each on a newly started server")
     parser.add_argument("--enrol-requests", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
+    parser.add_argument("--workers", type=int, default=app_server.WEB_CONCURRENCY)
     parser.add_argument("--json", default="bench/latency.json")
     parser.add_argument("--plots", default="bench", help="folder for the PNG plots ('' for none)")
     parser.add_argument("--keep-data", action="store_true", help="keep the DATA_DIR (database, gunicorn logs)")

@@ -2,12 +2,14 @@
 
 import os
 
+from facesite.app_server import GUNICORN_TIMEOUT, WEB_CONCURRENCY
+
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+workers = WEB_CONCURRENCY
 # One thread per worker: inference is serialised per process anyway, and a second thread
 # would only queue behind the model lock while holding a connection.
 threads = 1
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+timeout = GUNICORN_TIMEOUT
 # Each worker loads and warms its own model as it boots (facesite/wsgi.py), so no request
 # pays for it, and a missing weight file stops the worker with a message naming it.
 raw_env = ["LOAD_MODELS_AT_STARTUP=true"]

@@ -11,6 +11,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from facesite import app_server
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -369,14 +371,12 @@ REST_FRAMEWORK = {
 }
 # At most this many requests that analyse a photo (match, enrol, add a photo) per API key at once,
 # across every worker: beyond it 429 with Retry-After (records/api/throttling.py). By default half
-# the gunicorn workers (WEB_CONCURRENCY, facesite/gunicorn.conf.py), at least 1: each worker runs
+# the gunicorn workers (WEB_CONCURRENCY, facesite/app_server.py), at least 1: each worker runs
 # one request at a time, so one key can never occupy every worker (with the default 2 workers, 2
 # would let it). Each slot expires after API_KEY_SLOT_SECONDS, longer than gunicorn lets a request
 # run (GUNICORN_TIMEOUT), so a worker killed mid-request frees its slot by then.
-API_KEY_CONCURRENT_REQUESTS = env.int(
-    "API_KEY_CONCURRENT_REQUESTS", default=max(1, env.int("WEB_CONCURRENCY", default=2) // 2)
-)
-API_KEY_SLOT_SECONDS = env.int("GUNICORN_TIMEOUT", default=60) + 10
+API_KEY_CONCURRENT_REQUESTS = env.int("API_KEY_CONCURRENT_REQUESTS", default=max(1, app_server.WEB_CONCURRENCY // 2))
+API_KEY_SLOT_SECONDS = app_server.GUNICORN_TIMEOUT + 10
 SPECTACULAR_SETTINGS = {
     "TITLE": "Face identification API",
     "DESCRIPTION": (

@@ -273,6 +273,13 @@ QUALITY_CHECK = env.bool("QUALITY_CHECK", default=True)
 MAX_FACES_PER_PHOTO = env.int("MAX_FACES_PER_PHOTO", default=20)
 # DeepFace looks for weights in $DEEPFACE_HOME/.deepface/weights; keep them with the data.
 DEEPFACE_HOME = Path(env.str("DEEPFACE_HOME", default=str(DATA_DIR)))
+# Photos are downscaled to this longest side before detection; boxes are mapped back.
+DETECTION_MAX_SIDE = env.int("DETECTION_MAX_SIDE", default=1024)
+# On, the WSGI application loads and warms the model and index as it starts (facesite/wsgi.py), so
+# no request pays for it; gunicorn's config turns it on for its workers (facesite/gunicorn.conf.py).
+LOAD_MODELS_AT_STARTUP = env.bool("LOAD_MODELS_AT_STARTUP", default=False)
+
+# --- Vector store (recognition/vectors/) -------------------------------------------------------
 INDEX_DIR = DATA_DIR / "index"
 # Above this many vectors (unset: never) the index turns from an exact flat scan into FAISS IVF,
 # which scans IVF_NPROBE of its clusters per search. Off by default: a flat scan of 1M 512-d
@@ -295,8 +302,8 @@ MILVUS_INDEX_TYPE = env.str("MILVUS_INDEX_TYPE", default="FLAT")  # FLAT (exact)
 # at its creation or rebuild_index, never under running searches)
 MILVUS_HNSW_ABOVE = env.int("MILVUS_HNSW_ABOVE", default=1_000_000)
 MILVUS_TIMEOUT = env.float("MILVUS_TIMEOUT", default=10.0)
-# Photos are downscaled to this longest side before detection; boxes are mapped back.
-DETECTION_MAX_SIDE = env.int("DETECTION_MAX_SIDE", default=1024)
+
+# --- Uploads and request bodies (facesite/request_size.py, recognition/imaging.py) ------------
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
 # Every request body (pages, admin, API) above this is refused with 413 before it is read
 # (facesite/request_size.py); unset: MAX_UPLOAD_BYTES plus 64 KB for the form around one photo.
@@ -306,7 +313,8 @@ MAX_REQUEST_BYTES = env.int("MAX_REQUEST_BYTES", default=None)
 FILE_UPLOAD_HANDLERS = ["facesite.request_size.InMemoryUploadHandler"]
 MAX_IMAGE_PIXELS = env.int("MAX_IMAGE_PIXELS", default=40_000_000)
 MIN_IMAGE_SIDE = env.int("MIN_IMAGE_SIDE", default=32)
-LOAD_MODELS_AT_STARTUP = env.bool("LOAD_MODELS_AT_STARTUP", default=False)
+
+# Real photos for the tests and benchmarks (never copied into the repository).
 FACES_DIR = Path(env.str("FACES_DIR", default=str(BASE_DIR.parent / "shared" / "faces")))
 
 LOGGING = {
@@ -435,11 +443,11 @@ CONTENT_SECURITY_POLICY = {
 # The audit log (records/audit.py) keeps a SHA-256 of every probe photo; the photo itself only when
 # this is on, under audit/ in the media storage (it then outlives the erasure of the person in it).
 AUDIT_KEEP_PROBES = env.bool("AUDIT_KEEP_PROBES", default=False)
-# Storage limitation (GDPR art. 5(1)(e)): `manage.py purge_expired` (cron, and once as the server
-# starts) deletes audit events older than this, and kept probe photos sooner (their events stay).
 # More people and photos than this read by one API key or user within a clock minute (listed,
 # opened, downloaded, exported) is flagged in the audit log with a `bulk_read` event.
 AUDIT_BULK_READ_PER_MINUTE = env.int("AUDIT_BULK_READ_PER_MINUTE", default=600)
+# Storage limitation (GDPR art. 5(1)(e)): `manage.py purge_expired` (cron, and once as the server
+# starts) deletes audit events older than this, and kept probe photos sooner (their events stay).
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
 PROBE_RETENTION_DAYS = env.int("PROBE_RETENTION_DAYS", default=30)
 # Ended jobs (an import's options and outcome, by ids) and the task worker's result rows.

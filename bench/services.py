@@ -7,6 +7,7 @@ store (moto's standalone server: a test double of S3's wire protocol, not S3).
     with S3Server(folder) as s3:               # s3.endpoint_url: AWS_S3_ENDPOINT_URL
 """
 
+import os
 import subprocess
 import sys
 import time
@@ -48,6 +49,11 @@ class LocalServer:
     def stop(self) -> None:
         stop_process(self.process)
 
+    def detach(self) -> None:
+        """Leave the server running once this process ends (a benchmark's later steps use it, and
+        stop it by its pid)."""
+        self.process = None
+
     def __enter__(self):
         return self.start()
 
@@ -86,7 +92,14 @@ class MilvusStandalone(LocalServer):
         )
         self.server = MilvusServer(config, wait_for_started=False)
         self.server.set_base_dir(str(self.folder))
-        self.server.start()
+        # Milvus reads settings from environment variables too, and the app's LOG_LEVEL (Python's
+        # level names: WARNING) is not a level it knows: it would exit at once.
+        log_level = os.environ.pop("LOG_LEVEL", None)
+        try:
+            self.server.start()  # passes this process's environment on
+        finally:
+            if log_level is not None:
+                os.environ["LOG_LEVEL"] = log_level
         self.process = self.server.server_proc
         self.uri = f"http://{HOST}:{self.server.listen_port}"
         wait_until_answers(self.uri, timeout, self.running, self.log_tail)
@@ -102,8 +115,11 @@ class MilvusStandalone(LocalServer):
             # ones still running retry the ones gone for longer than a run should wait (its data
             # is thrown away).
             stop_process(self.process, wait=STOP_WAIT)
-            self.server.server_proc = self.process = None
-            self.server.stop()  # closes its log files
+            self.detach()
+
+    def detach(self) -> None:
+        self.server.server_proc = self.process = None  # the wheel's server stops its process when collected
+        self.server.stop()  # closes its log files
 
 
 class MilvusLite(LocalServer):
@@ -189,3 +205,8 @@ class S3Server(LocalServer):
             client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
         return {"AWS_STORAGE_BUCKET_NAME": name, "AWS_S3_ENDPOINT_URL": self.endpoint_url,
                 "AWS_S3_REGION_NAME": self.REGION, **self.CREDENTIALS}
+
+
+# The Milvus servers a benchmark can start (--milvus), and how its figures name each.
+MILVUS_SERVERS = {"lite": MilvusLite, "standalone": MilvusStandalone}
+MILVUS_LABELS = {"lite": "Milvus Lite (development server)", "standalone": "Milvus 2.3.5 standalone"}

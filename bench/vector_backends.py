@@ -1,9 +1,11 @@
-"""FAISS in the process against Milvus (a `milvus-lite server` started here), through the service's
+"""FAISS in the process against Milvus (a `milvus-lite server` or, with --milvus standalone, the
+real Milvus 2.3.5 standalone server, started here: bench/services.py), through the service's
 own index interface (recognition.gallery.get_gallery): load time, search latency (top 10 distinct
 owners), agreement with FAISS, and memory of the searching process and of the Milvus server.
 
     python -m bench.vector_backends                 # 10,000 vectors, 200 searches
     python -m bench.vector_backends --sizes 10000,100000 --hnsw   # and Milvus HNSW's recall@10
+    python -m bench.vector_backends --sizes 100000 --hnsw --milvus standalone
 
 With --hnsw, Milvus is measured twice, with a FLAT and with an HNSW index (M 16, efConstruction
 200, ef = max(64, the search's limit), recognition/vectors/milvus_gallery.py); each index's answers
@@ -16,15 +18,13 @@ pure-Python engine), not Milvus: its figures say nothing of Milvus Standalone or
 
 import argparse
 import shutil
-import subprocess
-import sys
 import time
 import uuid
 
 import numpy as np
 
 from . import galleries
-from .serving import HOST, free_port
+from .services import MILVUS_LABELS, MILVUS_SERVERS
 
 MODEL_KEY = "Bench:vectors:v1"
 PREFIX = f"bench_{uuid.uuid4().hex[:8]}"
@@ -38,28 +38,7 @@ def rss_mb(pid="self") -> float:
     return float("nan")
 
 
-def start_milvus(folder):
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(folder / "milvus"), "--host", HOST,
-         "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    from pymilvus import MilvusClient
-
-    uri = f"http://{HOST}:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            MilvusClient(uri=uri, timeout=2).list_collections()
-            return server, uri
-        except Exception:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                raise SystemExit("milvus-lite server did not start")
-            time.sleep(0.5)
-
-
-def measure(backend: str, queries: np.ndarray, milvus_pid: int | None, index_type: str = "FLAT") -> dict:
+def measure(backend: str, queries: np.ndarray, milvus_pid: int | None, index_type: str = "FLAT", label: str = "") -> dict:
     from django.conf import settings
 
     from recognition import gallery as galleries_module
@@ -84,7 +63,7 @@ def measure(backend: str, queries: np.ndarray, milvus_pid: int | None, index_typ
         times.append((time.perf_counter() - started) * 1000)
         answers.append([n.vector_id for n in found])
     return {
-        "backend": backend if backend == "faiss" else f"milvus (Lite) {index_type}",
+        "backend": backend if backend == "faiss" else f"{label} {index_type}",
         "load_s": round(load_s, 2),
         "p50_ms": round(float(np.percentile(times, 50)), 2),
         "p95_ms": round(float(np.percentile(times, 95)), 2),
@@ -99,6 +78,8 @@ def main():
     parser.add_argument("--sizes", default="10000")
     parser.add_argument("--searches", type=int, default=200)
     parser.add_argument("--hnsw", action="store_true", help="also Milvus with an HNSW index: its recall against flat")
+    parser.add_argument("--milvus", choices=sorted(MILVUS_SERVERS), default="lite",
+                        help="the Milvus server started: milvus-lite's, or the real Milvus 2.3 standalone")
     args = parser.parse_args()
     data_dir = galleries.use_private_data_dir("bench-vectors-")
     server = None
@@ -110,7 +91,8 @@ def main():
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0, skip_checks=True)
-        server, settings.MILVUS_URI = start_milvus(data_dir)
+        server = MILVUS_SERVERS[args.milvus](data_dir / "milvus").start()
+        settings.MILVUS_URI, label = server.uri, MILVUS_LABELS[args.milvus]
         print(galleries.machine())
         rng = np.random.default_rng(0)
         filled = 0
@@ -122,9 +104,9 @@ def main():
             filled = size
             queries = vectors[: args.searches] + 0.3 * rng.normal(size=(args.searches, 512)).astype(np.float32) / np.sqrt(512)
             queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-            results = [measure("faiss", queries, None), measure("milvus", queries, server.pid)]
+            results = [measure("faiss", queries, None), measure("milvus", queries, server.pid, label=label)]
             if args.hnsw:
-                results.append(measure("milvus", queries, server.pid, index_type="HNSW"))
+                results.append(measure("milvus", queries, server.pid, index_type="HNSW", label=label))
             exact = results[0]["answers"]
             for result in results:
                 answers = result.pop("answers")
@@ -144,8 +126,7 @@ def main():
                       f"{result['process_rss_growth_mb']} | {result['milvus_server_rss_growth_mb'] or '—'} |")
     finally:
         if server:
-            server.terminate()
-            server.wait(timeout=30)
+            server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
 
 

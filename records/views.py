@@ -129,9 +129,16 @@ class EnrolView(PermissionRequiredMixin, FormView):
         stored = _store_photos(form)
         if not stored.count:
             # Asked again with the people it looks like, and a box to enrol them anyway.
-            return self.render_to_response(self.get_context_data(form=form, duplicates=stored.duplicates))
+            return self.render_to_response(self.get_context_data(form=form, duplicates=_named(stored.duplicates)))
         _report(self.request, stored, f"Enrolled {stored.person.name} from {_photos(stored.count)}.")
         return redirect("person", pk=stored.person.pk)
+
+
+def _named(duplicates: list[dict]) -> list[dict]:
+    """Possible duplicates, kept by id and distance only (records/imports.py), with the names of
+    the people still enrolled, for a page whose user may enrol (and so is asked to tell them apart)."""
+    people = {str(pk): person for pk, person in Person.objects.in_bulk([d["id"] for d in duplicates]).items()}
+    return [{**d, "name": people[d["id"]].name} for d in duplicates if d["id"] in people]
 
 
 def _with_thumbnails(matches: list[dict]) -> list[dict]:
@@ -346,12 +353,10 @@ def job(request, pk):
     result = job.result or {}
     person_id = job.options.get("person") or job.options.get("so_far", {}).get("person") or result.get("person")
     person = Person.objects.filter(pk=person_id).first() if person_id else None
-    found = result.get("duplicates", [])
-    people = {str(pk): other for pk, other in Person.objects.in_bulk([d["id"] for d in found]).items()}
     return render(request, "records/job.html", {
         "job": job, "active": job.state in Job.ACTIVE, "person": person,
         "person_name": person.name if person else job.options.get("name"),
-        "duplicates": [{**d, "name": people[d["id"]].name} for d in found if d["id"] in people],
+        "duplicates": _named(result.get("duplicates", [])),
     })
 
 

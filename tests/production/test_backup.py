@@ -47,22 +47,11 @@ def empty_database(tmp_path):
     database.drop()
 
 
-@pytest.fixture(params=["faiss", "milvus"])
-def backend_env(request, settings) -> dict:
-    """The environment of the served deployments: FAISS, or Milvus on the session's milvus-lite
-    server with collections of the test's own (the restored host gets a prefix of its own, so its
-    Milvus starts empty as a new host's would)."""
-    if request.param == "faiss":
-        return {}
-    request.getfixturevalue("milvus_backend")
-    return {"VECTOR_BACKEND": "milvus", "MILVUS_URI": settings.MILVUS_URI, "MILVUS_COLLECTION_PREFIX": settings.MILVUS_COLLECTION_PREFIX}
-
-
 def test_a_backup_restored_onto_an_empty_host_answers_as_the_original(
-    transactional_db, settings, tmp_path, lfw_people, empty_database, backend_env
+    transactional_db, settings, tmp_path, lfw_people, empty_database, served_vector_store
 ):
     # The original keeps its secret key in DATA_DIR, as scripts/serve writes it.
-    source = Server(1, tmp_path / "source", database_url(connection.settings_dict), Path(settings.MEDIA_ROOT), **backend_env)
+    source = Server(1, tmp_path / "source", database_url(connection.settings_dict), Path(settings.MEDIA_ROOT), **served_vector_store)
     source.data_dir.mkdir()
     key = secrets.token_urlsafe(50)
     (source.data_dir / "secret_key").write_text(key + "\n")
@@ -94,9 +83,9 @@ def test_a_backup_restored_onto_an_empty_host_answers_as_the_original(
     assert not any(path.suffix in (".index", ".faiss") for path in backup_folder.rglob("*"))
 
     # A new host: another DATA_DIR and media folder, an empty database, nothing of the vectors.
-    restored = Server(1, tmp_path / "restored", empty_database, **backend_env)
+    restored = Server(1, tmp_path / "restored", empty_database, **served_vector_store)
     restored.data_dir.mkdir(exist_ok=True)
-    if backend_env:
+    if "MILVUS_URI" in served_vector_store:  # a new host's Milvus starts empty: collections of its own
         restored.env["MILVUS_COLLECTION_PREFIX"] += "_restored"
     # The key the backup holds, to start the command; restore puts its file in DATA_DIR.
     restored.env["SECRET_KEY"] = (backup_folder / "secret_key").read_text().strip()

@@ -1,6 +1,6 @@
 """Middleware of the production footing: the Content-Security-Policy, the per-user throttle of the
-pages and the admin, who is acting, for the audit log, no caching of personal data, and the retry
-of erasures that failed."""
+pages and the admin, who is acting, for the audit log, no caching of personal data, the retry
+of erasures that failed, and the second factor of staff on the pages."""
 
 import logging
 import math
@@ -8,7 +8,10 @@ from functools import wraps
 
 from csp.constants import UNSAFE_INLINE
 from csp.middleware import CSPMiddleware, PolicyParts
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponse
+from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from rest_framework.throttling import UserRateThrottle
 
@@ -70,6 +73,34 @@ def too_many_requests(wait: float | None) -> HttpResponse:
     )
     response["Retry-After"] = str(seconds)
     return response
+
+
+class StaffTOTPMiddleware:
+    """With STAFF_TOTP_REQUIRED, staff reach the pages (records/views.py: people, photos, exports,
+    deletes) only in a session verified with their TOTP code, as the admin asks (facesite/admin.py):
+    one logged in with a password alone is sent to the admin's login, which asks for the code and
+    brings them back. After django-otp's OTPMiddleware, which tells whether the session is verified."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        user = request.user
+        if (
+            settings.STAFF_TOTP_REQUIRED
+            and view_func.__module__ == PAGES_MODULE
+            and user.is_authenticated
+            and user.is_staff
+            and not user.is_verified()
+        ):
+            return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+        return None
+
+
+PAGES_MODULE = "records.views"
 
 
 class AuditActorMiddleware:

@@ -101,6 +101,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",  # user.is_verified(): a TOTP code was given at login
+    "facesite.middleware.StaffTOTPMiddleware",
     "facesite.middleware.UserThrottleMiddleware",
     "facesite.middleware.AuditActorMiddleware",
     "facesite.middleware.NoStoreMiddleware",
@@ -246,9 +247,10 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # Successful logins are in the audit log (records/audit.py), not in a second table.
 AXES_DISABLE_ACCESS_LOG = True
 
-# With STAFF_TOTP_REQUIRED on, the admin lets in only staff who gave the code of a confirmed TOTP
-# device at its login (django-otp; `manage.py totp_device USERNAME` enrols one). The pages are
-# unchanged: their rights come from the groups.
+# With STAFF_TOTP_REQUIRED on, the admin and the pages let in staff only in a session where they
+# gave the code of a confirmed TOTP device (django-otp; `manage.py totp_device USERNAME` enrols
+# one): the admin's login asks for it, and the pages send staff there (facesite/middleware.py).
+# Other users of the pages log in with their password; their rights come from the groups.
 STAFF_TOTP_REQUIRED = env.bool("STAFF_TOTP_REQUIRED", default=False)
 OTP_TOTP_ISSUER = "Face identification"
 

@@ -233,3 +233,23 @@ def test_a_session_expires_after_the_idle_time_and_each_request_moves_it_on(clie
     assert abs((expiry - timezone.now()) - timedelta(hours=8)) < timedelta(minutes=1)
     Session.objects.filter(pk=session.pk).update(expire_date=timezone.now() - timedelta(seconds=1))
     assert client.get("/people/").status_code == 302  # idle too long: log in again
+
+
+@pytest.mark.django_db
+def test_with_totp_required_staff_reach_the_pages_only_with_the_code(client, member, totp_required):
+    """Logged in on the pages with a password alone, staff are sent to the admin's login for the
+    code, and come back once they gave it; a user who is not staff is not asked."""
+    staff = member("Managers", "staffer", is_staff=True)
+    device = TOTPDevice.objects.create(user=staff, name="app", confirmed=True)
+    client.force_login(staff)  # the pages' login: a password, no code
+
+    by_password = client.get("/people/")
+    form = {"username": "staffer", "password": PASSWORD, "otp_device": device.persistent_id}
+    coded = client.post("/admin/login/?next=/people/", {**form, "otp_token": current_code(device), "next": "/people/"})
+    viewer = Client()
+    viewer.force_login(member("Viewers", "vera"))
+
+    assert (by_password.status_code, by_password["Location"]) == (302, "/admin/login/?next=/people/")
+    assert (coded.status_code, coded["Location"]) == (302, "/people/")
+    assert client.get("/people/").status_code == 200
+    assert viewer.get("/people/").status_code == 200

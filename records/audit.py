@@ -26,6 +26,7 @@ from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.core.cache import cache
 from django.core.files.base import ContentFile
+from django.db import transaction
 from django.db.models import QuerySet
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
@@ -34,6 +35,7 @@ from recognition.errors import FaceError
 from recognition.imaging import decode_image, encode_for_storage
 
 from .client_address import client_ip
+from .erasure import forget_probes
 from .models import AuditEvent, FaceImage, Person, ScopedAPIKey
 
 Action = AuditEvent.Action
@@ -98,6 +100,12 @@ def record(action: str, *, target="", status: int = 200, detail: dict | None = N
         if settings.AUDIT_KEEP_PROBES:
             event.probe = _kept_probe(probe)
     event.save()
+    if event.probe and action == Action.MATCH and event.target and not Person.objects.filter(pk=event.target).exists():
+        # The person it recognised was erased while it was matched: their erasure unlinked the
+        # probes kept before this one (records/erasure.py, forget_kept_probes); this one goes too.
+        with transaction.atomic():
+            forget_probes(AuditEvent.objects.filter(pk=event.pk))
+        event.probe = ""
     return event
 
 

@@ -5,10 +5,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import PurePosixPath
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Q
 from django.template.defaultfilters import pluralize
+from easy_thumbnails.models import Thumbnail
 
 from recognition.errors import FaceError
 from recognition.gallery import get_gallery, rebuild
@@ -18,9 +20,11 @@ from recognition.service import get_service
 
 from . import audit
 from .erasure import erase_pending, erase_stored
-from .models import Collection, FaceImage, PendingErasure, Person
+from .imports import STAGING_FOLDER
+from .models import AuditEvent, Collection, FaceImage, Job, PendingErasure, Person
 
 FACES_FOLDER = "faces"
+AUDIT_FOLDER = "audit"  # probe photos kept with AUDIT_KEEP_PROBES (AuditEvent.probe)
 
 
 def rebuild_index(reembed: bool = False, progress=None, after: str = "", outcome: "ReembedOutcome | None" = None) -> dict:
@@ -161,6 +165,17 @@ def _stored_files(folder: str):
         yield from _stored_files(str(PurePosixPath(folder, directory)))
 
 
+def _files_with_a_row() -> dict[str, set[str]]:
+    """Folder -> the files the database knows there: face thumbnails (easy-thumbnails' rows), probe
+    photos kept with audit events, and the staged photos of queued or running imports."""
+    staged = [job.options.get("files", []) for job in Job.objects.active().filter(kind=Job.Kind.IMPORT)]
+    return {
+        settings.THUMBNAIL_BASEDIR: set(Thumbnail.objects.values_list("name", flat=True)),
+        AUDIT_FOLDER: set(AuditEvent.objects.exclude(probe="").values_list("probe", flat=True)),
+        STAGING_FOLDER: {name for files in staged for name, _ in files},
+    }
+
+
 def check_integrity(repair: bool = False) -> IntegrityReport:
     """Database rows vs stored photos vs this process's index (after catching up) and its snapshot."""
     report = IntegrityReport()
@@ -173,7 +188,11 @@ def check_integrity(repair: bool = False) -> IntegrityReport:
     # Listed, not checked with exists(): an object store answers exists("faces") with False.
     stored = set(_stored_files(FACES_FOLDER))
     report.rows_without_file = sorted(str(names[n]) for n in names if n not in stored)
-    report.files_without_row = sorted(stored - set(names))
+    # Every folder of photos of people, not only the photos': a thumbnail or a kept probe left by
+    # a delete that raced its making, a staged import no job will run.
+    others = _files_with_a_row()
+    stored_elsewhere = {name for folder in others for name in _stored_files(folder)}
+    report.files_without_row = sorted((stored - set(names)) | (stored_elsewhere - set().union(*others.values())))
     model_key = get_service().model_key
     gallery = get_gallery(model_key)
     gallery.sync()

@@ -6,6 +6,7 @@ They are photos of people too: served only by records.views.face_thumbnail (logi
 records.view_person), never by a media URL, and erased with their photo (records/signals.py).
 """
 
+from django.db import transaction
 from django.http import Http404
 from easy_thumbnails.exceptions import InvalidImageFormatError
 from easy_thumbnails.files import get_thumbnailer
@@ -39,10 +40,18 @@ def face_thumbnail(image: FaceImage):
     """The stored thumbnail of the photo's face, made now if it was not yet."""
     options = {"size": (THUMBNAIL_SIDE, THUMBNAIL_SIDE), "face_box": tuple(image.face_box), "quality": 85}
     try:
-        return get_thumbnailer(image.image).get_thumbnail(options)
+        thumbnail = get_thumbnailer(image.image).get_thumbnail(options)
     except (FileNotFoundError, InvalidImageFormatError):
         # Never made, and the photo's file is missing: `check_integrity` reports it.
         raise Http404("The file of this photo is missing.")
+    if not FaceImage.objects.filter(pk=image.pk).exists():
+        # Deleted while it was made: that delete's erasure ran before this file and its rows
+        # existed, so it is erased here (its rows were written before this check, so a delete
+        # committing after it finds and erases them itself).
+        with transaction.atomic():
+            forget_thumbnails(image.image.name)
+        raise Http404("No such photo.")
+    return thumbnail
 
 
 def forget_thumbnails(photo_name: str) -> None:

@@ -12,7 +12,9 @@ from .models import FaceVector, IndexState
 def index_new_vector(sender, instance: FaceVector, created, raw=False, **kwargs):
     if created and not raw:
         model_key = instance.model_key
-        transaction.on_commit(lambda: get_gallery(model_key).sync())
+        # robust: the index catches up from the change log at its next search anyway, so a sync
+        # that fails now (Milvus down) is logged, never turned into an error of a save that committed.
+        transaction.on_commit(lambda: get_gallery(model_key).sync(), robust=True)
 
 
 @receiver(post_delete, sender=FaceVector)

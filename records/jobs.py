@@ -31,7 +31,7 @@ from . import erasure
 from .imports import PhotoBatch, StoredPhotos, already_stored, stage, store_photo
 from .maintenance import ReembedOutcome, position, rebuild_index
 from .models import Collection, FaceImage, Job, Person
-from .unavailable import dependency_down
+from .unavailable import RETRY_AFTER_SECONDS, dependency_down
 
 # The worker writes a job's progress at most this often: each write is one UPDATE of its row,
 # which on SQLite queues behind (and holds up) the requests' writes.
@@ -119,10 +119,11 @@ def run_job(job_id: str) -> dict | None:
             if dependency_down(exc) is None:
                 _finish(job, Job.State.FAILED, error=f"{type(exc).__name__}: {exc}")
             else:
-                # A dependency that went away (the database, the disk) is no fault of the job: it
-                # is queued again to resume. While the database is still away that fails too, and
-                # the worker takes the job back once it answers (db_worker).
-                recover_orphaned_jobs(Job.objects.filter(pk=job.pk), gone=lambda job: True)
+                # A dependency that went away (the database, the disk, Milvus) is no fault of the
+                # job: it is queued again to resume a little later, the attempt not counted. While
+                # the database is still away that fails too, and the worker takes the job back once
+                # it answers (db_worker).
+                recover_orphaned_jobs(Job.objects.filter(pk=job.pk), gone=lambda job: True, outage=True)
             raise
     _finish(job, Job.State.SUCCEEDED, result=result)
     return result
@@ -272,10 +273,12 @@ def worker_gone(job: Job) -> bool:
     return job.heartbeat_at is None or job.heartbeat_at < timezone.now() - timeout
 
 
-def recover_orphaned_jobs(jobs=None, gone=worker_gone) -> list[Job]:
+def recover_orphaned_jobs(jobs=None, gone=worker_gone, outage: bool = False) -> list[Job]:
     """Jobs marked running whose worker is gone (`gone(job)`): queued again to resume where their
     progress stopped, or failed once they have been started JOB_MAX_ATTEMPTS times (a job that kills
-    its worker every time must not take every worker down for ever). Returns the jobs it changed."""
+    its worker every time must not take every worker down for ever). Returns the jobs it changed.
+    `outage`: they stopped because a dependency is down, which says nothing of the job: the attempt
+    is not counted, and they start again only RETRY_AFTER_SECONDS later."""
     candidates = jobs if jobs is not None else Job.objects.filter(state=Job.State.RUNNING)
     changed = []
     for job in candidates:
@@ -287,14 +290,17 @@ def recover_orphaned_jobs(jobs=None, gone=worker_gone) -> list[Job]:
             if job is None:
                 continue
             _fail_task(job.task_id, f"The worker {job.worker} running job {job.pk} stopped.")
+            if outage:
+                job.attempts -= 1
             if job.attempts >= settings.JOB_MAX_ATTEMPTS:
                 job.state, job.finished_at = Job.State.FAILED, timezone.now()
                 job.error = f"Its worker stopped during each of its {job.attempts} attempts; last {job.worker}."
                 discard_staged(job)
             else:
                 job.state, job.worker = Job.State.QUEUED, ""
-                job.task_id = str(run_job.enqueue(str(job.pk)).id)
-            job.save(update_fields=["state", "finished_at", "error", "worker", "task_id"])
+                later = timezone.now() + timedelta(seconds=RETRY_AFTER_SECONDS) if outage else None
+                job.task_id = str(run_job.using(run_after=later).enqueue(str(job.pk)).id)
+            job.save(update_fields=["state", "finished_at", "error", "worker", "task_id", "attempts"])
         changed.append(job)
     return changed
 

@@ -170,9 +170,21 @@ def wait_for(condition, timeout: float, step: float = 0.5) -> float:
     return time.monotonic() - started
 
 
-def health(base_url: str) -> tuple[int | None, dict]:
+def health(base_url: str, key: str | None = None) -> tuple[int | None, dict]:
     try:
-        response = requests.get(base_url + "/health", timeout=10)
+        response = requests.get(base_url + "/health", timeout=10, headers={"X-API-Key": key} if key else {})
     except requests.RequestException:
         return None, {}
     return response.status_code, response.json()
+
+
+def restart_milvus_lite(server) -> None:
+    """Start a stopped bench.services.MilvusLite again on its port, over the same data."""
+    import sys
+
+    from bench.services import wait_until_answers
+
+    port = server.uri.rsplit(":", 1)[1]
+    server.launch(sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(server.folder / "data"),
+                  "--host", HOST, "--port", port)
+    wait_until_answers(server.uri, 120, server.running, server.log_tail)

@@ -14,7 +14,7 @@ import requests
 
 from bench.serving import JobWorker, Server
 
-from .faults import PG_BIN, Load, PrivatePostgres, fill, health, mount_tmpfs, unmount, wait_for
+from .faults import PG_BIN, Load, PrivatePostgres, fill, health, mount_tmpfs, restart_milvus_lite, unmount, wait_for
 
 # Different people on each thread's turn, with photos a face is found in.
 PEOPLE = ["Ariel_Sharon", "Colin_Powell", "George_W_Bush", "Jean_Chretien", "John_Ashcroft", "Tony_Blair",
@@ -51,13 +51,14 @@ def private_postgres():
     cluster.remove()
 
 
-def survive(name: str, server: Server, lfw_people, take_away, bring_back, health_says) -> None:
+def survive(name: str, server: Server, lfw_people, take_away, bring_back, health_says, ask_with_key=False) -> None:
     """Under load on `server`: take_away() the dependency, check every answer while it is down and
     what /health says (health_says(body)), bring_back() and check the same server serves again
     with everything acknowledged there and everything agreeing."""
     [key, *keys] = server.create_api_keys(["faults", "load-0", "load-1"])
     server.start()
     worker = JobWorker(server).start()  # as scripts/serve runs it beside gunicorn
+    wait_for(lambda: "Starting worker" in worker.output(), timeout=120)  # past its start-up checks
     session = requests.Session()
     session.headers["X-API-Key"] = key
     try:
@@ -69,7 +70,7 @@ def survive(name: str, server: Server, lfw_people, take_away, bring_back, health
             load.phase = "down"
             taken = take_away()
             wait_for(lambda: load.count("down", 503) >= 6, timeout=120)
-            status, body = health(server.base_url)
+            status, body = health(server.base_url, key if ask_with_key else None)
             assert status == 503 and health_says(body), body
             load.phase = "back"
             bring_back(taken)
@@ -83,6 +84,9 @@ def survive(name: str, server: Server, lfw_people, take_away, bring_back, health
         assert job["state"] == "succeeded", (job, worker.output()[-3000:])
         assert worker.process.poll() is None, worker.output()[-3000:]  # the same worker, still serving
         assert_all_there(server, key, load.acknowledged)
+        # A 503 kept nothing: the people are those acknowledged (and the load's enrolments are all).
+        count = server.manage("shell", "-c", "from records.models import Person; print(Person.objects.count())")
+        assert int(count.stdout.strip().splitlines()[-1]) == len(load.acknowledged)
         # No row without its photo or vector, no photo file without its row (none written in part).
         assert server.manage("check_integrity").returncode == 0
     finally:
@@ -129,3 +133,25 @@ def test_the_data_disk_full_under_load_and_freed_again(transactional_db, small_d
         # before the view ran, the 503 every request gets then: both name the disk.
         lambda body: "disk" in body.get("down", []) or body.get("unavailable") == "disk",
     )
+
+
+def test_milvus_stopped_under_load_and_started_again(transactional_db, tmp_path, lfw_people):
+    from django.db import connection
+
+    from bench.serving import database_url
+    from bench.services import MilvusLite
+
+    # Milvus Lite (milvus-lite's development server, a stand-in for Milvus) of the test's own.
+    milvus = MilvusLite(tmp_path / "milvus").start()
+    try:
+        server = Server(2, tmp_path / "server", database_url(connection.settings_dict), tmp_path / "media",
+                        VECTOR_BACKEND="milvus", MILVUS_URI=milvus.uri, MILVUS_TIMEOUT=3)
+        server.data_dir.mkdir()
+        survive(
+            "milvus-lite", server, lfw_people, milvus.stop, lambda _: restart_milvus_lite(milvus),
+            # Its report, or the 503 naming the index when the index cannot even be opened.
+            lambda body: "vector_index" in body.get("down", []) or body.get("unavailable") == "vector_index",
+            ask_with_key=True,  # the index is asked about only for a key
+        )
+    finally:
+        milvus.stop()

@@ -48,7 +48,7 @@ class Command(DatabaseWorkerCommand):
             self.tell(job, "its worker had stopped")
         # This process's own job, interrupted when the database went away.
         mine = Job.objects.filter(state=Job.State.RUNNING, worker=this_worker())
-        for job in recover_orphaned_jobs(mine, gone=lambda job: True):
+        for job in recover_orphaned_jobs(mine, gone=lambda job: True, outage=True):
             self.tell(job, "interrupted by a dependency that went away")
 
     def tell(self, job: Job, why: str) -> None:

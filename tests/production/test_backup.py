@@ -115,3 +115,24 @@ def test_backup_refuses_a_folder_that_is_not_empty(tmp_path):
     (tmp_path / "old" / "manifest.json").write_text("{}")
     with pytest.raises(CommandError, match="not empty"):
         call_command("backup", str(tmp_path / "old"))
+
+
+def test_a_photo_erased_while_the_backup_runs_fails_it_rather_than_leave_its_row_without_it(
+    transactional_db, photo, tmp_path, monkeypatch
+):
+    from django.core.files.storage import default_storage
+
+    from records import backup as backups
+    from records.services import enrol
+
+    image = enrol("George W Bush", photo("George_W_Bush", 0)).image
+    copy_database = backups._database_copied
+
+    def then_erased(folder):
+        copied = copy_database(folder)
+        default_storage.delete(image.image.name)  # a delete that committed after the copy's instant
+        return copied
+
+    monkeypatch.setattr(backups, "_database_copied", then_erased)
+    with pytest.raises(backups.BackupError, match="erased while the backup ran"):
+        backups.backup(tmp_path / "backup")

@@ -15,6 +15,7 @@ second figure shows what a second host costs there, not what a second machine ad
 """
 
 import argparse
+import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -102,6 +103,7 @@ def main():
         for service in services:
             service.stop()
         database.drop()
+        shutil.rmtree(folder, ignore_errors=True)  # the hosts' DATA_DIRs and the services' data
 
 
 if __name__ == "__main__":

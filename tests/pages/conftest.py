@@ -85,15 +85,29 @@ def enrol(photo):
     return make
 
 
+def log_in(watched, login_url: str, username: str):
+    """`watched` (tests/conftest.py) logged in through that login form."""
+    from tests.conftest import PASSWORD
+
+    watched.goto(login_url)
+    watched.page.get_by_label("Username").fill(username)
+    watched.page.get_by_label("Password").fill(PASSWORD)
+    watched.page.get_by_role("button", name="Log in").click()
+    watched.check()
+    return watched
+
+
 @pytest.fixture
 def admin_site(live_server, watched, django_user_model):
     """The admin in the browser, logged in as a superuser."""
     from tests.conftest import PASSWORD
 
     django_user_model.objects.create_superuser("admin", "admin@example.com", PASSWORD)
-    watched.goto(f"{live_server.url}/admin/login/?next=/admin/")
-    watched.page.get_by_label("Username").fill("admin")
-    watched.page.get_by_label("Password").fill(PASSWORD)
-    watched.page.get_by_role("button", name="Log in").click()
-    watched.check()
-    return watched
+    return log_in(watched, f"{live_server.url}/admin/login/?next=/admin/", "admin")
+
+
+@pytest.fixture
+def manager_site(live_server, watched, member):
+    """The pages in the browser, logged in as a manager."""
+    member("Managers", "operator")
+    return log_in(watched, f"{live_server.url}/accounts/login/", "operator")

@@ -17,16 +17,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def site(live_server, watched, member):
-    from tests.conftest import PASSWORD
-
-    member("Managers", "operator")
-    watched.goto(f"{live_server.url}/accounts/login/")
-    watched.page.get_by_label("Username").fill("operator")
-    watched.page.get_by_label("Password").fill(PASSWORD)
-    watched.page.get_by_role("button", name="Log in").click()
-    watched.check()
-    return watched
+def site(manager_site):
+    return manager_site
 
 
 @pytest.fixture

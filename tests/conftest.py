@@ -364,6 +364,7 @@ def ensure_groups() -> None:
 
     from django.apps import apps
     from django.contrib.auth.models import Group
+    from django.contrib.contenttypes.models import ContentType
     from django.db import connection
 
     migration = importlib.import_module("records.migrations.0004_page_permissions_and_groups")
@@ -371,6 +372,8 @@ def ensure_groups() -> None:
         editor = SimpleNamespace(connection=connection)
         migration.create_groups(apps, editor)
         importlib.import_module("records.migrations.0012_export_person_permission").grant(apps, editor)
+        # Those made content types anew: any cached before the flush name rows that are gone.
+        ContentType.objects.clear_cache()
 
 
 @pytest.fixture

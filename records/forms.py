@@ -148,3 +148,10 @@ class VerifyForm(PageForm):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("auto_id", "verify_%s")  # two photo inputs on the same page
         super().__init__(*args, **kwargs)
+
+
+class ChangePersonForm(PageForm):
+    """Rename a person, or move them (with their photos' vectors) to another collection."""
+
+    name = forms.CharField(max_length=Person._meta.get_field("name").max_length)
+    collection = forms.ModelChoiceField(Collection.objects.all(), to_field_name="name", empty_label=None)

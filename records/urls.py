@@ -10,6 +10,7 @@ urlpatterns = [
     path("people/", views.PersonListView.as_view(), name="people"),
     path("people/<uuid:pk>/", views.person_detail, name="person"),
     path("people/<uuid:pk>/export/", views.export, name="person-export"),
+    path("people/<uuid:pk>/change/", views.change_person, name="person-change"),
     path("people/<uuid:pk>/verify/", views.verify_person, name="person-verify"),
     path("people/<uuid:pk>/delete/", views.PersonDeleteView.as_view(), name="person-delete"),
     path("people/<uuid:pk>/photos/<uuid:image_pk>/remove/", views.remove_photo, name="photo-remove"),

@@ -24,7 +24,7 @@ from recognition.service import get_service
 
 from . import audit, jobs, services, thumbnails
 from .export import export_response
-from .forms import AddPhotoForm, EnrolForm, MatchForm, VerifyForm
+from .forms import AddPhotoForm, ChangePersonForm, EnrolForm, MatchForm, VerifyForm
 from .imports import PhotoBatch, StoredPhotos, store_photo
 from .models import Collection, FaceImage, Job, Person
 
@@ -36,6 +36,7 @@ FACE_COLOURS = 8
 
 # Who may do what (the groups that hold these permissions are in the README). Adding a photo to
 # someone is enrolment, as for the API's `enrol` scope; removing one is a deletion.
+CHANGE = "records.change_person"
 VIEW, ENROL, MATCH, DELETE = "records.view_person", "records.add_person", "records.match_person", "records.delete_person"
 EXPORT = "records.export_person"  # broader than viewing: photos, face vectors, audit events
 
@@ -312,6 +313,19 @@ def person_detail(request, pk):
     return _person_page(request, person, form=form)
 
 
+@requires(CHANGE)
+@require_POST
+def change_person(request, pk):
+    """Rename the person, or move them to another collection (services.change_record)."""
+    person = get_object_or_404(Person, pk=pk)
+    form = ChangePersonForm(request.POST)
+    if not form.is_valid():
+        return _person_page(request, person, change_form=form)
+    services.change_record(person, {"name": form.cleaned_data["name"]}, form.cleaned_data["collection"])
+    messages.success(request, f"Saved: {form.cleaned_data['name']}, in {form.cleaned_data['collection'].name}.")
+    return redirect("person", pk=pk)
+
+
 @requires(VIEW)
 @requires(MATCH)
 @require_POST
@@ -331,9 +345,11 @@ def verify_person(request, pk):
     return _person_page(request, person, verify_form=form, verification=verification)
 
 
-def _person_page(request, person: Person, form=None, verify_form=None, verification=None, mismatched=0):
+def _person_page(request, person: Person, form=None, verify_form=None, verification=None, mismatched=0, change_form=None):
     audit.record_read(audit.Action.READ, target=person.pk)
+    initial = {"name": person.name, "collection": person.collection.name}
     context = {
+        "change_form": change_form or ChangePersonForm(initial=initial, auto_id="change_%s"),
         "person": person,
         "mismatched": mismatched,
         "images": person.images.defer("landmarks"),

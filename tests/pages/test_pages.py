@@ -351,3 +351,19 @@ def test_favicon_ico_is_the_sites_icon(client):
     response = client.get("/favicon.ico")
     assertRedirects(response, "/static/favicon.svg", status_code=301, fetch_redirect_response=False)
     assert (Path(settings.BASE_DIR) / "static" / "favicon.svg").read_text().startswith("<svg")
+
+
+def test_rename_and_move_to_another_collection_on_the_person_page(operator, enrol):
+    person = enrol(ALICE)
+    Collection.objects.create(name="site-b")
+    page = operator.get(f"/people/{person.pk}/")
+    assertContains(page, f'action="/people/{person.pk}/change/#change"')
+
+    response = operator.post(f"/people/{person.pk}/change/", {"name": "C. Powell", "collection": "site-b"}, follow=True)
+
+    assert_shows(response, "Saved: C. Powell, in site-b.")
+    person.refresh_from_db()
+    assert (person.name, person.collection.name) == ("C. Powell", "site-b")
+    assert {image.face_vector.partition for image in person.images.all()} == {person.collection.partition}
+    refused = operator.post(f"/people/{person.pk}/change/", {"name": "", "collection": "nowhere"})
+    assert refused.status_code == 200 and set(refused.context["change_form"].errors) == {"name", "collection"}

@@ -305,6 +305,24 @@ def recover_orphaned_jobs(jobs=None, gone=worker_gone, outage: bool = False) -> 
     return changed
 
 
+def requeue_stranded_jobs() -> list[Job]:
+    """Queued jobs whose task no worker will run: a worker claimed the task, then the database went
+    away before the job itself was claimed (records/management/commands/db_worker.py calls this once
+    it is back). Each gets a new task; a duplicate is harmless, as only one can claim the job."""
+    changed = []
+    for job in Job.objects.filter(state=Job.State.QUEUED).exclude(task_id=""):
+        if DBTaskResult.objects.filter(pk=job.task_id, status=TaskResultStatus.READY).exists():
+            continue
+        with transaction.atomic():
+            job = Job.objects.select_for_update().filter(pk=job.pk, state=Job.State.QUEUED, task_id=job.task_id).first()
+            if job is None:
+                continue
+            job.task_id = str(run_job.enqueue(str(job.pk)).id)
+            job.save(update_fields=["task_id"])
+        changed.append(job)
+    return changed
+
+
 def _fail_task(task_id: str, reason: str) -> None:
     """The django-tasks result of a dead worker stays RUNNING for ever (the database backend
     does not look for dead workers): marked failed, so its history is true."""

@@ -14,7 +14,7 @@ import time
 from django.db import connection
 from django_tasks_db.management.commands.db_worker import Command as DatabaseWorkerCommand
 
-from records.jobs import recover_orphaned_jobs, this_worker
+from records.jobs import recover_orphaned_jobs, requeue_stranded_jobs, this_worker
 from records.models import Job
 from records.unavailable import dependency_down
 
@@ -50,6 +50,8 @@ class Command(DatabaseWorkerCommand):
         mine = Job.objects.filter(state=Job.State.RUNNING, worker=this_worker())
         for job in recover_orphaned_jobs(mine, gone=lambda job: True, outage=True):
             self.tell(job, "interrupted by a dependency that went away")
+        for job in requeue_stranded_jobs():
+            self.tell(job, "its task was claimed as the database went away")
 
     def tell(self, job: Job, why: str) -> None:
         outcome = "queued again to resume" if job.state == Job.State.QUEUED else f"failed: {job.error}"

@@ -1,5 +1,5 @@
 """What GET /health reports: to anyone, whether the service is up and which dependencies are down
-(`down`: the database, the vector index, the data disk full); to a key
+(`down`: the database, the vector index, the photo store, the data disk full); to a key
 holder or a staff session also the vector backend and, per embedding model key, whether it is
 loaded in this process, the size of its index and the generation of the change log it has applied,
 and the embeddings stored (how many faces are enrolled is not for anonymous callers)."""
@@ -16,7 +16,7 @@ from django.db.models import Count
 from recognition.gallery import get_gallery
 from recognition.models import FaceVector
 from recognition.service import get_service
-from records.unavailable import DATABASE, DISK, VECTOR_INDEX
+from records.unavailable import DATABASE, DISK, PHOTO_STORE, VECTOR_INDEX
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,10 @@ def health_report(partitions: list[str] | None = None) -> dict:
         "index_generation": applied.generation if applied else None,
         "stored_vectors": stored.get(service.model_key, 0) if database else None,
     }
-    down = [DATABASE] * (not database) + [VECTOR_INDEX] * (not index_answers) + [DISK] * disk_full()
+    down = (
+        [DATABASE] * (not database) + [VECTOR_INDEX] * (not index_answers)
+        + [PHOTO_STORE] * (not photo_store_answers()) + [DISK] * disk_full()
+    )
     return {
         "status": "unavailable" if down else "ok",
         "down": down,
@@ -75,6 +78,20 @@ def up_or_down() -> dict:
         database = False
     down = [DATABASE] * (not database) + [DISK] * disk_full()
     return {"status": "unavailable" if down else "ok", "down": down}
+
+
+def photo_store_answers() -> bool:
+    """Whether a remote photo store (S3) answers: asked only for a key or a staff session, like the
+    vector index, so an anonymous probe never costs a request to the bucket. A local store fails
+    with its disk, which disk_full() reports."""
+    if isinstance(default_storage, FileSystemStorage):
+        return True
+    try:
+        default_storage.exists("health-check")  # a HEAD request; a missing object is an answer
+    except Exception:  # unreachable, refused, timed out: reads and writes of photos would fail too
+        logger.exception("The photo store does not answer")
+        return False
+    return True
 
 
 def disk_full() -> bool:

@@ -1,10 +1,12 @@
 """What the fault tests (test_faults.py) use: a private PostgreSQL cluster
-that can be stopped and started, a small filesystem to fill, and clients that keep the service
+that can be stopped and started, a small filesystem to fill, a network to a server that can be
+cut and restored, and clients that keep the service
 busy and sort every answer by the phase it came in."""
 
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
@@ -83,6 +85,70 @@ def fill(folder: Path) -> Path:
     finally:
         os.close(descriptor)
     return filler
+
+
+class CuttableLink:
+    """A TCP link on a free loopback port to the server at `target_url`, which the test can cut
+    (every connection closed, new ones refused) and restore on the same port: the server keeps its
+    state while the app loses it, as when the network to S3 fails. (moto's S3 server keeps its
+    buckets in memory: stopping it would lose them, which no real outage of S3 does.)"""
+
+    def __init__(self, target_url: str):
+        host, port = target_url.rsplit("/", 1)[-1].rsplit(":", 1)
+        self.target = (host, int(port))
+        self.port = free_port()
+        self.url = f"http://{HOST}:{self.port}"
+        self._listener: socket.socket | None = None
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    def restore(self) -> "CuttableLink":
+        self._listener = socket.create_server((HOST, self.port))
+        threading.Thread(target=self._accept, args=(self._listener,), daemon=True).start()
+        return self
+
+    def cut(self) -> None:
+        listener, self._listener = self._listener, None
+        with self._lock:
+            ends, self._open = [listener, *self._open] if listener else list(self._open), set()
+        for end in ends:
+            _close(end)
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                near, _ = listener.accept()
+            except OSError:  # cut
+                return
+            try:
+                far = socket.create_connection(self.target, timeout=10)
+            except OSError:
+                _close(near)
+                continue
+            with self._lock:
+                self._open |= {near, far}
+            for source, sink in ((near, far), (far, near)):
+                threading.Thread(target=self._carry, args=(source, sink), daemon=True).start()
+
+    def _carry(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with self._lock:
+                self._open -= {source, sink}
+            _close(source)
+            _close(sink)
+
+
+def _close(end: socket.socket) -> None:
+    try:
+        end.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in accept() or recv() on it
+    except OSError:
+        pass
+    end.close()
 
 
 class Load:

@@ -14,7 +14,7 @@ import requests
 
 from bench.serving import JobWorker, Server
 
-from .faults import PG_BIN, Load, PrivatePostgres, fill, health, mount_tmpfs, restart_milvus_lite, unmount, wait_for
+from .faults import PG_BIN, CuttableLink, Load, PrivatePostgres, fill, health, mount_tmpfs, restart_milvus_lite, unmount, wait_for
 
 # Different people on each thread's turn, with photos a face is found in.
 PEOPLE = ["Ariel_Sharon", "Colin_Powell", "George_W_Bush", "Jean_Chretien", "John_Ashcroft", "Tony_Blair",
@@ -160,3 +160,27 @@ def test_milvus_stopped_under_load_and_started_again(transactional_db, tmp_path,
         )
     finally:
         milvus.stop()
+
+
+def test_s3_cut_off_under_load_and_reachable_again(transactional_db, tmp_path, lfw_people):
+    from django.db import connection
+
+    from bench.serving import database_url
+    from bench.services import S3Server
+
+    # moto's standalone server: a test double of S3's wire protocol, not S3. The network to it is
+    # cut, not the server stopped, since it keeps its buckets in memory.
+    s3 = S3Server(tmp_path / "s3").start()
+    link = CuttableLink(s3.endpoint_url).restore()
+    try:
+        storage = {**s3.new_bucket("faults"), "AWS_S3_ENDPOINT_URL": link.url}
+        server = Server(2, tmp_path / "server", database_url(connection.settings_dict), tmp_path / "media", **storage)
+        server.data_dir.mkdir()
+        survive(
+            "s3", server, lfw_people, link.cut, lambda _: link.restore(),
+            lambda body: "photo_store" in body.get("down", []),
+            ask_with_key=True,  # the photo store is asked about only for a key
+        )
+    finally:
+        link.cut()
+        s3.stop()

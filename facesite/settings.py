@@ -178,7 +178,13 @@ STORAGES = {
 # Objects keep the bucket's private default and are read back through the app, which checks the
 # login or API key first: no URL of the bucket is ever handed out.
 AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+# Seconds to connect to and to hear from the store, per attempt (3 attempts): botocore's own 60 s
+# would outlast gunicorn's timeout on a hung store, and the worker would be killed mid-request
+# instead of answering 503 (records/unavailable.py).
+AWS_S3_TIMEOUT = env.float("AWS_S3_TIMEOUT", default=10.0)
 if AWS_STORAGE_BUCKET_NAME:
+    from botocore.config import Config as S3ClientConfig
+
     STORAGES["default"] = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
@@ -188,6 +194,9 @@ if AWS_STORAGE_BUCKET_NAME:
             "location": env.str("AWS_LOCATION", default=""),
             "default_acl": None,
             "file_overwrite": False,
+            "client_config": S3ClientConfig(
+                connect_timeout=AWS_S3_TIMEOUT, read_timeout=AWS_S3_TIMEOUT, retries={"mode": "standard", "max_attempts": 3},
+            ),
         },
     }
 # Face thumbnails (records/thumbnails.py) are stored with the photos, in the same storage, under

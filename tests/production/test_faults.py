@@ -7,6 +7,8 @@ a re-embed job queued just before it went away ends, run by the same job worker,
 
 import json
 import os
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -184,3 +186,32 @@ def test_s3_cut_off_under_load_and_reachable_again(transactional_db, tmp_path, l
     finally:
         link.cut()
         s3.stop()
+
+
+def test_a_hung_s3_store_is_a_503_within_seconds_not_a_killed_worker(transactional_db, tmp_path, photo):
+    from django.db import connection
+
+    from bench.serving import HOST, database_url, free_port
+    from bench.services import S3Server
+
+    # Takes connections and never answers, as a hung store does (the kernel completes the handshake).
+    hung = socket.create_server((HOST, free_port()))
+    try:
+        server = Server(1, tmp_path / "server", database_url(connection.settings_dict), tmp_path / "media",
+                        AWS_STORAGE_BUCKET_NAME="hung", AWS_S3_ENDPOINT_URL=f"http://{HOST}:{hung.getsockname()[1]}",
+                        AWS_S3_REGION_NAME=S3Server.REGION, AWS_S3_TIMEOUT=1, **S3Server.CREDENTIALS)
+        server.data_dir.mkdir()
+        [key] = server.create_api_keys(["hung-store"])
+        server.start()
+        try:
+            started = time.monotonic()
+            response = requests.post(server.base_url + "/records", headers={"X-API-Key": key}, timeout=120,
+                                     files={"image": ("p.jpg", photo("Tony_Blair"))}, data={"name": "Tony Blair"})
+            took = time.monotonic() - started
+        finally:
+            server.stop()
+    finally:
+        hung.close()
+    assert response.status_code == 503 and response.json()["unavailable"] == "photo_store", response.text[:300]
+    assert response.headers["Retry-After"]
+    assert took < 20, took  # 3 attempts of 1 s each and their back-off, far inside gunicorn's 60 s

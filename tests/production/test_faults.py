@@ -164,6 +164,33 @@ def test_milvus_stopped_under_load_and_started_again(transactional_db, tmp_path,
         milvus.stop()
 
 
+@pytest.mark.db_independent  # the real Milvus server's outage, not the database's
+def test_the_real_milvus_server_cut_off_under_load_and_reachable_again(
+    transactional_db, tmp_path, lfw_people, milvus_standalone_server
+):
+    import uuid
+
+    from django.db import connection
+
+    from bench.serving import database_url
+
+    # The session's Milvus 2.3.5 standalone server, reached through a link the test cuts: the
+    # server's many components and its embedded etcd are not restarted for one test.
+    link = CuttableLink(milvus_standalone_server.uri).restore()
+    try:
+        server = Server(2, tmp_path / "server", database_url(connection.settings_dict), tmp_path / "media",
+                        VECTOR_BACKEND="milvus", MILVUS_URI=link.url, MILVUS_TIMEOUT=3,
+                        MILVUS_COLLECTION_PREFIX=f"faults_{uuid.uuid4().hex[:12]}")
+        server.data_dir.mkdir()
+        survive(
+            "milvus-standalone", server, lfw_people, link.cut, lambda _: link.restore(),
+            lambda body: "vector_index" in body.get("down", []) or body.get("unavailable") == "vector_index",
+            ask_with_key=True,  # the index is asked about only for a key
+        )
+    finally:
+        link.cut()
+
+
 def test_s3_cut_off_under_load_and_reachable_again(transactional_db, tmp_path, lfw_people):
     from django.db import connection
 

@@ -53,12 +53,20 @@ def private_postgres():
     cluster.remove()
 
 
+def pending_erasures(server: Server) -> int:
+    shell = server.manage("shell", "-c", "from records.models import PendingErasure; print(PendingErasure.objects.count())")
+    return int(shell.stdout.strip().splitlines()[-1])
+
+
 def survive(
-    name: str, server: Server, lfw_people, take_away, bring_back, health_says, ask_with_key=False, commits_cut=False
+    name: str, server: Server, lfw_people, take_away, bring_back, health_says, ask_with_key=False, commits_cut=False,
+    erase_while_down=False,
 ) -> None:
     """Under load on `server`: take_away() the dependency, check every answer while it is down and
     what /health says (health_says(body)), bring_back() and check the same server serves again
-    with everything acknowledged there and everything agreeing."""
+    with everything acknowledged there and everything agreeing. With `erase_while_down`, a person
+    is erased while it is down: their rows go at once, their files' erasure waits, and completes
+    once it is back, by the requests' own retries."""
     [key, *keys] = server.create_api_keys(["faults", "load-0", "load-1"])
     server.start()
     worker = JobWorker(server).start()  # as scripts/serve runs it beside gunicorn
@@ -76,6 +84,13 @@ def survive(
             wait_for(lambda: load.count("down", 503) >= 6, timeout=120)
             status, body = health(server.base_url, key if ask_with_key else None)
             assert status == 503 and health_says(body), body
+            if erase_while_down:
+                with load.lock:
+                    erased = next(iter(load.acknowledged))
+                    del load.acknowledged[erased]
+                deleted = session.delete(f"{server.base_url}/records/{erased}", timeout=60)
+                assert deleted.status_code in (200, 204), deleted.text
+                assert pending_erasures(server) > 0  # the photo's erasure waits for the store
             load.phase = "back"
             bring_back(taken)
             back_in = wait_for(lambda: load.count("back", 201) >= 3, timeout=120)
@@ -88,6 +103,11 @@ def survive(
         assert job["state"] == "succeeded", (job, worker.output()[-3000:])
         assert worker.process.poll() is None, worker.output()[-3000:]  # the same worker, still serving
         assert_all_there(server, key, load.acknowledged)
+        if erase_while_down:
+            # Any request retries what is pending (every ERASURE_RETRY_SECONDS in each worker).
+            gone = f"{server.base_url}/records/{erased}"
+            wait_for(lambda: session.get(gone, timeout=30).status_code == 404 and pending_erasures(server) == 0,
+                     timeout=120, step=2)
         # A 503 kept nothing: the people are those acknowledged. Except, with `commits_cut`, an
         # enrolment whose COMMIT was in flight when the database went: stored, its answer lost with
         # the connection (no server can tell the client; on_duplicate=reject refuses its retry).
@@ -203,12 +223,14 @@ def test_s3_cut_off_under_load_and_reachable_again(transactional_db, tmp_path, l
     link = CuttableLink(s3.endpoint_url).restore()
     try:
         storage = {**s3.new_bucket("faults"), "AWS_S3_ENDPOINT_URL": link.url}
-        server = Server(2, tmp_path / "server", database_url(connection.settings_dict), tmp_path / "media", **storage)
+        server = Server(2, tmp_path / "server", database_url(connection.settings_dict), tmp_path / "media",
+                        ERASURE_RETRY_SECONDS=2, **storage)
         server.data_dir.mkdir()
         survive(
             "s3", server, lfw_people, link.cut, lambda _: link.restore(),
             lambda body: "photo_store" in body.get("down", []),
             ask_with_key=True,  # the photo store is asked about only for a key
+            erase_while_down=True,  # check_integrity at the end finds any photo object left of them
         )
     finally:
         link.cut()

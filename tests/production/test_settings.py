@@ -21,7 +21,11 @@ from django.core.files.storage import storages
 storage = storages["default"]
 print(json.dumps({
     "storage": type(storage).__module__ + "." + type(storage).__name__,
-    "storage_options": settings.STORAGES["default"].get("OPTIONS", {}),
+    "storage_options": {
+        name: {"connect_timeout": value.connect_timeout, "read_timeout": value.read_timeout, "retries": value.retries}
+        if name == "client_config" else value
+        for name, value in settings.STORAGES["default"].get("OPTIONS", {}).items()
+    },
     "cache": type(caches["default"]).__name__,
     "secure": [settings.SECURE_SSL_REDIRECT, settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE],
     "hsts": settings.SECURE_HSTS_SECONDS,
@@ -91,6 +95,9 @@ def test_photos_go_to_an_s3_bucket_when_one_is_configured_and_the_cache_to_redis
     assert shown["storage"] == "storages.backends.s3.S3Storage"
     assert shown["storage_options"]["bucket_name"] == "faces"
     assert shown["storage_options"]["default_acl"] is None  # the bucket's own: private
+    # A hung store answers 503 within seconds (AWS_S3_TIMEOUT), not after gunicorn killed the worker.
+    assert shown["storage_options"]["client_config"] == {
+        "connect_timeout": 10.0, "read_timeout": 10.0, "retries": {"mode": "standard", "max_attempts": 3}}
     assert shown["cache"] == "RedisCache"
 
 

@@ -324,6 +324,14 @@ class RecordDetailSerializer(RecordSerializer):
         fields = [*RecordSerializer.Meta.fields, "collection", "updated_at", "images"]
 
 
+class ChangedRecordSerializer(RecordDetailSerializer):
+    """The answer of a change: the record, its name and metadata only for a key that may `read`
+    (records/api/disclosure.py), as `manage` alone changes or deletes a record without seeing it."""
+
+    name = serializers.CharField(required=False, help_text="For a key with `read`.")
+    metadata = MetadataField(required=False, help_text="For a key with `read`.")
+
+
 class OutcomeSerializer(serializers.Serializer):
     success = serializers.BooleanField(help_text="Always true: failures answer an error status.")
     message = serializers.CharField(help_text="What was done, for people.")

@@ -34,6 +34,7 @@ from .schema import DEFAULT_COLLECTION_KEPT, EXAMPLES, PHOTO_REFUSED, error_resp
 from .serializers import (
     MAX_METADATA_FILTERS,
     AddPhotoSerializer,
+    ChangedRecordSerializer,
     CollectionDeletedSerializer,
     CollectionQuerySerializer,
     CollectionSerializer,
@@ -304,7 +305,7 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
         parameters=[RECORD_ID],
         request={"application/json": RecordChangeSerializer},
         responses={
-            200: OpenApiResponse(RecordDetailSerializer, description="The changed record with its photos."),
+            200: OpenApiResponse(ChangedRecordSerializer, description="The changed record with its photos."),
             **error_responses(
                 400, 401, 404, 413, 415, invalid="metadata: Must be a JSON object ({...}), not an array."
             ),
@@ -319,7 +320,10 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
         name = changes.pop("collection", None)
         collection = collection_named(request.auth, name) if name else None  # 404 before any write
         person = services.change_record(person, changes, collection)
-        return Response(self.get_serializer(person).data)
+        body = ChangedRecordSerializer(person, context=self.get_serializer_context()).data
+        if not disclosure.may_see(request.auth):  # the name and metadata: `read`'s to see, not `manage`'s alone
+            del body["name"], body["metadata"]
+        return Response(body)
 
     @extend_schema(
         operation_id="delete_record",

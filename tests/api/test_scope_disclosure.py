@@ -106,3 +106,18 @@ def test_a_manage_only_key_deletes_without_being_told_whose_record(enrol, photo)
     assert manager.status_code == full.status_code == 200
     assert "George" not in manager.json()["message"] and manager.json()["deleted_id"] == str(bush.pk)
     assert full.json()["message"] == "Successfully deleted record for 'Tony Blair'"
+
+
+def test_a_manage_only_key_changes_a_record_without_being_told_its_name_or_metadata(enrol, photo):
+    bush = enrol("George W Bush", photo("George_W_Bush", 0), {"role": "president"})
+
+    manager = key_client("clerk", [MANAGE]).patch(f"/records/{bush.pk}", {"metadata": {"role": "retired"}}, format="json")
+    full = key_client("ops").patch(f"/records/{bush.pk}", {"name": "G. W. Bush"}, format="json")
+
+    assert manager.status_code == full.status_code == 200
+    assert "name" not in manager.json() and "metadata" not in manager.json()
+    assert "George" not in json.dumps(manager.json()) and manager.json()["id"] == str(bush.pk)
+    assert len(manager.json()["images"]) == 1
+    # A key with every scope sees the record as it always did.
+    assert full.json()["name"] == "G. W. Bush" and full.json()["metadata"] == {"role": "retired"}
+    assert set(full.json()) == {"id", "name", "metadata", "created_at", "embedding_index", "collection", "updated_at", "images"}

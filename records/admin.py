@@ -31,9 +31,10 @@ from recognition.gallery import get_gallery
 from recognition.models import FaceVector, IndexState
 from recognition.service import get_service
 
-from . import audit, jobs, scopes, services
+from . import audit, jobs, merging, scopes, services
 from .client_address import parse_network
 from .duplicates import probable_duplicates
+from .forms import MergeForm
 from .maintenance import deleted_meanwhile_note, rebuild_index, reembed_images
 from .metadata import MetadataJSONField
 from .models import AuditEvent, Collection, FaceImage, Job, PendingErasure, Person, ScopedAPIKey
@@ -162,7 +163,12 @@ class PersonAdmin(AuditedReadsAdmin, admin.ModelAdmin):
 
     def get_urls(self):
         duplicates = self.admin_site.admin_view(self.duplicates_view)
-        return [path("duplicates/", duplicates, name="records_person_duplicates"), *super().get_urls()]
+        merge = self.admin_site.admin_view(self.merge_view)
+        return [
+            path("duplicates/", duplicates, name="records_person_duplicates"),
+            path("duplicates/merge/", merge, name="records_person_merge"),
+            *super().get_urls(),
+        ]
 
     def duplicates_view(self, request):
         """Pairs of records that are probably the same person (records/duplicates.py)."""
@@ -174,8 +180,45 @@ class PersonAdmin(AuditedReadsAdmin, admin.ModelAdmin):
             "title": "Possible duplicates",
             "pairs": probable_duplicates(),
             "threshold": get_service().default_threshold,
+            "can_merge": self.has_merge_permission(request),
         }
         return TemplateResponse(request, "admin/records/person/duplicates.html", context)
+
+    def has_merge_permission(self, request) -> bool:
+        # A merge changes one record and deletes the other: Managers' rights, no new one.
+        return request.user.has_perms(["records.change_person", "records.delete_person"])
+
+    def merge_view(self, request):
+        """GET: the two records and what merging does, to confirm; POST: merge (records/merging.py)."""
+        if not self.has_merge_permission(request):
+            raise PermissionDenied
+        form = MergeForm(request.POST if request.method == "POST" else request.GET)
+        if not form.is_valid():
+            self.message_user(request, "Those two records cannot be merged: " + form.errors_text(), messages.ERROR)
+            return redirect("admin:records_person_duplicates")
+        kept, removed = form.cleaned_data["keep"], form.cleaned_data["remove"]
+        if request.method == "POST":
+            try:
+                merge = merging.merge_people(kept.pk, removed.pk)
+            except merging.MergeRefused as refused:
+                self.message_user(request, refused.detail, messages.ERROR)
+                return redirect("admin:records_person_duplicates")
+            self.message_user(request, format_html(
+                "Merged: {} photo{} moved to {}; the other record ({}) is erased.",
+                merge.photos_moved, pluralize(merge.photos_moved), merge.kept.name, merge.removed_id,
+            ))
+            return redirect("admin:records_person_change", merge.kept.pk)
+        for person in (kept, removed):
+            audit.record_read(audit.Action.READ, target=person.pk, detail={"admin": "merge"})
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Merge two records",
+            "kept": kept,
+            "removed": removed,
+            "records": [(kept, "Kept"), (removed, "Merged into it, then erased")],
+        }
+        return TemplateResponse(request, "admin/records/person/merge.html", context)
 
     def record_shown(self, person):
         audit.record_read(audit.Action.READ, target=person.pk, detail={"admin": "person"})

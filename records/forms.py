@@ -155,3 +155,26 @@ class ChangePersonForm(PageForm):
 
     name = forms.CharField(max_length=Person._meta.get_field("name").max_length)
     collection = forms.ModelChoiceField(Collection.objects.all(), to_field_name="name", empty_label=None)
+
+
+class MergeForm(forms.Form):
+    """Which record to keep and which to merge into it (the admin's "Possible duplicates" page)."""
+
+    GONE = {"invalid_choice": "one of them no longer exists (deleted or merged meanwhile).",
+            "required": "say which record to keep and which to merge into it."}
+    keep = forms.ModelChoiceField(Person.objects.none(), widget=forms.HiddenInput, error_messages=GONE)
+    remove = forms.ModelChoiceField(Person.objects.none(), widget=forms.HiddenInput, error_messages=GONE)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        people = Person.objects.with_photo_summary().select_related("collection")
+        self.fields["keep"].queryset = self.fields["remove"].queryset = people
+
+    def clean(self):
+        data = super().clean()
+        if data.get("keep") is not None and data.get("keep") == data.get("remove"):
+            raise forms.ValidationError("a record cannot be merged into itself.")
+        return data
+
+    def errors_text(self) -> str:
+        return " ".join(sorted({str(error) for errors in self.errors.values() for error in errors}))

@@ -121,13 +121,16 @@ def _reembed_one(image: FaceImage, outcome: ReembedOutcome) -> None:
     with transaction.atomic():
         # Locked, so a delete cannot commit between this check and the update; a photo whose
         # delete committed while it was analysed would otherwise be an update of no row.
-        current = FaceImage.objects.select_for_update().filter(pk=image.pk).only("face_vector").first()
+        current = FaceImage.objects.select_for_update().filter(pk=image.pk).only("face_vector", "person").first()
         if current is None:
             outcome.deleted_meanwhile += 1
             return
-        # The collection read now, with the photo locked, not from the page read before the
-        # analysis: a record moved meanwhile (services.change_record, which locks this row too)
-        # gets its new vector in its new collection's partition, not in the one it left.
+        # The owner and collection read now, with the photo locked, not from the page read before
+        # the analysis: a record moved meanwhile (services.change_record, which locks this row too)
+        # gets its new vector in its new collection's partition, not in the one it left, and a
+        # photo merged into another record meanwhile (records/merging.py, the same lock) its new
+        # owner's, not that of a record which is gone.
+        image.person_id = current.person_id
         collection_id = Person.objects.filter(pk=image.person_id).values_list("collection_id", flat=True).get()
         image.apply_face(face, len(analysis.faces))
         image.face_vector_id = current.face_vector_id  # the vector the locked row holds now

@@ -11,10 +11,10 @@ from playwright.sync_api import expect
 
 from recognition.models import IndexState
 from records import services
-from records.models import FaceImage, Job
+from records.models import FaceImage, Job, Person
 from tests.keys import new_key
 
-from .helpers import ALICE
+from .helpers import ALICE, BOB
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -148,3 +148,19 @@ def test_each_admin_action_from_its_change_list(admin_site, live_server, photo, 
         assert not model.objects.filter(pk=target.pk).exists()
     if action == "reembed":
         assert FaceImage.objects.get(pk=target.pk).face_vector.model_key == services.get_service().model_key
+
+
+def test_merge_two_records_from_the_duplicates_page(admin_site, live_server, photo):
+    kept = services.enrol("Tony Blair", photo(BOB, 0)).person
+    removed = services.enrol("T. Blair", photo(BOB, 1)).person
+    page = admin_site.page
+    admin_site.goto(f"{live_server.url}/admin/records/person/duplicates/")
+
+    page.get_by_role("link", name="Keep the first").click()
+    expect(page.locator("h1")).to_have_text("Merge two records")
+    admin_site.check()
+    page.get_by_role("button", name="Yes, merge T. Blair into Tony Blair").click()
+    expect(page.locator(".messagelist")).to_contain_text("Merged: 1 photo moved to Tony Blair")
+    admin_site.check()
+    assert list(Person.objects.all()) == [kept]
+    assert kept.images.count() == 2 and not Person.objects.filter(pk=removed.pk).exists()

@@ -193,7 +193,7 @@ def measure(args, sizes, concurrencies, data_dir: Path) -> None:
 
     setup_django()
     from django.core.management import call_command
-    from records.models import ScopedAPIKey
+    from access.models import ScopedAPIKey
 
     from recognition.service import get_service
 

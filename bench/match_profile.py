@@ -71,7 +71,7 @@ def profile(args) -> None:
     from django.test import Client
 
     from recognition.service import get_service
-    from records.models import ScopedAPIKey
+    from access.models import ScopedAPIKey
 
     call_command("migrate", verbosity=0)
     service = get_service()

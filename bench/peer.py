@@ -203,7 +203,7 @@ def measure(args, data_dir: Path) -> None:
         service.model_key,
     )
     service.load()
-    from records.models import ScopedAPIKey
+    from access.models import ScopedAPIKey
 
     _, key = ScopedAPIKey.objects.create_key(name="bench-peer", scopes=["all"])
 

@@ -138,7 +138,7 @@ class Server:
         """New API keys with every scope, one per name, in one process (each command would start
         Django again)."""
         code = (
-            "import json; from records.models import ScopedAPIKey; "
+            "import json; from access.models import ScopedAPIKey; "
             f"print(json.dumps([ScopedAPIKey.objects.create_key(name=n, scopes=['all'])[1] for n in {names!r}]))"
         )
         return json.loads(self.manage("shell", "-c", code).stdout.strip().splitlines()[-1])

@@ -61,7 +61,7 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", defa
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
 # Reverse proxies (addresses or networks) whose X-Forwarded-For is believed: the audit log, the
 # throttles, login lockouts and API keys limited to networks then see the client's address, not
-# the proxy's (records/client_address.py). Empty: the socket's peer is the client.
+# the proxy's (access/client_address.py). Empty: the socket's peer is the client.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -82,6 +82,9 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "easy_thumbnails",
     "recognition",
+    "access",
+    "audit",
+    "jobs",
     "records",
     # After records, whose db_worker (the library's, taking back jobs of dead workers first) wins.
     "django_tasks",
@@ -250,9 +253,9 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 # restart, and is there on the embedded default (the cache is a per-host file cache unless
 # REDIS_URL is set). A failed login costs a few writes, which SQLite takes in its stride.
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
-# The client as records/client_address.py finds it behind TRUSTED_PROXIES (axes calls it with the
+# The client as access/client_address.py finds it behind TRUSTED_PROXIES (axes calls it with the
 # request), so a lockout is the client's, not the proxy's.
-AXES_CLIENT_IP_CALLABLE = "records.client_address.client_ip"
+AXES_CLIENT_IP_CALLABLE = "access.client_address.client_ip"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # Successful logins are in the audit log (records/audit.py), not in a second table.
 AXES_DISABLE_ACCESS_LOG = True
@@ -358,7 +361,7 @@ JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
 
 # --- REST API (records/api, docs/api.md) -------------------------------------------------------
 REST_FRAMEWORK = {
-    # Every endpoint needs an API key (records.models.ScopedAPIKey: hashed, revocable in the admin)
+    # Every endpoint needs an API key (access.models.ScopedAPIKey: hashed, revocable in the admin)
     # with the scope its view names in `required_scopes`, except /health and the docs, which opt out.
     "DEFAULT_AUTHENTICATION_CLASSES": ["records.api.authentication.APIKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["records.api.permissions.HasRequiredScope"],
@@ -381,7 +384,7 @@ REST_FRAMEWORK = {
         # needs 1-2 a second.
         "api_key": env.str("API_KEY_THROTTLE_RATE", default="600/minute"),
         # Requests with neither key nor login (/health, /openapi.json, /docs, /redoc), per client
-        # address (records.client_address): load balancers probe a few times a minute.
+        # address (access.client_address): load balancers probe a few times a minute.
         "anon": env.str("ANON_THROTTLE_RATE", default="60/minute"),
         # Logged-in users of the pages and the admin (facesite.middleware.UserThrottleMiddleware).
         "user": env.str("USER_THROTTLE_RATE", default="600/minute"),

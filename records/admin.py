@@ -6,7 +6,6 @@ files and vectors through the post_delete signal (records/signals.py). The index
 recognition's IndexState lives here too: its rebuild and re-embed buttons reach the photos.
 """
 
-from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import models
@@ -16,28 +15,22 @@ from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from axes import admin as axes_admin
-from axes.models import AccessAttempt
-from rest_framework_api_key.admin import APIKeyModelAdmin
-from rest_framework_api_key.models import APIKey
-
-from facesite.admin import ReadOnlyAdmin
+from access.admin import ReadOnlyAdmin, choose_collections_from
+from jobs.models import Job
 from recognition.gallery import get_gallery
 from recognition.models import FaceVector, IndexState
 from recognition.service import get_service
 
-from . import audit, jobs, merging, scopes, services
-from .client_address import parse_network
+from . import audit, jobs, merging, services
 from .duplicates import probable_duplicates
 from .forms import MergeForm
 from .maintenance import deleted_meanwhile_note, rebuild_index, reembed_images
 from .metadata import MetadataJSONField
-from .models import AuditEvent, Collection, FaceImage, Job, PendingErasure, Person, ScopedAPIKey
+from .models import Collection, FaceImage, PendingErasure, Person
 
 # Photos the "re-embed selected" action does in the request (about 40 ms each on one core).
 REEMBED_IN_REQUEST = 100
@@ -322,74 +315,11 @@ class PendingErasureAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     readonly_fields = fields
 
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin, admin.ModelAdmin):
-    """The audit log, read-only for everyone: nothing here can add, change or delete an event."""
-
-    list_display = ["at", "actor_type", "actor", "remote_addr", "action", "target", "status"]
-    list_filter = ["action", "actor_type", "status"]
-    search_fields = ["actor", "target", "remote_addr", "probe_sha256"]
-    date_hierarchy = "at"
-    fields = ["at", "actor_type", "actor", "remote_addr", "action", "target", "status", "detail",
-              "probe_sha256", "kept_probe"]
-    readonly_fields = fields
-
-    # Its name in the media storage only: a kept probe is never served by URL.
-    @admin.display(description="Probe photo kept (AUDIT_KEEP_PROBES)")
-    def kept_probe(self, event):
-        return event.probe.name or "—"
-
-
-class NetworksField(forms.CharField):
-    """allowed_networks as text: networks separated by commas or new lines."""
-
-    widget = forms.Textarea(attrs={"rows": 3, "cols": 40})
-
-    def prepare_value(self, value):
-        return ", ".join(value) if isinstance(value, list) else value
-
-    def to_python(self, value):
-        networks = []
-        for part in (super().to_python(value) or "").replace("\n", ",").split(","):
-            if part.strip():
-                try:
-                    networks.append(parse_network(part))
-                except ValueError as exc:
-                    raise forms.ValidationError(str(exc))
-        return networks
-
-
 def collection_choices():
     return [(str(pk), name) for pk, name in Collection.objects.values_list("pk", "name")]
 
 
-class ScopedAPIKeyForm(forms.ModelForm):
-    scopes = forms.MultipleChoiceField(choices=scopes.CHOICES, widget=forms.CheckboxSelectMultiple)
-    collections = forms.MultipleChoiceField(
-        choices=collection_choices,
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-        help_text="The collections the key may match, read and enrol in; none ticked: all of them.",
-    )
-    allowed_networks = NetworksField(
-        required=False, help_text="e.g. 10.1.2.0/24, 192.168.0.7; empty: accepted from anywhere."
-    )
-
-    class Meta:
-        model = ScopedAPIKey
-        fields = ["name", "scopes", "allowed_networks", "collections", "expiry_date", "revoked"]
-
-    def clean_scopes(self):
-        chosen = self.cleaned_data["scopes"]
-        return [scopes.ALL] if scopes.ALL in chosen else chosen
-
-    def clean_collections(self):
-        return [int(pk) for pk in self.cleaned_data["collections"]]  # kept by id (ScopedAPIKey.collections)
-
-
-# The library registers its own APIKey admin; every key is a ScopedAPIKey now (migration 0004
-# moved the old ones), so that page would only list an empty table: this one replaces it.
-admin.site.unregister(APIKey)
+choose_collections_from(collection_choices)  # the API key form's collections (access/admin.py)
 
 
 @admin.register(Collection)
@@ -415,48 +345,6 @@ class CollectionAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(ScopedAPIKey)
-class ScopedAPIKeyAdmin(APIKeyModelAdmin):
-    """The library's key admin (the key shown once on creation, revocation that cannot be undone),
-    with scopes, networks and when the key was last used."""
-
-    form = ScopedAPIKeyForm
-    list_display = [
-        "prefix", "name", "scope_list", "network_list", "created", "expiry_date", "_has_expired", "revoked",
-        "last_used_at",
-    ]
-    list_filter = ["revoked", "created", "last_used_at"]
-
-    def get_readonly_fields(self, request, obj=None):
-        fields = (*super().get_readonly_fields(request, obj), "last_used_at")
-        if obj is not None and obj.revoked:
-            fields += ("scopes", "allowed_networks", "collections")
-        return fields
-
-    class Media:
-        js = ["js/copy.js"]
-
-    def save_model(self, request, obj, form=None, change=False):
-        """The library's, with the new key's secret on a line of its own and a button that copies it
-        (not inside a sentence ending in a full stop, where a copy takes the stop too)."""
-        if change:
-            return super().save_model(request, obj, form, change)
-        secret = self.model.objects.assign_key(obj)
-        obj.save()
-        messages.warning(request, format_html(
-            'The API key for {} (shown this once: store it somewhere safe now) '
-            '<code class="api-key-secret" id="api-key-secret">{}</code> '
-            '<button type="button" class="button" data-copy="#api-key-secret">Copy</button>',
-            obj.name, secret,
-        ))
-
-    @admin.display(description="Scopes")
-    def scope_list(self, key):
-        return ", ".join(key.scopes)
-
-    @admin.display(description="Allowed networks")
-    def network_list(self, key):
-        return ", ".join(key.allowed_networks) or "anywhere"
 @admin.register(IndexState)
 class IndexStateAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     change_list_template = "admin/recognition/indexstate/change_list.html"
@@ -540,40 +428,4 @@ class IndexStateAdmin(ReadOnlyAdmin, admin.ModelAdmin):
 
 
 def job_link(job: Job):
-    return format_html('<a href="{}">Follow it in the job list.</a>', reverse("admin:records_job_change", args=[job.pk]))
-
-
-@admin.register(Job)
-class JobAdmin(ReadOnlyAdmin, admin.ModelAdmin):
-    """Background jobs (records/jobs.py) with their state and progress, as the worker writes them."""
-
-    list_display = ["id", "kind", "model_key", "state", "progress", "requester", "attempts", "created_at", "finished_at"]
-    list_filter = ["state", "kind", "model_key"]
-    fields = [
-        "id", "kind", "model_key", "state", "progress", "requester", "attempts", "created_at", "started_at",
-        "heartbeat_at", "finished_at", "result", "error", "options", "resume_after", "worker", "task_id",
-    ]
-    readonly_fields = fields
-
-    @admin.display(description="Progress")
-    def progress(self, job):
-        return f"{job.done} / {job.total}"
-
-    @admin.display(description="Asked by")
-    def requester(self, job):
-        return job.requester
-
-
-class AccessAttemptAdmin(axes_admin.AccessAttemptAdmin):
-    """django-axes' list of login attempts, its "Clean up expired attempts" action mended: the
-    library reads the time of the login attempt from the request, which only a login request
-    carries, so from the admin the action failed with a 500."""
-
-    @admin.action(description=axes_admin.AccessAttemptAdmin.cleanup_expired_attempts.short_description)
-    def cleanup_expired_attempts(self, request, queryset):
-        request.axes_attempt_time = timezone.now()
-        return super().cleanup_expired_attempts(request, queryset)
-
-
-admin.site.unregister(AccessAttempt)  # axes comes before records in INSTALLED_APPS: registered already
-admin.site.register(AccessAttempt, AccessAttemptAdmin)
+    return format_html('<a href="{}">Follow it in the job list.</a>', reverse("admin:jobs_job_change", args=[job.pk]))

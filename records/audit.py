@@ -31,12 +31,14 @@ from django.db.models import QuerySet
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
+from access.client_address import client_ip
+from access.models import ScopedAPIKey
+from audit.models import AuditEvent
 from recognition.errors import FaceError
 from recognition.imaging import decode_image, encode_for_storage
 
-from .client_address import client_ip
 from .erasure import forget_probes
-from .models import AuditEvent, FaceImage, Person, ScopedAPIKey
+from .models import FaceImage, Person
 
 Action = AuditEvent.Action
 _serving = contextvars.ContextVar("audit_request", default=None)

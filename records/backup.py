@@ -48,9 +48,9 @@ MANIFEST = "manifest.json"
 MEDIA = "media"
 SECRET_KEY_FILE = "secret_key"
 # The database's rows that name a stored file.
-COUNTED = ("records_person", "records_faceimage", "records_auditevent")
+COUNTED = ("records_person", "records_faceimage", "audit_auditevent")
 FILE_NAMES_SQL = (
-    "SELECT image FROM records_faceimage UNION SELECT probe FROM records_auditevent WHERE probe <> ''"
+    "SELECT image FROM records_faceimage UNION SELECT probe FROM audit_auditevent WHERE probe <> ''"
 )
 
 

@@ -25,9 +25,11 @@ from django.db import transaction
 from django.db.models import F, Q
 from django_tasks_db.models import DBTaskResult
 
+from audit.models import AuditEvent
+from jobs.models import Job
 from recognition.gallery import get_gallery
 
-from .models import AuditEvent, Job, PendingErasure
+from .models import PendingErasure
 
 logger = logging.getLogger(__name__)
 

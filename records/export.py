@@ -15,8 +15,11 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Q
 from django.http import FileResponse
 
+from audit.models import AuditEvent
+from jobs.models import Job
+
 from . import audit
-from .models import AuditEvent, FaceImage, Job, Person
+from .models import FaceImage, Person
 
 README = """Everything this face identification service holds about one person.
 

@@ -24,13 +24,14 @@ from django.utils import timezone
 from django_tasks import TaskResultStatus, task
 from django_tasks_db.models import DBTaskResult
 
+from jobs.models import Job
 from recognition.service import get_service
 
 from . import audit
 from . import erasure
 from .imports import PhotoBatch, StoredPhotos, already_stored, stage, store_photo
 from .maintenance import ReembedOutcome, position, rebuild_index
-from .models import Collection, FaceImage, Job, Person
+from .models import Collection, FaceImage, Person
 from .unavailable import RETRY_AFTER_SECONDS, dependency_down
 
 # The worker writes a job's progress at most this often: each write is one UPDATE of its row,

@@ -12,6 +12,8 @@ from django.db.models import Q
 from django.template.defaultfilters import pluralize
 from easy_thumbnails.models import Thumbnail
 
+from audit.models import AuditEvent
+from jobs.models import Job
 from recognition.errors import FaceError
 from recognition.gallery import get_gallery, rebuild
 from recognition.imaging import decode_image
@@ -21,7 +23,7 @@ from recognition.service import get_service
 from . import audit
 from .erasure import erase_pending, erase_stored
 from .imports import STAGING_FOLDER
-from .models import AuditEvent, Collection, FaceImage, Job, PendingErasure, Person
+from .models import Collection, FaceImage, PendingErasure, Person
 
 FACES_FOLDER = "faces"
 AUDIT_FOLDER = "audit"  # probe photos kept with AUDIT_KEEP_PROBES (AuditEvent.probe)

@@ -1,23 +1,18 @@
 import json
 import math
 import uuid
-from datetime import timedelta
 from pathlib import PurePath
 
 import numpy as np
-from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import models, transaction
 from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
-from rest_framework_api_key.models import AbstractAPIKey
 
 from recognition.imaging import decode_image, for_storage
 from recognition.models import FaceVector
 from recognition.service import FaceAnalysis, get_service
 
-from . import scopes as scope_names
-from .client_address import address_in, parse_network
 from .metadata import refuse_json_constant
 
 
@@ -32,6 +27,20 @@ def _json_scalars(text: str) -> list:
     return [value] if value is None or isinstance(value, (bool, int, float)) else []
 
 
+class CollectionQuerySet(models.QuerySet):
+    def visible_to(self, key) -> models.QuerySet:
+        """The collections this API key may see; a collection outside them reads as not existing."""
+        return self.filter(pk__in=key.collections) if key.collections else self
+
+    def named_for(self, key, name: str) -> "Collection":
+        """The collection `key` may see by that name; Collection.DoesNotExist for one that does
+        not exist or that the key may not see alike, so a key learns nothing of other collections."""
+        collection = Collection.default() if name == Collection.DEFAULT else self.get(name=name)
+        if key.collections and collection.pk not in key.collections:
+            raise Collection.DoesNotExist(name)
+        return collection
+
+
 class Collection(models.Model):
     """A group of people matched apart from the others (a site, a customer): a search within a
     collection never returns a person of another, and an API key can be limited to some.
@@ -44,6 +53,8 @@ class Collection(models.Model):
 
     name = models.SlugField(max_length=64, unique=True, help_text="Letters, digits, hyphens and underscores.")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = CollectionQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -74,6 +85,10 @@ def default_collection_id() -> int:
 
 
 class PersonQuerySet(models.QuerySet):
+    def visible_to(self, key):
+        """The people of the collections this API key may see."""
+        return self.filter(collection__in=Collection.objects.visible_to(key)) if key.collections else self
+
     def search(self, name: str = "", metadata: dict[str, str] | None = None):
         """People whose name contains `name` (any case) and whose metadata has each key of
         `metadata` at that value. A value is matched as text, and also as the JSON number, true,
@@ -264,231 +279,3 @@ class PendingErasure(models.Model):
 
     def __str__(self):
         return self.file_name or f"snapshot of {self.model_key}"
-
-
-class AuditEvent(models.Model):
-    """Who did what to the biometric data, when, and how it ended (records/audit.py writes them).
-
-    It names people and photos by id only, so erasing a person leaves nothing of them here; a probe
-    photo is kept only with AUDIT_KEEP_PROBES, its SHA-256 always.
-    """
-
-    class Action(models.TextChoices):
-        ENROL = "enrol", "enrol a person"
-        ADD_PHOTO = "add_photo", "add a photo"
-        MATCH = "match", "match a photo"
-        VERIFY = "verify", "verify a photo against a person or a photo"
-        DELETE_PERSON = "delete_person", "delete a person"
-        DELETE_PHOTO = "delete_photo", "delete a photo"
-        CREATE_KEY = "create_key", "create an API key"
-        REBUILD = "rebuild", "rebuild the index"
-        REPAIR = "repair", "repair (check_integrity)"
-        IMPORT = "import", "import photos"
-        REVOKE_KEY = "revoke_key", "revoke an API key"
-        LIST = "list", "list people"
-        READ = "read", "read a person"
-        READ_PHOTO = "read_photo", "download a photo or thumbnail"
-        EXPORT = "export", "export a person's data"
-        UPDATE_PERSON = "update_person", "change a person"
-        BULK_READ = "bulk_read", "many people or photos read in a minute"
-        PURGE = "purge", "purge expired audit events and probes"
-        LOGIN = "login", "log in"
-        LOGIN_FAILED = "login_failed", "failed login"
-        LOCKOUT = "lockout", "login refused: locked out"
-        CREATE_COLLECTION = "create_collection", "create a collection"
-        DELETE_COLLECTION = "delete_collection", "delete a collection"
-        START_JOB = "start_job", "start a background job (re-embed, import)"
-
-    class ActorType(models.TextChoices):
-        API_KEY = "api_key", "API key"
-        USER = "user", "user"
-        COMMAND = "command", "command"
-        ANONYMOUS = "anonymous", "anonymous"
-
-    at = models.DateTimeField(default=timezone.now, db_index=True)
-    actor_type = models.CharField(max_length=20, choices=ActorType.choices)
-    actor = models.CharField(max_length=200, blank=True, help_text="API key name (prefix), username or command")
-    remote_addr = models.GenericIPAddressField(null=True, blank=True)
-    action = models.CharField(max_length=20, choices=Action.choices, db_index=True)
-    target = models.CharField(max_length=100, blank=True, db_index=True, help_text="id of the person, photo or key")
-    status = models.PositiveSmallIntegerField(help_text="HTTP-style: 200/201 done, 4xx refused")
-    detail = models.JSONField(default=dict, blank=True)
-    probe_sha256 = models.CharField(max_length=64, blank=True)
-    probe = models.FileField(upload_to="audit/probes/%Y/%m/", max_length=255, blank=True)
-
-    class Meta:
-        ordering = ["-at", "-id"]
-
-    def __str__(self):
-        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor or self.actor_type} {self.action} {self.target} → {self.status}"
-
-
-def validate_scopes(value):
-    if not isinstance(value, list) or not value:
-        raise ValidationError("Give at least one scope.")
-    unknown = scope_names.unknown_scopes(value)
-    if unknown:
-        raise ValidationError(f"Not a scope: {', '.join(map(str, unknown))}.")
-
-
-def validate_networks(value):
-    if not isinstance(value, list):
-        raise ValidationError("A list of networks such as 10.0.0.0/8.")
-    for network in value:
-        try:
-            parse_network(str(network))
-        except ValueError as exc:
-            raise ValidationError(str(exc))
-
-
-def validate_collection_names(value):
-    """What keys held before migration 0013 (migration 0010 names it)."""
-    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
-        raise ValidationError("A list of collection names.")
-
-
-def validate_collection_ids(value):
-    if not isinstance(value, list) or not all(isinstance(pk, int) and not isinstance(pk, bool) for pk in value):
-        raise ValidationError("A list of collection ids.")
-
-
-class ScopedAPIKey(AbstractAPIKey):
-    """An API key (djangorestframework-api-key: only a hash is stored) that may do what its scopes
-    allow (records/scopes.py), until its expiry date, from its allowed networks."""
-
-    # How stale last_used_at may be. Writing it on every request would make every API call a
-    # database write: on SQLite each would queue for the single write lock behind enrolments, on
-    # PostgreSQL each leaves a dead row version to vacuum. "Used in the last minute" answers what
-    # an administrator asks of it (is this key still in use? since when not?).
-    LAST_USED_RESOLUTION = timedelta(minutes=1)
-
-    scopes = models.JSONField(
-        default=list,
-        validators=[validate_scopes],
-        help_text="What the key may do: match, read, enrol, manage, admin, or all.",
-    )
-    allowed_networks = models.JSONField(
-        default=list,
-        blank=True,
-        validators=[validate_networks],
-        help_text="Client networks the key is accepted from, e.g. 10.1.2.0/24; empty: anywhere.",
-    )
-    # By id, not by name: a collection deleted and made again under the same name is another one,
-    # which a key limited to the first must not see.
-    collections = models.JSONField(
-        default=list,
-        blank=True,
-        validators=[validate_collection_ids],
-        help_text="Ids of the collections the key may match, read and enrol in; empty: all of them.",
-    )
-    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
-
-    class Meta(AbstractAPIKey.Meta):
-        verbose_name = "API key"
-        verbose_name_plural = "API keys"
-
-    def has_scope(self, scope: str) -> bool:
-        return scope_names.ALL in self.scopes or scope in self.scopes
-
-    def visible_collections(self) -> models.QuerySet:
-        """The collections this key may see; a collection outside them reads as not existing."""
-        if not self.collections:
-            return Collection.objects.all()
-        return Collection.objects.filter(pk__in=self.collections)
-
-    def visible_people(self) -> models.QuerySet:
-        people = Person.objects.all()
-        return people.filter(collection__in=self.visible_collections()) if self.collections else people
-
-    def collection_named(self, name: str) -> "Collection":
-        """The collection this key may see by that name; Collection.DoesNotExist for one that does
-        not exist or that the key may not see alike, so a key learns nothing of other collections."""
-        collection = Collection.default() if name == Collection.DEFAULT else Collection.objects.get(name=name)
-        if self.collections and collection.pk not in self.collections:
-            raise Collection.DoesNotExist(name)
-        return collection
-
-    def allows_address(self, address: str | None) -> bool:
-        return not self.allowed_networks or address_in(address, self.allowed_networks)
-
-    def mark_used(self) -> None:
-        """Sets last_used_at, at most once per LAST_USED_RESOLUTION (see there)."""
-        now = timezone.now()
-        if self.last_used_at is not None and now - self.last_used_at < self.LAST_USED_RESOLUTION:
-            return
-        # Conditional, so workers authenticating the same key at the same moment write it once.
-        stale = models.Q(last_used_at__isnull=True) | models.Q(last_used_at__lt=now - self.LAST_USED_RESOLUTION)
-        ScopedAPIKey.objects.filter(stale, pk=self.pk).update(last_used_at=now)
-        self.last_used_at = now
-
-
-class JobQuerySet(models.QuerySet):
-    def active(self):
-        return self.filter(state__in=Job.ACTIVE)
-
-    def naming(self, person_id):
-        """Jobs whose options or result name the person (by id: what they were for, who they
-        enrolled, who a refused face looked like): erased with them, listed in their export."""
-        return self.filter(models.Q(options__icontains=str(person_id)) | models.Q(result__icontains=str(person_id)))
-
-
-class Job(models.Model):
-    """Long work done by the task worker (`manage.py db_worker`, records/jobs.py), not in a request:
-    re-embedding every photo, or a large import from the pages. The django-tasks result it runs as
-    is `task_id`; a job resumed after its worker died runs as a new task, so that id changes.
-
-    At most one re-embed per model key is queued or running: the database refuses a second (the
-    conditional unique constraint), so two requests at the same moment cannot both start one.
-    """
-
-    class Kind(models.TextChoices):
-        REEMBED = "reembed", "re-embed every photo and rebuild the index"
-        IMPORT = "import", "enrol photos uploaded on the pages"
-
-    class State(models.TextChoices):
-        QUEUED = "queued", "queued"
-        RUNNING = "running", "running"
-        SUCCEEDED = "succeeded", "succeeded"
-        FAILED = "failed", "failed"
-
-    ACTIVE = (State.QUEUED, State.RUNNING)
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    kind = models.CharField(max_length=20, choices=Kind.choices)
-    model_key = models.CharField(max_length=100, help_text="The model the photos are embedded with.")
-    state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED, db_index=True)
-    done = models.PositiveIntegerField(default=0, help_text="Photos done so far, refused or skipped ones included.")
-    total = models.PositiveIntegerField(default=0, help_text="Photos to do, counted when the job was asked for.")
-    options = models.JSONField(default=dict, blank=True, help_text="What was asked (an import's name, photos, ...).")
-    # The last photo done (re-embed: photos go in id order; import: its position): where a job
-    # resumed after its worker died starts again. Each photo is idempotent, so one done twice is harmless.
-    resume_after = models.CharField(max_length=100, blank=True)
-    result = models.JSONField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    requested_by = models.JSONField(default=dict, help_text="The audit log's actor of the request (records/audit.py).")
-    task_id = models.CharField(max_length=64, blank=True, help_text="The django-tasks result running it.")
-    attempts = models.PositiveSmallIntegerField(default=0, help_text="Times a worker started it (resumes included).")
-    worker = models.CharField(max_length=200, blank=True, help_text="host/pid/start time of the process running it.")
-    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="When the worker last wrote its progress.")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    objects = JobQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-created_at"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["model_key"],
-                condition=models.Q(kind="reembed", state__in=["queued", "running"]),
-                name="one_active_reembed_per_model_key",
-            )
-        ]
-
-    def __str__(self):
-        return f"{self.get_kind_display()} job {self.pk}"
-
-    @property
-    def requester(self) -> str:
-        return self.requested_by.get("actor") or self.requested_by.get("actor_type", "")

@@ -10,8 +10,10 @@ from django.db import transaction
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from audit.models import AuditEvent
+from jobs.models import Job
+
 from . import audit, erasure
-from .models import AuditEvent, Job
 
 
 @dataclass(frozen=True)

@@ -8,17 +8,17 @@ from django.conf import settings
 from django.db import transaction
 from django.http import Http404
 
+from access.scopes import MATCH, READ
 from recognition.backends.base import DetectedFace
 from recognition.calibration import Calibration
 from recognition.errors import FaceError, ImageTooLarge, MultipleFacesDetected, NoReferenceFace, PoorQuality
 from recognition.gallery import get_gallery
 from recognition.imaging import DecodedImage, decode_image, for_storage
-from recognition.vectors.types import Neighbour
 from recognition.service import FaceAnalysis, FaceService, get_service
+from recognition.vectors.types import Neighbour
 
 from . import audit
 from .models import Collection, FaceImage, Person
-from .scopes import MATCH, READ
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from django.views.generic import DeleteView, FormView, ListView, TemplateView
 from PIL import Image
 
+from jobs.models import Job
 from recognition.errors import FaceError
 from recognition.gallery import get_gallery
 from recognition.models import FaceVector
@@ -26,7 +27,7 @@ from . import audit, jobs, services, thumbnails
 from .export import export_response
 from .forms import AddPhotoForm, ChangePersonForm, EnrolForm, MatchForm, VerifyForm
 from .imports import PhotoBatch, StoredPhotos, store_photo
-from .models import Collection, FaceImage, Job, Person
+from .models import Collection, FaceImage, Person
 
 # The photo of a match is sent back inline (it is never stored); these are the types it can be.
 DISPLAYABLE_TYPES = {"image/jpeg", "image/png", "image/webp", "image/bmp"}

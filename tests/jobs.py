@@ -2,7 +2,7 @@
 
 import time
 
-from records.models import Job
+from jobs.models import Job
 
 
 def wait_until_finished(job: Job, timeout: float = 240) -> Job:

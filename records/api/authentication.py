@@ -1,6 +1,6 @@
 """API keys for the REST API: `Authorization: Api-Key <key>` or `X-API-Key: <key>`.
 
-Keys are `records.models.ScopedAPIKey` (djangorestframework-api-key's model with scopes, networks
+Keys are `access.models.ScopedAPIKey` (djangorestframework-api-key's model with scopes, networks
 and last use): stored hashed, created with `manage.py create_api_key`, revoked or given an expiry
 date in the admin. The library ships a permission class; this module wraps the same key lookup in
 an authentication class instead, so a missing, wrong, revoked or expired key is answered 401 with
@@ -14,8 +14,8 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import APIException, AuthenticationFailed, NotAuthenticated, PermissionDenied
 from rest_framework_api_key.permissions import KeyParser
 
-from records.client_address import client_ip
-from records.models import ScopedAPIKey
+from access.client_address import client_ip
+from access.models import ScopedAPIKey
 
 KEY_HEADER = "X-API-Key"
 HOW_TO_SEND_A_KEY = f"Send an API key as 'Authorization: Api-Key <key>' or '{KEY_HEADER}: <key>'."

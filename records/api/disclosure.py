@@ -6,8 +6,8 @@ Any other key gets the same status with a text that names no one: an `enrol`-onl
 be a face-lookup oracle.
 """
 
-from records.models import ScopedAPIKey
-from records.scopes import READ
+from access.models import ScopedAPIKey
+from access.scopes import READ
 
 
 def may_see(key, scopes=(READ,)) -> bool:

@@ -1,7 +1,7 @@
 """Which scope each API operation needs, and the check (the REST framework's default permission).
 
 Every view of the API declares `required_scopes`: viewset action (or, on a plain APIView, HTTP
-method in lower case) -> scope of records/scopes.py. A new endpoint is one more entry there,
+method in lower case) -> scope of access/scopes.py. A new endpoint is one more entry there,
 e.g. `"export": READ`; an operation without one is refused as a configuration error (and
 /openapi.json cannot be generated), so nothing is ever served to "any key" by omission. The same
 mapping puts the scope into the OpenAPI schema (schema.ScopedAutoSchema).
@@ -11,7 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
-from records.models import ScopedAPIKey
+from access.models import ScopedAPIKey
 
 from .authentication import HOW_TO_SEND_A_KEY
 

@@ -11,9 +11,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
+from access.scopes import SCOPES
+from jobs.models import Job
 from records.metadata import is_storable_text, parse_metadata, validate_metadata, validate_storable_text
-from records.models import Collection, FaceImage, Job, Person
-from records.scopes import SCOPES
+from records.models import Collection, FaceImage, Person
 
 
 @extend_schema_field(

@@ -16,8 +16,8 @@ from django.template.defaultfilters import pluralize
 from rest_framework.exceptions import Throttled
 from rest_framework.throttling import SimpleRateThrottle
 
-from records.client_address import client_ip
-from records.models import ScopedAPIKey
+from access.client_address import client_ip
+from access.models import ScopedAPIKey
 
 from .permissions import operation_name
 

@@ -20,11 +20,13 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access.models import ScopedAPIKey
+from access.scopes import ADMIN, ENROL, MANAGE, MATCH, READ
+from jobs.models import Job
 from records import audit, jobs, services
 from records.export import export_response
 from records.maintenance import rebuild_index
-from records.models import Collection, FaceImage, Job, Person, ScopedAPIKey
-from records.scopes import ADMIN, ENROL, MANAGE, MATCH, READ
+from records.models import Collection, FaceImage, Person
 
 from . import disclosure
 from .authentication import OptionalAPIKeyAuthentication
@@ -73,7 +75,7 @@ def validated(serializer_class, data) -> dict:
 
 def collection_named(key: ScopedAPIKey, name: str) -> Collection:
     try:
-        return key.collection_named(name)
+        return Collection.objects.named_for(key, name)
     except Collection.DoesNotExist:
         raise NotFound(f"No collection named '{name}'.")
 
@@ -121,7 +123,7 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
 
     def get_queryset(self):
         # A record of a collection the key may not see is a 404, like one that does not exist.
-        people = self.request.auth.visible_people()
+        people = Person.objects.visible_to(self.request.auth)
         if self.action == "list":
             # embedding_index reads each person's first photo: one query for the whole page.
             first_image_fields = FaceImage.objects.select_related("face_vector").only(
@@ -266,7 +268,7 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
         if collection is not None:
             collections = [collection]
         elif request.auth.collections:
-            collections = list(request.auth.visible_collections())
+            collections = list(Collection.objects.visible_to(request.auth))
         else:
             collections = None  # everyone: the original contract's search, unchanged
         result = services.match(
@@ -461,7 +463,7 @@ class CollectionViewSet(viewsets.GenericViewSet):
     )
     def list(self, request):
         Collection.default()  # always listed, even before anyone was enrolled into it
-        collections = request.auth.visible_collections().annotate(record_count=Count("people"))
+        collections = Collection.objects.visible_to(request.auth).annotate(record_count=Count("people"))
         return Response(CollectionSerializer(collections, many=True).data)
 
     @extend_schema(
@@ -612,7 +614,7 @@ class VerifyView(ConcurrencyLimitMixin, APIView):
 def record_or_404(record_id: str, key: ScopedAPIKey) -> Person:
     try:
         # A record of a collection the key may not see is a 404, as in /records/{id}.
-        return key.visible_people().get(pk=record_id)
+        return Person.objects.visible_to(key).get(pk=record_id)
     except (Person.DoesNotExist, ValidationError):  # a malformed id is a 404, as in the paths
         raise NotFound(f"No record with id '{record_id}'.")
 
@@ -642,7 +644,7 @@ class HealthView(APIView):
     def get(self, request):
         key = request.auth if isinstance(request.auth, ScopedAPIKey) else None
         if key is not None and key.collections:
-            report = health_report([collection.partition for collection in key.visible_collections()])
+            report = health_report([collection.partition for collection in Collection.objects.visible_to(key)])
         elif key is not None or request.user.is_staff:
             report = health_report()
         else:

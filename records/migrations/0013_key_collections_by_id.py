@@ -3,7 +3,7 @@ under its name is not seen by a key limited to the first one."""
 
 from django.db import migrations, models
 
-import records.models
+import access.models
 
 # No collection has it (ids start at 1): a key whose named collections are all gone sees none,
 # as before, rather than every collection (an empty list).
@@ -40,7 +40,7 @@ class Migration(migrations.Migration):
                 blank=True,
                 default=list,
                 help_text="Ids of the collections the key may match, read and enrol in; empty: all of them.",
-                validators=[records.models.validate_collection_ids],
+                validators=[access.models.validate_collection_ids],
             ),
         ),
     ]

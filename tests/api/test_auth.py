@@ -14,8 +14,10 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from records.models import AuditEvent, Collection, ScopedAPIKey
-from records.scopes import ALL, SCOPES
+from access.models import ScopedAPIKey
+from access.scopes import ALL, SCOPES
+from audit.models import AuditEvent
+from records.models import Collection
 
 pytestmark = pytest.mark.django_db
 

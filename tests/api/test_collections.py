@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from access.scopes import ADMIN, ENROL, MANAGE, MATCH, READ
+from audit.models import AuditEvent
 from recognition.gallery import get_gallery
 from recognition.models import FaceVector
 from recognition.service import get_service
-from records.models import AuditEvent, Collection, Person
-from records.scopes import ADMIN, ENROL, MANAGE, MATCH, READ
+from records.models import Collection, Person
 from tests.keys import key_client
 
 from .samples import upload
@@ -184,7 +185,7 @@ def test_a_key_limited_to_a_collection_sees_nothing_of_another(site_a_key, sites
 
 
 def test_a_record_moved_to_another_collection_is_matched_there_only(api, sites, photo, django_capture_on_commit_callbacks):
-    from records.models import AuditEvent
+    from audit.models import AuditEvent
 
     bush = sites["a"]
     api.post(f"/records/{bush.pk}/images", {"image": upload(photo("George_W_Bush", 2))}, format="multipart")
@@ -237,9 +238,8 @@ def test_a_collection_made_again_under_a_deleted_ones_name_is_not_the_keys(api, 
 def test_the_migration_binds_each_keys_names_to_ids_and_never_widens_a_key():
     from importlib import import_module
 
-    from django.apps import apps
-
-    from records.models import ScopedAPIKey
+    from access.models import ScopedAPIKey
+    from tests.keys import RegistryBeforeTheMove
 
     migration = import_module("records.migrations.0013_key_collections_by_id")
     site_a = Collection.objects.create(name="site-a")
@@ -249,10 +249,10 @@ def test_the_migration_binds_each_keys_names_to_ids_and_never_widens_a_key():
     ScopedAPIKey.objects.filter(pk=limited.pk).update(collections=["site-a", "gone"])
     ScopedAPIKey.objects.filter(pk=orphaned.pk).update(collections=["gone"])
 
-    migration.names_to_ids(apps, None)
+    migration.names_to_ids(RegistryBeforeTheMove(), None)
 
     for key in (limited, orphaned, everywhere):
         key.refresh_from_db()
     assert limited.collections == [site_a.pk]
-    assert orphaned.collections == [migration.NONE] and not orphaned.visible_collections().exists()
+    assert orphaned.collections == [migration.NONE] and not Collection.objects.visible_to(orphaned).exists()
     assert everywhere.collections == []

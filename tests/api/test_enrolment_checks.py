@@ -7,9 +7,10 @@ import hashlib
 import pytest
 from django.core.management import call_command
 
+from audit.models import AuditEvent
 from recognition.gallery import get_gallery
 from recognition.service import get_service
-from records.models import AuditEvent, Person
+from records.models import Person
 from tests.images import blurred, downscaled, enlarged
 
 from .samples import upload

@@ -12,11 +12,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from audit.models import AuditEvent
+from jobs.models import Job
 from recognition.models import FaceVector
 from recognition.service import get_service
 from records import jobs
 from records.maintenance import photos_after
-from records.models import AuditEvent, FaceImage, Job
+from records.models import FaceImage
 
 from .samples import upload
 

@@ -7,9 +7,9 @@ people. Real photos, real requests."""
 import pytest
 from pytest_django.asserts import assertContains, assertNotContains
 
+from access.scopes import MATCH, READ
+from audit.models import AuditEvent
 from recognition.service import get_service
-from records.models import AuditEvent
-from records.scopes import MATCH, READ
 from tests.keys import key_client
 
 from .samples import upload

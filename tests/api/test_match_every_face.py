@@ -4,7 +4,7 @@ are unknown, and nobody is named twice."""
 
 import pytest
 
-from records.models import AuditEvent
+from audit.models import AuditEvent
 from tests.images import tiled
 
 from .samples import upload
@@ -164,7 +164,7 @@ def test_no_face_is_a_422_with_every_face_too(api, everybody, no_face_photo):
 
 
 def test_a_match_only_caller_sees_only_the_candidates_within_the_threshold_of_each_face(everybody, photo):
-    from records.scopes import MATCH, READ
+    from access.scopes import MATCH, READ
     from tests.keys import key_client
 
     data = tiled([photo("Colin_Powell", 1), photo(STRANGERS[0], 0)], columns=2)

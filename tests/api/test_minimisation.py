@@ -148,7 +148,7 @@ def test_importing_the_same_photo_again_adds_nothing(api, photo, tmp_path, capsy
 
 
 def test_a_kept_probe_is_stored_without_its_metadata(api, bush, photo, settings):
-    from records.models import AuditEvent
+    from audit.models import AuditEvent
 
     settings.AUDIT_KEEP_PROBES = True
     probe = with_metadata(photo("George_W_Bush", 1))

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from records.models import AuditEvent
-from records.scopes import ENROL, MANAGE, MATCH, READ
+from access.scopes import ENROL, MANAGE, MATCH, READ
+from audit.models import AuditEvent
 from tests.keys import key_client
 
 from .samples import upload

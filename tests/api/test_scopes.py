@@ -8,8 +8,10 @@ import pytest
 import requests
 from django.utils import timezone
 
-from records.models import Collection, Job, ScopedAPIKey
-from records.scopes import ADMIN, ALL, ENROL, MANAGE, MATCH, READ, SCOPES
+from access.models import ScopedAPIKey
+from access.scopes import ADMIN, ALL, ENROL, MANAGE, MATCH, READ, SCOPES
+from jobs.models import Job
+from records.models import Collection
 from tests.keys import new_key
 
 # method, path, the scope it needs, the status it answers when allowed (docs/api.md)

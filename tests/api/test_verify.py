@@ -3,9 +3,9 @@ calibrated verification threshold; LFW pairs reproduce that threshold's accuracy
 
 import pytest
 
+from audit.models import AuditEvent
 from recognition.imaging import decode_image
 from recognition.service import get_service
-from records.models import AuditEvent
 
 from .samples import upload
 

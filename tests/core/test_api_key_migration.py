@@ -7,10 +7,10 @@ history of tests/production/test_erasure.py) fail with a foreign key error on SQ
 import importlib
 
 import pytest
-from django.apps import apps
 from rest_framework_api_key.models import APIKey
 
-from records.models import ScopedAPIKey
+from access.models import ScopedAPIKey
+from tests.keys import RegistryBeforeTheMove
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +21,7 @@ def test_existing_keys_become_all_scope_keys_with_the_same_secret():
     old, secret = APIKey.objects.create_key(name="old client")
     revoked, _ = APIKey.objects.create_key(name="lost laptop", revoked=True)
 
-    migration.keys_become_scoped_with_all_scopes(apps, None)
+    migration.keys_become_scoped_with_all_scopes(RegistryBeforeTheMove(), None)
 
     keys = ScopedAPIKey.objects.order_by("name")
     assert [(k.name, k.scopes, k.revoked, k.created) for k in keys] == [
@@ -36,6 +36,6 @@ def test_a_downgrade_gives_back_only_the_keys_that_could_do_everything():
     ScopedAPIKey.objects.create_key(name="old client", scopes=["all"])
     ScopedAPIKey.objects.create_key(name="door-1", scopes=["match"])
 
-    migration.all_scope_keys_go_back(apps, None)
+    migration.all_scope_keys_go_back(RegistryBeforeTheMove(), None)
 
     assert list(APIKey.objects.values_list("name", flat=True)) == ["old client"]

@@ -3,7 +3,7 @@
 import pytest
 from django.test import RequestFactory
 
-from records.client_address import client_ip
+from access.client_address import client_ip
 
 
 def request_from(peer: str, forwarded: str | None = None):

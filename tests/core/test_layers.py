@@ -1,10 +1,24 @@
-"""Layers point one way: records uses recognition, never the reverse."""
+"""Layers point one way. The apps by concern: `records` (people, photos) may use `jobs`, `audit`,
+`access` and `recognition`; `jobs` may use `audit` and `access`; `audit` may use `access`; every
+app may use `recognition`, which uses none of them. `facesite` is wiring (settings, URLs, the
+middleware list): no app imports it."""
 
 import ast
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 import recognition
 
+ROOT = Path(recognition.__file__).parent.parent
+APPS = ("access", "audit", "jobs", "records", "recognition")
+# What each app may import of the others.
+ALLOWED = {
+    "recognition": set(),
+    "access": {"recognition"},
+    "audit": {"access", "recognition"},
+    "jobs": {"access", "audit", "recognition"},
+    "records": {"access", "audit", "jobs", "recognition"},
+}
 FORBIDDEN = ("records", "facesite")
 
 
@@ -33,6 +47,39 @@ def test_recognition_imports_nothing_from_records_or_facesite():
         for source in sources
     }
     assert {path: names for path, names in offending.items() if names} == {}
+
+
+def app_imports() -> dict[str, dict[str, set[str]]]:
+    """app -> the other apps and facesite it imports -> the files of it that do."""
+    arrows = {}
+    for app in APPS:
+        sources = sorted((ROOT / app).rglob("*.py"))
+        assert len(sources) > 3, app  # the walk found the package
+        arrows[app] = {}
+        for source in sources:
+            for name in imported_modules(source):
+                top = name.split(".")[0]
+                if top != app and top in (*APPS, "facesite"):
+                    arrows[app].setdefault(top, set()).add(str(source.relative_to(ROOT)))
+    return arrows
+
+
+def test_each_app_imports_only_the_apps_below_it():
+    unexpected = {
+        app: {other: sorted(files) for other, files in imported.items() if other not in ALLOWED[app]}
+        for app, imported in app_imports().items()
+    }
+    assert {app: others for app, others in unexpected.items() if others} == {}
+
+
+def test_no_cycle_between_apps_and_nothing_imports_facesite():
+    arrows = app_imports()
+    assert not [app for app, imported in arrows.items() if "facesite" in imported]
+    try:  # whatever ALLOWED says: the imports themselves form no cycle
+        list(TopologicalSorter({app: set(imported) - {"facesite"} for app, imported in arrows.items()}).static_order())
+    except CycleError as cycle:
+        raise AssertionError(f"apps import each other: {cycle.args[1]}")
+    assert arrows["records"].keys() >= {"access", "audit", "jobs"}  # the walk sees the arrows there are
 
 
 def test_the_check_sees_an_import_inside_a_function(tmp_path):

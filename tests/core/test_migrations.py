@@ -35,15 +35,19 @@ def scratch_database_url(tmp_path):
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.mark.django_db
-def test_face_vectors_move_to_recognition_and_back_and_everyone_into_default(scratch_database_url, tmp_path):
-    env = {**os.environ, "DATABASE_URL": scratch_database_url, "DATA_DIR": str(tmp_path), "DEBUG": "1"}
+def migrated(script: str, database_url: str, data_dir) -> dict:
+    """What the migration script (a module of tests/core) printed, run on the scratch database."""
+    env = {**os.environ, "DATABASE_URL": database_url, "DATA_DIR": str(data_dir), "DEBUG": "1"}
     run = subprocess.run(
-        [sys.executable, "-m", "tests.core.face_vector_migration"], cwd=ROOT, env=env,
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", f"tests.core.{script}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )
     assert run.returncode == 0, run.stderr
-    states = json.loads(run.stdout.splitlines()[-1])
+    return json.loads(run.stdout.splitlines()[-1])
+
+
+@pytest.mark.django_db
+def test_face_vectors_move_to_recognition_and_back_and_everyone_into_default(scratch_database_url, tmp_path):
+    states = migrated("face_vector_migration", scratch_database_url, tmp_path)
     assert len(states["before"]) == 6
     # Every photo keeps its vector id, generation and bytes (snapshots on disk stay valid), and
     # its person becomes the vector's owner.
@@ -55,3 +59,34 @@ def test_face_vectors_move_to_recognition_and_back_and_everyone_into_default(scr
     assert states["collections"] == ["default"]
     assert states["partitions"] == [states["default_partition"]]
     assert states["epoch"] == 1
+
+
+@pytest.mark.django_db
+def test_keys_audit_and_jobs_move_to_their_apps_with_every_row_and_permission(scratch_database_url, tmp_path):
+    """records 0014: a database of the layout before it, with a row of every model, keeps them all
+    in the new apps (access, audit, jobs), and the groups and users keep their permissions."""
+    states = migrated("apps_split_migration", scratch_database_url, tmp_path)
+    before, after = states["before"], states["after"]
+    assert {name: len(table) for name, table in before["tables"].items()} == {
+        "ScopedAPIKey": 1, "AuditEvent": 3, "Job": 2, "Person": 1, "FaceImage": 1, "PendingErasure": 1,
+    }
+    assert after["tables"] == before["tables"]  # every column of every row
+    assert before["permissions"]["Auditors"] == ["records.view_auditevent", "records.view_job", "records.view_person"]
+    moved = {"records.view_auditevent": "audit.view_auditevent", "records.view_job": "jobs.view_job"} | {
+        f"records.{action}_scopedapikey": f"access.{action}_scopedapikey" for action in ("add", "change", "delete", "view")
+    } | {"records.delete_job": "jobs.delete_job"}
+    assert after["permissions"] == {
+        who: sorted(moved.get(permission, permission) for permission in permissions)
+        for who, permissions in before["permissions"].items()
+    }
+    assert after["history"] == ["access", "scopedapikey", "door-1"]  # the admin's history follows the key
+    assert states["checks"] == {
+        "user_may": ["access.delete_scopedapikey", "jobs.delete_job"],
+        "key_found_by_secret": "door-1",
+        "tables": ["access_scopedapikey", "audit_auditevent", "jobs_job", "records_collection", "records_faceimage",
+                   "records_pendingerasure", "records_person"],
+        "content_types": ["access.scopedapikey", "audit.auditevent", "jobs.job"],
+        "new_event_id": 4,  # ids go on after the old rows (PostgreSQL's sequence kept with the table)
+        "second_active_reembed": "refused",  # the constraint kept with the table
+    }
+    assert states["back"] == before  # and migrating back gives records its tables and permissions again

@@ -9,11 +9,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
 
+from jobs.models import Job
 from recognition.gallery import get_gallery
 from recognition.models import FaceVector, IndexState
 from recognition.service import get_service
 from records import services
-from records.models import FaceImage, Job, Person
+from records.models import FaceImage, Person
 
 from .helpers import ALICE, BOB, assert_shows
 
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.django_db
 PEOPLE = "/admin/records/person/"
 PHOTOS = "/admin/records/faceimage/"
 INDEX = "/admin/recognition/indexstate/"
-JOBS = "/admin/records/job/"
+JOBS = "/admin/jobs/job/"
 OLD_MODEL = "Facenet512:retinaface:old"
 
 
@@ -33,16 +34,16 @@ def stored_files() -> list[Path]:
 def test_api_keys_are_managed_here(admin_client):
     response = admin_client.get("/admin/")
     assertContains(response, "API keys")
-    assertContains(response, "/admin/records/scopedapikey/")
-    assert admin_client.get("/admin/records/scopedapikey/add/").status_code == 200
+    assertContains(response, "/admin/access/scopedapikey/")
+    assert admin_client.get("/admin/access/scopedapikey/add/").status_code == 200
     assert admin_client.get("/admin/rest_framework_api_key/apikey/").status_code == 404  # replaced
 
 
 def test_a_new_keys_secret_stands_alone_with_a_copy_button(admin_client):
-    from records.models import ScopedAPIKey
+    from access.models import ScopedAPIKey
 
     response = admin_client.post(
-        "/admin/records/scopedapikey/add/", {"name": "door", "scopes": ["match"], "allowed_networks": "", "collections": []},
+        "/admin/access/scopedapikey/add/", {"name": "door", "scopes": ["match"], "allowed_networks": "", "collections": []},
         follow=True,
     )
 
@@ -54,26 +55,26 @@ def test_a_new_keys_secret_stands_alone_with_a_copy_button(admin_client):
 
 
 def test_a_key_made_in_the_admin_has_its_scopes_and_networks_and_shows_its_last_use(admin_client):
-    from records.models import ScopedAPIKey
+    from access.models import ScopedAPIKey
 
     refused = admin_client.post(
-        "/admin/records/scopedapikey/add/", {"name": "door-1", "scopes": ["match"], "allowed_networks": "10.1.2.5/24"}
+        "/admin/access/scopedapikey/add/", {"name": "door-1", "scopes": ["match"], "allowed_networks": "10.1.2.5/24"}
     )
     assertContains(refused, "did you mean 10.1.2.0/24 or 10.1.2.5/32?")
     assert not ScopedAPIKey.objects.exists()
 
     admin_client.post(
-        "/admin/records/scopedapikey/add/",
+        "/admin/access/scopedapikey/add/",
         {"name": "door-1", "scopes": ["match", "read"], "allowed_networks": "10.1.2.0/24\n192.0.2.7"},
     )
     key = ScopedAPIKey.objects.get()
     assert (key.scopes, key.allowed_networks) == (["match", "read"], ["10.1.2.0/24", "192.0.2.7/32"])
     key.mark_used()
-    listing = admin_client.get("/admin/records/scopedapikey/")
+    listing = admin_client.get("/admin/access/scopedapikey/")
     assertContains(listing, "match, read")
     assertContains(listing, "10.1.2.0/24, 192.0.2.7/32")
     assertContains(listing, "column-last_used_at")
-    assertContains(admin_client.get(f"/admin/records/scopedapikey/{key.pk}/change/"), "Last used at")
+    assertContains(admin_client.get(f"/admin/access/scopedapikey/{key.pk}/change/"), "Last used at")
 
 
 def test_people_list_thumbnail_name_photos_created(admin_client, enrol, upload):
@@ -284,7 +285,7 @@ def test_reembed_everything_is_a_job_named_in_the_message_and_listed(admin_clien
 
     job = Job.objects.get()
     assert_shows(response, f"Queued job {job.pk} to re-embed every photo (1) with {get_service().model_key}, then rebuild.")
-    assertContains(response, f'href="/admin/records/job/{job.pk}/change/"')
+    assertContains(response, f'href="/admin/jobs/job/{job.pk}/change/"')
     assert job.state == Job.State.SUCCEEDED and job.requester == "admin"
     image.refresh_from_db()
     assert image.model_key == get_service().model_key
@@ -305,7 +306,7 @@ def test_a_second_reembed_is_refused_naming_the_first_and_the_index_page_shows_i
     assert_shows(response, f"A re-embed of {get_service().model_key} is already queued: job {first.pk}.")
     assert Job.objects.count() == 1
     index = admin_client.get(INDEX)
-    assertContains(index, f'<a href="/admin/records/job/{first.pk}/change/">{first}</a>: queued, 0 / 1 photos', html=True)
+    assertContains(index, f'<a href="/admin/jobs/job/{first.pk}/change/">{first}</a>: queued, 0 / 1 photos', html=True)
     assertContains(index, f'href="{JOBS}"')
 
 

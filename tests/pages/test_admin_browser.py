@@ -9,9 +9,10 @@ from django.contrib import admin
 from django.test import RequestFactory
 from playwright.sync_api import expect
 
+from jobs.models import Job
 from recognition.models import IndexState
 from records import services
-from records.models import FaceImage, Job, Person
+from records.models import FaceImage, Person
 from tests.keys import new_key
 
 from .helpers import ALICE, BOB
@@ -85,7 +86,7 @@ def _device(photo):
 
 
 def _key(photo):
-    from records.models import ScopedAPIKey
+    from access.models import ScopedAPIKey
 
     new_key("old door camera")
     return ScopedAPIKey.objects.get(name="old door camera")
@@ -105,7 +106,7 @@ ACTIONS = {
     ("records.Person", "delete_selected"): (_person, DELETED),
     ("records.FaceImage", "delete_selected"): (_photo, DELETED),
     ("records.FaceImage", "reembed"): (_photo, "Re-embedded 1 photo with"),
-    ("records.ScopedAPIKey", "delete_selected"): (_key, DELETED),
+    ("access.ScopedAPIKey", "delete_selected"): (_key, DELETED),
 }
 
 

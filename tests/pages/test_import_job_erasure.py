@@ -14,8 +14,9 @@ from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.utils import timezone
 
+from jobs.models import Job
 from records import jobs
-from records.models import FaceImage, Job, PendingErasure, Person
+from records.models import FaceImage, PendingErasure, Person
 
 from .helpers import ALICE, BOB
 

@@ -7,8 +7,9 @@ import pytest
 from django.conf import settings as django_settings
 from pytest_django.asserts import assertContains, assertRedirects
 
+from jobs.models import Job
 from records import jobs
-from records.models import FaceImage, Job, PendingErasure, Person
+from records.models import FaceImage, PendingErasure, Person
 from tests.jobs import wait_until_finished
 
 from .helpers import ALICE, BOB, STRANGER, assert_shows

@@ -6,12 +6,13 @@ import pytest
 from django.contrib.auth.models import Permission
 from pytest_django.asserts import assertContains, assertRedirects
 
+from audit.models import AuditEvent
 from recognition.gallery import get_gallery
 from recognition.models import FaceVector
 from records import services
 from records.maintenance import reembed_images
 from records.merging import MergeRefused, merge_people
-from records.models import AuditEvent, Collection, FaceImage, PendingErasure, Person
+from records.models import Collection, FaceImage, PendingErasure, Person
 from tests.keys import key_client
 
 from .helpers import ALICE, BOB, assert_shows

@@ -12,11 +12,12 @@ from django.urls import reverse
 from PIL import Image
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
 
+from audit.models import AuditEvent
 from recognition.gallery import get_gallery
 from recognition.models import FaceVector, RemovedVector
 from recognition.service import get_service
 from records import services
-from records.models import AuditEvent, Collection, FaceImage, Person
+from records.models import Collection, FaceImage, Person
 
 from .helpers import ALICE, BOB, STRANGER, assert_shows
 

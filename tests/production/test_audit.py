@@ -9,7 +9,9 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from records.models import AuditEvent, Person, ScopedAPIKey
+from access.models import ScopedAPIKey
+from audit.models import AuditEvent
+from records.models import Person
 from tests.keys import key_client
 from tests.production.probes import as_kept
 
@@ -97,7 +99,7 @@ def test_admin_deletions_and_new_keys_are_recorded_as_the_staff_user(
 
     with django_capture_on_commit_callbacks(execute=True):
         client.post(f"/admin/records/person/{person.pk}/delete/", {"post": "yes"})
-    client.post("/admin/records/scopedapikey/add/", {"name": "kiosk", "scopes": ["match"]})
+    client.post("/admin/access/scopedapikey/add/", {"name": "kiosk", "scopes": ["match"]})
 
     assert [(e.actor, e.target) for e in events("delete_person")] == [("admin", str(person.pk))]
     assert [(e.actor, e.detail) for e in events("create_key")] == [("admin", {"name": "kiosk", "scopes": ["match"]})]
@@ -109,11 +111,11 @@ def test_the_admin_shows_the_log_and_lets_nobody_change_it(client, django_user_m
     [event] = events("match")
     client.force_login(django_user_model.objects.create_superuser("admin"))
 
-    assert client.get("/admin/records/auditevent/").status_code == 200
-    assert client.get(f"/admin/records/auditevent/{event.pk}/change/").status_code == 200
-    assert client.get("/admin/records/auditevent/add/").status_code == 403
-    assert client.post(f"/admin/records/auditevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
-    assert client.post(f"/admin/records/auditevent/{event.pk}/change/", {"status": 500}).status_code == 403
+    assert client.get("/admin/audit/auditevent/").status_code == 200
+    assert client.get(f"/admin/audit/auditevent/{event.pk}/change/").status_code == 200
+    assert client.get("/admin/audit/auditevent/add/").status_code == 403
+    assert client.post(f"/admin/audit/auditevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert client.post(f"/admin/audit/auditevent/{event.pk}/change/", {"status": 500}).status_code == 403
     assert events("match") == [event] and events("match")[0].status == 200
 
 
@@ -203,8 +205,8 @@ def test_changes_and_key_revocations_are_recorded_from_every_path(door_camera, c
     key_client("kiosk", scopes=["match"])
     kiosk = ScopedAPIKey.objects.get(name="kiosk")
     revoke = {"name": "kiosk", "scopes": ["match"], "allowed_networks": "", "revoked": "on"}
-    assert client.post(f"/admin/records/scopedapikey/{kiosk.pk}/change/", revoke).status_code == 302
-    assert client.post(f"/admin/records/scopedapikey/{key.pk}/delete/", {"post": "yes"}).status_code == 302
+    assert client.post(f"/admin/access/scopedapikey/{kiosk.pk}/change/", revoke).status_code == 302
+    assert client.post(f"/admin/access/scopedapikey/{key.pk}/delete/", {"post": "yes"}).status_code == 302
 
     changes = [(e.actor, e.target, e.detail) for e in events("update_person")]
     assert changes == [

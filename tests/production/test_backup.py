@@ -15,7 +15,7 @@ from bench.serving import Client, Database, Server, database_url
 ENROLLED = ["Ariel_Sharon", "Colin_Powell", "George_W_Bush", "Jean_Chretien", "John_Ashcroft", "Tony_Blair"]
 STRANGER = "Hugo_Chavez"
 ROWS = (
-    "import json; from records.models import AuditEvent, FaceImage, Person; "
+    "import json; from audit.models import AuditEvent; from records.models import FaceImage, Person; "
     "print(json.dumps({'people': sorted((str(p.pk), p.name) for p in Person.objects.all()), "
     "'photos': sorted((str(i.pk), str(i.person_id), i.image.name, i.sha256) for i in FaceImage.objects.all()), "
     "'audit_events': sorted((e.pk, e.action, e.target, e.status) for e in AuditEvent.objects.all())}))"

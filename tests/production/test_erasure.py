@@ -8,10 +8,11 @@ import pytest
 from easy_thumbnails.models import Source, Thumbnail
 from rest_framework.test import APIClient
 
+from audit.models import AuditEvent
 from recognition import gallery as galleries
 from recognition.gallery import get_gallery
 from recognition.models import FaceVector
-from records.models import AuditEvent, FaceImage, Person
+from records.models import FaceImage, Person
 from tests.keys import key_client
 from tests.production.open_files import open_temporary_files
 from tests.production.probes import as_kept

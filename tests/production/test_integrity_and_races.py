@@ -9,9 +9,11 @@ import pytest
 from django.http import Http404
 from easy_thumbnails.files import Thumbnailer
 
+from audit.models import AuditEvent
+from jobs.models import Job
 from records import audit, services, thumbnails
 from records.maintenance import check_integrity
-from records.models import AuditEvent, FaceImage, Job, Person
+from records.models import FaceImage, Person
 
 pytestmark = pytest.mark.django_db
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from records.models import AuditEvent
+from audit.models import AuditEvent
 from tests.conftest import PASSWORD
 
 TIMEOUT = 60

@@ -11,8 +11,8 @@ import time_machine
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
+from audit.models import AuditEvent
 from bench.serving import Client
-from records.models import AuditEvent
 from tests.keys import key_client
 from tests.production.probes import as_kept
 

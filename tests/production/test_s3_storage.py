@@ -13,7 +13,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
-from records.models import FaceImage, Job, PendingErasure
+from jobs.models import Job
+from records.models import FaceImage, PendingErasure
 from tests.jobs import wait_until_finished
 from tests.keys import key_client
 from tests.production.probes import as_kept

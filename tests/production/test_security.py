@@ -104,7 +104,7 @@ def test_the_pages_admin_and_docs_break_no_rule_of_the_policy(live_server, page,
     page.set_input_files("input[type=file]", str(lfw_people["Colin_Powell"][1]))
     page.get_by_role("button", name="Match", exact=True).click()
     expect(page.locator(".confidence__bar").first).to_be_visible()
-    for path in ["/", "/people/", "/admin/", "/admin/records/person/", "/admin/records/auditevent/", "/docs",
+    for path in ["/", "/people/", "/admin/", "/admin/records/person/", "/admin/audit/auditevent/", "/docs",
                  "/redoc"]:
         page.goto(f"{live_server.url}{path}")
         page.wait_for_load_state("networkidle")

@@ -12,12 +12,13 @@ from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
+from audit.models import AuditEvent
 from recognition.gallery import get_gallery
 from recognition.service import get_service
-from records.models import AuditEvent, FaceImage
+from records.models import FaceImage
 from tests.keys import key_client
-from tests.production.probes import as_kept
 from tests.production.open_files import open_temporary_files
+from tests.production.probes import as_kept
 
 pytestmark = pytest.mark.django_db
 

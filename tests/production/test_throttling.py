@@ -13,8 +13,8 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 from rest_framework.throttling import UserRateThrottle
 
+from access.models import ScopedAPIKey
 from records.api.throttling import AnonymousRateThrottle, APIKeyRateThrottle, KeySlots
-from records.models import ScopedAPIKey
 from tests.keys import key_client, new_key
 
 pytestmark = pytest.mark.django_db

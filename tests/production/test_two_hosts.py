@@ -12,7 +12,7 @@ from django.db import connection
 from bench.crash_safety import integrity
 from bench.serving import database_url, lfw_people
 from bench.two_hosts import AppHost
-from records.models import Job
+from jobs.models import Job
 from tests.conftest import PASSWORD, vector_store
 from tests.keys import new_key
 from tests.production.test_logins import Browser, locked

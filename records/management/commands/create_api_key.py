@@ -4,9 +4,10 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from records import scopes
-from records.client_address import parse_network
-from records.models import Collection, ScopedAPIKey
+from access import scopes
+from access.client_address import parse_network
+from access.models import ScopedAPIKey
+from records.models import Collection
 
 
 class Command(BaseCommand):

@@ -14,8 +14,8 @@ import time
 from django.db import connection
 from django_tasks_db.management.commands.db_worker import Command as DatabaseWorkerCommand
 
+from jobs.models import Job
 from records.jobs import recover_orphaned_jobs, requeue_stranded_jobs, this_worker
-from records.models import Job
 from records.unavailable import dependency_down
 
 logger = logging.getLogger(__name__)

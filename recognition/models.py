@@ -128,6 +128,10 @@ class MilvusCollection(models.Model):
     model_key = models.CharField(max_length=200)
     epoch = models.IntegerField(default=-1)  # -1: never loaded
     generation = models.BigIntegerField(default=0)
+    # Milvus's timestamp of the newest write that generation needed: a search asks Milvus to have
+    # applied it (guarantee_timestamp). 0: not known (Milvus Lite, or a delete on Milvus 2.3, answer
+    # none), and the search asks for everything written before it (Strong).
+    read_timestamp = models.BigIntegerField(default=0)
     synced_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self):

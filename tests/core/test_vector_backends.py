@@ -14,6 +14,7 @@ import pytest
 from django.db import connection
 
 from bench.serving import database_url
+from tests.conftest import vector_store
 from recognition.gallery import get_gallery, rebuild
 from recognition.models import FaceVector
 from recognition.vectors.base import database_watermark
@@ -364,3 +365,30 @@ def test_a_fixed_index_type_is_what_a_loaded_collection_gets(milvus_backend, set
     assert index_type(get_gallery(MODEL)) == "FLAT"
 
 
+
+
+@pytest.fixture
+def milvus_server_backend(request, settings):
+    """VECTOR_BACKEND=milvus on the real Milvus server alone (what Milvus Lite does not have: a
+    time tick), collections of the test's own."""
+    with vector_store(request, settings, "milvus", "milvus_standalone_server"):
+        yield "milvus"
+
+
+@pytest.mark.db_independent
+def test_searches_after_a_write_wait_for_no_time_tick(milvus_server_backend):
+    """A search asks Milvus for the last write the database recorded, not for everything written
+    before it (Strong: the next 200 ms time tick, every search): another worker's searches find the
+    new vector at once and twenty take well under the 4 s that twenty time ticks would."""
+    import time
+
+    vectors, owners = unit_vectors(2, seed=22), [uuid.uuid4() for _ in range(2)]
+    store(vectors[:1], owners[:1])
+    assert owners_found(vectors[0], top_k=1) == [owners[0]]  # this worker wrote it to Milvus
+    store(vectors[1:], owners[1:])
+    assert owners_found(vectors[1], top_k=1) == [owners[1]]
+    gallery = as_a_new_process_finds_it()
+    started = time.perf_counter()
+    for _ in range(20):
+        assert [n.person_id for n in gallery.search(vectors[1], top_k=1)] == [owners[1]]
+    assert time.perf_counter() - started < 2.0

@@ -1,6 +1,6 @@
 """What an API key may do: its scopes (README, "Access control"; docs/api.md).
 
-Each API operation needs one scope (the `required_scopes` of its view, records/api/permissions.py).
+Each API operation needs one scope (the `required_scopes` of its view, access/permissions.py).
 `all` grants every scope, including any added later: it is what the original contract's single
 all-powerful client gets (`create_api_key NAME --scopes all`, and every key made before scopes).
 """

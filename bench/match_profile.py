@@ -29,7 +29,7 @@ from . import galleries
 STAGES = (
     ("whole request (test client)", ("django/test/client.py", "post")),
     ("  Django handler and middleware", ("django/core/handlers/base.py", "_get_response")),
-    ("    API key authentication", ("records/api/authentication.py", "authenticate")),
+    ("    API key authentication", ("access/authentication.py", "authenticate")),
     ("    throttles", ("rest_framework/views.py", "check_throttles")),
     ("    multipart parsing", ("rest_framework/request.py", "_parse")),
     ("    services.match", ("records/services.py", "match")),

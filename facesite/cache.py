@@ -11,7 +11,7 @@ from django.core.cache.backends.filebased import FileBasedCache
 class LockingFileBasedCache(FileBasedCache):
     """Django's file cache, with `add` atomic across processes. Django's checks whether the file
     exists, then writes it, so two workers can both "add" one key; the per-key concurrency slots
-    (records/api/throttling.py) rely on `add` succeeding for one of them only, as it does on Redis.
+    (access/throttling.py) rely on `add` succeeding for one of them only, as it does on Redis.
 
     The lock is flock() on a lock file kept open, not the filelock package used for the index
     snapshots: that opens (and closes) the file on every acquisition, which cost 3-4 ms more per

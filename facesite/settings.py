@@ -104,11 +104,11 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",  # user.is_verified(): a TOTP code was given at login
-    "facesite.middleware.StaffTOTPMiddleware",
-    "facesite.middleware.UserThrottleMiddleware",
-    "facesite.middleware.AuditActorMiddleware",
+    "access.middleware.StaffTOTPMiddleware",
+    "access.middleware.UserThrottleMiddleware",
+    "records.middleware.AuditActorMiddleware",
     "facesite.middleware.NoStoreMiddleware",
-    "facesite.middleware.PendingErasureMiddleware",
+    "records.middleware.PendingErasureMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Turns a login refused by django-axes into the lockout page (last, as axes asks).
@@ -262,7 +262,7 @@ AXES_DISABLE_ACCESS_LOG = True
 
 # With STAFF_TOTP_REQUIRED on, the admin and the pages let in staff only in a session where they
 # gave the code of a confirmed TOTP device (django-otp; `manage.py totp_device USERNAME` enrols
-# one): the admin's login asks for it, and the pages send staff there (facesite/middleware.py).
+# one): the admin's login asks for it, and the pages send staff there (access/middleware.py).
 # Other users of the pages log in with their password; their rights come from the groups.
 STAFF_TOTP_REQUIRED = env.bool("STAFF_TOTP_REQUIRED", default=False)
 OTP_TOTP_ISSUER = "Face identification"
@@ -363,8 +363,8 @@ JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
 REST_FRAMEWORK = {
     # Every endpoint needs an API key (access.models.ScopedAPIKey: hashed, revocable in the admin)
     # with the scope its view names in `required_scopes`, except /health and the docs, which opt out.
-    "DEFAULT_AUTHENTICATION_CLASSES": ["records.api.authentication.APIKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["records.api.permissions.HasRequiredScope"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["access.authentication.APIKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["access.permissions.HasRequiredScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # Bodies beyond the limit never get here: facesite/request_size.py refuses them unread.
     "DEFAULT_PARSER_CLASSES": [
@@ -375,8 +375,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "records.api.exceptions.exception_handler",
     # Per API key, counted in the shared cache; beyond the rate: 429 with Retry-After.
     "DEFAULT_THROTTLE_CLASSES": [
-        "records.api.throttling.APIKeyRateThrottle",
-        "records.api.throttling.AnonymousRateThrottle",
+        "access.throttling.APIKeyRateThrottle",
+        "access.throttling.AnonymousRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         # Two workers answer about 55 matches a second on two free cores (bench/RESULTS.md, 10k
@@ -386,14 +386,14 @@ REST_FRAMEWORK = {
         # Requests with neither key nor login (/health, /openapi.json, /docs, /redoc), per client
         # address (access.client_address): load balancers probe a few times a minute.
         "anon": env.str("ANON_THROTTLE_RATE", default="60/minute"),
-        # Logged-in users of the pages and the admin (facesite.middleware.UserThrottleMiddleware).
+        # Logged-in users of the pages and the admin (access.middleware.UserThrottleMiddleware).
         "user": env.str("USER_THROTTLE_RATE", default="600/minute"),
     },
     # drf-spectacular's, plus each operation's scope (x-required-scope) and its 403.
     "DEFAULT_SCHEMA_CLASS": "records.api.schema.ScopedAutoSchema",
 }
 # At most this many requests that analyse a photo (match, enrol, add a photo) per API key at once,
-# across every worker: beyond it 429 with Retry-After (records/api/throttling.py). By default half
+# across every worker: beyond it 429 with Retry-After (access/throttling.py). By default half
 # the gunicorn workers (WEB_CONCURRENCY, facesite/app_server.py), at least 1: each worker runs
 # one request at a time, so one key can never occupy every worker (with the default 2 workers, 2
 # would let it). Each slot expires after API_KEY_SLOT_SECONDS, longer than gunicorn lets a request
@@ -425,8 +425,8 @@ SPECTACULAR_SETTINGS = {
     # The schema offers API keys only: /health also reads a staff login's session, which no API
     # client can send, so the "Authorize" dialog must not offer a session cookie.
     "AUTHENTICATION_WHITELIST": [
-        "records.api.authentication.APIKeyAuthentication",
-        "records.api.authentication.OptionalAPIKeyAuthentication",
+        "access.authentication.APIKeyAuthentication",
+        "access.authentication.OptionalAPIKeyAuthentication",
     ],
     # Swagger UI and ReDoc from drf-spectacular-sidecar's static files: no CDN, works offline.
     "SWAGGER_UI_DIST": "SIDECAR",

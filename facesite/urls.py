@@ -4,7 +4,8 @@ from django.shortcuts import redirect
 from django.templatetags.static import static
 from django.urls import include, path
 
-from .middleware import anonymous_throttled
+from access.middleware import anonymous_throttled
+
 
 def favicon(request):
     """Browsers ask for /favicon.ico on every page that names no icon (the admin's, the API docs'):

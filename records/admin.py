@@ -2,14 +2,14 @@
 
 Photos are added through the service (the person's page or the API), which finds and embeds the
 face; here they are inspected, re-embedded and deleted. Deleting, one by one or in bulk, erases
-files and vectors through the post_delete signal (records/signals.py). The index status page of
-recognition's IndexState lives here too: its rebuild and re-embed buttons reach the photos.
+files and vectors through the post_delete signal (records/signals.py). Recognition's index status
+(recognition/admin.py) is registered here with its rebuild and re-embed buttons, which reach the photos.
 """
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count
 from django.shortcuts import redirect
 from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
@@ -21,8 +21,8 @@ from django.views.decorators.http import require_POST
 
 from access.admin import ReadOnlyAdmin, choose_collections_from
 from jobs.models import Job
-from recognition.gallery import get_gallery
-from recognition.models import FaceVector, IndexState
+from recognition.admin import IndexStateAdmin
+from recognition.models import IndexState
 from recognition.service import get_service
 
 from . import audit, jobs, merging, services
@@ -346,37 +346,9 @@ class CollectionAdmin(admin.ModelAdmin):
 
 
 @admin.register(IndexState)
-class IndexStateAdmin(ReadOnlyAdmin, admin.ModelAdmin):
-    change_list_template = "admin/recognition/indexstate/change_list.html"
-    list_display = ["model_key", "vectors", "generation", "epoch", "rebuilt_at", "index", "status"]
-    actions = None
-
-    def get_queryset(self, request):
-        vectors = FaceVector.objects.filter(model_key=OuterRef("pk")).order_by().values("model_key")
-        count = vectors.annotate(n=Count("pk")).values("n")
-        return super().get_queryset(request).annotate(photo_vectors=Subquery(count))
-
-    @admin.display(description="Vectors (stored photos)", ordering="photo_vectors")
-    def vectors(self, state):
-        return state.photo_vectors or 0
-
-    @admin.display(description="Index (this process's FAISS, or the shared Milvus collection)")
-    def index(self, state):
-        gallery = get_gallery(state.model_key)
-        applied = gallery.applied
-        if applied is None:
-            return f"{gallery.backend}: not loaded"
-        position = "in step" if (applied.epoch, applied.generation) == (state.epoch, state.generation) else (
-            "behind: catches up on its next search"
-        )
-        vectors = gallery.count()
-        return f"{gallery.backend}: {vectors} vector{pluralize(vectors)} at generation {applied.generation}, {position}"
-
-    @admin.display(description="Status")
-    def status(self, state):
-        if state.model_key == get_service().model_key:
-            return "active model"
-        return "stale: embedded by another model, re-embed to match these photos"
+class IndexMaintenanceAdmin(ReadOnlyAdmin, IndexStateAdmin):
+    """recognition's index status, with the rebuild from the database and the re-embedding of every
+    photo (a background job), which reach the photos."""
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {

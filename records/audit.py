@@ -8,7 +8,7 @@ refused or done), `records.maintenance` (rebuild, repair), the views that read p
 so the API, the pages, the admin, the commands and a shell are all recorded, and a change and its
 event commit together. Logins, failed logins and lockouts (django-axes) come from Django's and
 axes' signals, for the pages' login and the admin's alike. Who acts is the request being served
-(facesite.middleware puts it here; DRF's API-key authentication puts the key on it), else the
+(records/middleware.py puts it here; DRF's API-key authentication puts the key on it), else the
 command line of the process.
 """
 

@@ -5,8 +5,8 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, PolymorphicProxySerializer
 
-from .authentication import HOW_TO_SEND_A_KEY
-from .permissions import HasRequiredScope, required_scope
+from access.authentication import HOW_TO_SEND_A_KEY
+from access.permissions import HasRequiredScope, required_scope
 from .serializers import (
     DuplicateErrorSerializer,
     ErrorSerializer,
@@ -17,7 +17,7 @@ from .serializers import (
 
 
 class APIKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "records.api.authentication.APIKeyAuthentication"
+    target_class = "access.authentication.APIKeyAuthentication"
     name = ["ApiKeyAuth", "XApiKeyAuth"]
 
     def get_security_requirement(self, auto_schema):
@@ -39,7 +39,7 @@ class OptionalAPIKeyScheme(APIKeyScheme):
     """The same keys, optional (/health): it names APIKeyScheme's schemes without defining them
     again (drf-spectacular would see two definitions of one name)."""
 
-    target_class = "records.api.authentication.OptionalAPIKeyAuthentication"
+    target_class = "access.authentication.OptionalAPIKeyAuthentication"
     name = []
 
     def get_security_definition(self, auto_schema):

@@ -29,7 +29,7 @@ from records.maintenance import rebuild_index
 from records.models import Collection, FaceImage, Person
 
 from . import disclosure
-from .authentication import OptionalAPIKeyAuthentication
+from access.authentication import OptionalAPIKeyAuthentication
 from .health import health_report, up_or_down
 from .pagination import SkipLimitPagination
 from .schema import DEFAULT_COLLECTION_KEPT, EXAMPLES, PHOTO_REFUSED, error_responses
@@ -59,7 +59,7 @@ from .serializers import (
     VerificationSerializer,
     VerifySerializer,
 )
-from .throttling import ConcurrencyLimitMixin
+from access.throttling import ConcurrencyLimitMixin
 
 RECORD_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Record id.")
 IMAGE_ID = OpenApiParameter("image_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Photo id.")
@@ -100,7 +100,7 @@ def enrolled_message(name: str, faces_detected: int) -> str:
 class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
     """People enrolled for recognition, their photos, and matching a photo against them."""
 
-    # The scope each action needs (records/api/permissions.py): a new action needs its line here.
+    # The scope each action needs (access/permissions.py): a new action needs its line here.
     required_scopes = {
         "list": READ,
         "retrieve": READ,

@@ -161,7 +161,7 @@ def test_an_operation_that_names_no_scope_cannot_be_served_or_documented():
     """A new endpoint without its line in `required_scopes` fails closed, and visibly."""
     from django.core.exceptions import ImproperlyConfigured
 
-    from records.api.permissions import required_scope
+    from access.permissions import required_scope
     from records.api.views import RecordViewSet
 
     view = RecordViewSet()

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from rest_framework.throttling import UserRateThrottle
 
 from access.models import ScopedAPIKey
-from records.api.throttling import AnonymousRateThrottle, APIKeyRateThrottle, KeySlots
+from access.throttling import AnonymousRateThrottle, APIKeyRateThrottle, KeySlots
 from tests.keys import key_client, new_key
 
 pytestmark = pytest.mark.django_db

@@ -11,9 +11,8 @@ from django.core.exceptions import ImproperlyConfigured
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
-from access.models import ScopedAPIKey
-
 from .authentication import HOW_TO_SEND_A_KEY
+from .models import ScopedAPIKey
 
 
 # OPTIONS describes an endpoint (DRF's metadata: its fields) and reads no data: any valid key may.
@@ -50,7 +49,7 @@ def required_scope(view, method: str) -> str | None:
         if not serves(view, method):
             return None  # DRF answers 405 after the permission check: no data read, nothing to name
         raise ImproperlyConfigured(
-            f"{type(view).__name__}.required_scopes names no scope for '{name}' (records/api/permissions.py)."
+            f"{type(view).__name__}.required_scopes names no scope for '{name}' (access/permissions.py)."
         ) from None
 
 

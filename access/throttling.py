@@ -3,7 +3,7 @@ a client cannot multiply them by the number of workers:
 
 - a rate per API key (DRF; beyond it 429 with `Retry-After`);
 - a rate per client address for anonymous requests (/health, /openapi.json, /docs, /redoc; the
-  class also limits the login pages, through facesite.middleware.anonymous_throttled in facesite/urls.py);
+  class also limits the login pages, through access.middleware.anonymous_throttled in facesite/urls.py);
 - at most API_KEY_CONCURRENT_REQUESTS expensive requests (a face to find and embed: match, enrol,
   add a photo, verify) running at once per key (`ConcurrencyLimitMixin`).
 """
@@ -16,9 +16,8 @@ from django.template.defaultfilters import pluralize
 from rest_framework.exceptions import Throttled
 from rest_framework.throttling import SimpleRateThrottle
 
-from access.client_address import client_ip
-from access.models import ScopedAPIKey
-
+from .client_address import client_ip
+from .models import ScopedAPIKey
 from .permissions import operation_name
 
 
@@ -44,7 +43,7 @@ class AnonymousRateThrottle(SimpleRateThrottle):
     def get_cache_key(self, request, view):
         user = getattr(request, "user", None)
         if isinstance(getattr(request, "auth", None), ScopedAPIKey) or (user is not None and user.is_authenticated):
-            return None  # counted per key, or per user (facesite.middleware.UserThrottleMiddleware)
+            return None  # counted per key, or per user (access.middleware.UserThrottleMiddleware)
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 

@@ -14,8 +14,8 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import APIException, AuthenticationFailed, NotAuthenticated, PermissionDenied
 from rest_framework_api_key.permissions import KeyParser
 
-from access.client_address import client_ip
-from access.models import ScopedAPIKey
+from .client_address import client_ip
+from .models import ScopedAPIKey
 
 KEY_HEADER = "X-API-Key"
 HOW_TO_SEND_A_KEY = f"Send an API key as 'Authorization: Api-Key <key>' or '{KEY_HEADER}: <key>'."

@@ -146,7 +146,7 @@ def plot_roc(distances, same, path: Path):
 def run_identification(args, calibration, refused: frozenset = frozenset()):
     """Open-set figures. Photos in `refused` are not enrolled (as the quality check at enrolment
     would refuse them): their people's other photos then count as strangers."""
-    from recognition.index import VectorIndex
+    from recognition.vectors.faiss_index import FaissIndex
 
     manifest = Path(args.manifest)
     photos = defaultdict(list)
@@ -162,7 +162,7 @@ def run_identification(args, calibration, refused: frozenset = frozenset()):
     distractors = [name for name in distractors if photos[name][0] not in refused]
 
     enrolled = [(name, photos[name][0]) for name in sorted(known)] + [(n, photos[n][0]) for n in distractors]
-    index = VectorIndex(vector_type=args.vector_type)
+    index = FaissIndex(vector_type=args.vector_type)
     names = {}
     ids, vectors, people = [], [], []
     for vector_id, (name, path) in enumerate(enrolled):
@@ -185,7 +185,7 @@ def run_identification(args, calibration, refused: frozenset = frozenset()):
 
     probe_paths = [path for name in sorted(known) for path in known[name][1:]] + [photos[name][0] for name in strangers]
     if args.vector_type != "float32":
-        reference = VectorIndex()
+        reference = FaissIndex()
         reference.add(ids, np.stack(vectors), people)
         queries = np.stack([embeddings[path] for path in probe_paths if embeddings[path] is not None])
         found, exact = index.nearest(queries, 10)[1], reference.nearest(queries, 10)[1]

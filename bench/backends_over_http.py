@@ -80,7 +80,7 @@ def grow(args) -> None:
     from django.conf import settings
     from django.core.management import call_command
 
-    from recognition.gallery import get_gallery
+    from recognition.vectors.indexes import get_vector_index
     from recognition.service import get_service
 
     call_command("migrate", verbosity=0, skip_checks=True)
@@ -110,7 +110,7 @@ def grow(args) -> None:
 
     pid, settings.MILVUS_URI = milvus_server(folder, state)
     settings.VECTOR_BACKEND, settings.MILVUS_COLLECTION_PREFIX = "milvus", state["prefix"]
-    gallery = get_gallery(model_key)
+    gallery = get_vector_index(model_key)
     started = time.perf_counter()
     gallery.sync()
     gallery.client.flush(gallery.name)  # sealed segments, as a long-running server would have

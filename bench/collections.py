@@ -18,7 +18,7 @@ import uuid
 
 import numpy as np
 
-from recognition.index import VectorIndex
+from recognition.vectors.faiss_index import FaissIndex
 
 TOP = 10
 
@@ -49,9 +49,9 @@ def main():
     owners = [uuid.UUID(int=i + 1) for i in range(len(vectors))]
     ids = list(range(len(vectors)))
 
-    shared = VectorIndex()
+    shared = FaissIndex()
     shared.add(ids, vectors, owners, partitions)
-    own = VectorIndex()  # collection "0" alone: what an index per collection would search
+    own = FaissIndex()  # collection "0" alone: what an index per collection would search
     own.add(ids[: args.per_collection], vectors[: args.per_collection], owners[: args.per_collection])
 
     def post_filter(query):

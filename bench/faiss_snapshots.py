@@ -15,9 +15,9 @@ commands load that snapshot first (untimed).
 - `start-after-delete`: deletes one person the way every path does (`Person.delete()`: the rows,
   then the erasure once it commits), reports how long the delete call took, how long after it the
   snapshot on disk still held the erased vector, then times a new process loading the index as a
-  worker does at boot (`get_gallery(key).sync()`).
+  worker does at boot (`get_vector_index(key).sync()`).
 - `save-stall`: streams `--changes` additions, `--per-search` at a time, each batch followed by one
-  timed search (`get_gallery(key).search`, which applies the batch first, as a match does), and
+  timed search (`get_vector_index(key).search`, which applies the batch first, as a match does), and
   reports the latencies' p50/p99/max and the snapshots written.
 
 The same file runs against an older checkout of the service (copy it into that checkout's bench/):
@@ -44,9 +44,9 @@ CHILD = r"""
 import json, sys, time
 import django
 django.setup()
-from recognition.gallery import get_gallery
+from recognition.vectors.indexes import get_vector_index
 started = time.perf_counter()
-gallery = get_gallery(sys.argv[1])
+gallery = get_vector_index(sys.argv[1])
 gallery.sync()
 print(json.dumps({"start_s": time.perf_counter() - started, "vectors": gallery.count()}))
 """
@@ -100,9 +100,9 @@ def build(args) -> None:
 
 def loaded_gallery():
     """This process's index of the bench gallery, loaded, with a snapshot of it on disk (untimed)."""
-    from recognition.gallery import get_gallery
+    from recognition.vectors.indexes import get_vector_index
 
-    gallery = get_gallery(MODEL_KEY)
+    gallery = get_vector_index(MODEL_KEY)
     started = time.perf_counter()
     gallery.sync()
     wait_for_background_work(gallery)
@@ -119,10 +119,10 @@ def wait_for_background_work(gallery) -> None:
 
 
 def snapshot_generation(gallery) -> int | None:
-    from recognition.index import VectorIndex
+    from recognition.vectors.faiss_index import FaissIndex
 
     try:
-        return VectorIndex.read_watermark(gallery.path)["generation"]
+        return FaissIndex.read_watermark(gallery.path)["generation"]
     except (OSError, ValueError, KeyError):
         return None
 

@@ -4,7 +4,7 @@
     python -m bench.scale --sizes 10000,100000 # quicker
     python -m bench.scale --sizes 1000000 --vector-types float32,float16   # flat float32 vs fp16
 
-For each size the index (recognition.index.VectorIndex, as the service uses it) holds the 2,000
+For each size the index (recognition.vectors.faiss_index.FaissIndex, as the service uses it) holds the 2,000
 real LFW gallery embeddings plus synthetic vectors (bench/galleries.py says how they are drawn).
 Queries are real embeddings of other photos of gallery people, and as many synthetic ones.
 
@@ -43,9 +43,9 @@ def timed(function, *args) -> float:
 
 
 def build(vectors: np.ndarray, approximate: bool, nprobe: int, vector_type: str = "float32"):
-    from recognition.index import VectorIndex
+    from recognition.vectors.faiss_index import FaissIndex
 
-    index = VectorIndex(approximate_above=0 if approximate else None, nprobe=nprobe, vector_type=vector_type)
+    index = FaissIndex(approximate_above=0 if approximate else None, nprobe=nprobe, vector_type=vector_type)
     people = [uuid.UUID(int=i) for i in range(len(vectors))]
     started = time.perf_counter()
     index.add(np.arange(len(vectors)), vectors, people)

@@ -1,6 +1,6 @@
 """FAISS in the process against Milvus (a `milvus-lite server` or, with --milvus standalone, the
 real Milvus 2.3.5 standalone server, started here: bench/services.py), through the service's
-own index interface (recognition.gallery.get_gallery): load time, search latency (top 10 distinct
+own index interface (recognition.vectors.indexes.get_vector_index): load time, search latency (top 10 distinct
 owners), agreement with FAISS, and memory of the searching process and of the Milvus server.
 
     python -m bench.vector_backends                 # 10,000 vectors, 200 searches
@@ -8,7 +8,7 @@ owners), agreement with FAISS, and memory of the searching process and of the Mi
     python -m bench.vector_backends --sizes 100000 --hnsw --milvus standalone
 
 With --hnsw, Milvus is measured twice, with a FLAT and with an HNSW index (M 16, efConstruction
-200, ef = max(64, the search's limit), recognition/vectors/milvus_gallery.py); each index's answers
+200, ef = max(64, the search's limit), recognition/vectors/milvus_backend.py); each index's answers
 are compared with FAISS flat's exact ones: the same top 10, recall@10, the same nearest.
 
 Bounded: --sizes vectors (random 512-d unit vectors, one owner each) in a private SQLite database
@@ -41,15 +41,15 @@ def rss_mb(pid="self") -> float:
 def measure(backend: str, queries: np.ndarray, milvus_pid: int | None, index_type: str = "FLAT", label: str = "") -> dict:
     from django.conf import settings
 
-    from recognition import gallery as galleries_module
+    from recognition.vectors import indexes as galleries_module
 
     settings.VECTOR_BACKEND, settings.MILVUS_INDEX_TYPE = backend, index_type
     # A collection of each index type's own: each is loaded (and its index built) from the database.
     settings.MILVUS_COLLECTION_PREFIX = f"{PREFIX}_{index_type.lower()}"
-    galleries_module._galleries.clear()
+    galleries_module._indexes.clear()
     before = rss_mb()
     milvus_before = rss_mb(milvus_pid) if milvus_pid else None
-    gallery = galleries_module.get_gallery(MODEL_KEY)
+    gallery = galleries_module.get_vector_index(MODEL_KEY)
     started = time.perf_counter()
     gallery.sync()
     if backend == "milvus":  # what a larger size added is sealed too, as a long-running server would have

@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.db.models import Count, OuterRef, Subquery
 from django.template.defaultfilters import pluralize
 
-from .gallery import get_gallery
+from .vectors.indexes import get_vector_index
 from .models import FaceVector
 from .service import get_service
 
@@ -28,15 +28,15 @@ class IndexStateAdmin(admin.ModelAdmin):
 
     @admin.display(description="Index (this process's FAISS, or the shared Milvus collection)")
     def index(self, state):
-        gallery = get_gallery(state.model_key)
-        applied = gallery.applied
+        index = get_vector_index(state.model_key)
+        applied = index.applied
         if applied is None:
-            return f"{gallery.backend}: not loaded"
+            return f"{index.backend}: not loaded"
         position = "in step" if (applied.epoch, applied.generation) == (state.epoch, state.generation) else (
             "behind: catches up on its next search"
         )
-        vectors = gallery.count()
-        return f"{gallery.backend}: {vectors} vector{pluralize(vectors)} at generation {applied.generation}, {position}"
+        vectors = index.count()
+        return f"{index.backend}: {vectors} vector{pluralize(vectors)} at generation {applied.generation}, {position}"
 
     @admin.display(description="Status")
     def status(self, state):

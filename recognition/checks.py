@@ -83,7 +83,7 @@ def vector_backend_answers(app_configs, **kwargs):
             "(docs/deploy.md), or the address of a Milvus Standalone or Distributed deployment.",
             id="recognition.E005",
         )]
-    from .vectors.milvus_gallery import milvus_client
+    from .vectors.milvus_backend import milvus_client
 
     try:
         milvus_client().list_collections()
@@ -99,7 +99,7 @@ def vector_backend_answers(app_configs, **kwargs):
 
 @register()
 def faiss_vector_type_known(app_configs, **kwargs):
-    from .index import VECTOR_TYPES
+    from .vectors.faiss_index import VECTOR_TYPES
 
     if settings.FAISS_VECTOR_TYPE in VECTOR_TYPES:
         return []

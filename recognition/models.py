@@ -121,7 +121,7 @@ class MilvusCollection(models.Model):
     """What one Milvus collection holds: the change log's epoch and generation applied to it.
 
     Its row is also the lock that lets one process at a time write to the collection
-    (recognition/vectors/milvus_gallery.py).
+    (recognition/vectors/milvus_backend.py).
     """
 
     name = models.CharField(max_length=255, primary_key=True)

@@ -4,7 +4,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from .gallery import get_gallery
+from .vectors.indexes import get_vector_index
 from .models import FaceVector, IndexState
 
 
@@ -14,7 +14,7 @@ def index_new_vector(sender, instance: FaceVector, created, raw=False, **kwargs)
         model_key = instance.model_key
         # robust: the index catches up from the change log at its next search anyway, so a sync
         # that fails now (Milvus down) is logged, never turned into an error of a save that committed.
-        transaction.on_commit(lambda: get_gallery(model_key).sync(), robust=True)
+        transaction.on_commit(lambda: get_vector_index(model_key).sync(), robust=True)
 
 
 @receiver(post_delete, sender=FaceVector)

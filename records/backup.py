@@ -37,9 +37,9 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from recognition.gallery import rebuild
 from recognition.models import FaceVector, IndexState
 from recognition.service import get_service
+from recognition.vectors.indexes import rebuild
 
 from .maintenance import FACES_FOLDER, _stored_files
 

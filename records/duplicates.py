@@ -3,9 +3,9 @@ gallery (`manage.py find_duplicates`, the admin's "Possible duplicates" page).""
 
 from dataclasses import dataclass
 
-from recognition.gallery import get_gallery
 from recognition.models import FaceVector
 from recognition.service import get_service
+from recognition.vectors.indexes import get_vector_index
 
 from .models import Person
 
@@ -33,7 +33,7 @@ def probable_duplicates(threshold: float | None = None) -> list[DuplicatePair]:
     by_collection: dict[str, list[FaceVector]] = {}
     for row in stored.iterator(chunk_size=2000):
         by_collection.setdefault(row.partition, []).append(row)
-    gallery = get_gallery(service.model_key)
+    gallery = get_vector_index(service.model_key)
     owners, found = [], []
     for partition, rows in by_collection.items():
         # Within their own collection only: one person in two collections (staff at two sites, a

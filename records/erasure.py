@@ -2,7 +2,7 @@
 
 Deleting a photo, alone or with its person, writes a `PendingErasure` row in the deleting
 transaction (records/signals.py). Once the delete commits, the file is erased, the index drops the
-vector and has its snapshot written again without it (recognition's faiss_gallery: in the
+vector and has its snapshot written again without it (recognition's faiss_backend: in the
 background, replacing the old file), and the row is removed. When storage fails the row stays, and the erasure
 is retried until it succeeds: by the next request a process serves (at most every
 ERASURE_RETRY_SECONDS), by `manage.py erase_pending` and by `manage.py check_integrity --repair`.
@@ -27,7 +27,7 @@ from django_tasks_db.models import DBTaskResult
 
 from audit.models import AuditEvent
 from jobs.models import Job
-from recognition.gallery import get_gallery
+from recognition.vectors.indexes import get_vector_index
 
 from .models import PendingErasure
 
@@ -69,7 +69,7 @@ def erase_pending(pks=None) -> ErasureResult:
             if pending.model_key and pending.model_key not in purged:
                 # This process's index drops it now and its snapshot goes until it is written
                 # again without it (in the background), Milvus applies the delete now.
-                purged[pending.model_key] = get_gallery(pending.model_key).purge_removed()
+                purged[pending.model_key] = get_vector_index(pending.model_key).purge_removed()
             if pending.model_key and not purged[pending.model_key]:
                 raise SnapshotBeingWritten(pending.model_key)
         # Any storage backend's error (OSError, botocore's, ...) means the same: try again later.

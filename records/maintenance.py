@@ -15,10 +15,10 @@ from easy_thumbnails.models import Thumbnail
 from audit.models import AuditEvent
 from jobs.models import Job
 from recognition.errors import FaceError
-from recognition.gallery import get_gallery, rebuild
 from recognition.imaging import decode_image
 from recognition.models import FaceVector
 from recognition.service import get_service
+from recognition.vectors.indexes import get_vector_index, rebuild
 
 from . import audit
 from .erasure import erase_pending, erase_stored
@@ -43,7 +43,7 @@ def rebuild_index(reembed: bool = False, progress=None, after: str = "", outcome
     for key in keys:
         rebuild(key)
     result = {
-        "total_vectors": get_gallery(model_key).count(),
+        "total_vectors": get_vector_index(model_key).count(),
         "duration_ms": round((time.perf_counter() - started) * 1000, 1),
         "model": model_key,
         "failed": outcome.failures,
@@ -199,7 +199,7 @@ def check_integrity(repair: bool = False) -> IntegrityReport:
     stored_elsewhere = {name for folder in others for name in _stored_files(folder)}
     report.files_without_row = sorted((stored - set(names)) | (stored_elsewhere - set().union(*others.values())))
     model_key = get_service().model_key
-    gallery = get_gallery(model_key)
+    gallery = get_vector_index(model_key)
     gallery.sync()
     photos = FaceImage.objects.filter(face_vector__model_key=model_key)
     wanted = set(photos.values_list("face_vector__vector_id", flat=True))

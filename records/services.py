@@ -12,9 +12,9 @@ from access.scopes import MATCH, READ
 from recognition.backends.base import DetectedFace
 from recognition.calibration import Calibration
 from recognition.errors import FaceError, ImageTooLarge, MultipleFacesDetected, NoReferenceFace, PoorQuality
-from recognition.gallery import get_gallery
 from recognition.imaging import DecodedImage, decode_image, for_storage
 from recognition.service import FaceAnalysis, FaceService, get_service
+from recognition.vectors.indexes import get_vector_index
 from recognition.vectors.types import Neighbour
 
 from . import audit
@@ -466,7 +466,7 @@ def _search(service: FaceService, faces: list[DetectedFace], top_k: int, partiti
     """Each face's nearest people (of `partitions` only, unless None), one database query for all
     of them. A person deleted between the search and the query is left out."""
     vectors = [face.embedding for face in faces]
-    found = get_gallery(service.model_key).search_many(vectors, max(top_k, RUNNER_UP_CANDIDATES), partitions)
+    found = get_vector_index(service.model_key).search_many(vectors, max(top_k, RUNNER_UP_CANDIDATES), partitions)
     people = Person.objects.in_bulk({n.person_id for neighbours in found for n in neighbours})
     return [[(n, people[n.person_id]) for n in neighbours if n.person_id in people] for neighbours in found]
 

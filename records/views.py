@@ -19,9 +19,9 @@ from PIL import Image
 
 from jobs.models import Job
 from recognition.errors import FaceError
-from recognition.gallery import get_gallery
 from recognition.models import FaceVector
 from recognition.service import get_service
+from recognition.vectors.indexes import get_vector_index
 
 from . import audit, jobs, services, thumbnails
 from .export import export_response
@@ -62,7 +62,7 @@ class HomeView(LoginRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         service = get_service()
-        gallery = get_gallery(service.model_key)
+        gallery = get_vector_index(service.model_key)
         gallery.sync()
         return super().get_context_data(
             people=Person.objects.count(),

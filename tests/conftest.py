@@ -66,13 +66,13 @@ def isolated_data(settings, tmp_path):
     """Each test writes photos and index snapshots under its own temporary folder."""
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.INDEX_DIR = tmp_path / "index"
-    from recognition import gallery
+    from recognition.vectors import indexes
 
-    gallery._galleries.clear()
+    indexes._indexes.clear()
     yield
-    for each in gallery._galleries.values():
+    for each in indexes._indexes.values():
         each.wait_for_upkeep()  # no snapshot written into the next test's folder
-    gallery._galleries.clear()
+    indexes._indexes.clear()
 
 
 @pytest.fixture(autouse=True)

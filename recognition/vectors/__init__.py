@@ -1,4 +1,5 @@
-"""The vector index behind one interface (base.VectorGallery), with two implementations chosen by
-VECTOR_BACKEND: `faiss` (faiss_gallery.py, in every process, the default) and `milvus`
-(milvus_gallery.py, one shared Milvus collection per model key). recognition/gallery.py hands out
-the configured one."""
+"""Vector indexes: each model key's face vectors, searched for the nearest people. One interface
+(base.VectorIndex) with two backends chosen by VECTOR_BACKEND: `faiss` (faiss_backend.py, in every
+process, keeping an in-memory FAISS index, faiss_index.py; the default) and `milvus`
+(milvus_backend.py, one shared Milvus collection per model key). indexes.py hands out the
+configured one and starts rebuilds; types.py holds what every backend shares."""

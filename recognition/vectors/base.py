@@ -29,7 +29,7 @@ def database_watermark(model_key: str) -> Watermark:
     return Watermark(state["epoch"], state["generation"]) if state else Watermark(0, 0)
 
 
-class VectorGallery(ABC):
+class VectorIndex(ABC):
     """One model key's vector index: add, remove, the k nearest distinct owners, count, and the
     watermark (epoch, generation) of the change log it has applied."""
 

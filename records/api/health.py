@@ -13,9 +13,9 @@ from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import DatabaseError, connection
 from django.db.models import Count
 
-from recognition.gallery import get_gallery
 from recognition.models import FaceVector
 from recognition.service import get_service
+from recognition.vectors.indexes import get_vector_index
 from records.unavailable import DATABASE, DISK, PHOTO_STORE, VECTOR_INDEX
 
 logger = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ def health_report(partitions: list[str] | None = None) -> dict:
     """With `partitions` (a key limited to some collections) the embeddings stored are theirs
     only, and the index's size, which counts everyone's, is not given."""
     service = get_service()
-    gallery = get_gallery(service.model_key)
+    gallery = get_vector_index(service.model_key)
     index_answers = True
     try:
         vectors = FaceVector.objects.all() if partitions is None else FaceVector.objects.filter(partition__in=partitions)

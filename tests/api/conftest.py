@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 from rest_framework.test import APIClient
 
-from recognition.gallery import get_gallery
 from recognition.models import IndexState, RemovedVector
 from recognition.service import get_service
+from recognition.vectors.indexes import get_vector_index
 from records import services
 from records.models import Collection, FaceImage, Person
 from tests.keys import new_key
@@ -95,7 +95,7 @@ def two_faces_photo(faces_dir) -> bytes:
 
 def stored_state(settings) -> dict:
     """Everything a request could change: rows, stored files, the index and its snapshot."""
-    gallery = get_gallery(get_service().model_key)
+    gallery = get_vector_index(get_service().model_key)
     gallery.sync()
     gallery.wait_for_upkeep()  # a snapshot due is written before, not while, the block runs
     return {

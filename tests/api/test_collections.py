@@ -10,9 +10,9 @@ from django.conf import settings
 
 from access.scopes import ADMIN, ENROL, MANAGE, MATCH, READ
 from audit.models import AuditEvent
-from recognition.gallery import get_gallery
 from recognition.models import FaceVector
 from recognition.service import get_service
+from recognition.vectors.indexes import get_vector_index
 from records.models import Collection, Person
 from tests.keys import key_client
 
@@ -134,7 +134,7 @@ def test_deleting_a_collection_erases_its_people_as_deleting_each_would(api, sit
     assert not Person.objects.filter(pk=bush.pk).exists() and not Collection.objects.filter(name="site-a").exists()
     assert not any(path.exists() for path in files)
     assert not FaceVector.objects.filter(owner_id=bush.pk).exists()
-    gallery = get_gallery(get_service().model_key)
+    gallery = get_vector_index(get_service().model_key)
     gallery.sync()
     assert not vector_ids & gallery.index.vector_ids
     assert AuditEvent.objects.filter(action="delete_person", target=str(bush.pk)).exists()

@@ -8,8 +8,8 @@ import pytest
 from django.core.management import call_command
 
 from audit.models import AuditEvent
-from recognition.gallery import get_gallery
 from recognition.service import get_service
+from recognition.vectors.indexes import get_vector_index
 from records.models import Person
 from tests.images import blurred, downscaled, enlarged
 
@@ -246,7 +246,7 @@ def test_the_check_is_off_with_one_setting_unless_strict(api, face_service, phot
     record = accepted.json()["record"]
     assert (record["id"], record["name"], record["embedding_index"]) == (str(person.pk), "Colin Powell", image.vector_id)
     assert image.sha256 == hashlib.sha256(poor).hexdigest()
-    gallery = get_gallery(get_service().model_key)
+    gallery = get_vector_index(get_service().model_key)
     gallery.sync()
     assert gallery.vector_ids() == {image.vector_id}
 

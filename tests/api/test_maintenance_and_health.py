@@ -4,9 +4,9 @@ import pytest
 from django.db import DatabaseError, connection
 from rest_framework.test import APIClient
 
-from recognition.gallery import get_gallery
 from recognition.models import FaceVector, IndexState
 from recognition.service import get_service
+from recognition.vectors.indexes import get_vector_index
 from records.models import FaceImage
 from tests.keys import key_client
 
@@ -101,7 +101,7 @@ def unreachable(*args):
 
 
 def test_health_is_503_when_the_database_does_not_answer(api, bush, face_service, monkeypatch):
-    gallery = get_gallery(face_service.model_key)
+    gallery = get_vector_index(face_service.model_key)
 
     monkeypatch.setattr(type(gallery), "sync", unreachable)
     response = api.get("/health")

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from recognition.gallery import get_gallery
 from recognition.service import get_service
+from recognition.vectors.indexes import get_vector_index
 from records import services
 from records.models import Collection, FaceImage, Person
 
@@ -121,9 +121,9 @@ def test_a_record_moved_while_its_photo_is_reembedded_keeps_its_vector_in_its_ne
     assert response.status_code == 202, response.json()
     vector = FaceImage.objects.select_related("face_vector").get(person=bush).face_vector
     assert vector.partition == elsewhere.partition
-    [found] = get_gallery(service.model_key).search(vector.vector, 1, partitions=[elsewhere.partition])
+    [found] = get_vector_index(service.model_key).search(vector.vector, 1, partitions=[elsewhere.partition])
     assert found.person_id == bush.pk
-    assert get_gallery(service.model_key).search(vector.vector, 1, partitions=[Collection.default().partition]) == []
+    assert get_vector_index(service.model_key).search(vector.vector, 1, partitions=[Collection.default().partition]) == []
 
 
 def test_downloading_a_photo_whose_file_is_missing_is_404_on_the_api_and_the_pages(

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from recognition.gallery import get_gallery
 from recognition.service import get_service
+from recognition.vectors.indexes import get_vector_index
 from records.models import FaceImage, Person
 
 from .samples import upload
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 
 def index_vector_ids() -> set[int]:
-    gallery = get_gallery(get_service().model_key)
+    gallery = get_vector_index(get_service().model_key)
     gallery.sync()
     return gallery.vector_ids()
 

@@ -1,4 +1,4 @@
-"""The FAISS backend's long work off the request path (recognition/vectors/faiss_gallery.py): a
+"""The FAISS backend's long work off the request path (recognition/vectors/faiss_backend.py): a
 snapshot written and IVF trained on a background thread from a frozen index while searches and
 changes go on, and neither losing nor bringing back a vector. Made-up unit vectors, no model."""
 
@@ -8,11 +8,11 @@ import uuid
 import numpy as np
 import pytest
 
-from recognition import index as index_module
-from recognition.gallery import get_gallery
-from recognition.index import FrozenIndex, VectorIndex
+from recognition.vectors import faiss_index as index_module
 from recognition.models import FaceVector
-from recognition.vectors import faiss_gallery
+from recognition.vectors import faiss_backend
+from recognition.vectors.faiss_index import FrozenIndex, FaissIndex
+from recognition.vectors.indexes import get_vector_index
 
 MODEL = "Test:upkeep:v1"
 DIMENSION = 16
@@ -30,7 +30,7 @@ def store(vectors) -> list[FaceVector]:
 
 
 def nearest_owner(vector):
-    found = get_gallery(MODEL).search(vector, 1)
+    found = get_vector_index(MODEL).search(vector, 1)
     return found[0].person_id if found else None
 
 
@@ -54,23 +54,23 @@ class HeldBack:
 def installed_snapshots(monkeypatch) -> list[tuple[int, set[int]]]:
     """The (generation, vector ids) of every snapshot put in place, read as it is renamed."""
     installed = []
-    replace = faiss_gallery.os.replace
+    replace = faiss_backend.os.replace
 
     def recording_replace(source, target):
-        snapshot, watermark = VectorIndex.load(source)
+        snapshot, watermark = FaissIndex.load(source)
         installed.append((watermark["generation"], snapshot.vector_ids))
         replace(source, target)
 
-    monkeypatch.setattr(faiss_gallery.os, "replace", recording_replace)
+    monkeypatch.setattr(faiss_backend.os, "replace", recording_replace)
     return installed
 
 
 def test_a_snapshot_is_written_while_searches_and_changes_go_on(monkeypatch):
-    monkeypatch.setattr(faiss_gallery, "SAVE_EVERY_CHANGES", 5)
+    monkeypatch.setattr(faiss_backend, "SAVE_EVERY_CHANGES", 5)
     write = HeldBack(monkeypatch, "write")
     vectors = unit_vectors(8, seed=1)
     stored = store(vectors[:5])  # the fifth change makes a snapshot due
-    gallery = get_gallery(MODEL)
+    gallery = get_vector_index(MODEL)
     assert write.entered.wait(timeout=120)
 
     # The write is held: a request that searched only returns if it did not wait for it.
@@ -82,7 +82,7 @@ def test_a_snapshot_is_written_while_searches_and_changes_go_on(monkeypatch):
     gallery.wait_for_upkeep()
 
     assert write.released
-    snapshot, watermark = VectorIndex.load(gallery.path)
+    snapshot, watermark = FaissIndex.load(gallery.path)
     held = {v.vector_id for v in stored + later if v.generation <= watermark["generation"]}
     assert snapshot.vector_ids == held and len(held) >= 5
     assert gallery.count() == 8 and gallery.index._index.ntotal == 8  # the changes folded in
@@ -90,7 +90,7 @@ def test_a_snapshot_is_written_while_searches_and_changes_go_on(monkeypatch):
 
 def test_a_delete_writes_a_fresh_snapshot_without_the_vector(monkeypatch):
     stored = store(unit_vectors(4, seed=2))
-    gallery = get_gallery(MODEL)
+    gallery = get_vector_index(MODEL)
     gallery.sync()
     gallery.save()
     erased = stored[1]
@@ -100,7 +100,7 @@ def test_a_delete_writes_a_fresh_snapshot_without_the_vector(monkeypatch):
     gallery.purge_removed()  # what records/erasure.py calls once the delete commits
     gallery.wait_for_upkeep()
 
-    snapshot, watermark = VectorIndex.load(gallery.path)
+    snapshot, watermark = FaissIndex.load(gallery.path)
     assert watermark["generation"] == gallery.generation
     assert snapshot.vector_ids == {v.vector_id for v in stored} - {erased.vector_id}
     assert erased.embedding not in gallery.path.read_bytes()
@@ -112,11 +112,11 @@ def test_a_write_overtaken_by_a_removal_is_never_put_in_place(monkeypatch):
     """A removal that commits while a snapshot holding the vector is being written: that snapshot
     is thrown away, and so is the older one on disk; the next write goes without the vector."""
     stored = store(unit_vectors(6, seed=3))
-    gallery = get_gallery(MODEL)
+    gallery = get_vector_index(MODEL)
     gallery.sync()
     gallery.save()
     installed = installed_snapshots(monkeypatch)
-    monkeypatch.setattr(faiss_gallery, "SAVE_EVERY_CHANGES", 1)
+    monkeypatch.setattr(faiss_backend, "SAVE_EVERY_CHANGES", 1)
     write = HeldBack(monkeypatch, "write")
     store(unit_vectors(1, seed=4))  # a snapshot becomes due: the write starts, and is held
     assert write.entered.wait(timeout=120)
@@ -139,7 +139,7 @@ def test_a_retrain_swap_loses_nothing_and_brings_nothing_back(seed):
     index: after the swap the index holds exactly what a plain dict of the changes holds, and
     while frozen every search is the exact answer over that dict."""
     rng = np.random.default_rng(seed)
-    index = VectorIndex(approximate_above=60, nprobe=1 << 20)  # every list probed: exact
+    index = FaissIndex(approximate_above=60, nprobe=1 << 20)  # every list probed: exact
     expected: dict[int, np.ndarray] = {}
     next_id = 0
 
@@ -198,7 +198,7 @@ def test_the_gallery_trains_in_the_background_while_vectors_come_and_go(settings
     settings.APPROXIMATE_INDEX_ABOVE = 40
     training = HeldBack(monkeypatch, "retrained")
     stored = store(unit_vectors(41, seed=5))  # the 41st makes training due
-    gallery = get_gallery(MODEL)
+    gallery = get_vector_index(MODEL)
     assert training.entered.wait(timeout=120)
 
     added = store(unit_vectors(5, seed=6))
@@ -218,14 +218,14 @@ def test_the_gallery_trains_in_the_background_while_vectors_come_and_go(settings
 @pytest.mark.parametrize("approximate", [False, True])
 def test_float16_round_trip_through_a_snapshot(tmp_path, approximate):
     vectors = unit_vectors(300, seed=7)
-    index = VectorIndex(approximate_above=100 if approximate else None, nprobe=1 << 20, vector_type="float16")
+    index = FaissIndex(approximate_above=100 if approximate else None, nprobe=1 << 20, vector_type="float16")
     index.add(list(range(300)), vectors, [uuid.UUID(int=i + 1) for i in range(300)])
     index.reorganise()
     assert index.is_approximate == approximate
     index.save(tmp_path / "snap.npz", epoch=1, generation=4)
 
-    loaded, watermark = VectorIndex.load(tmp_path / "snap.npz")
-    assert VectorIndex.read_vector_type(tmp_path / "snap.npz") == "float16" == loaded.vector_type
+    loaded, watermark = FaissIndex.load(tmp_path / "snap.npz")
+    assert FaissIndex.read_vector_type(tmp_path / "snap.npz") == "float16" == loaded.vector_type
     assert watermark == {"epoch": 1, "generation": 4}
     ids, stored = index_module._contents(loaded._index, DIMENSION)
     assert sorted(ids.tolist()) == list(range(300))
@@ -235,19 +235,19 @@ def test_float16_round_trip_through_a_snapshot(tmp_path, approximate):
 
 def test_a_snapshot_of_another_vector_type_is_not_loaded(settings):
     stored = store(unit_vectors(3, seed=8))
-    gallery = get_gallery(MODEL)
+    gallery = get_vector_index(MODEL)
     gallery.sync()
     gallery.save()
-    assert VectorIndex.read_vector_type(gallery.path) == "float32"
+    assert FaissIndex.read_vector_type(gallery.path) == "float32"
 
     settings.FAISS_VECTOR_TYPE = "float16"
-    restarted = faiss_gallery.FaissGallery(MODEL)
+    restarted = faiss_backend.FaissVectorIndex(MODEL)
     restarted.sync()
     restarted.wait_for_upkeep()
 
     assert restarted.index.vector_type == "float16"
     assert restarted.vector_ids() == {v.vector_id for v in stored}
-    assert VectorIndex.read_vector_type(restarted.path) == "float16"  # written again in its own type
+    assert FaissIndex.read_vector_type(restarted.path) == "float16"  # written again in its own type
 
 
 def test_check_names_an_unknown_vector_type(settings):

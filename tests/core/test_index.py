@@ -4,7 +4,7 @@ import uuid
 
 import numpy as np
 
-from recognition.index import VectorIndex
+from recognition.vectors.faiss_index import FaissIndex
 
 
 def unit(*values):
@@ -17,7 +17,7 @@ ALICE, BOB, CAROL = uuid.uuid4(), uuid.uuid4(), uuid.UUID(bytes=b"\x01" * 15 + b
 
 
 def make_index():
-    index = VectorIndex()
+    index = FaissIndex()
     index.add(
         [0, 1, 2, 3],
         np.stack([unit(1, 0), unit(1, 0.1), unit(0, 1), unit(0.7, 0.7)]),
@@ -34,7 +34,7 @@ def test_ranks_distinct_people_by_their_nearest_vector():
 
 
 def test_top_k_people_even_when_one_person_has_many_vectors():
-    index = VectorIndex()
+    index = FaissIndex()
     index.add(list(range(50)), np.stack([unit(1, i / 1000) for i in range(50)]), [ALICE] * 50)
     index.add([50], unit(0, 1)[None], [BOB])
     assert [n.person_id for n in index.search_people(unit(1, 0), top_k=2)] == [ALICE, BOB]
@@ -55,13 +55,13 @@ def test_adding_an_id_again_replaces_it():
 
 
 def test_empty_index_finds_nobody():
-    assert VectorIndex().search_people(unit(1), top_k=5) == []
+    assert FaissIndex().search_people(unit(1), top_k=5) == []
 
 
 def test_snapshot_round_trip(tmp_path):
     index = make_index()
     index.save(tmp_path / "snap.npz", epoch=3, generation=17)
-    loaded, watermark = VectorIndex.load(tmp_path / "snap.npz")
+    loaded, watermark = FaissIndex.load(tmp_path / "snap.npz")
     assert watermark == {"epoch": 3, "generation": 17}
     assert loaded.vector_ids == {0, 1, 2, 3}
     # CAROL's UUID ends in a zero byte: it must survive the trip unchanged.
@@ -79,7 +79,7 @@ def test_a_snapshot_written_before_the_index_came_first_in_the_file_still_loads(
         tmp_path / "old.npz", index=faiss.serialize_index(index._index), ids=np.arange(4), people=people,
         partitions=np.array([""] * 4), epoch=np.int64(2), generation=np.int64(5),
     )
-    loaded, watermark = VectorIndex.load(tmp_path / "old.npz")
-    assert watermark == {"epoch": 2, "generation": 5} == VectorIndex.read_watermark(tmp_path / "old.npz")
+    loaded, watermark = FaissIndex.load(tmp_path / "old.npz")
+    assert watermark == {"epoch": 2, "generation": 5} == FaissIndex.read_watermark(tmp_path / "old.npz")
     assert loaded.vector_type == "float32"
     assert [n.person_id for n in loaded.search_people(unit(0.7, 0.7), 1)] == [CAROL]

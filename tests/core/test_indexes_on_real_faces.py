@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from django.db import transaction
 
-from recognition.gallery import get_gallery
 from recognition.imaging import decode_image
-from recognition.index import VectorIndex
 from recognition.models import FaceVector
-from recognition.vectors import faiss_gallery
+from recognition.vectors import faiss_backend
+from recognition.vectors.faiss_index import FaissIndex
+from recognition.vectors.indexes import get_vector_index
 
 MODEL = "Test:real-faces:v1"
 PEOPLE = 100  # enrolled with their first photo, probed with their second
@@ -44,7 +44,7 @@ def faces(lfw_people, face_service):
 
 def exact_answers(faces, top_k=5):
     gallery, owners, probes, _ = faces
-    index = VectorIndex()
+    index = FaissIndex()
     index.add(list(range(len(gallery))), gallery, owners)
     return [index.search_people(probe, top_k) for probe in probes]
 
@@ -73,13 +73,13 @@ def test_the_exact_scan_names_the_probes(faces):
 def test_faiss_ivf_in_float16_from_a_snapshot_answers_as_the_exact_scan(faces, settings, monkeypatch):
     settings.APPROXIMATE_INDEX_ABOVE, settings.FAISS_VECTOR_TYPE = 100, "float16"
     stored(faces)
-    gallery = get_gallery(MODEL)
+    gallery = get_vector_index(MODEL)
     gallery.sync()
     gallery.wait_for_upkeep()  # IVF trained on a background thread once past 100 vectors
     gallery.save()  # the snapshot the next upkeep would write
     assert gallery.index.is_approximate and gallery.index.vector_type == "float16"
 
-    restarted = faiss_gallery.FaissGallery(MODEL)  # a new worker, on the same DATA_DIR
+    restarted = faiss_backend.FaissVectorIndex(MODEL)  # a new worker, on the same DATA_DIR
     monkeypatch.setattr(restarted, "rebuild_from_database", lambda state: pytest.fail("the snapshot was not loaded"))
     restarted.sync()
     assert restarted.index.is_approximate and restarted.index.vector_type == "float16"
@@ -92,7 +92,7 @@ def test_faiss_ivf_in_float16_from_a_snapshot_answers_as_the_exact_scan(faces, s
 def test_milvus_hnsw_answers_as_the_exact_scan(faces, milvus_backend, settings):
     settings.MILVUS_INDEX_TYPE = "HNSW"
     stored(faces)
-    gallery = get_gallery(MODEL)
+    gallery = get_vector_index(MODEL)
     # 40 of the probes: a search with Strong consistency takes about 0.2 s on the real server.
     found = gallery.search_many(faces[2][:40], 5)
     assert gallery.client.describe_index(gallery.name, index_name="embedding")["index_type"] == "HNSW"

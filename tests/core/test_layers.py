@@ -113,7 +113,7 @@ def test_the_milvus_backend_does_not_import_faiss():
     # A process using VECTOR_BACKEND=milvus need not load FAISS: the types the backends share
     # live in recognition/vectors/types.py, not in the FAISS index module.
     root = Path(recognition.__file__).parent
-    seen, todo = set(), [root / "vectors" / "milvus_gallery.py"]
+    seen, todo = set(), [root / "vectors" / "milvus_backend.py"]
     while todo:
         source = todo.pop()
         if source not in seen:
@@ -122,4 +122,4 @@ def test_the_milvus_backend_does_not_import_faiss():
     assert root / "vectors" / "types.py" in seen  # the walk follows relative imports
     reached = {name for source in seen for name in imported_modules(source)}
     assert "faiss" not in reached
-    assert root / "index.py" not in seen
+    assert root / "vectors" / "faiss_index.py" not in seen

@@ -5,7 +5,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from recognition.errors import NoFaceDetected
-from recognition.gallery import get_gallery, rebuild
+from recognition.vectors.indexes import get_vector_index, rebuild
 from records.models import FaceImage, Person
 from records.services import add_image, enrol, match
 from tests.images import faceless_photo
@@ -112,13 +112,13 @@ def test_rebuild_gives_the_same_answers(gallery_of_three, photo):
 
 def test_index_survives_a_restart(gallery_of_three, photo):
     model_key = FaceImage.objects.first().model_key
-    gallery = get_gallery(model_key)
+    gallery = get_vector_index(model_key)
     gallery.sync()
     gallery.save()
-    from recognition import gallery as gallery_module
+    from recognition.vectors import indexes as gallery_module
 
-    gallery_module._galleries.clear()  # as a new process would start
-    restarted = get_gallery(model_key)
+    gallery_module._indexes.clear()  # as a new process would start
+    restarted = get_vector_index(model_key)
     restarted.sync()
     assert restarted.index.vector_ids == gallery.index.vector_ids
     assert match(photo("Tony_Blair", 3), top_k=1)["best_match"]["name"] == "Tony_Blair"

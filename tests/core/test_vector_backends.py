@@ -14,10 +14,10 @@ import pytest
 from django.db import connection
 
 from bench.serving import database_url
-from tests.conftest import vector_store
-from recognition.gallery import get_gallery, rebuild
 from recognition.models import FaceVector
 from recognition.vectors.base import database_watermark
+from recognition.vectors.indexes import get_vector_index, rebuild
+from tests.conftest import vector_store
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "Test:contract:v1"
@@ -42,19 +42,19 @@ def store(vectors, owners, model_key=MODEL) -> list[FaceVector]:
 
 
 def owners_found(vector, top_k=5, model_key=MODEL) -> list[uuid.UUID]:
-    return [n.person_id for n in get_gallery(model_key).search(vector, top_k)]
+    return [n.person_id for n in get_vector_index(model_key).search(vector, top_k)]
 
 
 def test_the_owner_of_the_nearest_vector_comes_first(vector_backend):
     vectors, owners = unit_vectors(6, seed=1), [uuid.uuid4() for _ in range(6)]
     store(vectors, owners)
     for vector, owner in zip(vectors, owners):
-        found = get_gallery(MODEL).search(near(vector, 0.05, seed=2), top_k=3)
+        found = get_vector_index(MODEL).search(near(vector, 0.05, seed=2), top_k=3)
         assert found[0].person_id == owner
         assert 0 <= found[0].distance < 0.01
         assert [n.distance for n in found] == sorted(n.distance for n in found)
-    assert get_gallery(MODEL).count() == 6
-    assert get_gallery(MODEL).backend == vector_backend
+    assert get_vector_index(MODEL).count() == 6
+    assert get_vector_index(MODEL).backend == vector_backend
 
 
 def test_top_k_distinct_owners_when_one_owner_has_many_vectors(vector_backend):
@@ -63,7 +63,7 @@ def test_top_k_distinct_owners_when_one_owner_has_many_vectors(vector_backend):
     # Fifty photos of one person nearer the query than anybody else's.
     store([near(query, 0.05 + i / 1000, seed=100 + i) for i in range(50)], [crowd] * 50)
     store([near(query, 0.5 + i / 10, seed=200 + i) for i in range(3)], others)
-    found = get_gallery(MODEL).search(query, top_k=4)
+    found = get_vector_index(MODEL).search(query, top_k=4)
     assert [n.person_id for n in found] == [crowd, *others]
     assert len({n.vector_id for n in found}) == 4
 
@@ -74,8 +74,8 @@ def test_a_deleted_vector_is_never_returned(vector_backend):
     assert owners_found(vectors[1], top_k=1) == [owners[1]]
     stored[1].delete()  # logs the removal, as deleting a photo does
     assert owners[1] not in owners_found(vectors[1], top_k=3)
-    assert get_gallery(MODEL).count() == 2
-    assert get_gallery(MODEL).vector_ids() == {stored[0].vector_id, stored[2].vector_id}
+    assert get_vector_index(MODEL).count() == 2
+    assert get_vector_index(MODEL).vector_ids() == {stored[0].vector_id, stored[2].vector_id}
 
 
 def test_a_person_keeps_being_found_while_they_have_a_photo_left(vector_backend):
@@ -83,7 +83,7 @@ def test_a_person_keeps_being_found_while_they_have_a_photo_left(vector_backend)
     first, second = store(unit_vectors(2, seed=5), [person, person])
     first.delete()
     assert owners_found(first.vector, top_k=1) == [person]
-    assert get_gallery(MODEL).search(first.vector, top_k=1)[0].vector_id == second.vector_id
+    assert get_vector_index(MODEL).search(first.vector, top_k=1)[0].vector_id == second.vector_id
 
 
 def test_model_keys_are_kept_apart(vector_backend):
@@ -106,7 +106,7 @@ def test_a_search_kept_to_partitions_returns_none_of_another(vector_backend):
     for vector, owner in zip(unit_vectors(5, seed=12), farther):
         FaceVector.objects.store(MODEL, owner, vector, partition="far")
 
-    gallery = get_gallery(MODEL)
+    gallery = get_vector_index(MODEL)
     assert {n.person_id for n in gallery.search(query, 3, partitions=["far"])} <= set(farther)
     assert len(gallery.search(query, 3, partitions=["far"])) == 3
     assert {n.person_id for n in gallery.search(query, 3)} <= set(nearer)
@@ -114,8 +114,8 @@ def test_a_search_kept_to_partitions_returns_none_of_another(vector_backend):
 
 
 def test_an_empty_gallery_finds_nobody(vector_backend):
-    assert get_gallery(MODEL).search(unit_vectors(1, seed=7)[0], top_k=5) == []
-    assert get_gallery(MODEL).count() == 0
+    assert get_vector_index(MODEL).search(unit_vectors(1, seed=7)[0], top_k=5) == []
+    assert get_vector_index(MODEL).count() == 0
 
 
 def test_a_rebuild_gives_the_same_answers(vector_backend):
@@ -123,19 +123,19 @@ def test_a_rebuild_gives_the_same_answers(vector_backend):
     stored = store(vectors, owners)
     stored[3].delete()
     query = near(vectors[5], 0.3, seed=9)
-    before = get_gallery(MODEL).search(query, top_k=5)
+    before = get_vector_index(MODEL).search(query, top_k=5)
     epoch = database_watermark(MODEL).epoch
     rebuild(MODEL)
     assert database_watermark(MODEL).epoch == epoch + 1
-    assert get_gallery(MODEL).search(query, top_k=5) == before
-    assert get_gallery(MODEL).count() == 19
-    assert get_gallery(MODEL).applied == database_watermark(MODEL)
+    assert get_vector_index(MODEL).search(query, top_k=5) == before
+    assert get_vector_index(MODEL).count() == 19
+    assert get_vector_index(MODEL).applied == database_watermark(MODEL)
 
 
 def test_replaying_a_change_is_harmless(vector_backend):
     vectors, owners = unit_vectors(2, seed=10), [uuid.uuid4() for _ in range(2)]
     stored = store(vectors, owners)
-    gallery = get_gallery(MODEL)
+    gallery = get_vector_index(MODEL)
     gallery.sync()
     gallery.add([stored[0].vector_id], vectors[:1], owners[:1])  # a writer that died before recording it
     gallery.remove([stored[1].vector_id, 10**9])  # and an id the index never held
@@ -144,7 +144,7 @@ def test_replaying_a_change_is_harmless(vector_backend):
 
 
 def test_the_applied_generation_follows_the_database(vector_backend):
-    gallery = get_gallery(MODEL)
+    gallery = get_vector_index(MODEL)
     store(unit_vectors(3, seed=11), [uuid.uuid4() for _ in range(3)])
     assert gallery.applied != database_watermark(MODEL)  # nothing searched yet
     gallery.sync()
@@ -167,7 +167,7 @@ def test_catches_up_after_another_process_wrote(vector_backend, settings, tmp_pa
 
     assert owners_found(vectors[2], top_k=1) == [owners[2]]
     assert owners[0] not in owners_found(vectors[0], top_k=3)
-    assert get_gallery(MODEL).applied == database_watermark(MODEL)
+    assert get_vector_index(MODEL).applied == database_watermark(MODEL)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -179,20 +179,20 @@ def test_reloads_after_another_process_rebuilt(vector_backend, settings, tmp_pat
     # Another process deletes a vector and starts a new epoch: the removal log before it is gone,
     # so only reloading from the database drops the vector here.
     script = (
-        f"from recognition.models import FaceVector; from recognition.gallery import rebuild; "
+        f"from recognition.models import FaceVector; from recognition.vectors.indexes import rebuild; "
         f"FaceVector.objects.get(pk={stored[1].pk}).delete(); rebuild({MODEL!r})"
     )
     other_process(settings, tmp_path, "shell", "-c", script)
 
     assert owners[1] not in owners_found(vectors[1], top_k=3)
-    assert get_gallery(MODEL).count() == 2
-    assert get_gallery(MODEL).applied == database_watermark(MODEL)
+    assert get_vector_index(MODEL).count() == 2
+    assert get_vector_index(MODEL).applied == database_watermark(MODEL)
 
 
 def test_search_many_answers_each_vector(vector_backend):
     vectors, owners = unit_vectors(4, seed=19), [uuid.uuid4() for _ in range(4)]
     store(vectors, owners)
-    found = get_gallery(MODEL).search_many([near(v, 0.05, seed=20 + i) for i, v in enumerate(vectors)], top_k=2)
+    found = get_vector_index(MODEL).search_many([near(v, 0.05, seed=20 + i) for i, v in enumerate(vectors)], top_k=2)
     assert [answer[0].person_id for answer in found] == owners
     assert all(len(answer) == 2 for answer in found)
 
@@ -204,7 +204,7 @@ def test_distinct_owners_within_a_partition_when_one_has_many_vectors(vector_bac
         FaceVector.objects.store(MODEL, crowd, near(query, 0.05 + number / 1000, seed=300 + number), partition="a")
     FaceVector.objects.store(MODEL, other, near(query, 0.8, seed=400), partition="a")
     FaceVector.objects.store(MODEL, outsider, near(query, 0.02, seed=401), partition="b")
-    found = get_gallery(MODEL).search(query, top_k=2, partitions=["a"])
+    found = get_vector_index(MODEL).search(query, top_k=2, partitions=["a"])
     assert [n.person_id for n in found] == [crowd, other]
 
 
@@ -237,7 +237,7 @@ def test_enrol_match_and_erase_real_photos(vector_backend, face_service, photo, 
     with django_capture_on_commit_callbacks(execute=True):
         Person.objects.get(pk=blair.pk).delete()
     assert [m["id"] for m in match(photo("Tony_Blair", 3), top_k=5)["top_matches"]] == [str(powell.pk)]
-    assert get_gallery(face_service.model_key).count() == 1
+    assert get_vector_index(face_service.model_key).count() == 1
 
 
 def test_check_says_when_milvus_does_not_answer(settings):
@@ -272,10 +272,10 @@ def test_check_is_content_with_a_milvus_that_answers(vector_backend):
 
 
 def as_a_new_process_finds_it():
-    from recognition import gallery as galleries
+    from recognition.vectors import indexes as galleries
 
-    galleries._galleries.clear()
-    return get_gallery(MODEL)
+    galleries._indexes.clear()
+    return get_vector_index(MODEL)
 
 
 def test_a_collection_made_before_partitions_is_reloaded_from_the_database(milvus_backend):
@@ -285,7 +285,7 @@ def test_a_collection_made_before_partitions_is_reloaded_from_the_database(milvu
     mine, theirs = uuid.uuid4(), uuid.uuid4()
     FaceVector.objects.store(MODEL, mine, near(query, 0.05, seed=14), partition="mine")
     FaceVector.objects.store(MODEL, theirs, query, partition="theirs")
-    gallery = get_gallery(MODEL)
+    gallery = get_vector_index(MODEL)
     gallery.sync()
     # The collection as the first Milvus backend made it: no partition field, and the generation
     # it holds recorded as the database's.
@@ -307,14 +307,14 @@ def test_a_collection_made_before_partitions_is_reloaded_from_the_database(milvu
     found = as_a_new_process_finds_it().search(query, top_k=2, partitions=["mine"])
     assert [n.person_id for n in found] == [mine]
     assert {f["name"] for f in client.describe_collection(gallery.name)["fields"]} >= {"partition"}
-    assert get_gallery(MODEL).count() == 2
+    assert get_vector_index(MODEL).count() == 2
 
 
 def test_a_released_collection_is_loaded_again(milvus_backend):
     """As Milvus Lite leaves every collection after it restarts."""
     vectors, owners = unit_vectors(3, seed=15), [uuid.uuid4() for _ in range(3)]
     store(vectors, owners)
-    gallery = get_gallery(MODEL)
+    gallery = get_vector_index(MODEL)
     gallery.sync()
     gallery.client.release_collection(gallery.name)
     assert owners_found(vectors[1], top_k=1) == [owners[1]]
@@ -330,7 +330,7 @@ def test_hnsw_above_the_size_set(milvus_backend, settings, caplog):
     settings.MILVUS_HNSW_ABOVE = 5
     vectors, owners = unit_vectors(8, seed=16), [uuid.uuid4() for _ in range(8)]
     store(vectors[:4], owners[:4])
-    gallery = get_gallery(MODEL)
+    gallery = get_vector_index(MODEL)
     gallery.sync()
     assert index_type(gallery) == "FLAT"
     store(vectors[4:], owners[4:])
@@ -350,7 +350,7 @@ def test_hnsw_above_the_size_set(milvus_backend, settings, caplog):
     FaceVector.objects.filter(owner_id__in=owners[:5]).delete()
     rebuild(MODEL)
     assert index_type(gallery) == "FLAT"
-    assert get_gallery(MODEL).count() == 3
+    assert get_vector_index(MODEL).count() == 3
 
 
 def test_a_fixed_index_type_is_what_a_loaded_collection_gets(milvus_backend, settings):
@@ -358,11 +358,11 @@ def test_a_fixed_index_type_is_what_a_loaded_collection_gets(milvus_backend, set
     vectors, owners = unit_vectors(3, seed=17), [uuid.uuid4() for _ in range(3)]
     store(vectors, owners)
     assert owners_found(vectors[2], top_k=1) == [owners[2]]
-    assert index_type(get_gallery(MODEL)) == "HNSW"
+    assert index_type(get_vector_index(MODEL)) == "HNSW"
     settings.MILVUS_INDEX_TYPE, settings.MILVUS_HNSW_ABOVE = "FLAT", 0
     rebuild(MODEL)
     assert owners_found(vectors[0], top_k=1) == [owners[0]]
-    assert index_type(get_gallery(MODEL)) == "FLAT"
+    assert index_type(get_vector_index(MODEL)) == "FLAT"
 
 
 

@@ -10,9 +10,9 @@ from django.test.utils import CaptureQueriesContext
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
 
 from jobs.models import Job
-from recognition.gallery import get_gallery
 from recognition.models import FaceVector, IndexState
 from recognition.service import get_service
+from recognition.vectors.indexes import get_vector_index
 from records import services
 from records.models import FaceImage, Person
 
@@ -128,13 +128,13 @@ def test_delete_a_person_erases_files_and_vectors(admin_client, enrol, django_ca
     assertRedirects(response, PEOPLE)
     assert not FaceImage.objects.exists()
     assert stored_files() == []
-    assert get_gallery(model_key).count() == 0
+    assert get_vector_index(model_key).count() == 0
 
 
 def test_bulk_delete_erases_files_and_vectors(admin_client, enrol, upload, django_capture_on_commit_callbacks):
     alice, bob = enrol(ALICE), enrol(BOB)
     services.add_image(alice, upload(ALICE, 1).read())
-    gallery = get_gallery(get_service().model_key)
+    gallery = get_vector_index(get_service().model_key)
     gallery.sync()
     assert gallery.count() == 3 and len(stored_files()) == 3
     with django_capture_on_commit_callbacks(execute=True):
@@ -249,7 +249,7 @@ def test_reembed_reports_a_photo_that_now_fails(admin_client, enrol):
 def test_index_status_shows_vectors_generation_and_staleness(admin_client, enrol):
     enrol(ALICE)
     model_key = get_service().model_key
-    get_gallery(model_key).sync()
+    get_vector_index(model_key).sync()
     enrol(BOB)  # after this process last caught up
     IndexState.objects.create(model_key=OLD_MODEL, generation=5, epoch=2)
     response = admin_client.get(INDEX)
@@ -262,7 +262,7 @@ def test_index_status_shows_vectors_generation_and_staleness(admin_client, enrol
     assertContains(response, "stale: embedded by another model")
     assertContains(response, "not loaded")  # the old model's index
     assertContains(response, "Rebuild the index from the database")
-    get_gallery(model_key).sync()
+    get_vector_index(model_key).sync()
     assertContains(admin_client.get(INDEX), f"2 vectors at generation {state.generation}, in step")
 
 

@@ -7,8 +7,8 @@ from django.contrib.auth.models import Permission
 from pytest_django.asserts import assertContains, assertRedirects
 
 from audit.models import AuditEvent
-from recognition.gallery import get_gallery
 from recognition.models import FaceVector
+from recognition.vectors.indexes import get_vector_index
 from records import services
 from records.maintenance import reembed_images
 from records.merging import MergeRefused, merge_people
@@ -36,7 +36,7 @@ def test_a_merged_persons_photo_names_the_kept_record_on_every_worker(vector_bac
     model_key = services.get_service().model_key
     # Another worker, its index loaded while both records existed: it learns of the merge only
     # from the database's change log.
-    other_worker = type(get_gallery(model_key))(model_key)
+    other_worker = type(get_vector_index(model_key))(model_key)
     probe = services.analyse_photo(photo(BOB, 1)).primary.embedding
     assert other_worker.search(probe, 2)[0].person_id == removed.pk
 
@@ -49,7 +49,7 @@ def test_a_merged_persons_photo_names_the_kept_record_on_every_worker(vector_bac
     result = services.match(photo(BOB, 5), top_k=5)
     assert result["best_match"]["id"] == str(kept.pk)
     assert [candidate["id"] for candidate in result["top_matches"]] == [str(kept.pk)]
-    for worker in (get_gallery(model_key), other_worker):
+    for worker in (get_vector_index(model_key), other_worker):
         assert [n.person_id for n in worker.search(probe, 5)] == [kept.pk]
         assert worker.vector_ids() == set(FaceVector.objects.filter(model_key=model_key).values_list("vector_id", flat=True))
     assert not FaceVector.objects.filter(owner_id=removed.pk).exists()
@@ -74,7 +74,7 @@ def test_vectors_of_every_model_key_move_and_the_merge_is_audited(photo, django_
     assert (moved.face_vector.model_key, moved.face_vector.owner_id) == (OLD_MODEL, kept.pk)
     assert np.array_equal(moved.vector, old_vector)
     assert set(FaceVector.objects.values_list("owner_id", flat=True)) == {kept.pk}
-    assert [n.person_id for n in get_gallery(OLD_MODEL).search(old_vector, 3)] == [kept.pk]
+    assert [n.person_id for n in get_vector_index(OLD_MODEL).search(old_vector, 3)] == [kept.pk]
     merge_event = AuditEvent.objects.get(action=AuditEvent.Action.UPDATE_PERSON, target=str(kept.pk))
     assert merge_event.detail["merged_from"] == str(removed.pk)
     assert len(merge_event.detail["photos"]) == 2

@@ -13,9 +13,9 @@ from PIL import Image
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
 
 from audit.models import AuditEvent
-from recognition.gallery import get_gallery
 from recognition.models import FaceVector, RemovedVector
 from recognition.service import get_service
+from recognition.vectors.indexes import get_vector_index
 from records import services
 from records.models import Collection, FaceImage, Person
 
@@ -247,7 +247,7 @@ def test_remove_a_photo_erases_its_file_and_vector(operator, enrol, upload, djan
     assert not second_file.exists()
     assert list(person.images.all()) == [person.first_image]
     assert RemovedVector.objects.filter(vector_id=second.vector_id).exists()
-    assert second.vector_id not in get_gallery(second.model_key).vector_ids()
+    assert second.vector_id not in get_vector_index(second.model_key).vector_ids()
 
 
 def test_removing_the_last_photo_warns(operator, enrol):
@@ -283,7 +283,7 @@ def test_delete_erases_the_person_their_photos_and_vectors(operator, enrol, djan
     assert_shows(response, "Colin Powell was deleted, with their photos and face data.")
     assert not Person.objects.exists() and not FaceImage.objects.exists()
     assert stored_files() == []
-    assert len(get_gallery(image.model_key).index) == 0
+    assert len(get_vector_index(image.model_key).index) == 0
 
 
 # --- Stored photos ------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import uuid
 import numpy as np
 import pytest
 
-from recognition.index import RETRAIN_GROWTH, VectorIndex
+from recognition.vectors.faiss_index import RETRAIN_GROWTH, FaissIndex
 
 DIMENSION = 32
 
@@ -43,13 +43,13 @@ def vectors():
 
 
 def test_stays_exact_up_to_the_threshold(vectors):
-    index = filled(VectorIndex(approximate_above=6000), vectors)
+    index = filled(FaissIndex(approximate_above=6000), vectors)
     assert not index.is_approximate
     assert len(index) == 6000
 
 
 def test_turns_approximate_above_the_threshold_and_keeps_every_vector(vectors):
-    index = filled(VectorIndex(approximate_above=3000, nprobe=8), vectors)
+    index = filled(FaissIndex(approximate_above=3000, nprobe=8), vectors)
     assert index.is_approximate
     assert len(index) == 6000
     assert index.vector_ids == set(range(6000))
@@ -57,8 +57,8 @@ def test_turns_approximate_above_the_threshold_and_keeps_every_vector(vectors):
 
 
 def test_recall_at_10_against_the_exact_index(vectors):
-    exact = filled(VectorIndex(), vectors)
-    approximate = filled(VectorIndex(approximate_above=3000, nprobe=16), vectors)
+    exact = filled(FaissIndex(), vectors)
+    approximate = filled(FaissIndex(approximate_above=3000, nprobe=16), vectors)
     queries = clustered(200, seed=1)
     found, expected = nearest_ids(approximate, queries), nearest_ids(exact, queries)
     recall = np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found.tolist(), expected.tolist())])
@@ -66,29 +66,29 @@ def test_recall_at_10_against_the_exact_index(vectors):
 
 
 def test_same_people_and_distances_as_the_exact_index(vectors):
-    exact = filled(VectorIndex(), vectors)
-    approximate = filled(VectorIndex(approximate_above=3000, nprobe=16), vectors)
+    exact = filled(FaissIndex(), vectors)
+    approximate = filled(FaissIndex(approximate_above=3000, nprobe=16), vectors)
     query = vectors[42]
     assert approximate.search_people(query, 1) == exact.search_people(query, 1)
     assert approximate.search_people(query, 1)[0].distance < 1e-5
 
 
 def test_removed_vectors_are_never_returned(vectors):
-    index = filled(VectorIndex(approximate_above=3000, nprobe=16), vectors)
+    index = filled(FaissIndex(approximate_above=3000, nprobe=16), vectors)
     assert index.remove([42, 43, 99999]) == 2
     assert len(index) == 5998
     assert 42 not in nearest_ids(index, vectors[42:43])[0]
 
 
 def test_adding_an_id_again_replaces_it(vectors):
-    index = filled(VectorIndex(approximate_above=3000, nprobe=16), vectors)
+    index = filled(FaissIndex(approximate_above=3000, nprobe=16), vectors)
     index.add([7], vectors[100:101], [uuid.UUID(int=7 + 1)])
     assert len(index) == 6000
     assert list(nearest_ids(index, vectors[100:101], 2)[0]) in ([7, 100], [100, 7])
 
 
 def test_a_person_with_many_vectors_does_not_hide_the_others():
-    index = VectorIndex(approximate_above=500, nprobe=64)
+    index = FaissIndex(approximate_above=500, nprobe=64)
     alice, bob = uuid.UUID(int=1), uuid.UUID(int=2)
     base = clustered(1, seed=3)[0]
     rng = np.random.default_rng(4)
@@ -103,7 +103,7 @@ def test_a_person_with_many_vectors_does_not_hide_the_others():
 
 def test_retrains_when_it_has_outgrown_its_clusters():
     vectors = clustered(RETRAIN_GROWTH * 1000 + 2000)
-    index = filled(VectorIndex(approximate_above=999), vectors[:1000])
+    index = filled(FaissIndex(approximate_above=999), vectors[:1000])
     lists = index._index.nlist
     filled_more = vectors[1000:]
     owners = people(len(vectors))[1000:]
@@ -115,9 +115,9 @@ def test_retrains_when_it_has_outgrown_its_clusters():
 
 
 def test_snapshot_round_trip_keeps_the_approximate_index(vectors, tmp_path):
-    index = filled(VectorIndex(approximate_above=3000, nprobe=16), vectors)
+    index = filled(FaissIndex(approximate_above=3000, nprobe=16), vectors)
     index.save(tmp_path / "snap.npz", epoch=1, generation=9)
-    loaded, watermark = VectorIndex.load(tmp_path / "snap.npz", approximate_above=3000, nprobe=4)
+    loaded, watermark = FaissIndex.load(tmp_path / "snap.npz", approximate_above=3000, nprobe=4)
     assert watermark == {"epoch": 1, "generation": 9}
     assert loaded.is_approximate
     assert loaded._index.nprobe == 4  # the configured nprobe, not the one saved

@@ -7,7 +7,7 @@ import uuid
 import numpy as np
 import pytest
 
-from recognition.index import VectorIndex
+from recognition.vectors.faiss_index import FaissIndex
 
 DIMENSION = 128
 PER_PARTITION = 10_000
@@ -33,7 +33,7 @@ def gallery():
 
 def filled(gallery, **options):
     _, vectors, partitions, owners = gallery
-    index = VectorIndex(**options)
+    index = FaissIndex(**options)
     for start in range(0, len(vectors), 5000):
         stop = start + 5000
         index.add(list(range(start, stop)), vectors[start:stop], owners[start:stop], partitions[start:stop])
@@ -73,7 +73,7 @@ def test_partitions_survive_removal_and_a_snapshot(gallery, tmp_path):
     index.remove([nearest_b])
     assert nearest_b not in {n.vector_id for n in index.search_people(query, 50, partitions=["b"])}
     index.save(tmp_path / "index.npz", epoch=0, generation=1)
-    loaded, _ = VectorIndex.load(tmp_path / "index.npz")
+    loaded, _ = FaissIndex.load(tmp_path / "index.npz")
     found = loaded.search_people(query, 10, partitions=["a"])
     assert len(found) == 10 and partition_of(gallery, found) == {"a"}
     assert loaded.search_people(query, 5, partitions=["nobody"]) == []

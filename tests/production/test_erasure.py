@@ -9,9 +9,9 @@ from easy_thumbnails.models import Source, Thumbnail
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
-from recognition import gallery as galleries
-from recognition.gallery import get_gallery
+from recognition.vectors import indexes as galleries
 from recognition.models import FaceVector
+from recognition.vectors.indexes import get_vector_index
 from records.models import FaceImage, Person
 from tests.keys import key_client
 from tests.production.open_files import open_temporary_files
@@ -78,10 +78,10 @@ def test_deleting_a_person_leaves_nothing_of_them(api, client, member, photo, se
     model_key = FaceImage.objects.get().model_key
 
     def people_nearest(vector: bytes) -> set[str]:
-        return {str(n.person_id) for n in get_gallery(model_key).search(np.frombuffer(vector, np.float32), 10)}
+        return {str(n.person_id) for n in get_vector_index(model_key).search(np.frombuffer(vector, np.float32), 10)}
 
     assert [people_nearest(vector) for vector in vectors] == [{kept}] * 3
-    galleries._galleries.clear()
+    galleries._indexes.clear()
     assert [people_nearest(vector) for vector in vectors] == [{kept}] * 3
     for data in theirs:
         body = api.post("/records/match", {"image": upload(data), "top_k": 10}).json()
@@ -93,12 +93,12 @@ def test_deleting_a_person_leaves_nothing_of_them(api, client, member, photo, se
 def test_no_index_snapshot_keeps_their_vectors(api, photo, settings):
     """The snapshot is written again without them, off the request, and a worker starting after
     that loads it."""
-    from recognition.index import VectorIndex
+    from recognition.vectors.faiss_index import FaissIndex
 
     erased = enrol_with_photos(api, "Colin Powell", [photo("Colin_Powell", 0)])
     kept = enrol_with_photos(api, "Tony Blair", [photo("Tony_Blair", 0)])
     vector = bytes(FaceImage.objects.get(person_id=erased).face_vector.embedding)
-    gallery = get_gallery(FaceImage.objects.first().model_key)
+    gallery = get_vector_index(FaceImage.objects.first().model_key)
     gallery.save()  # as a worker does at boot
     assert any(vector in data for data in files_under(settings.INDEX_DIR).values())
 
@@ -107,7 +107,7 @@ def test_no_index_snapshot_keeps_their_vectors(api, photo, settings):
 
     for data in files_under(settings.INDEX_DIR).values():
         assert vector not in data
-    snapshot, watermark = VectorIndex.load(gallery.path)
+    snapshot, watermark = FaissIndex.load(gallery.path)
     assert watermark["generation"] == gallery.generation
     assert {str(person) for person in snapshot._person_of.values()} == {kept}
 
@@ -118,13 +118,13 @@ def test_an_erasure_is_done_only_once_no_snapshot_can_hold_the_vector(api, photo
     one, which may fail too) the erasure stays pending, and a retry completes it."""
     from filelock import FileLock
 
-    from recognition.index import FrozenIndex
+    from recognition.vectors.faiss_index import FrozenIndex
     from records.models import PendingErasure
 
     erased = enrol_with_photos(api, "Colin Powell", [photo("Colin_Powell", 0)])
     enrol_with_photos(api, "Tony Blair", [photo("Tony_Blair", 0)])
     vector = bytes(FaceImage.objects.get(person_id=erased).face_vector.embedding)
-    gallery = get_gallery(FaceImage.objects.first().model_key)
+    gallery = get_vector_index(FaceImage.objects.first().model_key)
     gallery.save()
     monkeypatch.setattr(FrozenIndex, "write", lambda *args, **kwargs: (_ for _ in ()).throw(OSError("disk full")))
 
@@ -364,7 +364,7 @@ def test_the_erasure_walk_finds_nothing_of_them_anywhere(
     export = api.get(f"/records/{erased}/export")
     assert len(b"".join(export.streaming_content)) > sum(map(len, theirs))
     model_key = images[0].model_key
-    get_gallery(model_key).save()
+    get_vector_index(model_key).save()
     assert any(vectors[0] in data for data in files_under(settings.INDEX_DIR).values())
     kept_probes = [as_kept(probe) for probe in probes]
     assert len([p for p in files_under(Path(settings.MEDIA_ROOT, "audit")).values() if p in kept_probes]) == 2
@@ -381,8 +381,8 @@ def test_the_erasure_walk_finds_nothing_of_them_anywhere(
     # The server's worker writes the snapshot again without them, off the request: this process,
     # a worker of the same host, catches up and writes its own, under the file lock, so after
     # the server's.
-    get_gallery(model_key).sync()
-    get_gallery(model_key).wait_for_upkeep()
+    get_vector_index(model_key).sync()
+    get_vector_index(model_key).wait_for_upkeep()
     # Files: under this test's media folder only the other person's photo is left (no photo,
     # thumbnail, probe or export of theirs), and no file of this test, the server's data folder
     # (its snapshots, its cache) included, holds their photos, probes or vectors.
@@ -396,10 +396,10 @@ def test_the_erasure_walk_finds_nothing_of_them_anywhere(
         assert status == 200 and erased not in {m["id"] for m in body["top_matches"]}
 
     def people_nearest(vector: bytes) -> set[str]:
-        return {str(n.person_id) for n in get_gallery(model_key).search(np.frombuffer(vector, np.float32), 10)}
+        return {str(n.person_id) for n in get_vector_index(model_key).search(np.frombuffer(vector, np.float32), 10)}
 
     assert [people_nearest(vector) for vector in vectors] == [{kept}] * 3
-    galleries._galleries.clear()
+    galleries._indexes.clear()
     assert [people_nearest(vector) for vector in vectors] == [{kept}] * 3
     # The admin history and the audit log name nobody; no export file is left open or on disk.
     for name in ("Colin", "Powell"):
@@ -418,13 +418,13 @@ def test_the_erasure_walk_finds_nothing_of_them_anywhere(
 def test_a_host_that_did_not_make_the_delete_rewrites_its_snapshot_as_it_catches_up(api, photo, settings, tmp_path):
     """Hosts with a DATA_DIR each share the database: the deleting one rewrites its own snapshot,
     every other host's workers rewrite theirs without the vector as soon as they catch up."""
-    from recognition.vectors.faiss_gallery import FaissGallery
+    from recognition.vectors.faiss_backend import FaissVectorIndex
 
     erased = enrol_with_photos(api, "Colin Powell", [photo("Colin_Powell", 0)])
     vector = bytes(FaceImage.objects.get(person_id=erased).face_vector.embedding)
     model_key = FaceImage.objects.get().model_key
     settings.INDEX_DIR = tmp_path / "other-host-index"
-    other_host = FaissGallery(model_key)
+    other_host = FaissVectorIndex(model_key)
     other_host.sync()
     other_host.save()
     assert any(vector in data for data in files_under(settings.INDEX_DIR).values())
@@ -444,8 +444,8 @@ def test_a_process_without_an_index_deletes_the_snapshot(api, photo, settings):
     snapshot, which holds the vector, goes, and the next worker loads from the database."""
     erased = enrol_with_photos(api, "Colin Powell", [photo("Colin_Powell", 0)])
     model_key = FaceImage.objects.get().model_key
-    get_gallery(model_key).save()
-    galleries._galleries.clear()  # this process as a shell that never searched
+    get_vector_index(model_key).save()
+    galleries._indexes.clear()  # this process as a shell that never searched
 
     Person.objects.get(pk=erased).delete()
 

@@ -13,8 +13,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
-from recognition.gallery import get_gallery
 from recognition.service import get_service
+from recognition.vectors.indexes import get_vector_index
 from records.models import FaceImage
 from tests.keys import key_client
 from tests.production.open_files import open_temporary_files
@@ -52,7 +52,7 @@ def test_the_export_holds_everything_about_the_person_and_nothing_else(api, phot
     api.post("/records/match", {"image": upload(photo("Tony_Blair", 1))})
     # The index's background snapshot holds its lock file open while it writes: let it finish, so
     # only what the export opens is compared.
-    get_gallery(get_service().model_key).wait_for_upkeep()
+    get_vector_index(get_service().model_key).wait_for_upkeep()
     held_before = open_temporary_files()
 
     archive = download(api.get(f"/records/{person_id}/export"))

@@ -4,7 +4,7 @@ in memory, and catches up with the database's change log before each search. Sna
 
 Writing a snapshot (seconds at a million vectors) and training IVF clusters (12-37 s) never
 happen inside a request: a search only notes that they are due, and a background thread of the
-process that holds the index does them on a frozen index (recognition/index.py) while searches go
+process that holds the index does them on a frozen index (recognition/vectors/faiss_index.py) while searches go
 on. A thread per process rather than one designated worker or a command: every worker holds its
 own index anyway, so each can train its own without anyone to coordinate with, and the file lock
 plus the watermark check below mean that of the workers of a host only the first to finish writes
@@ -24,9 +24,9 @@ from django.db.models import Max
 from django.utils.text import slugify
 from filelock import FileLock, Timeout
 
-from ..index import FrozenIndex, VectorIndex
+from .faiss_index import FaissIndex, FrozenIndex
 from ..models import IndexState, RemovedVector
-from .base import VectorGallery, Watermark, database_watermark
+from .base import VectorIndex, Watermark, database_watermark
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def _index_options() -> dict:
     return {"approximate_above": settings.APPROXIMATE_INDEX_ABOVE, "nprobe": settings.IVF_NPROBE}
 
 
-class FaissGallery(VectorGallery):
+class FaissVectorIndex(VectorIndex):
     """One model key's index in this process."""
 
     backend = "faiss"
@@ -63,8 +63,8 @@ class FaissGallery(VectorGallery):
         self._queued: Future | None = None
 
     @staticmethod
-    def _new_index() -> VectorIndex:
-        return VectorIndex(**_index_options(), vector_type=settings.FAISS_VECTOR_TYPE)
+    def _new_index() -> FaissIndex:
+        return FaissIndex(**_index_options(), vector_type=settings.FAISS_VECTOR_TYPE)
 
     # --- the index ------------------------------------------------------------------------------
     def add(self, vector_ids, vectors, owner_ids, partitions=None) -> None:
@@ -166,12 +166,12 @@ class FaissGallery(VectorGallery):
         try:
             # The watermark alone first: loading a snapshot of another epoch only to drop it
             # would cost seconds at a million vectors.
-            watermark = VectorIndex.read_watermark(self.path)
+            watermark = FaissIndex.read_watermark(self.path)
             if watermark.get("epoch") != state.epoch or watermark.get("generation", 1 << 62) > state.generation:
                 return None
-            if VectorIndex.read_vector_type(self.path) != settings.FAISS_VECTOR_TYPE:
+            if FaissIndex.read_vector_type(self.path) != settings.FAISS_VECTOR_TYPE:
                 return None  # FAISS_VECTOR_TYPE changed: load the full-precision rows instead
-            index, watermark = VectorIndex.load(self.path, **_index_options())
+            index, watermark = FaissIndex.load(self.path, **_index_options())
         except Exception:  # a damaged snapshot is only a cache: rebuild from the database
             logger.exception("Ignoring unreadable index snapshot %s", self.path)
             return None
@@ -275,8 +275,8 @@ class FaissGallery(VectorGallery):
         if not self.path.exists():
             return False
         try:
-            on_disk = VectorIndex.read_watermark(self.path)
-            vector_type = VectorIndex.read_vector_type(self.path)
+            on_disk = FaissIndex.read_watermark(self.path)
+            vector_type = FaissIndex.read_vector_type(self.path)
         except Exception:
             logger.warning("Overwriting unreadable index snapshot %s", self.path)
             return False
@@ -316,7 +316,7 @@ class FaissGallery(VectorGallery):
     def _forget_snapshot_file(self, older_than: int | None) -> None:
         if older_than is not None and self.path.exists():
             try:
-                if VectorIndex.read_watermark(self.path).get("generation", -1) >= older_than:
+                if FaissIndex.read_watermark(self.path).get("generation", -1) >= older_than:
                     return
             except Exception:  # an unreadable snapshot is only a cache: dropped below
                 pass

@@ -1,7 +1,7 @@
 """An in-memory FAISS index of one embedding model, with the person each vector belongs to.
 
 Vectors are L2-normalised, so inner product is cosine similarity; distances reported are cosine
-distances (1 - similarity). Knows nothing of the database: recognition/gallery.py keeps it in step.
+distances (1 - similarity). Knows nothing of the database: recognition/vectors/indexes.py keeps it in step.
 
 The index is exact (a flat scan) until it holds more than `approximate_above` vectors; then it can
 be rebuilt as a FAISS IVF index, which scans only the `nprobe` nearest of its clusters per query.
@@ -18,7 +18,7 @@ Long work reads a frozen index: `freeze()` makes the FAISS index immutable and s
 to a small exact side index (additions) and a set of hidden ids (removals) that searches take into
 account, so a snapshot can be written, or IVF clusters trained on the frozen contents, while
 searches and changes go on; `thaw()` folds the changes into the index, or into the one trained
-meanwhile. recognition/vectors/faiss_gallery.py does that work on a background thread.
+meanwhile. recognition/vectors/faiss_backend.py does that work on a background thread.
 """
 
 import os
@@ -30,7 +30,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from .vectors.types import Neighbour
+from .types import Neighbour
 
 
 # IVF layout: about IVF_LISTS_PER_SQRT * sqrt(n) clusters, trained by k-means on at most
@@ -115,7 +115,7 @@ def _contents(index, dimension: int) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(ids), vectors
 
 
-class VectorIndex:
+class FaissIndex:
     def __init__(
         self,
         dimension: int | None = None,
@@ -310,7 +310,7 @@ class VectorIndex:
             self.thaw()
 
     @classmethod
-    def load(cls, path: Path, **options) -> tuple["VectorIndex", dict]:
+    def load(cls, path: Path, **options) -> tuple["FaissIndex", dict]:
         """`options` are the constructor's but `vector_type`, which is the snapshot's."""
         with open(path, "rb") as handle, _archive(handle) as data:
             index = cls(**options, vector_type=_vector_type(data))
@@ -351,7 +351,7 @@ class Retrained:
 
 @dataclass(frozen=True)
 class FrozenIndex:
-    """What a frozen VectorIndex held when it was frozen: safe to read from another thread."""
+    """What a frozen FaissIndex held when it was frozen: safe to read from another thread."""
 
     index: object  # the FAISS index, unchanged until thawed
     person_of: dict

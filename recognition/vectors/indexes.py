@@ -13,34 +13,34 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from .models import IndexState, RemovedVector
-from .vectors.base import VectorGallery
+from ..models import IndexState, RemovedVector
+from .base import VectorIndex
 
 
-def _gallery_class() -> type[VectorGallery]:
+def _index_class() -> type[VectorIndex]:
     if settings.VECTOR_BACKEND == "milvus":
-        from .vectors.milvus_gallery import MilvusGallery
+        from .milvus_backend import MilvusVectorIndex
 
-        return MilvusGallery
-    from .vectors.faiss_gallery import FaissGallery
+        return MilvusVectorIndex
+    from .faiss_backend import FaissVectorIndex
 
-    return FaissGallery
-
-
-_galleries: dict[tuple[str, str], VectorGallery] = {}
-_galleries_lock = threading.Lock()
+    return FaissVectorIndex
 
 
-def get_gallery(model_key: str) -> VectorGallery:
-    gallery_class = _gallery_class()
-    with _galleries_lock:
-        key = (gallery_class.backend, model_key)
-        if key not in _galleries:
-            _galleries[key] = gallery_class(model_key)
-        return _galleries[key]
+_indexes: dict[tuple[str, str], VectorIndex] = {}
+_indexes_lock = threading.Lock()
 
 
-def rebuild(model_key: str) -> VectorGallery:
+def get_vector_index(model_key: str) -> VectorIndex:
+    index_class = _index_class()
+    with _indexes_lock:
+        key = (index_class.backend, model_key)
+        if key not in _indexes:
+            _indexes[key] = index_class(model_key)
+        return _indexes[key]
+
+
+def rebuild(model_key: str) -> VectorIndex:
     """Start a new epoch: every index reloads from the database on its next search."""
     with transaction.atomic():
         state, _ = IndexState.objects.select_for_update().get_or_create(model_key=model_key)
@@ -49,6 +49,6 @@ def rebuild(model_key: str) -> VectorGallery:
         state.save(update_fields=["epoch", "rebuilt_at"])
         # Every index reloads on the new epoch, so the removal log before it is not needed.
         RemovedVector.objects.filter(model_key=model_key, generation__lte=state.generation).delete()
-    gallery = get_gallery(model_key)
-    gallery.reload()
-    return gallery
+    index = get_vector_index(model_key)
+    index.reload()
+    return index

@@ -32,7 +32,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..models import FaceVector, MilvusCollection
-from .base import VectorGallery, Watermark, database_watermark
+from .base import VectorIndex, Watermark, database_watermark
 from .types import Neighbour
 
 logger = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def hit_id(hit) -> int:
     return hit["vector_id"] if "vector_id" in hit else hit["id"]
 
 
-class MilvusGallery(VectorGallery):
+class MilvusVectorIndex(VectorIndex):
     backend = "milvus"
 
     def __init__(self, model_key: str):

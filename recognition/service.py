@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 
-from .backends.base import DetectedFace, ModelWeightsMissing
+from .backends.base import DetectedFace, FacePipeline, ModelWeightsMissing
 from .calibration import Calibration, calibration_for
 from .errors import NoFaceDetected
 from .imaging import DecodedImage
@@ -113,7 +113,7 @@ class FaceService:
         self.model_key = f"{model_name}:{detector}:{alignment}"
 
     @cached_property
-    def pipeline(self):
+    def pipeline(self) -> FacePipeline:
         started = time.perf_counter()
         # Nothing loads a file that is not the one its digest names (recognition/weights.py).
         weight_files(self.model_name, self.detector).verify()
@@ -168,10 +168,7 @@ class FaceService:
         rgbs = [rgb for rgb, _ in downscaled]
         embed = settings.MAX_FACES_PER_PHOTO if embed_all else 1
         with self._lock:
-            if hasattr(self.pipeline, "analyse_many"):
-                found = self.pipeline.analyse_many(rgbs, embed=embed)
-            else:
-                found = [self.pipeline.analyse(rgb, embed=embed) for rgb in rgbs]
+            found = self.pipeline.analyse_many(rgbs, embed=embed)
         analyses = []
         for image, (_, scale), faces in zip(images, downscaled, found):
             if scale != 1.0:

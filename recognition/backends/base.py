@@ -1,6 +1,7 @@
-"""What every face backend returns, whatever library does the work."""
+"""What every face backend is and returns, whatever library does the work."""
 
 import importlib.util
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,22 @@ class DetectedFace:
     @property
     def area(self) -> int:
         return self.box[2] * self.box[3]
+
+
+class FacePipeline(ABC):
+    """A model's pipeline: finds the faces of a photo (RGB, uint8) with their landmarks, aligns
+    them and embeds them. Loaded once per process by recognition.service.FaceService, which holds
+    its lock around every call: no pipeline here is thread-safe. Knows nothing of thresholds: what
+    a distance means is the model key's calibration (recognition/calibration.py)."""
+
+    @abstractmethod
+    def analyse(self, rgb: np.ndarray, embed: int | None = None) -> list[DetectedFace]:
+        """Every face found; each embedded, or only the `embed` largest (the others' `embedding`
+        is None)."""
+
+    def analyse_many(self, rgbs: list[np.ndarray], embed: int | None = None) -> list[list[DetectedFace]]:
+        """`analyse` of each photo; a pipeline that can embeds the faces of all of them at once."""
+        return [self.analyse(rgb, embed) for rgb in rgbs]
 
 
 class ModelWeightsMissing(RuntimeError):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import DetectedFace, ModelWeightsMissing, l2_normalise
+from .base import DetectedFace, FacePipeline, ModelWeightsMissing, l2_normalise
 
 # Weight files DeepFace (tensorflow engine) looks for under $DEEPFACE_HOME/.deepface/weights.
 MODEL_WEIGHT_FILES = {
@@ -40,8 +40,8 @@ def required_weight_files(model_name: str, detector: str) -> list[str]:
     return MODEL_WEIGHT_FILES.get(model_name, []) + DETECTOR_WEIGHT_FILES.get(detector, [])
 
 
-class DeepFacePipeline:
-    """Detect, align and embed through `DeepFace.represent`. Not thread-safe: callers hold the lock."""
+class DeepFacePipeline(FacePipeline):
+    """Detect, align and embed through `DeepFace.represent`."""
 
     def __init__(self, model_name: str, detector: str, deepface_home: Path):
         folder = weights_folder(deepface_home)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import DetectedFace, faces_to_embed, installed_weight_files, l2_normalise, package_folder
+from .base import DetectedFace, FacePipeline, faces_to_embed, installed_weight_files, l2_normalise, package_folder
 
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
@@ -30,8 +30,8 @@ def weights_dir() -> Path:
     return package_folder("face_recognition_models", "models")
 
 
-class DlibPipeline:
-    """Detect, align and embed with dlib. Not thread-safe: callers hold the service lock."""
+class DlibPipeline(FacePipeline):
+    """Detect, align and embed with dlib."""
 
     def __init__(self, detector: str = "dlib", mirror: bool = True):
         import dlib

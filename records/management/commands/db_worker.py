@@ -15,7 +15,8 @@ from django.db import connection
 from django_tasks_db.management.commands.db_worker import Command as DatabaseWorkerCommand
 
 from jobs.models import Job
-from records.jobs import recover_orphaned_jobs, requeue_stranded_jobs, this_worker
+from jobs.worker import this_worker
+from records.jobs import recover_orphaned_jobs, requeue_stranded_jobs
 from records.unavailable import dependency_down
 
 logger = logging.getLogger(__name__)

@@ -85,6 +85,9 @@ INSTALLED_APPS = [
     "access",
     "audit",
     "jobs",
+    # Before records: its db_worker (records' own, which also sends again the events of a dead
+    # worker) is the one `manage.py db_worker` runs.
+    "events",
     "records",
     # After records, whose db_worker (the library's, taking back jobs of dead workers first) wins.
     "django_tasks",
@@ -358,6 +361,23 @@ PAGES_PHOTOS_PER_REQUEST = env.int("PAGES_PHOTOS_PER_REQUEST", default=5)
 JOB_WORKER_TIMEOUT = env.int("JOB_WORKER_TIMEOUT", default=600)
 # A job whose worker died is resumed where it stopped, up to this many starts; then it fails.
 JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
+
+# --- Events out: webhooks and MQTT (events/, docs/api.md "Events") ------------------------------
+# Webhooks reach public addresses only, unless their network is listed here (e.g. 10.0.0.0/8 for
+# a receiver on the LAN, 127.0.0.1/32 for one on this host): no request to the host's own services.
+WEBHOOK_ALLOWED_NETWORKS = env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
+# Seconds to connect to a receiver, and again to hear its answer (and for MQTT's acknowledgement).
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=5.0)
+# A failed delivery is tried again after 5 s, 10 s, 20 s, ... at most 2 hours apart, until a day
+# after its event; a webhook whose deliveries have all failed for a day is disabled.
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=5.0)
+WEBHOOK_RETRY_MAX_INTERVAL = env.float("WEBHOOK_RETRY_MAX_INTERVAL", default=7200.0)
+WEBHOOK_RETRY_SECONDS = env.int("WEBHOOK_RETRY_SECONDS", default=86400)
+WEBHOOK_DISABLE_AFTER_SECONDS = env.int("WEBHOOK_DISABLE_AFTER_SECONDS", default=86400)
+# Every event is also published to this broker (mqtt://user:password@host:1883, or mqtts://).
+MQTT_URL = env.str("MQTT_URL", default="")
+MQTT_TOPIC_PREFIX = env.str("MQTT_TOPIC_PREFIX", default="facesite")
+MQTT_RECONNECT_MAX_SECONDS = env.int("MQTT_RECONNECT_MAX_SECONDS", default=30)
 
 # --- REST API (records/api, docs/api.md) -------------------------------------------------------
 REST_FRAMEWORK = {

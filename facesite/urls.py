@@ -22,6 +22,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # REST API (records/api/urls.py): /records, /maintenance, /health, /docs, schema.
     path("", include("records.api.urls")),
+    # Webhooks (events/api/urls.py): /webhooks.
+    path("", include("events.api.urls")),
     # Server-rendered pages (records/urls.py): /, /enrol/, /match/, /people/, login.
     path("", include("records.urls")),
 ]

@@ -27,7 +27,7 @@ from jobs.models import Job
 from recognition.service import get_service
 
 from . import audit
-from . import erasure
+from . import erasure, signals
 from .imports import PhotoBatch, StoredPhotos, already_stored, stage, store_photo
 from .maintenance import ReembedOutcome, position, rebuild_index
 from .models import Collection, FaceImage, Person
@@ -121,7 +121,12 @@ def run_job(job_id: str) -> dict | None:
 
 
 def _finish(job: Job, state: str, result: dict | None = None, error: str = "") -> None:
-    if worker.finish(job, state, result, error, options=_without_name(job.options)):
+    with transaction.atomic():  # job.finished (records/signals.py) commits with the job's end
+        ended = worker.finish(job, state, result, error, options=_without_name(job.options))
+        if ended:
+            job.state, job.error = state, error[:2000]
+            signals.job_finished.send(Job, job=job)
+    if ended:
         discard_staged(job)
 
 
@@ -221,6 +226,7 @@ def recover_orphaned_jobs(jobs=None, gone=worker.worker_gone, outage: bool = Fal
                 job.state, job.finished_at = Job.State.FAILED, timezone.now()
                 job.error = f"Its worker stopped during each of its {job.attempts} attempts; last {job.worker}."
                 discard_staged(job)
+                signals.job_finished.send(Job, job=job)
             else:
                 job.state, job.worker = Job.State.QUEUED, ""
                 later = timezone.now() + timedelta(seconds=RETRY_AFTER_SECONDS) if outage else None

@@ -17,7 +17,7 @@ from recognition.service import FaceAnalysis, FaceService, get_service
 from recognition.vectors.indexes import get_vector_index
 from recognition.vectors.types import Neighbour
 
-from . import audit
+from . import audit, signals
 from .models import Collection, FaceImage, Person
 
 
@@ -228,6 +228,7 @@ def enrol(
         person = Person.objects.create(name=name, metadata=metadata or {}, collection=collection)
         image = _store_image(person, analysis)
         _record_stored(audit.Action.ENROL, image, analysis)
+        signals.record_enrolled.send(Person, person=person, image=image)
     return Enrolment(person, image, len(analysis.faces), _quality_of(analysis.primary), duplicates)
 
 
@@ -253,6 +254,7 @@ def add_image(
             raise Http404(f"No record with id '{person.pk}': it was deleted while the photo was analysed.")
         image = _store_image(person, analysis)
         _record_stored(audit.Action.ADD_PHOTO, image, analysis, mismatch)
+        signals.record_changed.send(Person, person=person, fields=[], photo=image)
     return Enrolment(person, image, len(analysis.faces), _quality_of(analysis.primary), duplicates)
 
 
@@ -286,6 +288,7 @@ def change_record(person: Person, changes: dict, collection: Collection | None =
             person.collection = collection
             fields.append("collection")
         person.save(update_fields=[*fields, "updated_at"])
+        signals.record_changed.send(Person, person=person, fields=fields, photo=None)
     return person
 
 
@@ -360,8 +363,18 @@ def match(
     if not may_read:
         for face in result.get("results", [result]):
             face["top_matches"] = [candidate for candidate in face["top_matches"] if candidate["within_threshold"]]
-    audit.record_match(result, data, top_k)
+    with transaction.atomic():  # the faces' events commit with the match's audit event, or neither
+        audit.record_match(result, data, top_k)
+        signals.faces_matched.send(Person, result=result, homes=_homes(result), collections=collections)
     return result
+
+
+def _homes(result: dict) -> dict[str, str]:
+    """Record id -> collection name of everyone a match named (the events say where each was)."""
+    named = [face["best_match"]["id"] for face in result.get("results", [result]) if face["best_match"]]
+    if not named:
+        return {}
+    return {str(pk): name for pk, name in Person.objects.filter(pk__in=named).values_list("pk", "collection__name")}
 
 
 def _check_threshold_allowed(threshold: float | None) -> None:

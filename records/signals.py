@@ -2,12 +2,20 @@
 (API, pages, admin, shell, cascades from a person)."""
 
 from django.db.models.signals import post_delete
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from recognition.models import FaceVector
 
 from . import erasure, thumbnails
 from .models import FaceImage, PendingErasure, Person
+
+# What the use cases announce, sent inside the transaction of what happened, so a receiver that
+# writes (the events app's outbox) commits or rolls back with it. Person erasure needs none: its
+# post_delete is sent by every path that deletes.
+faces_matched = Signal()  # result (the match answer), homes (record id -> collection name), collections
+record_enrolled = Signal()  # person, image
+record_changed = Signal()  # person, fields (names of the changed fields), photo (one added, or None)
+job_finished = Signal()  # job
 
 
 @receiver(post_delete, sender=FaceImage)

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from access.models import ScopedAPIKey
 from access.scopes import ADMIN, ALL, ENROL, MANAGE, MATCH, READ, SCOPES
+from events.subscriptions import create_webhook
 from jobs.models import Job
 from records.models import Collection
 from tests.keys import new_key
@@ -33,24 +34,32 @@ ENDPOINTS = [
     ("GET", "/collections", READ, 200),
     ("POST", "/collections", ADMIN, 201),
     ("DELETE", "/collections/{name}", ADMIN, 200),
+    ("GET", "/webhooks", ADMIN, 200),
+    ("POST", "/webhooks", ADMIN, 201),
+    ("DELETE", "/webhooks/{id}", ADMIN, 204),
+    ("GET", "/webhooks/{id}/deliveries", ADMIN, 200),
 ]
 CASES = [(*endpoint, scope) for endpoint in ENDPOINTS for scope in [*SCOPES, ALL]]
 
 
 @pytest.fixture
-def call(live_server, bush, photo):
+def call(live_server, bush, photo, settings):
     """call(method, path, key, **requests_kwargs) -> the response, with {id} and {image_id} those
     of an enrolled person, {name} an empty collection, and the body a real request to that
     endpoint sends."""
     Collection.objects.create(name="site-b")
     job = Job.objects.create(kind=Job.Kind.REEMBED, model_key="another-model", state=Job.State.SUCCEEDED)
+    settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    webhook = create_webhook("http://127.0.0.1:9/hook", ["face.recognized"]).webhook
 
     def send(method: str, path: str, key: str | None, headers: dict | None = None) -> requests.Response:
-        record_id = job.pk if path.startswith("/maintenance/jobs/") else bush.pk
+        record_id = job.pk if path.startswith("/maintenance/jobs/") else webhook.pk if path.startswith("/webhooks/") else bush.pk
         url = live_server.url + path.format(id=record_id, image_id=bush.images.get().pk, name="site-b")
         body = {}
         if (method, path) == ("POST", "/collections"):
             body = {"json": {"name": "site-c"}}
+        elif (method, path) == ("POST", "/webhooks"):
+            body = {"json": {"url": "http://127.0.0.1:9/other", "events": ["record.created"]}}
         elif (method, path) == ("POST", "/records"):
             body = {"files": {"image": ("p.jpg", photo("Colin_Powell", 0))}, "data": {"name": "Colin Powell"}}
         elif method == "POST" and path.startswith("/records/"):  # match, add a photo

@@ -1,5 +1,6 @@
 """Layers point one way. The apps by concern: `records` (people, photos) may use `jobs`, `audit`,
-`access` and `recognition`; `jobs` may use `audit` and `access`; `audit` may use `access`; every
+`access` and `recognition`; `events` may use all of these (it hears what records announces);
+`jobs` may use `audit` and `access`; `audit` may use `access`; every
 app may use `recognition`, which uses none of them. `facesite` is wiring (settings, URLs, the
 middleware list): no app imports it."""
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import recognition
 
 ROOT = Path(recognition.__file__).parent.parent
-APPS = ("access", "audit", "jobs", "records", "recognition")
+APPS = ("access", "audit", "jobs", "records", "events", "recognition")
 # What each app may import of the others.
 ALLOWED = {
     "recognition": set(),
@@ -18,6 +19,8 @@ ALLOWED = {
     "audit": {"access", "recognition"},
     "jobs": {"access", "audit", "recognition"},
     "records": {"access", "audit", "jobs", "recognition"},
+    # Events out: told by records' signals what happened, it writes and delivers the outbox.
+    "events": {"access", "audit", "jobs", "records", "recognition"},
 }
 FORBIDDEN = ("records", "facesite")
 

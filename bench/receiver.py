@@ -19,11 +19,11 @@ class Received:
 
 
 class Receiver:
-    def __init__(self, plan=(), delay: float = 0.0, location: str = ""):
+    def __init__(self, plan=(), delay: float = 0.0, location: str = "", port: int | None = None):
         self.plan, self.delay, self.location = list(plan), delay, location
         self.received: list[Received] = []
         self.lock = threading.Lock()
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://{HOST}:{self.port}/hook"
         receiver = self
 

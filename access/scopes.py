@@ -10,6 +10,7 @@ READ = "read"
 ENROL = "enrol"
 MANAGE = "manage"
 ADMIN = "admin"
+REVIEW = "review"
 ALL = "all"
 
 # Scope -> what it allows, as the command's refusal and the admin list them.
@@ -19,6 +20,7 @@ SCOPES = {
     ENROL: "POST /records, add a photo to a record",
     MANAGE: "PATCH or DELETE a record or one of its photos",
     ADMIN: "the maintenance endpoints (POST /maintenance/rebuild-index, GET /maintenance/jobs/{id}), collections, webhooks",
+    REVIEW: "the review inbox: unknown faces kept by matches, their clusters and crops (naming or assigning also needs enrol)",
 }
 CHOICES = [(ALL, "all: every scope"), *((scope, f"{scope}: {allows}") for scope, allows in SCOPES.items())]
 

@@ -34,6 +34,11 @@ class AuditEvent(models.Model):
         CREATE_COLLECTION = "create_collection", "create a collection"
         DELETE_COLLECTION = "delete_collection", "delete a collection"
         START_JOB = "start_job", "start a background job (re-embed, import)"
+        UPDATE_COLLECTION = "update_collection", "change a collection"
+        KEEP_UNKNOWN = "keep_unknown", "keep a face a match left unnamed"
+        READ_UNKNOWN = "read_unknown", "view unknown faces"
+        ERASE_UNKNOWN = "erase_unknown", "erase unknown faces"
+        REVIEW_UNKNOWN = "review_unknown", "name, assign, split or merge unknown faces"
 
     class ActorType(models.TextChoices):
         API_KEY = "api_key", "API key"

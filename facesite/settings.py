@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     # worker) is the one `manage.py db_worker` runs.
     "events",
     "records",
+    "inbox",  # the review inbox of unknown faces (uses records, never the reverse)
     # After records, whose db_worker (the library's, taking back jobs of dead workers first) wins.
     "django_tasks",
     "django_tasks_db",
@@ -487,6 +488,17 @@ AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
 PROBE_RETENTION_DAYS = env.int("PROBE_RETENTION_DAYS", default=30)
 # Ended jobs (an import's options and outcome, by ids) and the task worker's result rows.
 JOB_RETENTION_DAYS = env.int("JOB_RETENTION_DAYS", default=30)
+# The review inbox (inbox/): faces a match leaves unnamed, kept only in collections with
+# keep_unknown_faces on, are erased this long after they were seen (purge_expired).
+UNKNOWN_FACE_RETENTION_DAYS = env.int("UNKNOWN_FACE_RETENTION_DAYS", default=7)
+# A cluster of unknown faces with at least this many faces is a suggested person.
+UNKNOWN_CLUSTER_MIN_FACES = env.int("UNKNOWN_CLUSTER_MIN_FACES", default=2)
+# How near an arriving face must be to a kept face to join its cluster (cosine distance); unset: the
+# model's calibrated value (inbox/calibration.py, measured by bench/inbox_clusters.py).
+UNKNOWN_CLUSTER_DISTANCE = env.float("UNKNOWN_CLUSTER_DISTANCE", default=None)
+# The job worker re-groups a collection's unknown faces (HDBSCAN) after every this many kept; 0: never
+# (the default: on LFW it is as pure as assignment on arrival but less complete, bench/RESULTS.md).
+UNKNOWN_REGROUP_EVERY = env.int("UNKNOWN_REGROUP_EVERY", default=0)
 # Files of a delete whose erasure failed (storage down) are retried by the next request a process
 # serves, at most this often, as well as by `manage.py erase_pending` (records/erasure.py).
 ERASURE_RETRY_SECONDS = env.int("ERASURE_RETRY_SECONDS", default=60)

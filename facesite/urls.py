@@ -24,8 +24,12 @@ urlpatterns = [
     path("", include("records.api.urls")),
     # Webhooks (events/api/urls.py): /webhooks.
     path("", include("events.api.urls")),
+    # The review inbox's API (inbox/api/urls.py): /unknown-faces/...
+    path("", include("inbox.api.urls")),
     # Server-rendered pages (records/urls.py): /, /enrol/, /match/, /people/, login.
     path("", include("records.urls")),
+    # The Inbox page (inbox/urls.py): /inbox/
+    path("", include("inbox.urls")),
 ]
 
 handler500 = "facesite.errors.server_error"

@@ -324,7 +324,8 @@ choose_collections_from(collection_choices)  # the API key form's collections (a
 
 @admin.register(Collection)
 class CollectionAdmin(admin.ModelAdmin):
-    list_display = ["name", "record_count", "created_at"]
+    list_display = ["name", "record_count", "keep_unknown_faces", "created_at"]
+    list_filter = ["keep_unknown_faces"]
     search_fields = ["name"]
 
     def get_queryset(self, request):
@@ -333,6 +334,13 @@ class CollectionAdmin(admin.ModelAdmin):
     @admin.display(description="Records", ordering="record_count")
     def record_count(self, collection):
         return collection.record_count
+
+    def save_model(self, request, obj, form, change):
+        if change and form.changed_data == ["keep_unknown_faces"]:
+            # Audited, and turning it off erases the faces kept, under the lock matches keep them by.
+            services.change_collection(obj, obj.keep_unknown_faces)
+            return
+        super().save_model(request, obj, form, change)
 
     def get_readonly_fields(self, request, obj=None):
         # Keys name the collections they are limited to, and enrolments without one look for

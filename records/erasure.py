@@ -27,6 +27,7 @@ from django_tasks_db.models import DBTaskResult
 
 from audit.models import AuditEvent
 from jobs.models import Job
+from recognition.models import FaceVector
 from recognition.vectors.indexes import get_vector_index
 
 from .models import PendingErasure
@@ -51,6 +52,16 @@ def schedule(*pending: PendingErasure) -> None:
         # robust: whatever goes wrong after the commit is logged and left to the retries; it never
         # turns a delete that committed into an error, nor stops the erasure of the other files.
         transaction.on_commit(partial(erase_pending, [row.pk for row in rows]), robust=True)
+
+
+def forget_face(face_vector_id, file_name: str) -> None:
+    """A deleted face's vector and stored file (a photo, an unknown face's crop): the vector's
+    removal is logged in the deleting transaction; the file and the index snapshot are erased once
+    the delete commits, retried until done. Call inside the deleting transaction."""
+    vector = FaceVector.objects.filter(pk=face_vector_id)
+    model_key = vector.values_list("model_key", flat=True).first() or ""
+    vector.delete()
+    schedule(PendingErasure(file_name=file_name, model_key=model_key))
 
 
 def erase_pending(pks=None) -> ErasureResult:

@@ -52,6 +52,13 @@ class Collection(models.Model):
     DEFAULT = "default"
 
     name = models.SlugField(max_length=64, unique=True, help_text="Letters, digits, hyphens and underscores.")
+    # Opt-in: the faces its matches leave unnamed are kept for review (the inbox app), for
+    # UNKNOWN_FACE_RETENTION_DAYS. Turning it off erases those already kept.
+    keep_unknown_faces = models.BooleanField(
+        default=False,
+        help_text="Keep the faces a match leaves unnamed (crop and vector) for review in the inbox, "
+        "for UNKNOWN_FACE_RETENTION_DAYS. Turning it off erases those kept.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = CollectionQuerySet.as_manager()
@@ -81,7 +88,10 @@ class Collection(models.Model):
 
 
 def default_collection_id() -> int:
-    return Collection.default().pk
+    # Its id alone: migration 0010 calls this against the table as it was then, without the columns
+    # added since (keep_unknown_faces), after making `default`.
+    pk = Collection.objects.filter(name=Collection.DEFAULT).values_list("pk", flat=True).first()
+    return pk if pk is not None else Collection.default().pk
 
 
 class PersonQuerySet(models.QuerySet):

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.conf import settings
 from django.db import transaction
+from django.dispatch import Signal
 from django.http import Http404
 
 from access.scopes import MATCH, READ
@@ -292,6 +293,22 @@ def change_record(person: Person, changes: dict, collection: Collection | None =
     return person
 
 
+def change_collection(collection: Collection, keep_unknown_faces: bool) -> Collection:
+    """Turn the keeping of unknown faces on or off; off erases those kept (the inbox's receiver of
+    the save, in this transaction). Audited."""
+    with transaction.atomic():
+        # Locked: a match keeping a face reads the setting under this lock (inbox/keeping.py), so
+        # no face is kept after the commit that turned it off.
+        collection = Collection.objects.select_for_update().get(pk=collection.pk)
+        if collection.keep_unknown_faces != keep_unknown_faces:
+            collection.keep_unknown_faces = keep_unknown_faces
+            collection.save(update_fields=["keep_unknown_faces"])
+            audit.record(
+                audit.Action.UPDATE_COLLECTION, target=collection.name, detail={"keep_unknown_faces": keep_unknown_faces}
+            )
+    return collection
+
+
 class DefaultCollectionKept(FaceError):
     """The `default` collection holds whoever is enrolled without naming one: it always exists."""
 
@@ -359,7 +376,8 @@ def match(
             _check_threshold_allowed(threshold)
         partitions = None if collections is None else [collection.partition for collection in collections]
         match_photo = _match_every_face if all_faces else _match
-        result = match_photo(data, top_k, threshold, partitions)
+        result, analysis, unnamed = match_photo(data, top_k, threshold, partitions)
+        _keep_unnamed(analysis, unnamed, collections)
     if not may_read:
         for face in result.get("results", [result]):
             face["top_matches"] = [candidate for candidate in face["top_matches"] if candidate["within_threshold"]]
@@ -375,6 +393,24 @@ def _homes(result: dict) -> dict[str, str]:
     if not named:
         return {}
     return {str(pk): name for pk, name in Person.objects.filter(pk__in=named).values_list("pk", "collection__name")}
+
+
+# Sent by every match with the faces it left unnamed, before it answers: the review inbox keeps
+# them where the collection asks for it (inbox/receivers.py). Records knows nothing of who listens.
+# Arguments: `analysis` (the photo and its faces), `faces` (the unnamed DetectedFaces) and
+# `collections` (those searched; None: everyone). Each receiver answers a list, per face, of the id
+# the answer gives as `unknown_face_id` (None: not kept).
+faces_left_unnamed = Signal()
+
+
+def _keep_unnamed(analysis: FaceAnalysis, unnamed: list[tuple[DetectedFace, dict]], collections) -> None:
+    if not unnamed:
+        return
+    faces = [face for face, _ in unnamed]
+    for _, kept in faces_left_unnamed.send(sender=FaceAnalysis, analysis=analysis, faces=faces, collections=collections):
+        for (_, answer), unknown_face_id in zip(unnamed, kept):
+            if unknown_face_id is not None:
+                answer["unknown_face_id"] = str(unknown_face_id)
 
 
 def _check_threshold_allowed(threshold: float | None) -> None:
@@ -515,7 +551,7 @@ def _match(data: bytes, top_k: int, threshold: float | None, partitions: list[st
     named = 0 if candidates and rule.accepts(candidates, 0) else None
     identified = _identification(candidates, named, rule, top_k)
     ratio = identified.pop("runner_up_ratio")
-    return {
+    result = {
         **identified,
         "face_detected": True,
         "faces_detected": len(analysis.faces),
@@ -526,6 +562,7 @@ def _match(data: bytes, top_k: int, threshold: float | None, partitions: list[st
         **_answer_of_model(rule, service, started),
         "runner_up_ratio": ratio,
     }
+    return result, analysis, [] if result["recognized"] else [(face, result)]
 
 
 def _match_every_face(data: bytes, top_k: int, threshold: float | None, partitions: list[str] | None) -> dict:
@@ -546,13 +583,14 @@ def _match_every_face(data: bytes, top_k: int, threshold: float | None, partitio
         }
         for face, found, named in zip(faces, candidates, assign_names(candidates, rule))
     ]
-    return {
+    answer = {
         "results": results,
         "face_detected": True,
         "faces_detected": len(analysis.faces),
         "faces_truncated": len(analysis.faces) > len(faces),
         **_answer_of_model(rule, service, started),
     }
+    return answer, analysis, [(face, result) for face, result in zip(faces, results) if not result["recognized"]]
 
 
 def assign_names(faces: list[Candidates], rule: MatchRule) -> list[int | None]:

@@ -4,10 +4,8 @@
 from django.db.models.signals import post_delete
 from django.dispatch import Signal, receiver
 
-from recognition.models import FaceVector
-
 from . import erasure, thumbnails
-from .models import FaceImage, PendingErasure, Person
+from .models import FaceImage, Person
 
 # What the use cases announce, sent inside the transaction of what happened, so a receiver that
 # writes (the events app's outbox) commits or rolls back with it. Person erasure needs none: its
@@ -24,10 +22,7 @@ def forget_image(sender, instance: FaceImage, **kwargs):
     # (cascades from Person included) because this receiver exists. Deleting the vector logs its
     # removal in this transaction; the file and the snapshot are erased once the delete commits,
     # and retried until done (records/erasure.py).
-    vector = FaceVector.objects.filter(pk=instance.face_vector_id)
-    model_key = vector.values_list("model_key", flat=True).first() or ""
-    vector.delete()
-    erasure.schedule(PendingErasure(file_name=instance.image.name, model_key=model_key))
+    erasure.forget_face(instance.face_vector_id, instance.image.name)
     thumbnails.forget_thumbnails(instance.image.name)
     erasure.scrub_admin_history(instance)
 

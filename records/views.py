@@ -21,7 +21,7 @@ from jobs.models import Job
 from recognition.errors import FaceError
 from recognition.models import FaceVector
 from recognition.service import get_service
-from recognition.vectors.indexes import get_vector_index
+from recognition.vectors.indexes import get_vector_index, of_photos
 
 from . import audit, jobs, services, thumbnails
 from .export import export_response
@@ -67,7 +67,7 @@ class HomeView(LoginRequiredMixin, TemplateView):
         return super().get_context_data(
             people=Person.objects.count(),
             photos=FaceImage.objects.count(),
-            other_model_photos=FaceVector.objects.exclude(model_key=service.model_key).count(),
+            other_model_photos=of_photos(FaceVector.objects.exclude(model_key=service.model_key)).count(),
             model_key=service.model_key,
             index_size=gallery.count(),
             threshold=service.default_threshold,

@@ -372,6 +372,7 @@ def ensure_groups() -> None:
         editor = SimpleNamespace(connection=connection)
         migration.create_groups(apps, editor)
         importlib.import_module("records.migrations.0012_export_person_permission").grant(apps, editor)
+        importlib.import_module("inbox.migrations.0002_review_unknown_to_managers").grant(apps, editor)
         # Those made content types anew: any cached before the flush name rows that are gone.
         ContentType.objects.clear_cache()
 

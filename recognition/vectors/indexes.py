@@ -27,6 +27,21 @@ def _index_class() -> type[VectorIndex]:
     return FaissVectorIndex
 
 
+# Vectors kept apart from the people's under the same model (the review inbox's unknown faces): an
+# index of their own, `<model key>#<purpose>`, kept in step with the database the same way, never
+# searched by a match. Counts of a model's photos leave them out (`of_photos`).
+PURPOSE_SEPARATOR = "#"
+
+
+def purpose_key(model_key: str, purpose: str) -> str:
+    return f"{model_key}{PURPOSE_SEPARATOR}{purpose}"
+
+
+def of_photos(vectors):
+    """The FaceVector queryset without the vectors of a purpose index."""
+    return vectors.exclude(model_key__contains=PURPOSE_SEPARATOR)
+
+
 _indexes: dict[tuple[str, str], VectorIndex] = {}
 _indexes_lock = threading.Lock()
 

@@ -15,7 +15,7 @@ from django.db.models import Count
 
 from recognition.models import FaceVector
 from recognition.service import get_service
-from recognition.vectors.indexes import get_vector_index
+from recognition.vectors.indexes import get_vector_index, of_photos
 from records.unavailable import DATABASE, DISK, PHOTO_STORE, VECTOR_INDEX
 
 logger = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def health_report(partitions: list[str] | None = None) -> dict:
     gallery = get_vector_index(service.model_key)
     index_answers = True
     try:
-        vectors = FaceVector.objects.all() if partitions is None else FaceVector.objects.filter(partition__in=partitions)
+        vectors = of_photos(FaceVector.objects.all() if partitions is None else FaceVector.objects.filter(partition__in=partitions))
         counts = vectors.values("model_key").annotate(vectors=Count("id"))
         stored = {row["model_key"]: row["vectors"] for row in counts}
         gallery.sync()  # the index as the next search would see it

@@ -314,7 +314,13 @@ class CollectionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Collection
-        fields = ["name", "records", "created_at"]
+        fields = ["name", "records", "keep_unknown_faces", "created_at"]
+
+
+class CollectionChangeSerializer(serializers.Serializer):
+    keep_unknown_faces = serializers.BooleanField(
+        help_text="Keep the faces a match leaves unnamed for the review inbox; false erases those kept."
+    )
 
 
 class RecordDetailSerializer(RecordSerializer):
@@ -481,6 +487,12 @@ class MatchedModelSerializer(serializers.Serializer):
     model = serializers.CharField(help_text="The embedding model key that produced the distances.")
 
 
+UNKNOWN_FACE_ID_HELP = (
+    "Only when the face was left unnamed and its collection keeps unknown faces (keep_unknown_faces): "
+    "the id of the face kept for the review inbox (GET /unknown-faces/clusters)."
+)
+
+
 class MatchResultSerializer(MatchedModelSerializer):
     recognized = serializers.BooleanField(
         help_text=(
@@ -505,6 +517,7 @@ class MatchResultSerializer(MatchedModelSerializer):
         allow_null=True,
         help_text="Best distance / distance of the nearest person of another name; null when there is none.",
     )
+    unknown_face_id = serializers.UUIDField(required=False, help_text=UNKNOWN_FACE_ID_HELP)
 
 
 class FaceResultSerializer(DetectedFaceSerializer):
@@ -526,6 +539,7 @@ class FaceResultSerializer(DetectedFaceSerializer):
     runner_up_ratio = serializers.FloatField(
         allow_null=True, help_text="best_match's distance (or the nearest's) / the next person of another name's."
     )
+    unknown_face_id = serializers.UUIDField(required=False, help_text=UNKNOWN_FACE_ID_HELP)
 
 
 class EveryFaceMatchResultSerializer(MatchedModelSerializer):

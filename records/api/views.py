@@ -37,6 +37,7 @@ from .serializers import (
     MAX_METADATA_FILTERS,
     AddPhotoSerializer,
     ChangedRecordSerializer,
+    CollectionChangeSerializer,
     CollectionDeletedSerializer,
     CollectionQuerySerializer,
     CollectionSerializer,
@@ -450,7 +451,7 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
 class CollectionViewSet(viewsets.GenericViewSet):
     """Groups of people matched apart from one another (records.models.Collection)."""
 
-    required_scopes = {"list": READ, "create": ADMIN, "destroy": ADMIN}
+    required_scopes = {"list": READ, "create": ADMIN, "partial_update": ADMIN, "destroy": ADMIN}
     serializer_class = CollectionSerializer
     lookup_field = "name"
     lookup_value_regex = "[^/]+"
@@ -482,9 +483,35 @@ class CollectionViewSet(viewsets.GenericViewSet):
         serializer = CollectionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         collection = serializer.save()
-        audit.record(audit.Action.CREATE_COLLECTION, target=collection.name, status=201)
+        audit.record(
+            audit.Action.CREATE_COLLECTION, target=collection.name, status=201,
+            detail={"keep_unknown_faces": collection.keep_unknown_faces},
+        )
         collection.record_count = 0
         return Response(CollectionSerializer(collection).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        operation_id="update_collection",
+        summary="Keep a collection's unknown faces, or stop",
+        description=(
+            "`keep_unknown_faces`: whether the faces a match of this collection leaves unnamed are kept "
+            "for the review inbox (crop and vector, for UNKNOWN_FACE_RETENTION_DAYS). Turning it off "
+            "erases every unknown face kept in it."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "name", OpenApiTypes.STR, OpenApiParameter.PATH, description="Collection name.", pattern=SLUG_PATTERN
+            )
+        ],
+        request={"application/json": CollectionChangeSerializer},
+        responses={200: CollectionSerializer, **error_responses(400, 401, 404, 413, 415, invalid="keep_unknown_faces: Must be a valid boolean.")},
+    )
+    def partial_update(self, request, name=None):
+        collection = collection_named(request.auth, name)
+        change = validated(CollectionChangeSerializer, request.data)
+        collection = services.change_collection(collection, change["keep_unknown_faces"])
+        collection.record_count = collection.people.count()
+        return Response(CollectionSerializer(collection).data)
 
     @extend_schema(
         operation_id="delete_collection",

@@ -14,6 +14,18 @@ from .test_scopes import ENDPOINTS
 pytestmark = pytest.mark.django_db
 
 SCOPE_OF = {(method, path): scope for method, path, scope, _ in ENDPOINTS}
+# The review inbox's operations (tests/inbox/test_api.py calls each with the scopes it needs).
+INBOX = {
+    ("/unknown-faces/clusters", "get"),
+    ("/unknown-faces/clusters/merge", "post"),
+    ("/unknown-faces/clusters/{id}", "delete"),
+    ("/unknown-faces/clusters/{id}/enrol", "post"),
+    ("/unknown-faces/clusters/{id}/assign", "post"),
+    ("/unknown-faces/clusters/{id}/split", "post"),
+    ("/unknown-faces/{id}/image", "get"),
+    ("/unknown-faces/{id}", "delete"),
+}
+SCOPE_OF.update({(method.upper(), path): "review" for path, method in INBOX})
 
 OPERATIONS = {
     ("/records", "get"),
@@ -32,11 +44,13 @@ OPERATIONS = {
     ("/health", "get"),
     ("/collections", "get"),
     ("/collections", "post"),
+    ("/collections/{name}", "patch"),
     ("/collections/{name}", "delete"),
     ("/webhooks", "get"),
     ("/webhooks", "post"),
     ("/webhooks/{id}", "delete"),
     ("/webhooks/{id}/deliveries", "get"),
+    *INBOX,
 }
 
 

@@ -33,6 +33,7 @@ ENDPOINTS = [
     ("GET", "/maintenance/jobs/{id}", ADMIN, 200),
     ("GET", "/collections", READ, 200),
     ("POST", "/collections", ADMIN, 201),
+    ("PATCH", "/collections/{name}", ADMIN, 200),
     ("DELETE", "/collections/{name}", ADMIN, 200),
     ("GET", "/webhooks", ADMIN, 200),
     ("POST", "/webhooks", ADMIN, 201),
@@ -66,6 +67,8 @@ def call(live_server, bush, photo, settings):
             body = {"files": {"image": ("p.jpg", photo("George_W_Bush", 1))}}
         elif path == "/verify":
             body = {"files": {"image": ("p.jpg", photo("George_W_Bush", 1))}, "data": {"record_id": str(bush.pk)}}
+        elif (method, path) == ("PATCH", "/collections/{name}"):
+            body = {"json": {"keep_unknown_faces": True}}
         elif method == "PATCH":
             body = {"json": {"metadata": {"role": "governor"}}}
         return requests.request(

@@ -1,0 +1,30 @@
+"""The inbox in the admin: its clusters, read only (no crop shown: seeing faces is the Inbox page's,
+audited there). Keeping unknown faces is set on the collection (records' Collection admin)."""
+
+from django.contrib import admin
+from django.db.models import Count
+
+from .models import UnknownCluster
+
+
+@admin.register(UnknownCluster)
+class UnknownClusterAdmin(admin.ModelAdmin):
+    list_display = ["id", "collection", "model_key", "size", "reviewed", "created_at"]
+    list_filter = ["collection", "reviewed"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(size=Count("faces"))
+
+    @admin.display(description="Faces", ordering="size")
+    def size(self, cluster):
+        return cluster.size
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # Dismissing erases faces with an audit event: the Inbox page and the API do it.
+        return False

@@ -1,0 +1,58 @@
+"""Where the inbox meets the rest: a match's unnamed faces kept, an unknown face's vector and crop
+erased whatever deletes it (API, pages, admin, a cascade from its collection), a collection that
+stops keeping them erasing them, and retention."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from recognition.service import FaceAnalysis
+from records import audit, erasure
+from records.models import Collection
+from records.retention import Purged, purging
+from records.services import faces_left_unnamed
+
+from . import keeping
+from .models import UnknownCluster, UnknownFace
+
+
+@receiver(faces_left_unnamed, sender=FaceAnalysis)
+def keep_unnamed_faces(sender, analysis, faces, collections, **kwargs):
+    return keeping.keep(analysis, faces, collections)
+
+
+@receiver(post_delete, sender=UnknownFace)
+def forget_unknown_face(sender, instance: UnknownFace, **kwargs):
+    # As records' photos (records/signals.py): the vector's removal is logged in the deleting
+    # transaction, the crop and the index snapshot are erased once it commits, retried until done.
+    erasure.forget_face(instance.face_vector_id, instance.crop.name)
+
+
+@receiver(post_save, sender=Collection)
+def erase_when_no_longer_kept(sender, instance: Collection, raw=False, **kwargs):
+    if raw or instance.keep_unknown_faces:
+        return
+    erase_clusters(UnknownCluster.objects.filter(collection=instance), reason="collection_stopped_keeping")
+
+
+def erase_clusters(clusters, reason: str) -> int:
+    """Erase these clusters with their faces (vectors and crops); audited when any face went."""
+    faces = list(UnknownFace.objects.filter(cluster__in=clusters).values_list("pk", flat=True))
+    clusters.delete()
+    if faces:
+        audit.record(audit.Action.ERASE_UNKNOWN, detail={"reason": reason, "faces": [str(pk) for pk in faces]})
+    return len(faces)
+
+
+@receiver(purging, sender=Purged)
+def purge_unknown_faces(sender, now, **kwargs):
+    expired = UnknownFace.objects.filter(seen_at__lt=now - timedelta(days=settings.UNKNOWN_FACE_RETENTION_DAYS))
+    faces = list(expired.values_list("pk", "cluster_id"))
+    expired.delete()
+    emptied = UnknownCluster.objects.filter(pk__in={cluster for _, cluster in faces}, faces__isnull=True)
+    emptied.delete()
+    if faces:
+        audit.record(audit.Action.ERASE_UNKNOWN, detail={"reason": "retention", "faces": [str(pk) for pk, _ in faces]})
+    return {"unknown_faces": len(faces)}

@@ -16,6 +16,7 @@ from recognition.service import get_service
 from records.api import disclosure
 from records.api.schema import error_responses
 from records.api.views import collection_named, record_or_404, validated
+from records.models import Collection
 
 from .. import review
 from ..models import UnknownCluster, UnknownFace
@@ -37,14 +38,14 @@ FACE_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, descr
 def cluster_or_404(request, cluster_id) -> UnknownCluster:
     try:
         # A cluster of a collection the key may not see is a 404, like one that does not exist.
-        return UnknownCluster.objects.get(pk=cluster_id, collection__in=request.auth.visible_collections())
+        return UnknownCluster.objects.get(pk=cluster_id, collection__in=Collection.objects.visible_to(request.auth))
     except (UnknownCluster.DoesNotExist, ValidationError):
         raise NotFound(f"No cluster with id '{cluster_id}'.")
 
 
 def face_or_404(request, face_id) -> UnknownFace:
     try:
-        return UnknownFace.objects.get(pk=face_id, collection__in=request.auth.visible_collections())
+        return UnknownFace.objects.get(pk=face_id, collection__in=Collection.objects.visible_to(request.auth))
     except (UnknownFace.DoesNotExist, ValidationError):
         raise NotFound(f"No unknown face with id '{face_id}'.")
 
@@ -69,7 +70,7 @@ class ClustersView(APIView):
     )
     def get(self, request):
         query = validated(ClusterQuerySerializer, request.query_params)
-        collections = request.auth.visible_collections()
+        collections = Collection.objects.visible_to(request.auth)
         if "collection" in query:
             collections = collections.filter(pk=collection_named(request.auth, query["collection"]).pk)
         found = review.clusters(collections, get_service().model_key, query.get("min_faces"))

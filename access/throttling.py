@@ -5,9 +5,12 @@ a client cannot multiply them by the number of workers:
 - a rate per client address for anonymous requests (/health, /openapi.json, /docs, /redoc; the
   class also limits the login pages, through access.middleware.anonymous_throttled in facesite/urls.py);
 - at most API_KEY_CONCURRENT_REQUESTS expensive requests (a face to find and embed: match, enrol,
-  add a photo, verify) running at once per key (`ConcurrencyLimitMixin`).
+  add a photo, verify) running at once per key (`ConcurrencyLimitMixin`); the next ones wait in
+  the key's line (`KeySlots.wait_for_one`) before a 429.
 """
 
+import math
+import time
 import uuid
 
 from django.conf import settings
@@ -50,11 +53,23 @@ class AnonymousRateThrottle(SimpleRateThrottle):
 class KeySlots:
     """API_KEY_CONCURRENT_REQUESTS slots per key, each a cache entry taken with `add` (atomic on
     Redis, and on the file cache through facesite.cache.LockingFileBasedCache). Each slot expires
-    after API_KEY_SLOT_SECONDS, longer than gunicorn lets a request run, so a worker killed in the
-    middle of a request cannot keep its slot: a plain counter would stay raised for good."""
+    after API_KEY_SLOT_SECONDS, so a worker killed in the middle of a request cannot keep its slot
+    for good: a plain counter would stay raised.
+
+    Requests beyond the slots wait in the key's line, in the shared cache too, so it is one line
+    for every worker and host: a ticket from a counter (`incr`, atomic on both caches), and per
+    waiting ticket an entry that expires soon after its wait could have ended, so a waiter killed
+    with its worker leaves the line by itself. Only the first live ticket may take a slot that
+    frees; the others poll every LINE_POLL_SECONDS. `head` is a ticket below which every ticket has
+    left (any write of it was true when written, as a ticket never comes back), so a scan for the
+    live tickets ahead reads only the few since."""
+
+    LINE_POLL_SECONDS = 0.02
+    LINE_SCAN = 256  # the longest stretch of tickets read per poll: far above any line's length
 
     def __init__(self, key: ScopedAPIKey):
         self.names = [f"api-key-slot:{key.prefix}:{number}" for number in range(settings.API_KEY_CONCURRENT_REQUESTS)]
+        self.line = f"api-key-line:{key.prefix}"
 
     def take(self) -> tuple[str, str] | None:
         token = uuid.uuid4().hex
@@ -63,11 +78,53 @@ class KeySlots:
                 return name, token
         return None
 
+    def wait_for_one(self) -> tuple[str, str] | None:
+        """A slot: at once if no request of the key is waiting and one is free, else after the
+        key's requests that came first, within API_KEY_WAIT_SECONDS; None once that has passed
+        or when API_KEY_WAITING_REQUESTS requests are already in line."""
+        deadline = time.monotonic() + settings.API_KEY_WAIT_SECONDS
+        if not self._waiting_before((cache.get(f"{self.line}:tail") or 0) + 1):
+            slot = self.take()
+            if slot is not None or settings.API_KEY_WAITING_REQUESTS <= 0:
+                return slot
+        ticket = self._join()
+        try:
+            if len(self._waiting_before(ticket)) >= settings.API_KEY_WAITING_REQUESTS:
+                return None  # the line is full
+            while True:
+                if not self._waiting_before(ticket):
+                    slot = self.take()
+                    if slot is not None:
+                        return slot
+                if time.monotonic() >= deadline:
+                    return None
+                time.sleep(self.LINE_POLL_SECONDS)
+        finally:
+            cache.delete(f"{self.line}:waiting:{ticket}")
+
+    def _join(self) -> int:
+        cache.add(f"{self.line}:tail", 0, timeout=None)
+        ticket = cache.incr(f"{self.line}:tail")
+        cache.set(f"{self.line}:waiting:{ticket}", 1, timeout=math.ceil(settings.API_KEY_WAIT_SECONDS) + 2)
+        return ticket
+
+    def _waiting_before(self, ticket: int) -> list[int]:
+        """The tickets before `ticket` still waiting, first first."""
+        head = max(cache.get(f"{self.line}:head") or 1, ticket - self.LINE_SCAN)
+        if head >= ticket:
+            return []
+        entries = {f"{self.line}:waiting:{number}": number for number in range(head, ticket)}
+        waiting = sorted(entries[name] for name in cache.get_many(entries))
+        first = waiting[0] if waiting else ticket
+        if first > head:
+            cache.set(f"{self.line}:head", first, timeout=None)
+        return waiting
+
     @staticmethod
     def give_back(slot: tuple[str, str]) -> None:
         name, token = slot
-        # Only while it is still ours: a request that outlived the slot's expiry (it cannot under
-        # gunicorn's timeout) must not free a slot another request has taken since.
+        # Only while it is still ours: a request that outlived the slot's expiry must not free a
+        # slot another request has taken since.
         if cache.get(name) == token:
             cache.delete(name)
 
@@ -78,15 +135,16 @@ class TooManyAtOnce(Throttled):
         super().__init__(
             wait=1,
             detail=f"This API key already has {limit} photo-analysing request{pluralize(limit)} (match, enrol, add a "
-            "photo, verify) running, the most it may have at once.",
+            f"photo, verify) running, the most it may have at once, and this one found no free slot within "
+            f"{settings.API_KEY_WAIT_SECONDS:g} s in the key's line (at most {settings.API_KEY_WAITING_REQUESTS} wait).",
         )
 
 
 class ConcurrencyLimitMixin:
     """For a view: its `expensive_actions` (viewset actions, or HTTP methods of a plain APIView, as
-    in `required_scopes`) hold a slot of the key (KeySlots) while they run; without a free slot,
-    429 with Retry-After. Taken after authentication, scope and rate checks, given back however
-    the request ends."""
+    in `required_scopes`) hold a slot of the key (KeySlots) while they run; without one after
+    waiting in the key's line, 429 with Retry-After. Taken after authentication, scope and rate
+    checks, given back however the request ends."""
 
     expensive_actions: frozenset[str] = frozenset()
     _slot = None
@@ -94,7 +152,7 @@ class ConcurrencyLimitMixin:
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         if operation_name(self, request.method) in self.expensive_actions:
-            self._slot = KeySlots(request.auth).take()
+            self._slot = KeySlots(request.auth).wait_for_one()
             if self._slot is None:
                 raise TooManyAtOnce()
 

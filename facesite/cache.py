@@ -2,6 +2,7 @@
 
 import fcntl
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
@@ -9,7 +10,7 @@ from django.core.cache.backends.filebased import FileBasedCache
 
 
 class LockingFileBasedCache(FileBasedCache):
-    """Django's file cache, with `add` atomic across processes. Django's checks whether the file
+    """Django's file cache, with `add` and `incr` atomic across processes. Django's checks whether the file
     exists, then writes it, so two workers can both "add" one key; the per-key concurrency slots
     (access/throttling.py) rely on `add` succeeding for one of them only, as it does on Redis.
 
@@ -20,10 +21,21 @@ class LockingFileBasedCache(FileBasedCache):
     _lock = None  # (pid, descriptor)
 
     def add(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+        with self._locked():
+            return super().add(key, value, timeout, version)
+
+    def incr(self, key, delta=1, version=None):
+        """Django's reads then writes: two workers could both take one ticket of a key's waiting
+        line (access/throttling.py), as Redis's INCR never lets them."""
+        with self._locked():
+            return super().incr(key, delta, version)
+
+    @contextmanager
+    def _locked(self):
         descriptor = self._lock_descriptor()
         fcntl.flock(descriptor, fcntl.LOCK_EX)
         try:
-            return super().add(key, value, timeout, version)
+            yield
         finally:
             fcntl.flock(descriptor, fcntl.LOCK_UN)
 

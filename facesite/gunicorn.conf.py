@@ -2,13 +2,20 @@
 
 import os
 
-from facesite.app_server import GUNICORN_TIMEOUT, WEB_CONCURRENCY
+from facesite.app_server import GUNICORN_TIMEOUT, HOST, WEB_CONCURRENCY, WEB_THREADS
 
-bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+bind = f"{HOST}:{os.environ.get('PORT', '8000')}"
 workers = WEB_CONCURRENCY
-# One thread per worker: inference is serialised per process anyway, and a second thread
-# would only queue behind the model lock while holding a connection.
-threads = 1
+# Threads, so a request waiting for its key's slot (access/throttling.py) or for the model
+# lock (inference is serialised per process) holds a thread, not the whole worker.
+worker_class = "gthread"
+threads = WEB_THREADS
+# A worker accepts a connection only when it has a thread free for it: the others stay in the
+# listening socket's backlog for a worker that has (gthread would otherwise accept up to 1,000 and
+# queue them inside one busy worker while another is idle). No keep-alive, as the sync worker had:
+# a kept-alive connection would count against those.
+worker_connections = WEB_THREADS
+keepalive = 0
 timeout = GUNICORN_TIMEOUT
 # Each worker loads and warms its own model as it boots (facesite/wsgi.py), so no request
 # pays for it, and a missing weight file stops the worker with a message naming it.

@@ -413,14 +413,25 @@ REST_FRAMEWORK = {
     # drf-spectacular's, plus each operation's scope (x-required-scope) and its 403.
     "DEFAULT_SCHEMA_CLASS": "records.api.schema.ScopedAutoSchema",
 }
-# At most this many requests that analyse a photo (match, enrol, add a photo) per API key at once,
-# across every worker: beyond it 429 with Retry-After (access/throttling.py). By default half
-# the gunicorn workers (WEB_CONCURRENCY, facesite/app_server.py), at least 1: each worker runs
-# one request at a time, so one key can never occupy every worker (with the default 2 workers, 2
-# would let it). Each slot expires after API_KEY_SLOT_SECONDS, longer than gunicorn lets a request
-# run (GUNICORN_TIMEOUT), so a worker killed mid-request frees its slot by then.
+# At most this many requests that analyse a photo (match, enrol, add a photo, verify) per API key
+# running at once, across every worker and host (access/throttling.py). By default half the
+# gunicorn workers (WEB_CONCURRENCY, facesite/app_server.py), at least 1: each worker runs one
+# inference at a time, so one key can never occupy every worker (with the default 2 workers, 2
+# would let it). Each slot expires after API_KEY_SLOT_SECONDS, so a worker killed mid-request
+# frees its slot by then.
 API_KEY_CONCURRENT_REQUESTS = env.int("API_KEY_CONCURRENT_REQUESTS", default=max(1, app_server.WEB_CONCURRENCY // 2))
 API_KEY_SLOT_SECONDS = app_server.GUNICORN_TIMEOUT + 10
+# A request beyond its key's slots waits in the key's line, first come first served across
+# workers and hosts, for up to API_KEY_WAIT_SECONDS; then, or when API_KEY_WAITING_REQUESTS of
+# the key's requests already wait, 429 with Retry-After. A waiting request holds a thread (gthread
+# workers, WEB_THREADS each): by default one key's running and waiting requests together take at
+# most half a host's threads, so a parallel client (4 threads on the default 2 workers x 4
+# threads) is served without a 429 and other keys keep the other half.
+API_KEY_WAIT_SECONDS = env.float("API_KEY_WAIT_SECONDS", default=5.0)
+API_KEY_WAITING_REQUESTS = env.int(
+    "API_KEY_WAITING_REQUESTS",
+    default=max(0, app_server.WEB_CONCURRENCY * app_server.WEB_THREADS // 2 - API_KEY_CONCURRENT_REQUESTS),
+)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Face identification API",
     "DESCRIPTION": (

@@ -80,7 +80,8 @@ class FaissVectorIndex(VectorIndex):
         return len(self.index)
 
     def vector_ids(self) -> set[int]:
-        return self.index.vector_ids
+        with self._lock:  # a copy: another thread of the worker may be applying changes
+            return set(self.index.vector_ids)
 
     @property
     def applied(self) -> Watermark | None:
@@ -90,9 +91,15 @@ class FaissVectorIndex(VectorIndex):
     def _snapshot_lock(self, timeout: float = SNAPSHOT_LOCK_SECONDS) -> FileLock:
         return FileLock(str(self.path) + ".lock", timeout=timeout)
 
+    # Under the lock: FAISS and the index's maps are not safe to read while another thread of the
+    # worker (gthread, facesite/gunicorn.conf.py) applies changes to them.
     def search(self, vector, top_k: int, partitions=None):
         with self._lock:
             return super().search(vector, top_k, partitions)
+
+    def search_many(self, vectors, top_k: int, partitions=None):
+        with self._lock:
+            return super().search_many(vectors, top_k, partitions)
 
     def sync(self) -> None:
         """Catch up with the database: one query when nothing changed."""

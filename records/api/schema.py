@@ -75,8 +75,10 @@ class ScopedAutoSchema(AutoSchema):
 TOO_MANY_REQUESTS = OpenApiResponse(
     ErrorSerializer,
     description=(
-        "Beyond the key's rate (API_KEY_THROTTLE_RATE), or, for a request that analyses a photo, beyond "
-        "API_KEY_CONCURRENT_REQUESTS of them running at once for the key. `Retry-After` says when to retry."
+        "Beyond the key's rate (API_KEY_THROTTLE_RATE), or, for a request that analyses a photo, when "
+        "API_KEY_CONCURRENT_REQUESTS of them run for the key and none freed while it waited in the key's "
+        "line (first come, first served; API_KEY_WAIT_SECONDS, API_KEY_WAITING_REQUESTS). `Retry-After` "
+        "says when to retry."
     ),
     examples=[
         OpenApiExample(

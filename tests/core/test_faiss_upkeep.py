@@ -256,3 +256,24 @@ def test_check_names_an_unknown_vector_type(settings):
     assert faiss_vector_type_known(None) == []
     settings.FAISS_VECTOR_TYPE = "int8"
     assert [error.id for error in faiss_vector_type_known(None)] == ["recognition.E008"]
+
+
+@pytest.mark.parametrize("search", ["search", "search_many"])
+def test_the_index_is_read_only_under_the_gallery_lock(monkeypatch, search):
+    """A worker runs several threads (gthread): one reading FAISS while another applies changes to
+    it (sync, under the lock) could read a half-changed index."""
+    vectors = unit_vectors(3, seed=11)
+    store(vectors)
+    gallery = get_vector_index(MODEL)
+    gallery.sync()
+    read_under_lock = []
+    original = gallery.index.search_people
+
+    def watched(*args, **kwargs):
+        read_under_lock.append(gallery._lock._is_owned())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(gallery.index, "search_people", watched)
+    getattr(gallery, search)(vectors[0] if search == "search" else vectors[:2], 1)
+
+    assert read_under_lock and all(read_under_lock)

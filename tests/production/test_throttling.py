@@ -1,11 +1,13 @@
 """Rate limits per API key, per logged-in user and per address for anonymous requests, and the
-limit of photo-analysing requests running at once per key: answered 429 with Retry-After, and
+limit of photo-analysing requests running at once per key, beyond which requests wait in the key's
+line (first come, first served across workers) before a 429: answered 429 with Retry-After, and
 counted together by every gunicorn worker."""
 
 import os
 import threading
 import time
 import uuid
+from types import SimpleNamespace
 
 import pytest
 import requests
@@ -134,6 +136,7 @@ def test_the_login_pages_have_the_anonymous_allowance(client, monkeypatch, login
 @pytest.fixture
 def one_at_a_time(settings):
     settings.API_KEY_CONCURRENT_REQUESTS = 1
+    settings.API_KEY_WAIT_SECONDS = 0.5
 
 
 def match_photo(live_server, key: str, data: bytes):
@@ -147,15 +150,19 @@ def test_a_key_with_its_requests_running_elsewhere_gets_429(live_server, one_at_
     key = new_key("camera", scopes=["match", "read"])
     elsewhere = KeySlots(ScopedAPIKey.objects.get(name="camera")).take()
 
+    started = time.monotonic()
     refused = match_photo(live_server, key, photo("Colin_Powell", 0))
+    waited = time.monotonic() - started
     listed = requests.get(f"{live_server.url}/records", headers={"X-API-Key": key}, timeout=30)
     other_key = match_photo(live_server, new_key("other", scopes=["match"]), photo("Colin_Powell", 0))
     KeySlots.give_back(elsewhere)
     after = match_photo(live_server, key, photo("Colin_Powell", 0))
 
     assert refused.status_code == 429
+    assert waited >= 0.5  # in the key's line for API_KEY_WAIT_SECONDS first
     assert refused.headers["Retry-After"] == "1"
     assert refused.json()["detail"].startswith("This API key already has 1 photo-analysing request (match,")
+    assert "no free slot within 0.5 s in the key's line" in refused.json()["detail"]
     assert listed.status_code == 200  # not a photo to analyse: not limited
     assert other_key.status_code == 200
     assert after.status_code == 200
@@ -208,28 +215,98 @@ def test_every_answer_gives_its_slot_back(live_server, one_at_a_time, face_servi
     assert KeySlots(ScopedAPIKey.objects.get(name="camera")).take() is not None  # the slot is free
 
 
-def test_concurrent_requests_of_one_key_over_two_workers_are_limited(gunicorn, api_client, faces_dir):
-    server = gunicorn(2, API_KEY_CONCURRENT_REQUESTS=1)
-    camera, other = api_client(server, "camera", scopes=["match"]), api_client(server, "other", scopes=["match"])
+@pytest.fixture(params=["files in DATA_DIR", "Redis"])
+def shared_cache(request, settings, tmp_path):
+    """The cache every worker shares: files (one host) or Redis (several), in a place of this test's own."""
+    if request.param == "Redis":
+        location = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url("redis://127.0.0.1:6379/8")}
+    else:
+        location = {"BACKEND": "facesite.cache.LockingFileBasedCache", "LOCATION": tmp_path / "cache"}
+    settings.CACHES = {"default": location | {"KEY_PREFIX": f"line-test-{uuid.uuid4().hex}"}}
+
+
+@pytest.mark.db_independent
+def test_requests_beyond_the_slots_are_served_first_come_first_served(shared_cache, settings):
+    """Three requests wait behind the one running; each slot given back goes to the one that came
+    first, and a fourth finds the line full at once."""
+    settings.API_KEY_CONCURRENT_REQUESTS, settings.API_KEY_WAITING_REQUESTS, settings.API_KEY_WAIT_SECONDS = 1, 3, 10
+    key = SimpleNamespace(prefix=uuid.uuid4().hex[:8])
+    running = KeySlots(key).take()
+    served = []
+
+    def waiter(name):
+        slot = KeySlots(key).wait_for_one()
+        served.append(name)
+        time.sleep(0.1)  # the request runs; the next in line waits meanwhile
+        KeySlots.give_back(slot)
+
+    threads = []
+    for number, name in enumerate("ABC", start=1):
+        threads.append(threading.Thread(target=waiter, args=(name,)))
+        threads[-1].start()
+        joined = time.monotonic() + 10
+        while not cache.get(f"api-key-line:{key.prefix}:waiting:{number}"):  # in line before the next comes
+            assert time.monotonic() < joined, f"{name} never joined the line"
+            time.sleep(0.005)
+    started = time.monotonic()
+    assert KeySlots(key).wait_for_one() is None  # three wait already: the most a key may have in line
+    assert time.monotonic() - started < 1
+    KeySlots.give_back(running)
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert served == ["A", "B", "C"]
+    assert KeySlots(key).take() is not None  # every slot given back
+
+
+def test_a_parallel_client_on_two_workers_is_served_without_429(gunicorn, api_client, faces_dir):
+    """One key from 4 threads at once, on 2 workers with the default limits (1 running, 3 waiting
+    per key; gthread workers of 4 threads): every match answered. With sync workers and no line,
+    most of each round were 429s."""
+    server = gunicorn(2)
+    camera = api_client(server, "camera", scopes=["match"])
     group = (faces_dir / "samples/group/kit_with_rose.jpg").read_bytes()
 
     answers = []
-    for _ in range(5):
-        start = threading.Barrier(2)
+    for _ in range(3):
+        start = threading.Barrier(4)
 
-        def send(client):
+        def send():
             start.wait()
-            answers.append(client.match(group))
+            answers.append(camera.match(group))
 
-        threads = [threading.Thread(target=send, args=(camera,)) for _ in range(2)]
+        threads = [threading.Thread(target=send) for _ in range(4)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
 
-    statuses = sorted(status for status, *_ in answers)
-    # Two at once, one allowed: each round answers one 200, and one 429 whenever they overlapped
-    # (a worker busy with one cannot accept the other, so the other worker takes it meanwhile).
-    assert set(statuses) == {200, 429}, statuses
-    assert all(body["detail"].startswith("This API key already has 1 photo-analysing request ") for status, body, *_ in answers if status == 429)
-    assert other.match(group)[0] == 200 and camera.match(group)[0] == 200  # every slot given back
+    assert [status for status, *_ in answers] == [200] * 12, [body for status, body, *_ in answers if status != 200]
+
+
+def test_a_greedy_key_leaves_the_other_key_served(gunicorn, api_client, faces_dir):
+    """A key sending from 8 threads back to back (a host's every thread) holds at most half of
+    them, one running and three in line: its others are refused at once, and a second key's matches
+    meanwhile are all answered."""
+    server = gunicorn(2)
+    greedy, polite = api_client(server, "greedy", scopes=["match"]), api_client(server, "door", scopes=["match"])
+    group = (faces_dir / "samples/group/kit_with_rose.jpg").read_bytes()
+    greedy_answers, stop = [], threading.Event()
+
+    def hammer():
+        while not stop.is_set():
+            greedy_answers.append(greedy.match(group))
+
+    threads = [threading.Thread(target=hammer) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1)
+    polite_answers = [polite.match(group) for _ in range(5)]
+    stop.set()
+    for thread in threads:
+        thread.join()
+
+    assert [status for status, *_ in polite_answers] == [200] * 5, polite_answers
+    greedy_statuses = {status for status, *_ in greedy_answers}
+    assert greedy_statuses == {200, 429}, greedy_statuses
+    assert all("in the key's line (at most 3 wait)" in body["detail"] for status, body, *_ in greedy_answers if status == 429)

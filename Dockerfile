@@ -9,10 +9,14 @@
 ARG BASE=python:3.11-slim-bookworm
 FROM ${BASE}
 
+# Listening on every address, it serves others: scripts/serve runs `check --deploy`, which these
+# defaults pass (HTTPS on: redirect, HSTS, Secure cookies; /health stays plain HTTP for the
+# health check, SECURE_REDIRECT_EXEMPT). Behind no TLS at all, set HTTPS=false and HOST=127.0.0.1.
 ENV PYTHONUNBUFFERED=1 \
     DATA_DIR=/data \
     HOST=0.0.0.0 \
     PORT=8000 \
+    HTTPS=true \
     WEB_CONCURRENCY=2
 
 # The OpenMP runtime and GLib, which the faiss, dlib and OpenCV wheels load from the system

@@ -49,15 +49,17 @@ def image():
 
 
 class Container:
-    """The image run detached on the host's network at a free port, /data a volume of its own."""
+    """The image run detached on the host's network at a free port, /data a volume of its own; on
+    loopback over plain HTTP unless told (HOST, HTTPS), as docs/deploy.md runs it for a first try."""
 
     def __init__(self, image: str, **env: str):
         self.name = f"facesite-test-{secrets.token_hex(4)}"
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         podman("volume", "create", self.name)
-        options = [f"--env={key}={value}" for key, value in {"HOST": "127.0.0.1", "PORT": str(self.port),
-                                                               "WEB_CONCURRENCY": "1", **env}.items()]
+        options = [f"--env={key}={value}" for key, value in {"HOST": "127.0.0.1", "HTTPS": "false", "PORT": str(self.port),
+                                                               "WEB_CONCURRENCY": "1", **env}.items()
+                   if value is not None]  # None: the image's own
         podman("run", "--detach", "--name", self.name, "--network", "host", "--volume", f"{self.name}:/data",
                *options, image)
 
@@ -162,3 +164,14 @@ def test_the_image_on_the_machines_postgresql(container, lfw_people):
             assert connection.execute("SELECT name FROM records_person").fetchall() == [("Colin Powell",)]
     finally:
         database.drop()  # WITH (FORCE): the container's connections too
+
+
+def test_the_image_on_its_own_defaults_passes_check_deploy_and_answers_health_over_http(container):
+    """HOST 0.0.0.0 and HTTPS on, as the Dockerfile sets them: scripts/serve runs `check --deploy`
+    and starts; compose's health check gets /health over plain HTTP; a page redirects to HTTPS."""
+    app = container(HOST=None, HTTPS=None)
+    app.healthy()
+
+    page = requests.get(app.base_url + "/accounts/login/", allow_redirects=False, timeout=30)
+    assert page.status_code == 301 and page.headers["Location"].startswith("https://")
+    assert "System check identified no issues" in podman("logs", app.name).stdout + podman("logs", app.name).stderr

@@ -109,6 +109,28 @@ def test_by_default_photos_stay_in_the_media_folder_and_workers_share_a_file_cac
     assert shown["throttle_rates"]["api_key"] == "5/minute"
 
 
+def dockerfile_env() -> dict:
+    """The ENV the Dockerfile gives the container."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    lines = [line.split(None, 1)[1] for line in text.splitlines() if line.startswith("ENV ")]
+    return dict(pair.split("=", 1) for line in lines for pair in line.split())
+
+
+def test_the_container_defaults_serve_others_and_pass_check_deploy(tmp_path):
+    """The image listens on 0.0.0.0: scripts/serve must take it for serving others and run
+    `check --deploy`, which its defaults (with the secret key scripts/serve writes) must pass."""
+    env = production_env(tmp_path)
+    del env["ALLOWED_HOSTS"], env["HTTPS"]  # the image's own: loopback host names, and HTTPS as it says
+    env.update(dockerfile_env(), DATA_DIR=str(tmp_path / "data"))
+
+    serves = subprocess.run([sys.executable, "-m", "facesite.deployment"], cwd=ROOT, env=env, capture_output=True, text=True)
+    done = manage(env, "check", "--deploy", "--fail-level", "WARNING")
+
+    assert dockerfile_env()["HOST"] == "0.0.0.0"
+    assert serves.stdout.strip() == "others", serves.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 # --- scripts/serve: Django's deployment checks when it serves others --------------------------
 
 

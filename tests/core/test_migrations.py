@@ -92,3 +92,22 @@ def test_keys_audit_and_jobs_move_to_their_apps_with_every_row_and_permission(sc
         "second_active_reembed": "refused",  # the constraint kept with the table
     }
     assert states["back"] == before  # and migrating back gives records its tables and permissions again
+
+
+@pytest.mark.django_db
+def test_old_audit_refusals_lose_the_names_they_held(scratch_database_url, tmp_path):
+    """audit 0002: refusals audited before 0390afb by their text naming people keep their reason
+    in the words the service uses now; other events are left as they were."""
+    states = migrated("audit_scrub_migration", scratch_database_url, tmp_path)
+    measured = "(distance 0.91 to their nearest photo; the same person is within 0.7522). Nothing was stored."
+    missing = "has no photo embedded by the active model (ArcFace-MBF:scrfd:arcface112-v3) to compare with."
+
+    assert [detail["reason"] for detail in states["after"][:4]] == [
+        "This face looks like someone already enrolled. Nothing was stored.",
+        "This face looks like someone else more than this record's person. Nothing was stored.",
+        f"This face does not look like the record's person {measured}",
+        f"Record 'p-3' {missing}",
+    ]
+    assert states["after"][4:] == states["before"][4:]  # already naming no one, or no refusal
+    for name in ("Jean", "Neil", "Tony", "Serena", "Venus", "Colin"):
+        assert name not in json.dumps(states["after"])

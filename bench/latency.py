@@ -5,7 +5,7 @@
 
 For each gallery size (ascending, in one new DATA_DIR under the temp folder) the database is
 filled, then gunicorn is started with the production settings (`gunicorn facesite.wsgi -c
-facesite/gunicorn.conf.py`: WEB_CONCURRENCY workers, one thread each, each loading and warming its
+facesite/gunicorn.conf.py`: WEB_CONCURRENCY workers of WEB_THREADS threads, each loading and warming its
 model and index as it boots) on a free loopback port, and stopped after the measurements.
 
 The gallery: the 2,000 real LFW embeddings of bench/galleries.py, then synthetic vectors (same
@@ -19,8 +19,8 @@ main size (--main-size) also: 1, 2 and 4 concurrent clients (throughput = answer
 time; and the workers' CPU time per request, from which the matches per second the machine's cores
 could answer if nothing else ran on them: cores x 1000 / CPU-ms), and POST /records (enrolment)
 with LFW photos not in the gallery and large photos.
-Clients are threads of this process using http.client (gunicorn's sync workers close each
-connection). Writes bench/latency.json and the plots bench/latency_vs_concurrency.png and
+Clients are threads of this process using http.client (gunicorn closes each connection: no
+keep-alive). Writes bench/latency.json and the plots bench/latency_vs_concurrency.png and
 bench/latency_vs_gallery.png.
 """
 

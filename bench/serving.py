@@ -1,6 +1,6 @@
 """The service as production runs it, for the production benchmarks (bench/workers_agree.py,
 crash_safety.py, load.py, bad_input_load.py, latency.py) and tests/production: gunicorn with
-facesite/gunicorn.conf.py (N workers, one thread each, each loading and warming its model as it
+facesite/gunicorn.conf.py (N workers of WEB_THREADS threads, each loading and warming its model as it
 boots) on a free loopback port, DEBUG off, its own DATA_DIR, and its own PostgreSQL database
 (created here, dropped after) or SQLite file; plus an HTTP client of the API that knows which
 worker answered each request.

@@ -4,8 +4,8 @@ reads it, for every URL (pages, admin, API), so a large body is neither parsed n
 - With a Content-Length, that header alone answers.
 - Without one (`Transfer-Encoding: chunked`), Django would read the body as empty. Where the server
   marks the stream as ending with the body (`wsgi.input_terminated`, as gunicorn does), it is read
-  here into memory, at most one byte past the limit: beyond it the rest is never read (gunicorn's
-  sync workers close the connection after the answer); within it the request goes on with that
+  here into memory, at most one byte past the limit: beyond it the rest is never read (gunicorn
+  closes the connection after the answer: no keep-alive, facesite/gunicorn.conf.py); within it the request goes on with that
   body and its real length, as if it had been sent with a Content-Length.
 
 Uploads within the limit stay in memory too (`InMemoryUploadHandler`): photos of faces never touch

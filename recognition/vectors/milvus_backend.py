@@ -43,7 +43,9 @@ PARTITION_LENGTH = 64  # FaceVector.partition's max_length
 OWNER_LENGTH = 36  # a UUID's text
 QUERY_BATCH = 10_000
 INDEX_PARAMS = {"HNSW": {"M": 16, "efConstruction": 200}}
-HNSW_MIN_EF = 64
+# ef 256 on real faces at 100k (bench/hnsw_real_faces.py): recall@10 against a flat scan 0.979 in
+# 5.2 ms, where ef 64 gave 0.889 in 3.7 ms; the right person first as often as the flat scan at either.
+HNSW_MIN_EF = 256
 MAX_SEARCH_LIMIT = 16_384  # Milvus's largest topk
 FIELDS = {"vector_id", "owner", "partition", "embedding"}
 COLLECTION_NOT_LOADED = 101  # Milvus's error code for a search of a released collection

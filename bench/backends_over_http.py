@@ -116,6 +116,21 @@ def grow(args) -> None:
     gallery.client.flush(gallery.name)  # sealed segments, as a long-running server would have
     print(f"{MILVUS_LABELS[state['milvus']]} holds {gallery.count():,} vectors, loaded in "
           f"{time.perf_counter() - started:.0f} s; its server's RSS {rss_mb(pid):.0f} MB", flush=True)
+    print(f"its index covers them {index_built(gallery.client, gallery.name):.0f} s later", flush=True)
+
+
+def index_built(client, name: str) -> float:
+    """Waits until Milvus has built the collection's index over every row (it builds in the
+    background after a flush; until then it scans the rest): the seconds waited. Compaction after
+    upserts makes new segments that are indexed again (`pending_index_rows`) while the old ones
+    serve: that work goes on meanwhile, and is printed."""
+    started = time.perf_counter()
+    while True:
+        index = client.describe_index(name, index_name="embedding")
+        if index.get("indexed_rows", 0) >= index.get("total_rows", 0):
+            print(f"{name}: {index.get('pending_index_rows', 0):,} rows of compacted segments still to index", flush=True)
+            return time.perf_counter() - started
+        time.sleep(2)
 
 
 def milvus_server(folder: Path, state: dict) -> tuple[int, str]:
@@ -143,6 +158,13 @@ def measure(args) -> None:
     # every thread of it (lowering a niceness needs root).
     for thread in Path(f"/proc/{milvus_pid}/task").iterdir():
         os.setpriority(os.PRIO_PROCESS, int(thread.name), 0)
+    from pymilvus import MilvusClient
+
+    client = MilvusClient(uri=uri)
+    for name in client.list_collections():
+        if name.startswith(state["prefix"] + "_"):
+            print(f"Milvus's index covered every vector of {name} after {index_built(client, name):.0f} s more",
+                  flush=True)
     rows, key = [], None
     for backend in BACKENDS:
         server = Server(

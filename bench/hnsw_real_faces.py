@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from . import galleries
+from .backends_over_http import index_built
 
 LIMIT = 40  # the service's first search for top_k 10 (recognition/vectors/milvus_gallery.py)
 TOP = 10
@@ -91,11 +92,7 @@ def load(client, name: str, gallery: np.ndarray, m: int) -> float:
     client.flush(name)
     # The index is built on the sealed segments in the background: searched once it covers them all.
     client.release_collection(name)
-    while True:
-        progress = client.describe_index(name, index_name="embedding")
-        if progress.get("indexed_rows", 0) >= len(gallery) and progress.get("pending_index_rows", 0) == 0:
-            break
-        time.sleep(2)
+    index_built(client, name)
     client.load_collection(name)
     return time.perf_counter() - started
 

@@ -30,7 +30,7 @@ import numpy as np
 from . import galleries
 from .backends_over_http import index_built
 
-LIMIT = 40  # the service's first search for top_k 10 (recognition/vectors/milvus_gallery.py)
+LIMIT = 40  # the service's first search for top_k 10 (recognition/vectors/milvus_backend.py)
 TOP = 10
 BATCH = 10_000
 

@@ -4,11 +4,15 @@ audited there). Keeping unknown faces is set on the collection (records' Collect
 from django.contrib import admin
 from django.db.models import Count
 
+from access.admin import ReadOnlyAdmin
+
 from .models import UnknownCluster
 
 
 @admin.register(UnknownCluster)
-class UnknownClusterAdmin(admin.ModelAdmin):
+class UnknownClusterAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+    """Read only: dismissing erases faces with an audit event, which the Inbox page and the API do."""
+
     list_display = ["id", "collection", "model_key", "size", "reviewed", "created_at"]
     list_filter = ["collection", "reviewed"]
 
@@ -18,13 +22,3 @@ class UnknownClusterAdmin(admin.ModelAdmin):
     @admin.display(description="Faces", ordering="size")
     def size(self, cluster):
         return cluster.size
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # Dismissing erases faces with an audit event: the Inbox page and the API do it.
-        return False

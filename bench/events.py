@@ -50,6 +50,7 @@ def run(events: int, database: str) -> dict:
     env = {"WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32"}
     with Deployment("events", workers=1, database=database, **env) as deployment:
         os.environ.update(deployment.server.env)
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "facesite.settings")
         import django
 
         django.setup()

@@ -13,8 +13,8 @@ from jobs.models import Job
 from recognition.models import IndexState
 from records import services
 from records.models import FaceImage, Person
-from tests.keys import new_key
 
+from . import admin_rows as rows
 from .helpers import ALICE, BOB
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -38,75 +38,21 @@ def test_the_index_buttons_rebuild_and_queue_a_reembed(admin_site, live_server, 
     admin_site.check()
 
 
-def _person(photo):
-    return services.enrol("Colin Powell", photo(ALICE, 0)).person
-
-
-def _photo(photo):
-    return services.enrol("Colin Powell", photo(ALICE, 0)).image
-
-
-def _access(model_name: str):
-    from axes import models
-
-    fields = {"username": "mallory", "ip_address": "203.0.113.9", "user_agent": "test", "http_accept": "*/*",
-              "path_info": "/accounts/login/"}
-    if model_name == "AccessAttempt":
-        fields |= {"get_data": "", "post_data": "", "failures_since_start": 3}
-    return lambda photo: getattr(models, model_name).objects.create(**fields)
-
-
-def _expired_attempt(photo):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    attempt = _access("AccessAttempt")(photo)
-    type(attempt).objects.filter(pk=attempt.pk).update(attempt_time=timezone.now() - timedelta(days=1))
-    return attempt
-
-
-def _user(photo):
-    from django.contrib.auth.models import User
-
-    return User.objects.create_user("leaver")
-
-
-def _group(photo):
-    from django.contrib.auth.models import Group
-
-    return Group.objects.create(name="Temporary")
-
-
-def _device(photo):
-    from django.contrib.auth.models import User
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    return TOTPDevice.objects.create(user=User.objects.get(username="admin"), name="lost phone")
-
-
-def _key(photo):
-    from access.models import ScopedAPIKey
-
-    new_key("old door camera")
-    return ScopedAPIKey.objects.get(name="old door camera")
-
-
 # Every action of every model in the admin: (model label, action) -> (what to make, the message it
 # gives). A model or action added to the admin without a line here fails test_every_admin_action_is_covered.
 DELETED = "Successfully deleted 1"
 ACTIONS = {
-    ("auth.Group", "delete_selected"): (_group, DELETED),
-    ("auth.User", "delete_selected"): (_user, DELETED),
-    ("axes.AccessAttempt", "delete_selected"): (_access("AccessAttempt"), DELETED),
-    ("axes.AccessAttempt", "cleanup_expired_attempts"): (_expired_attempt, "Cleaned up 1 expired access attempts."),
-    ("axes.AccessLog", "delete_selected"): (_access("AccessLog"), DELETED),
-    ("axes.AccessFailureLog", "delete_selected"): (_access("AccessFailureLog"), DELETED),
-    ("otp_totp.TOTPDevice", "delete_selected"): (_device, DELETED),
-    ("records.Person", "delete_selected"): (_person, DELETED),
-    ("records.FaceImage", "delete_selected"): (_photo, DELETED),
-    ("records.FaceImage", "reembed"): (_photo, "Re-embedded 1 photo with"),
-    ("access.ScopedAPIKey", "delete_selected"): (_key, DELETED),
+    ("auth.Group", "delete_selected"): (rows.group, DELETED),
+    ("auth.User", "delete_selected"): (rows.user, DELETED),
+    ("axes.AccessAttempt", "delete_selected"): (rows.access("AccessAttempt"), DELETED),
+    ("axes.AccessAttempt", "cleanup_expired_attempts"): (rows.expired_attempt, "Cleaned up 1 expired access attempts."),
+    ("axes.AccessLog", "delete_selected"): (rows.access("AccessLog"), DELETED),
+    ("axes.AccessFailureLog", "delete_selected"): (rows.access("AccessFailureLog"), DELETED),
+    ("otp_totp.TOTPDevice", "delete_selected"): (rows.device, DELETED),
+    ("records.Person", "delete_selected"): (rows.person, DELETED),
+    ("records.FaceImage", "delete_selected"): (rows.face_image, DELETED),
+    ("records.FaceImage", "reembed"): (rows.face_image, "Re-embedded 1 photo with"),
+    ("access.ScopedAPIKey", "delete_selected"): (rows.api_key, DELETED),
 }
 
 

@@ -111,3 +111,23 @@ def test_merge_two_records_from_the_duplicates_page(admin_site, live_server, pho
     admin_site.check()
     assert list(Person.objects.all()) == [kept]
     assert kept.images.count() == 2 and not Person.objects.filter(pk=removed.pk).exists()
+
+
+def test_the_copy_button_puts_a_new_keys_secret_on_the_clipboard(admin_site, live_server):
+    from access.models import ScopedAPIKey
+
+    page = admin_site.page
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    admin_site.goto(f"{live_server.url}/admin/access/scopedapikey/add/")
+    page.get_by_label("Name").fill("door")
+    page.locator('input[name="scopes"][value="match"]').check()
+    page.get_by_role("button", name="Save", exact=True).click()
+
+    secret = page.locator("#api-key-secret")
+    expect(secret).to_be_visible()
+    copy = page.get_by_role("button", name="Copy", exact=True)
+    copy.click()
+    expect(page.get_by_role("button", name="Copied", exact=True)).to_be_visible()
+    admin_site.check()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == secret.inner_text().strip() and ScopedAPIKey.objects.get_from_key(copied).name == "door"

@@ -53,6 +53,8 @@ ACTIONS = {
     ("records.FaceImage", "delete_selected"): (rows.face_image, DELETED),
     ("records.FaceImage", "reembed"): (rows.face_image, "Re-embedded 1 photo with"),
     ("access.ScopedAPIKey", "delete_selected"): (rows.api_key, DELETED),
+    ("events.Webhook", "delete_selected"): (rows.webhook, DELETED),
+    ("events.Delivery", "delete_selected"): (rows.delivery, DELETED),
 }
 
 

@@ -92,7 +92,7 @@ def navigation(html: str) -> list[str]:
 NAVIGATION = {
     "Viewers": ["People"],
     "Operators": ["Enrol", "Match", "People"],
-    "Managers": ["Enrol", "Match", "People"],
+    "Managers": ["Enrol", "Match", "People", "Inbox"],
     None: [],
 }
 # What the person's page offers: delete the person, remove a photo, add photos, export.
@@ -130,5 +130,6 @@ def test_the_data_migrations_made_the_three_groups():
         "Viewers": view,
         "Operators": sorted([*view, "add_faceimage", "add_person", "match_person"]),
         "Managers": sorted([*view, "add_faceimage", "add_person", "match_person", "change_faceimage",
-                            "change_person", "delete_faceimage", "delete_person", "export_person"]),
+                            "change_person", "delete_faceimage", "delete_person", "export_person",
+                                "review_unknown"]),
     }

@@ -6,7 +6,7 @@
 The photos are composites of LFW portraits of different people (tests/images.py `tiled`, 160 px a
 face, five to a row), so every face is found and the count is exact. The gallery is the first
 --gallery real LFW embeddings of bench/galleries.py, in a new DATA_DIR. Measured in this process:
-`records.services.match(..., all_faces=True)` end to end (decode, detect, align, embed, search,
+`records.usecases.matching.match(..., all_faces=True)` end to end (decode, detect, align, embed, search,
 name assignment, audit row), p50 over --requests, and the recogniser alone on the same faces'
 crops, embedded one call per face against one batch for all of them. Writes bench/every_face.json.
 """
@@ -61,7 +61,7 @@ def measure(args, counts: list[int]) -> dict:
 
     from recognition.imaging import decode_image
     from recognition.service import get_service
-    from records import services
+    from records.usecases import matching
 
     call_command("migrate", verbosity=0)
     service = get_service()
@@ -78,21 +78,21 @@ def measure(args, counts: list[int]) -> dict:
     results = {"machine": galleries.machine(), "gallery": len(enrolled), "requests": args.requests, "photos": []}
     for count in counts:
         photo = tiled(portraits[:count], columns=5)
-        answer = services.match(photo, 5, all_faces=True)
-        assert len(answer["results"]) == count, f"{len(answer['results'])} faces found of {count}"
+        answer = matching.match(photo, 5, all_faces=True)
+        assert len(answer.results) == count, f"{len(answer.results)} faces found of {count}"
         # The recogniser alone, on the crops the pipeline aligns: one call per face, or one batch.
         rgb = decode_image(photo).rgb
         _, _, landmarks = pipeline.detect(rgb)
         crops = [pipeline.align(rgb, points) for points in landmarks]
         medians = timed(
             {
-                "match": lambda: services.match(photo, 5, all_faces=True),
+                "match": lambda: matching.match(photo, 5, all_faces=True),
                 "one_call_per_face": lambda: [pipeline.embed([crop]) for crop in crops],
                 "one_batch": lambda: pipeline.embed(crops),
             },
             args.requests,
         )
-        named = sum(face["recognized"] for face in answer["results"])
+        named = sum(face.recognized for face in answer.results)
         results["photos"].append({
             "faces": count, "size": list(rgb.shape[1::-1]), "named": named,
             "match_p50_ms": round(medians["match"], 1), "match_per_face_ms": round(medians["match"] / count, 1),

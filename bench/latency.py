@@ -138,7 +138,7 @@ def load(client: Client, path: str, photos: list[bytes], fields, requests: int, 
         "p99_ms": 1000 * galleries.percentile(ok, 99),
         "throughput_per_s": len(ok) / wall,
         "worker_cpu_ms_per_request": 1000 * cpu / max(1, len(latencies)),
-        # services.match's own timing (decode to answer body), without HTTP, parsing and auth
+        # matching.match's own timing (decode to answer body), without HTTP, parsing and auth
         "service_p50_ms": galleries.percentile(processing, 50),
     }
 
@@ -293,7 +293,7 @@ def report(results) -> str:
     ]
     lines += [
         "| gallery | photos | clients | requests | p50 (ms) | p95 (ms) | p99 (ms) | throughput (/s) "
-        "| services.match p50 (ms) | worker CPU per request (ms) | the cores free could answer (/s) |",
+        "| matching.match p50 (ms) | worker CPU per request (ms) | the cores free could answer (/s) |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for entry in results["sizes"]:

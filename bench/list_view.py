@@ -38,12 +38,12 @@ def measure(people: int, loads: int) -> dict:
     from django.test import Client
 
     from recognition.errors import FaceError
-    from records import services
+    from records.usecases import enrolment
 
     enrolled = 0
     for name, data in largest_photos(people):
         try:
-            services.enrol(name, data)
+            enrolment.enrol(name, data)
             enrolled += 1
         except FaceError:
             continue

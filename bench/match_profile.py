@@ -5,7 +5,7 @@
     python -m bench.match_profile --top 40              # also the 40 costliest functions
 
 The request runs in this process through Django's test client: every middleware, DRF's parsing,
-the API key's authentication and throttles, `services.match` and the audit write, as gunicorn's
+the API key's authentication and throttles, `matching.match` and the audit write, as gunicorn's
 worker runs them, without the socket (gunicorn's share is the HTTP p50 of bench/latency.py less
 these). The gallery is synthetic (random unit vectors, one person each, inserted as enrolment
 writes them): search costs the same whoever is in it. One thread, after warm-up, under cProfile;
@@ -32,15 +32,15 @@ STAGES = (
     ("    API key authentication", ("access/authentication.py", "authenticate")),
     ("    throttles", ("rest_framework/views.py", "check_throttles")),
     ("    multipart parsing", ("rest_framework/request.py", "_parse")),
-    ("    services.match", ("records/services.py", "match")),
+    ("    matching.match", ("records/usecases/matching.py", "match")),
     ("      decode (Pillow, EXIF orientation)", ("recognition/imaging.py", "decode_image")),
     ("      analyse", ("recognition/service.py", "analyse_many")),
     ("        detection (SCRFD)", ("recognition/backends/insightface_onnx.py", "detect")),
     ("        alignment", ("recognition/backends/insightface_onnx.py", "align")),
     ("        embedding (MobileFaceNet)", ("recognition/backends/insightface_onnx.py", "embed")),
     ("        quality", ("recognition/quality.py", "measure")),
-    ("      gallery search and people", ("records/services.py", "_search")),
-    ("      audit event", ("records/audit.py", "record_match")),
+    ("      gallery search and people", ("records/usecases/matching.py", "search")),
+    ("      audit event", ("records/audit.py", "record")),
     ("    JSON rendering", ("rest_framework/response.py", "rendered_content")),
 )
 

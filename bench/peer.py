@@ -23,7 +23,7 @@ FaceAnalysis on its default threads waits half a second first (SPIN_PAUSE_S).
   not change during the run) and `return_type="dict"`, silent. Its datastore is built by a first
   call with `refresh_database=True` (timed, and kept in the embedding cache for later runs). Rank-1: its first answer (within
   its pre-tuned threshold) is of the probe's person.
-- **This service in process**: `records.services.match(<bytes>, top_k=5)`, what the API calls.
+- **This service in process**: `records.usecases.matching.match(<bytes>, top_k=5)`, what the API calls.
 - **This service over HTTP**: `POST /records/match` to gunicorn as in production (bench/serving.py,
   2 workers, one client). Both search the 2,000 rows holding this pipeline's embeddings of the
   same photos, plus synthetic people up to `--fill` (10,000: the issue's gallery for this
@@ -184,7 +184,7 @@ def measure(args, data_dir: Path) -> None:
 
     call_command("migrate", verbosity=0)
     from recognition.service import get_service
-    from records.services import match
+    from records.usecases.matching import match
 
     from .latency import Client
     from .serving import Server

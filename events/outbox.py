@@ -58,24 +58,23 @@ def forget_names(events) -> int:
 # --- The events of each cause (events/signals.py calls them) ------------------------------------
 
 
-def faces_matched(result: dict, homes: dict[str, str], collections=None) -> None:
-    """face.recognized for each face named in a match answer (`homes`: each named record's
-    collection), face.unknown for each other face, which belongs to the collection searched when
-    there was one, else to none."""
-    faces = result.get("results", [result])
+def faces_matched(result, homes: dict[str, str], collections=None) -> None:
+    """face.recognized for each face named in a match (records.usecases.matching: Match or
+    EveryFaceMatch; `homes`: each named record's collection), face.unknown for each other face,
+    which belongs to the collection searched when there was one, else to none."""
     searched = collections[0].name if collections is not None and len(collections) == 1 else ""
-    for face in faces:
-        best = face["best_match"]
-        common = {"face_box": face["face_box"], "threshold": result["threshold"], "model": result["model"], "source": source()}
+    for face in result.faces_matched():
+        best = face.best_match
+        common = {"face_box": face.face_box, "threshold": result.threshold, "model": result.model, "source": source()}
         if best is None:
             emit("face.unknown", {"collection": searched or None, **common}, collection=searched)
             continue
-        home = homes.get(best["id"], "")
+        home = homes.get(best.id, "")
         data = {
-            "record_id": best["id"], "name": best["name"], "distance": best["distance"],
-            "confidence": best["confidence"], "collection": home, **common,
+            "record_id": best.id, "name": best.name, "distance": best.distance,
+            "confidence": best.confidence, "collection": home, **common,
         }
-        emit("face.recognized", data, collection=home, person_id=best["id"])
+        emit("face.recognized", data, collection=home, person_id=best.id)
 
 
 def record_created(person, image) -> None:

@@ -12,7 +12,7 @@ from recognition.service import FaceAnalysis
 from records import audit, erasure
 from records.models import Collection
 from records.retention import Purged, purging
-from records.services import faces_left_unnamed
+from records.signals import faces_left_unnamed
 
 from . import keeping
 from .models import UnknownCluster, UnknownFace

@@ -8,11 +8,12 @@ from datetime import datetime
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Max, Min
-from django.http import Http404
 
 from recognition.errors import FaceError
-from records import audit, services
+from records import audit
 from records.models import Collection, Person
+from records.usecases import enrolment as enrolling
+from records.usecases.errors import NotFound, PossibleDuplicate
 
 from .models import UnknownCluster, UnknownFace
 from .receivers import erase_clusters
@@ -24,8 +25,6 @@ PHOTOS_PER_NAMED_CLUSTER = 5
 
 class ReviewRefused(FaceError):
     """A review action that cannot be done as asked (400): nothing was changed."""
-
-    status_code = 400
 
 
 @dataclass(frozen=True)
@@ -143,8 +142,7 @@ def merge(clusters_to_merge: list[UnknownCluster]) -> UnknownCluster:
 def _locked(cluster: UnknownCluster) -> UnknownCluster:
     found = UnknownCluster.objects.select_for_update().filter(pk=cluster.pk).first()
     if found is None:
-        # As records.services._locked does, until domain errors replace Http404 there (issue 22).
-        raise Http404(f"No cluster with id '{cluster.pk}': it was dismissed or named meanwhile.")
+        raise NotFound(f"No cluster with id '{cluster.pk}': it was dismissed or named meanwhile.")
     return found
 
 
@@ -153,7 +151,7 @@ class Named:
     """What naming a cluster (or adding it to someone) did."""
 
     person: Person
-    enrolment: services.Enrolment | None  # the enrolment that made the person (naming only)
+    enrolment: enrolling.Enrolled | None  # the enrolment that made the person (naming only)
     photos: list[str]  # the photos made of the cluster's faces
     refused: list[dict] = field(default_factory=list)  # faces not made photos: {face, reason}
     erased: int = 0  # faces erased from the inbox
@@ -174,7 +172,7 @@ def _read(face: UnknownFace) -> bytes:
         return handle.read()
 
 
-def name(cluster: UnknownCluster, person_name: str, metadata: dict | None = None, on_duplicate: str = services.ALLOW_DUPLICATES) -> Named:
+def name(cluster: UnknownCluster, person_name: str, metadata: dict | None = None, on_duplicate: str = enrolling.ALLOW_DUPLICATES) -> Named:
     """Enrol a new person from the cluster: through the enrolment (its quality gate and duplicate
     check), from the best face that passes, then up to PHOTOS_PER_NAMED_CLUSTER - 1 more faces as
     their photos (each through adding a photo: the gate and the 1:1 check that it is them). The
@@ -184,8 +182,8 @@ def name(cluster: UnknownCluster, person_name: str, metadata: dict | None = None
     collection = Collection.objects.get(pk=cluster.collection_id)
     for face in faces:
         try:
-            enrolment = services.enrol(person_name, _read(face), metadata=metadata, on_duplicate=on_duplicate, collection=collection)
-        except services.PossibleDuplicate:
+            enrolment = enrolling.enrol(person_name, _read(face), metadata=metadata, on_duplicate=on_duplicate, collection=collection)
+        except PossibleDuplicate:
             raise
         except FaceError as refusal:
             refused.append({"face": str(face.pk), "reason": refusal.neutral})
@@ -213,7 +211,7 @@ def _finish(cluster, person, enrolment, faces, photos: list, used: list, refused
         if how == "named" and len(photos) >= PHOTOS_PER_NAMED_CLUSTER:
             break
         try:
-            added = services.add_image(person, _read(face))
+            added = enrolling.add_photo(person, _read(face))
         except FaceError as refusal:
             refused.append({"face": str(face.pk), "reason": refusal.neutral})
             continue

@@ -3,6 +3,8 @@ with first and last seen; name one (also needs `records.add_person`), add it to 
 `records.add_faceimage`), split off the faces selected, merge the clusters selected, dismiss one.
 Thin: inbox/review.py does the work, as for the API."""
 
+from functools import wraps
+
 from django.contrib import messages
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -11,6 +13,7 @@ from django.views.decorators.http import require_POST
 from recognition.errors import FaceError
 from recognition.service import get_service
 from records.models import Collection, Person
+from records.usecases.errors import NotFound
 from records.views import requires
 
 from . import review
@@ -36,6 +39,20 @@ def face_crop(request, pk):
         raise Http404("The file of this face is missing.")
 
 
+def found(view):
+    """A cluster named, dismissed or merged by someone else while this request ran is a 404, as
+    one that was already gone."""
+
+    @wraps(view)
+    def answer(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except NotFound as exc:
+            raise Http404(exc.detail)
+
+    return answer
+
+
 def _cluster(pk) -> UnknownCluster:
     return get_object_or_404(UnknownCluster, pk=pk)
 
@@ -46,6 +63,7 @@ def _refused(request, refusal: FaceError) -> None:
 
 @requires(REVIEW)
 @require_POST
+@found
 def name_cluster(request, pk):
     if not request.user.has_perm(ENROL):
         messages.error(request, "Naming a cluster enrols a person: you may not enrol people.")
@@ -65,6 +83,7 @@ def name_cluster(request, pk):
 
 @requires(REVIEW)
 @require_POST
+@found
 def assign_cluster(request, pk):
     if not request.user.has_perm(ADD_PHOTO):
         messages.error(request, "Adding faces to a person adds photos: you may not add photos.")
@@ -80,6 +99,7 @@ def assign_cluster(request, pk):
 
 @requires(REVIEW)
 @require_POST
+@found
 def split_cluster(request, pk):
     try:
         review.split(_cluster(pk), [face for face in request.POST.getlist("face") if _uuid(face)])
@@ -92,6 +112,7 @@ def split_cluster(request, pk):
 
 @requires(REVIEW)
 @require_POST
+@found
 def merge_clusters(request):
     chosen = list(UnknownCluster.objects.filter(pk__in=[pk for pk in request.POST.getlist("cluster") if _uuid(pk)]))
     try:
@@ -105,6 +126,7 @@ def merge_clusters(request):
 
 @requires(REVIEW)
 @require_POST
+@found
 def dismiss_cluster(request, pk):
     erased = review.dismiss(_cluster(pk))
     messages.success(request, f"Dismissed: {erased} face(s) erased.")

@@ -23,7 +23,7 @@ class Calibration:
     guide: tuple[tuple[float, str], ...]
     provenance: str
     # The best match must also be at most this fraction of the runner-up's distance
-    # (records/services.py); 1.0 = no such test.
+    # (records/usecases/matching.py); 1.0 = no such test.
     max_ratio: float = 1.0
     # The largest threshold measured to accept at most 1% of strangers in the open set (with
     # max_ratio): the most a caller who may not read people may ask for (MATCH_MAX_THRESHOLD).

@@ -1,8 +1,9 @@
-"""Errors of the face pipeline. Each carries the HTTP status the API answers with."""
+"""Errors of the face pipeline: what was wrong with a photo, in words. They know nothing of HTTP:
+the API answers each with its status in one place (records/api/exceptions.py)."""
 
 
 class FaceError(Exception):
-    status_code = 400
+    """A photo refused: `detail` says why."""
 
     def __init__(self, detail: str, neutral: str | None = None):
         super().__init__(detail)
@@ -15,23 +16,17 @@ class FaceError(Exception):
 class InvalidImage(FaceError):
     """Not a usable image: empty, not an image, truncated, unsupported format, too small."""
 
-    status_code = 400
-
 
 class ImageTooLarge(FaceError):
     """More bytes or pixels than the configured limits."""
 
-    status_code = 413
-
 
 class NoFaceDetected(FaceError):
-    status_code = 422
+    """No face in the photo."""
 
 
 class MultipleFacesDetected(FaceError):
     """Several faces where the caller asked for exactly one (strict enrolment)."""
-
-    status_code = 422
 
     def __init__(self, detail: str, faces_detected: int):
         super().__init__(detail)
@@ -41,13 +36,9 @@ class MultipleFacesDetected(FaceError):
 class NoReferenceFace(FaceError):
     """A person to verify against has no photo embedded by the active model."""
 
-    status_code = 422
-
 
 class PoorQuality(FaceError):
     """A face too small, blurred or turned to enrol (recognition/quality.py); `reason` says which."""
-
-    status_code = 422
 
     def __init__(self, detail: str, reason: str, quality: dict, faces_detected: int):
         super().__init__(detail)

@@ -23,9 +23,10 @@ from access.admin import ReadOnlyAdmin, choose_collections_from
 from jobs.models import Job
 from recognition.admin import IndexStateAdmin
 from recognition.models import IndexState
-from recognition.service import get_service
 
-from . import audit, jobs, merging, services
+from . import audit, jobs
+from .usecases import matching, merging, people
+from .usecases.collections import change_collection
 from .duplicates import probable_duplicates
 from .forms import MergeForm
 from .maintenance import deleted_meanwhile_note, rebuild_index, reembed_images
@@ -143,16 +144,21 @@ class PersonAdmin(AuditedReadsAdmin, admin.ModelAdmin):
         return super().get_queryset(request).with_photo_summary().select_related("collection")
 
     def save_model(self, request, person, form, change):
-        if change and "collection" in form.changed_data:
-            # Moved as the API moves a record: its vectors too (services.change_record), in the
-            # admin's own transaction with the other changes of the form.
-            moved_to = person.collection
-            person.collection_id = form.initial["collection"]
-            super().save_model(request, person, form, change)
-            services.change_record(person, {}, moved_to)
+        # Through the use cases, as the API and the pages change people: a move takes the photos'
+        # vectors along (records.usecases.people), in the admin's own transaction.
+        changes = {field: form.cleaned_data[field] for field in ("name", "metadata")}
+        if change:
+            people.change_record(person, changes, person.collection)
             person.refresh_from_db()
         else:
-            super().save_model(request, person, form, change)
+            person.pk = people.create_person(collection=person.collection, **changes).pk
+            person.refresh_from_db()
+
+    def delete_model(self, request, person):
+        people.delete_person(person)
+
+    def delete_queryset(self, request, queryset):
+        people.delete_people(queryset)
 
     def get_urls(self):
         duplicates = self.admin_site.admin_view(self.duplicates_view)
@@ -172,7 +178,7 @@ class PersonAdmin(AuditedReadsAdmin, admin.ModelAdmin):
             "opts": self.model._meta,
             "title": "Possible duplicates",
             "pairs": probable_duplicates(),
-            "threshold": get_service().default_threshold,
+            "threshold": matching.policy().default_threshold,
             "can_merge": self.has_merge_permission(request),
         }
         return TemplateResponse(request, "admin/records/person/duplicates.html", context)
@@ -182,7 +188,7 @@ class PersonAdmin(AuditedReadsAdmin, admin.ModelAdmin):
         return request.user.has_perms(["records.change_person", "records.delete_person"])
 
     def merge_view(self, request):
-        """GET: the two records and what merging does, to confirm; POST: merge (records/merging.py)."""
+        """GET: the two records and what merging does, to confirm; POST: merge (records/usecases/merging.py)."""
         if not self.has_merge_permission(request):
             raise PermissionDenied
         form = MergeForm(request.POST if request.method == "POST" else request.GET)
@@ -300,7 +306,7 @@ class FaceImageAdmin(AuditedReadsAdmin, admin.ModelAdmin):
         outcome = reembed_images(queryset)
         done = selected - len(outcome.failures) - outcome.deleted_meanwhile
         self.message_user(
-            request, f"Re-embedded {done} photo{pluralize(done)} with {get_service().model_key}.", messages.SUCCESS
+            request, f"Re-embedded {done} photo{pluralize(done)} with {matching.policy().model_key}.", messages.SUCCESS
         )
         report_reembed_failures(self, request, outcome.failures, outcome.deleted_meanwhile)
 
@@ -338,7 +344,7 @@ class CollectionAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change and form.changed_data == ["keep_unknown_faces"]:
             # Audited, and turning it off erases the faces kept, under the lock matches keep them by.
-            services.change_collection(obj, obj.keep_unknown_faces)
+            change_collection(obj, obj.keep_unknown_faces)
             return
         super().save_model(request, obj, form, change)
 

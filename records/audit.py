@@ -2,9 +2,9 @@
 created or revoked an API key or rebuilt the index, when, what, and how it ended (`AuditEvent`,
 read-only in the admin).
 
-Events are written where every interface passes: `records.services` (enrol, add a photo, match,
-refused or done), `records.maintenance` (rebuild, repair), the views that read people and photos
-(`record_read`, which also flags bulk reads), and the change, delete, key and login signals below,
+Events are written where every interface passes: the use cases, `records.usecases` (enrol, add a
+photo, match, verify, serve a photo: refused or done, from their results), `records.maintenance`
+(rebuild, repair), the views that list and show people (`record_read`, which also flags bulk reads), and the change, delete, key and login signals below,
 so the API, the pages, the admin, the commands and a shell are all recorded, and a change and its
 event commit together. Logins, failed logins and lockouts (django-axes) come from Django's and
 axes' signals, for the pages' login and the admin's alike. Who acts is the request being served
@@ -141,51 +141,6 @@ def _count_reads(actor: str, count: int) -> int:
     except ValueError:  # expired between add and incr
         cache.set(key, count, timeout=120)
         return count
-
-
-@contextmanager
-def refusals(action: str, probe: bytes | None = None):
-    """A photo refused in the block (no face, not an image, ...) is recorded, then raised on: by
-    its text that names no one, and the ids (`audit_detail`) of whom it concerns."""
-    try:
-        yield
-    except FaceError as exc:
-        detail = {"reason": exc.neutral, **getattr(exc, "audit_detail", {})}
-        record(action, status=exc.status_code, detail=detail, probe=probe)
-        raise
-
-
-def record_match(result: dict, probe: bytes, top_k: int) -> None:
-    if "results" in result:  # faces=all: every face's outcome
-        named = [face["best_match"]["id"] for face in result["results"] if face["best_match"]]
-        record(
-            Action.MATCH,
-            target=named[0] if named else "",  # the largest face named; `named` lists everyone
-            detail={
-                "named": named,
-                "threshold": result["threshold"],
-                "top_k": top_k,
-                "faces_detected": result["faces_detected"],
-                "faces_matched": len(result["results"]),
-                "returned": sorted({c["id"] for face in result["results"] for c in face["top_matches"]}),
-            },
-            probe=probe,
-        )
-        return
-    best = result["best_match"]
-    record(
-        Action.MATCH,
-        target=best["id"] if best else "",
-        detail={
-            "recognized": result["recognized"],
-            "distance": best["distance"] if best else None,
-            "threshold": result["threshold"],
-            "top_k": top_k,
-            "faces_detected": result["faces_detected"],
-            "returned": [candidate["id"] for candidate in result["top_matches"]],
-        },
-        probe=probe,
-    )
 
 
 def _deletes_people(origin) -> bool:

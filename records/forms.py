@@ -1,5 +1,5 @@
 """Forms of the web pages. They check only what the form itself asks for (a name, the metadata's
-syntax, a threshold's range); every photo is judged by `records.services`, like the API's."""
+syntax, a threshold's range); every photo is judged by the use cases (`records.usecases`), like the API's."""
 
 from django import forms
 from django.conf import settings

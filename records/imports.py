@@ -1,5 +1,5 @@
 """Photos of one person sent together from the pages (enrolment, or adding photos on their page):
-each through `records.services`, the first accepted one enrolling the person unless one is given.
+each through enrolment (`records.usecases.enrolment`), the first accepted one enrolling the person unless one is given.
 
 Up to PAGES_PHOTOS_PER_REQUEST photos are analysed in the request; more are a background job
 (records/jobs.py): their bytes are staged in the media storage under `imports/<job id>/` for the
@@ -15,8 +15,10 @@ from django.template.defaultfilters import pluralize
 
 from recognition.errors import FaceError
 
-from . import services
 from .models import Collection, FaceImage, Person
+from .usecases import enrolment
+from .usecases.analysis import read_photo
+from .usecases.errors import PhotoMismatch, PossibleDuplicate
 
 STAGING_FOLDER = "imports"
 
@@ -83,36 +85,36 @@ def store_photo(batch: PhotoBatch, stored: StoredPhotos, label: str, data: bytes
     # A new person looking like someone enrolled is refused until the operator confirms; a photo
     # added to someone is stored with a warning.
     confirmed = batch.person is not None or batch.allow_duplicates
-    on_duplicate = services.ALLOW_DUPLICATES if confirmed else services.REJECT_DUPLICATES
+    on_duplicate = enrolment.ALLOW_DUPLICATES if confirmed else enrolment.REJECT_DUPLICATES
     # A photo added to a person (or to the one its batch just enrolled) that is not them at the 1:1
     # threshold is refused until the operator confirms it is.
-    on_mismatch = services.ALLOW_MISMATCH if batch.allow_mismatch else services.REJECT_MISMATCH
+    on_mismatch = enrolment.ALLOW_MISMATCH if batch.allow_mismatch else enrolment.REJECT_MISMATCH
     try:
         if stored.person is None:
-            enrolment = services.enrol(
+            done = enrolment.enrol(
                 batch.name, data, batch.metadata, batch.strict, on_duplicate, collection=batch.collection
             )
         else:
-            enrolment = services.add_image(stored.person, data, batch.strict, on_duplicate, on_mismatch)
+            done = enrolment.add_photo(stored.person, data, batch.strict, on_duplicate, on_mismatch)
     # What is noted is kept with a job (records/jobs.py): people by id, never by name (the page
     # showing it looks the names up), so an erasure that deletes them leaves no name behind.
-    except services.PhotoMismatch as exc:
+    except PhotoMismatch as exc:
         stored.mismatched += 1
         stored.refused.append(f"{label}: {exc.neutral}")
         return
-    except services.PossibleDuplicate as exc:
-        found = services.ids_and_distances(exc.possible_duplicates)
+    except PossibleDuplicate as exc:
+        found = [look_alike.by_id() for look_alike in exc.possible_duplicates]
         stored.duplicates += [d for d in found if d not in stored.duplicates]
         stored.refused.append(f"{label}: {exc.neutral}")
         return
     except FaceError as exc:
         stored.refused.append(f"{label}: {exc.neutral}")
         return
-    stored.person, stored.count = enrolment.person, stored.count + 1
-    if enrolment.faces_detected > 1:
-        stored.notes.append(f"{label}: {enrolment.faces_detected} faces were detected; the largest one was used.")
-    if enrolment.possible_duplicates:
-        others = len(enrolment.possible_duplicates)
+    stored.person, stored.count = done.person, stored.count + 1
+    if done.faces_detected > 1:
+        stored.notes.append(f"{label}: {done.faces_detected} faces were detected; the largest one was used.")
+    if done.possible_duplicates:
+        others = len(done.possible_duplicates)
         stored.notes.append(
             f"{label}: this face looks more like {others} other record{pluralize(others)}. Check it is the right person."
         )
@@ -129,7 +131,7 @@ def stage(job_id, uploads, staged: list) -> list[list[str]]:
     (so a failure midway leaves the list of what to erase); an upload above MAX_UPLOAD_BYTES
     raises ImageTooLarge, as in the request. Not the upload's file name: it is often the person's."""
     for number, upload in enumerate(uploads):
-        data = services.read_photo(upload)
+        data = read_photo(upload)
         name = default_storage.save(f"{STAGING_FOLDER}/{job_id}/{number:05d}", ContentFile(data))
         staged.append([name, f"photo {number + 1}"])
     return staged

@@ -24,7 +24,6 @@ from django_tasks_db.models import DBTaskResult
 
 from jobs import worker
 from jobs.models import Job
-from recognition.service import get_service
 
 from . import audit
 from . import erasure, signals
@@ -32,6 +31,7 @@ from .imports import PhotoBatch, StoredPhotos, already_stored, stage, store_phot
 from .maintenance import ReembedOutcome, position, rebuild_index
 from .models import Collection, FaceImage, Person
 from .unavailable import RETRY_AFTER_SECONDS, dependency_down
+from .usecases import matching
 
 class JobConflict(Exception):
     """A re-embed of the same model key is already queued or running."""
@@ -47,7 +47,7 @@ class JobConflict(Exception):
 def start_reembed() -> Job:
     """Queue a re-embed of every photo with the active model, then a rebuild; JobConflict when one
     of this model key is queued or running (after taking back any whose worker is gone)."""
-    model_key = get_service().model_key
+    model_key = matching.policy().model_key
     for _ in range(2):  # the conflicting job may finish between the refused insert and the look-up
         try:
             return _enqueue(Job(kind=Job.Kind.REEMBED, model_key=model_key, total=FaceImage.objects.count()))
@@ -61,7 +61,7 @@ def start_reembed() -> Job:
 def start_import(batch: PhotoBatch, uploads) -> Job:
     """Queue the enrolment of these photos of one person (the pages, beyond
     PAGES_PHOTOS_PER_REQUEST): their bytes are staged for the worker first."""
-    job = Job(kind=Job.Kind.IMPORT, model_key=get_service().model_key, total=len(uploads), options=batch.as_options())
+    job = Job(kind=Job.Kind.IMPORT, model_key=matching.policy().model_key, total=len(uploads), options=batch.as_options())
     job.options["files"] = []
     try:
         job.options["files"] = stage(job.pk, uploads, staged=job.options["files"])

@@ -128,10 +128,10 @@ def _reembed_one(image: FaceImage, outcome: ReembedOutcome) -> None:
             outcome.deleted_meanwhile += 1
             return
         # The owner and collection read now, with the photo locked, not from the page read before
-        # the analysis: a record moved meanwhile (services.change_record, which locks this row too)
-        # gets its new vector in its new collection's partition, not in the one it left, and a
-        # photo merged into another record meanwhile (records/merging.py, the same lock) its new
-        # owner's, not that of a record which is gone.
+        # the analysis: a record moved meanwhile (records.usecases.people.change_record, which
+        # locks this row too) gets its new vector in its new collection's partition, not in the
+        # one it left, and a photo merged into another record meanwhile (records.usecases.merging,
+        # the same lock) its new owner's, not that of a record which is gone.
         image.person_id = current.person_id
         collection_id = Person.objects.filter(pk=image.person_id).values_list("collection_id", flat=True).get()
         image.apply_face(face, len(analysis.faces))

@@ -9,9 +9,8 @@ from django.db import models, transaction
 from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
-from recognition.imaging import decode_image, for_storage
 from recognition.models import FaceVector
-from recognition.service import FaceAnalysis, get_service
+from recognition.service import FaceAnalysis
 
 from .metadata import refuse_json_constant
 
@@ -127,7 +126,7 @@ class Person(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=255)
     metadata = models.JSONField(default=dict, blank=True)
-    # PROTECT: a collection is deleted with its people erased one by one first (services), never by
+    # PROTECT: a collection is deleted with its people erased one by one first (records/usecases/collections.py), never by
     # a cascade that would skip nothing but make the erasure depend on Django's collector order.
     collection = models.ForeignKey(
         Collection, on_delete=models.PROTECT, related_name="people", default=default_collection_id
@@ -179,8 +178,9 @@ def face_image_path(instance, filename):
 class FaceImage(models.Model):
     """A stored photo of a person and the face found in it; the face's vector is recognition's.
 
-    Saving a new one runs the recognition pipeline on it unless `apply_analysis` already did: a
-    photo without a face raises `NoFaceDetected` and nothing is written.
+    A new one is saved only with the analysis of its photo applied (`apply_analysis`): photos are
+    stored through enrolment (records/usecases/enrolment.py), which checks them first. Saving one
+    without it is refused: the model never runs here.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -224,8 +224,7 @@ class FaceImage(models.Model):
         with transaction.atomic():
             if self._state.adding and self.face_vector_id is None:
                 if self._face is None:
-                    # Raises NoFaceDetected / InvalidImage before anything is written.
-                    self.analyse_own_file()
+                    raise ValueError("A new photo is stored through enrolment, which analyses it: apply_analysis first.")
                 model_key, embedding = self._face
                 self.face_vector = FaceVector.objects.store(model_key, self.person_id, embedding, self.person.partition)
             super().save(*args, **kwargs)
@@ -259,18 +258,6 @@ class FaceImage(models.Model):
         self.landmarks = face.landmarks
         self.detection_score = face.score
         self.faces_detected = faces_detected
-
-    def analyse_own_file(self) -> FaceAnalysis:
-        analysis = get_service().analyse(for_storage(decode_image(self._read_upload())))
-        self.apply_analysis(analysis)
-        return analysis
-
-    def _read_upload(self) -> bytes:
-        upload = self.image.file if not self.image._committed else self.image
-        upload.seek(0)
-        data = upload.read()
-        upload.seek(0)
-        return data
 
 
 class PendingErasure(models.Model):

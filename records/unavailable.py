@@ -4,7 +4,7 @@ the data disk full (photos, the file cache), the vector index in Milvus, the pho
 
 Nothing a request was refused for is half-written: its transaction rolled back (a photo's row and
 its vector commit together, records/models.py) and a photo file written in part is removed
-(records/storage.py). /health names the dependencies down (records/api/health.py)."""
+(records/storage.py). /health names the dependencies down (records/usecases/health.py)."""
 
 import errno
 

@@ -1,4 +1,5 @@
-"""The web pages. Thin: every photo goes through `records.services`, the code path of the API."""
+"""The web pages. Thin: every photo goes through the use cases (`records.usecases`), the code path
+of the API, and the pages show the same results the API renders."""
 
 import base64
 import io
@@ -9,7 +10,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required, permission_required
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse_lazy
@@ -19,15 +20,16 @@ from PIL import Image
 
 from jobs.models import Job
 from recognition.errors import FaceError
-from recognition.models import FaceVector
-from recognition.service import get_service
-from recognition.vectors.indexes import get_vector_index, of_photos
 
-from . import audit, jobs, services, thumbnails
+from . import audit, jobs
 from .export import export_response
 from .forms import AddPhotoForm, ChangePersonForm, EnrolForm, MatchForm, VerifyForm
 from .imports import PhotoBatch, StoredPhotos, store_photo
 from .models import Collection, FaceImage, Person
+from .usecases import matching, people, photos, verification
+from .usecases.analysis import read_photo
+from .usecases.errors import NotFound
+from .usecases.health import gallery_summary
 
 # The photo of a match is sent back inline (it is never stored); these are the types it can be.
 DISPLAYABLE_TYPES = {"image/jpeg", "image/png", "image/webp", "image/bmp"}
@@ -61,18 +63,7 @@ class HomeView(LoginRequiredMixin, TemplateView):
     template_name = "records/home.html"
 
     def get_context_data(self, **kwargs):
-        service = get_service()
-        gallery = get_vector_index(service.model_key)
-        gallery.sync()
-        return super().get_context_data(
-            people=Person.objects.count(),
-            photos=FaceImage.objects.count(),
-            other_model_photos=of_photos(FaceVector.objects.exclude(model_key=service.model_key)).count(),
-            model_key=service.model_key,
-            index_size=gallery.count(),
-            threshold=service.default_threshold,
-            **kwargs,
-        )
+        return super().get_context_data(**vars(gallery_summary()), **kwargs)
 
 
 def _report(request, stored: StoredPhotos, success: str) -> None:
@@ -89,11 +80,14 @@ def _store_photos(form, person: Person | None = None) -> StoredPhotos:
     stored = StoredPhotos(person)
     for upload in form.cleaned_data["photos"]:
         try:
-            data = services.read_photo(upload)
+            data = read_photo(upload)
         except FaceError as exc:
             stored.refused.append(f"{upload.name}: {exc.detail}")
             continue
-        store_photo(batch, stored, upload.name, data)
+        try:
+            store_photo(batch, stored, upload.name, data)
+        except NotFound as exc:  # the person or collection deleted while the photo was analysed
+            raise Http404(exc.detail)
     stored.finish()
     if not stored.count:
         for message in stored.refused:
@@ -143,10 +137,11 @@ def _named(duplicates: list[dict]) -> list[dict]:
     return [{**d, "name": people[d["id"]].name} for d in duplicates if d["id"] in people]
 
 
-def _with_thumbnails(matches: list[dict]) -> list[dict]:
-    people = Person.objects.filter(pk__in=[match["id"] for match in matches]).with_photo_summary()
-    first_images = {str(pk): image_id for pk, image_id in people.values_list("pk", "first_image_id")}
-    return [{**match, "image_id": first_images.get(match["id"])} for match in matches]
+def _with_thumbnails(candidates) -> list[dict]:
+    """Each candidate (records.usecases.matching.Candidate) with the id of its person's first photo."""
+    found = Person.objects.filter(pk__in=[candidate.id for candidate in candidates]).with_photo_summary()
+    first_images = {str(pk): image_id for pk, image_id in found.values_list("pk", "first_image_id")}
+    return [dict(vars(candidate), image_id=first_images.get(candidate.id)) for candidate in candidates]
 
 
 def _data_uri(data: bytes, content_type: str) -> str:
@@ -154,20 +149,21 @@ def _data_uri(data: bytes, content_type: str) -> str:
     return f"data:{kind};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def _labelled(results: list[dict], photo_size: tuple[int, int]) -> list[dict]:
+def _labelled(results, photo_size: tuple[int, int]) -> list[dict]:
     """Every face of a match with its number, colour and label, for drawing over the photo."""
     faces = []
     # In the photo's pixels, so the label scales with it: at least 3.5% of its longer side, so a
     # small face in a large photo (shown shrunk to the screen) still has a readable label.
     smallest = max(10, round(max(photo_size) * 0.035))
     for number, face in enumerate(results):
-        x, y, width, height = face["face_box"]
+        x, y, width, height = face.face_box
         size = max(smallest, round(width * 0.22))
-        name = face["best_match"]["name"] if face["recognized"] else "Unknown"
+        name = face.best_match.name if face.recognized else "Unknown"
         # Above the box, or inside its top edge when the face touches the top of the photo.
         baseline = y - round(size * 0.3) if y >= size else y + size
         faces.append({
-            **face,
+            **vars(face),
+            "recognized": face.recognized,
             "number": number + 1,
             "colour": number % FACE_COLOURS,
             "label": name,
@@ -181,7 +177,7 @@ def _labelled(results: list[dict], photo_size: tuple[int, int]) -> list[dict]:
 
 
 def _photo_size(data: bytes) -> tuple[int, int]:
-    """Width and height from the photo's header (it decoded already: services.match)."""
+    """Width and height from the photo's header (it decoded already: matching.match)."""
     with Image.open(io.BytesIO(data)) as image:
         return image.size
 
@@ -199,9 +195,9 @@ class MatchView(PermissionRequiredMixin, FormView):
     def form_valid(self, form):
         upload = form.cleaned_data["photo"]
         try:
-            data = services.read_photo(upload)
+            data = read_photo(upload)
             collection = form.cleaned_data["collection"]
-            result = services.match(
+            result = matching.match(
                 data,
                 settings.TOP_K_MATCHES,
                 form.cleaned_data["threshold"],
@@ -213,18 +209,17 @@ class MatchView(PermissionRequiredMixin, FormView):
             form.add_error("photo", exc.detail)
             return self.form_invalid(form)
         if not self.show_candidates:
-            for face in result["results"]:
-                face["top_matches"] = [match for match in face["top_matches"] if match["within_threshold"]]
-        faces = _labelled(result["results"], _photo_size(data))
+            result = result.within_threshold_only()
+        faces = _labelled(result.results, _photo_size(data))
         largest = faces[0]
         # The largest face's verdict: its name (not always its nearest person, who may have been
         # named on a nearer face) and the other candidates.
         best = _with_thumbnails([largest["best_match"]])[0] if largest["recognized"] else None
         candidates = _with_thumbnails(largest["top_matches"])
-        threshold = result["threshold"]
+        threshold = result.threshold
         # Distances scale differently per model, so the steps are relative to the threshold; none
         # goes past the 1:1 threshold, which in a gallery accepts most strangers.
-        looser = min(round(threshold * 1.25, 4), get_service().calibration.verification_threshold)
+        looser = min(round(threshold * 1.25, 4), matching.policy().verification_threshold)
         context = self.get_context_data(
             form=form,
             result=result,
@@ -239,16 +234,16 @@ class MatchView(PermissionRequiredMixin, FormView):
         return self.render_to_response(context)
 
     def get_context_data(self, **kwargs):
-        service = get_service()
-        kwargs.setdefault("calibration", service.calibration)
-        kwargs.setdefault("default_threshold", service.default_threshold)
+        thresholds = matching.policy()
+        kwargs.setdefault("calibration", thresholds.calibration)
+        kwargs.setdefault("default_threshold", thresholds.default_threshold)
         # Below-threshold candidates, and thresholds above MATCH_MAX_THRESHOLD, only for users who
-        # may view people (services.match).
+        # may view people (matching.match).
         kwargs.setdefault("may_read", self._may_read())
         kwargs.setdefault("show_candidates", self.show_candidates)
-        limit = service.calibration.verification_threshold
+        limit = thresholds.verification_threshold
         kwargs.setdefault(
-            "guide", [(value, label) for value, label in service.calibration.guide if value <= limit and self._allowed(value)]
+            "guide", [(value, label) for value, label in thresholds.calibration.guide if value <= limit and self._allowed(value)]
         )
         return super().get_context_data(**kwargs)
 
@@ -256,7 +251,7 @@ class MatchView(PermissionRequiredMixin, FormView):
         return self.request.user.has_perm(VIEW)
 
     def _allowed(self, threshold: float) -> float | None:
-        return threshold if self._may_read() or threshold <= get_service().match_max_threshold else None
+        return threshold if matching.threshold_allowed(threshold, self._may_read()) else None
 
 
 class MatchCandidatesView(MatchView):
@@ -317,12 +312,12 @@ def person_detail(request, pk):
 @requires(CHANGE)
 @require_POST
 def change_person(request, pk):
-    """Rename the person, or move them to another collection (services.change_record)."""
+    """Rename the person, or move them to another collection (records.usecases.people)."""
     person = get_object_or_404(Person, pk=pk)
     form = ChangePersonForm(request.POST)
     if not form.is_valid():
         return _person_page(request, person, change_form=form)
-    services.change_record(person, {"name": form.cleaned_data["name"]}, form.cleaned_data["collection"])
+    people.change_record(person, {"name": form.cleaned_data["name"]}, form.cleaned_data["collection"])
     messages.success(request, f"Saved: {form.cleaned_data['name']}, in {form.cleaned_data['collection'].name}.")
     return redirect("person", pk=pk)
 
@@ -334,19 +329,22 @@ def verify_person(request, pk):
     """Whether a photo shows this person (1:1, at the model's verification threshold)."""
     person = get_object_or_404(Person, pk=pk)
     form = VerifyForm(request.POST, request.FILES)
-    verification = None
+    checked = photo_src = None
     if form.is_valid():
         upload = form.cleaned_data["photo"]
         try:
-            data = services.read_photo(upload)
-            verification = services.verify(data, person=person)
-            verification["photo_src"] = _data_uri(data, upload.content_type)
+            data = read_photo(upload)
+            checked = verification.verify(data, person=person)
+            photo_src = _data_uri(data, upload.content_type)
         except FaceError as exc:
             form.add_error("photo", exc.detail)
-    return _person_page(request, person, verify_form=form, verification=verification)
+    return _person_page(request, person, verify_form=form, verification=checked, verified_photo=photo_src)
 
 
-def _person_page(request, person: Person, form=None, verify_form=None, verification=None, mismatched=0, change_form=None):
+def _person_page(
+    request, person: Person, form=None, verify_form=None, verification=None, verified_photo=None, mismatched=0,
+    change_form=None,
+):
     audit.record_read(audit.Action.READ, target=person.pk)
     initial = {"name": person.name, "collection": person.collection.name}
     context = {
@@ -357,6 +355,7 @@ def _person_page(request, person: Person, form=None, verify_form=None, verificat
         "form": form or AddPhotoForm(),
         "verify_form": verify_form or VerifyForm(),
         "verification": verification,
+        "verified_photo": verified_photo,
     }
     return render(request, "records/person_detail.html", context)
 
@@ -387,9 +386,9 @@ def export(request, pk):
 @require_POST
 def remove_photo(request, pk, image_pk):
     image = get_object_or_404(FaceImage.objects.select_related("person"), pk=image_pk, person_id=pk)
-    image.delete()  # the photo's file and its vector go with the row (records/signals.py)
+    removed = photos.remove_photo(image)
     messages.success(request, "The photo was removed, with its face data.")
-    if not FaceImage.objects.filter(person_id=pk).exists():
+    if not removed.photos_left:
         messages.warning(
             request, f"{image.person.name} has no photos left and cannot be recognised until you add one."
         )
@@ -413,19 +412,20 @@ class PersonDeleteView(PermissionRequiredMixin, DeleteView):
     success_url = reverse_lazy("people")
 
     def form_valid(self, form):
-        response = super().form_valid(form)  # photos, files and vectors go with the person
-        messages.success(self.request, f"{self.object.name} was deleted, with their photos and face data.")
-        return response
+        deleted = people.delete_person(self.object)  # photos, files and vectors go with the person
+        messages.success(self.request, f"{deleted.name} was deleted, with their photos and face data.")
+        return redirect(self.success_url)
 
 
 @requires(VIEW)
 def photo(request, pk):
     """A stored photo, for users who may view people only: MEDIA_ROOT is never served publicly."""
     image = get_object_or_404(FaceImage.objects.only("image", "person_id"), pk=pk)
-    # No browser may keep it: facesite.middleware.NoStoreMiddleware answers no-store.
-    response = FileResponse(services.open_stored_photo(image))
-    audit.record_read(audit.Action.READ_PHOTO, target=image.person_id, detail={"photo": str(image.pk)})
-    return response
+    try:
+        # No browser may keep it: facesite.middleware.NoStoreMiddleware answers no-store.
+        return FileResponse(photos.open_photo(image))
+    except NotFound as exc:
+        raise Http404(exc.detail)
 
 
 @requires(VIEW)
@@ -433,7 +433,4 @@ def face_thumbnail(request, pk):
     """The face of a stored photo, cropped square with a margin and scaled down for lists: made
     once, then served from storage (records/thumbnails.py)."""
     image = get_object_or_404(FaceImage.objects.only("image", "face_box", "person_id"), pk=pk)
-    thumbnail = thumbnails.face_thumbnail(image)
-    audit.record_read(audit.Action.READ_PHOTO, target=image.person_id, detail={"photo": str(image.pk), "thumbnail": True})
-    with thumbnail.storage.open(thumbnail.name, "rb") as handle:  # a few kilobytes: no file kept open
-        return HttpResponse(handle.read(), content_type="image/jpeg")
+    return HttpResponse(photos.face_thumbnail(image), content_type="image/jpeg")

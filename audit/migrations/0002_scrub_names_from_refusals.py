@@ -1,6 +1,6 @@
 """Audit events written before refusals were audited by a text naming no one (commit 0390afb) may
 hold in `detail["reason"]` the name of the person a refused photo looked like, or was refused for.
-Each such reason becomes the text naming no one that the service writes now (records/services.py);
+Each such reason becomes the text naming no one that the service writes now (records/usecases/);
 the ids and distances those events lacked are not made up. Nothing to undo: the names are gone."""
 
 import re

@@ -17,6 +17,7 @@ from records.api import disclosure
 from records.api.schema import error_responses
 from records.api.views import collection_named, record_or_404, validated
 from records.models import Collection
+from records.usecases.errors import PossibleDuplicate
 
 from .. import review
 from ..models import UnknownCluster, UnknownFace
@@ -140,8 +141,6 @@ def named_answer(request, named: review.Named, message: str, status_code: int) -
         named.person.refresh_from_db()
         body["record"] = named.person
     if named.enrolment is not None:
-        from records.services import PossibleDuplicate
-
         body["possible_duplicates"] = disclosure.possible_duplicates(
             named.enrolment.possible_duplicates, request.auth, PossibleDuplicate.disclosed_to
         )

@@ -19,8 +19,9 @@ def refusal_text(exc, key) -> str:
     return exc.detail if may_see(key, getattr(exc, "disclosed_to", (READ,))) else exc.neutral
 
 
-def possible_duplicates(duplicates: list[dict], key, scopes) -> list[dict]:
-    """Each possible duplicate, or only its distance for a key that may not see who it is."""
+def possible_duplicates(duplicates, key, scopes) -> list:
+    """Each possible duplicate (records.usecases.enrolment.LookAlike), or only its distance for a
+    key that may not see who it is."""
     if may_see(key, scopes):
-        return duplicates
-    return [{"distance": duplicate["distance"]} for duplicate in duplicates]
+        return list(duplicates)
+    return [{"distance": duplicate.distance} for duplicate in duplicates]

@@ -1,7 +1,8 @@
 """Every error of the API answers `{"detail": "<reason>"}`, plus the face fields where they apply.
 
-The recognition pipeline's errors carry their own HTTP status (`FaceError.status_code`): this is
-the one place that turns them, and everything else that can go wrong, into responses.
+The use cases and the recognition pipeline raise errors that know no HTTP: this is the one place
+that turns them (at the status of `records.usecases.errors.STATUS`), and everything else that can
+go wrong, into responses.
 """
 
 import logging
@@ -14,10 +15,11 @@ from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from recognition.errors import FaceError, MultipleFacesDetected, NoFaceDetected, PoorQuality
-from records.services import PhotoMismatch, PossibleDuplicate
+from records.usecases.errors import NotFound, PhotoMismatch, PossibleDuplicate, status_of
 from records.unavailable import RETRY_AFTER_SECONDS, dependency_down, unavailable_body
 
 from . import disclosure
+from .serializers import PossibleDuplicateSerializer
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +40,8 @@ def face_error_body(exc: FaceError, key) -> dict:
     elif isinstance(exc, PoorQuality):
         body.update(face_detected=True, faces_detected=exc.faces_detected, reason=exc.reason, quality=exc.quality)
     elif isinstance(exc, PossibleDuplicate):
-        body.update(
-            possible_duplicates=disclosure.possible_duplicates(exc.possible_duplicates, key, exc.disclosed_to)
-        )
+        disclosed = disclosure.possible_duplicates(exc.possible_duplicates, key, exc.disclosed_to)
+        body.update(possible_duplicates=PossibleDuplicateSerializer(disclosed, many=True).data)
     elif isinstance(exc, PhotoMismatch):
         body.update(distance=exc.distance, threshold=exc.threshold)
     return body
@@ -60,8 +61,10 @@ def validation_messages(detail, field: str = ""):
 
 def exception_handler(exc, context):
     if isinstance(exc, FaceError):
-        return Response(face_error_body(exc, getattr(context["request"], "auth", None)), status=exc.status_code)
-    if isinstance(exc, RequestDataTooBig):
+        return Response(face_error_body(exc, getattr(context["request"], "auth", None)), status=status_of(exc))
+    if isinstance(exc, NotFound):
+        exc = exceptions.NotFound(exc.detail)
+    elif isinstance(exc, RequestDataTooBig):
         exc = RequestTooLarge(
             "The form fields or JSON body exceed DATA_UPLOAD_MAX_MEMORY_SIZE "
             f"({settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes)."

@@ -1,7 +1,8 @@
 """Request and response bodies of the REST API (documented in docs/api.md and at /docs).
 
 Request serializers check only what is not an image: the photo itself is validated once, by
-`recognition.imaging.decode_image` inside `records.services`, for the API and the pages alike.
+`recognition.imaging.decode_image` inside the use cases (`records.usecases`), for the API and the
+pages alike. Response serializers render the use cases' results.
 """
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -15,6 +16,7 @@ from access.scopes import SCOPES
 from jobs.models import Job
 from records.metadata import is_storable_text, parse_metadata, validate_metadata, validate_storable_text
 from records.models import Collection, FaceImage, Person
+from records.usecases.matching import EveryFaceMatch
 
 
 @extend_schema_field(
@@ -493,7 +495,22 @@ UNKNOWN_FACE_ID_HELP = (
 )
 
 
-class MatchResultSerializer(MatchedModelSerializer):
+# Renders the keys in ANSWER_ORDER: the order the original API answered them in (the schema lists
+# the fields of the model first), then those of WHEN_SET that have a value: keys added since, which
+# an answer without them leaves out, so it stays what it was. A comment, not a docstring: the
+# schema would show a docstring.
+class InAnswerOrder:
+    ANSWER_ORDER: list[str]
+    WHEN_SET = ["unknown_face_id"]
+
+    def to_representation(self, instance):
+        body = super().to_representation(instance)
+        answer = {key: body[key] for key in self.ANSWER_ORDER}
+        answer.update({key: body[key] for key in self.WHEN_SET if body.get(key) is not None})
+        return answer
+
+
+class MatchResultSerializer(InAnswerOrder, MatchedModelSerializer):
     recognized = serializers.BooleanField(
         help_text=(
             "True when the nearest person is within the threshold and clearly nearer than the "
@@ -519,8 +536,13 @@ class MatchResultSerializer(MatchedModelSerializer):
     )
     unknown_face_id = serializers.UUIDField(required=False, help_text=UNKNOWN_FACE_ID_HELP)
 
+    ANSWER_ORDER = [
+        "recognized", "best_match", "top_matches", "face_detected", "faces_detected", "face_box", "quality",
+        "faces", "processing_time_ms", "threshold", "max_ratio", "model", "runner_up_ratio",
+    ]
 
-class FaceResultSerializer(DetectedFaceSerializer):
+
+class FaceResultSerializer(InAnswerOrder, DetectedFaceSerializer):
     quality = quality_field("This face's measured quality.")
     recognized = serializers.BooleanField(
         help_text=(
@@ -541,8 +563,10 @@ class FaceResultSerializer(DetectedFaceSerializer):
     )
     unknown_face_id = serializers.UUIDField(required=False, help_text=UNKNOWN_FACE_ID_HELP)
 
+    ANSWER_ORDER = ["face_box", "detection_score", "quality", "recognized", "best_match", "top_matches", "runner_up_ratio"]
 
-class EveryFaceMatchResultSerializer(MatchedModelSerializer):
+
+class EveryFaceMatchResultSerializer(InAnswerOrder, MatchedModelSerializer):
     results = FaceResultSerializer(
         many=True,
         help_text="One entry per face, largest first; no person is named on two faces.",
@@ -552,6 +576,18 @@ class EveryFaceMatchResultSerializer(MatchedModelSerializer):
     faces_truncated = serializers.BooleanField(
         help_text="True when more than MAX_FACES_PER_PHOTO faces were found: `results` holds the largest."
     )
+
+    ANSWER_ORDER = [
+        "results", "face_detected", "faces_detected", "faces_truncated", "processing_time_ms", "threshold",
+        "max_ratio", "model",
+    ]
+
+
+def match_body(match) -> dict:
+    """A match (records/usecases/matching.py) as the API answers it."""
+    if isinstance(match, EveryFaceMatch):
+        return EveryFaceMatchResultSerializer(match).data
+    return MatchResultSerializer(match).data
 
 
 class VerificationSerializer(serializers.Serializer):
@@ -567,6 +603,10 @@ class VerificationSerializer(serializers.Serializer):
     record_id = serializers.UUIDField(required=False, help_text="With record_id: the record.")
     image_id = serializers.UUIDField(required=False, help_text="With record_id: its nearest stored photo.")
     processing_time_ms = serializers.FloatField()
+
+    def to_representation(self, verification):
+        body = super().to_representation(verification)
+        return {key: value for key, value in body.items() if value is not None or key not in ("record_id", "image_id")}
 
 
 class ModelHealthSerializer(serializers.Serializer):

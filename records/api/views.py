@@ -1,4 +1,4 @@
-"""The REST API: thin views over `records.services`, the models and `records.maintenance`.
+"""The REST API: thin views over the use cases (`records.usecases`) and `records.maintenance`.
 
 Errors are raised, not answered here: `records/api/exceptions.py` turns them into responses.
 """
@@ -23,14 +23,18 @@ from rest_framework.views import APIView
 from access.models import ScopedAPIKey
 from access.scopes import ADMIN, ENROL, MANAGE, MATCH, READ
 from jobs.models import Job
-from records import audit, jobs, services
+from records import audit, jobs
 from records.export import export_response
 from records.maintenance import rebuild_index
 from records.models import Collection, FaceImage, Person
+from records.usecases import enrolment, matching, people, photos, verification
+from records.usecases.analysis import read_photo
+from records.usecases.collections import change_collection, create_collection, delete_collection
+from records.usecases.errors import PossibleDuplicate
+from records.usecases.health import health_report, up_or_down
 
 from . import disclosure
 from access.authentication import OptionalAPIKeyAuthentication
-from .health import health_report, up_or_down
 from .pagination import SkipLimitPagination
 from .schema import DEFAULT_COLLECTION_KEPT, EXAMPLES, PHOTO_REFUSED, error_responses
 from .serializers import (
@@ -59,6 +63,7 @@ from .serializers import (
     RecordSerializer,
     VerificationSerializer,
     VerifySerializer,
+    match_body,
 )
 from access.throttling import ConcurrencyLimitMixin
 
@@ -87,8 +92,8 @@ def requested_collection(request, form: dict) -> Collection | None:
     return collection_named(request.auth, name) if name else None
 
 
-def disclosed_duplicates(request, enrolment: services.Enrolment) -> list[dict]:
-    return disclosure.possible_duplicates(enrolment.possible_duplicates, request.auth, services.PossibleDuplicate.disclosed_to)
+def disclosed_duplicates(request, stored: enrolment.PhotoStored) -> list:
+    return disclosure.possible_duplicates(stored.possible_duplicates, request.auth, PossibleDuplicate.disclosed_to)
 
 
 def enrolled_message(name: str, faces_detected: int) -> str:
@@ -213,9 +218,9 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
     def create(self, request):
         form = validated(EnrolSerializer, request.data)
         collection = collection_named(request.auth, form.get("collection", Collection.DEFAULT))
-        enrolment = services.enrol(
+        enrolled = enrolment.enrol(
             form["name"],
-            services.read_photo(form["image"]),
+            read_photo(form["image"]),
             metadata=form.get("metadata"),
             strict=form["strict"],
             on_duplicate=form["on_duplicate"],
@@ -223,11 +228,11 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
         )
         body = {
             "success": True,
-            "message": enrolled_message(enrolment.person.name, enrolment.faces_detected),
-            "record": enrolment.person,
-            "faces_detected": enrolment.faces_detected,
-            "quality": enrolment.quality,
-            "possible_duplicates": disclosed_duplicates(request, enrolment),
+            "message": enrolled_message(enrolled.person.name, enrolled.faces_detected),
+            "record": enrolled.person,
+            "faces_detected": enrolled.faces_detected,
+            "quality": enrolled.quality,
+            "possible_duplicates": disclosed_duplicates(request, enrolled),
         }
         return Response(EnrolmentSerializer(body).data, status=status.HTTP_201_CREATED)
 
@@ -262,7 +267,7 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
     def match(self, request):
         form = validated(MatchSerializer, request.data)
         top_k = form.get("top_k", settings.TOP_K_MATCHES)
-        data = services.read_photo(form["image"])
+        data = read_photo(form["image"])
         may_read = request.auth.has_scope(READ)
         all_faces = form["faces"] == "all"
         collection = requested_collection(request, form)
@@ -272,7 +277,7 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
             collections = list(Collection.objects.visible_to(request.auth))
         else:
             collections = None  # everyone: the original contract's search, unchanged
-        result = services.match(
+        result = matching.match(
             data,
             top_k,
             threshold=form.get("threshold"),
@@ -280,7 +285,7 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
             all_faces=all_faces,
             collections=collections,
         )
-        return Response(result)
+        return Response(match_body(result))
 
     @extend_schema(
         operation_id="get_record",
@@ -322,7 +327,7 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
         changes = dict(change.validated_data)
         name = changes.pop("collection", None)
         collection = collection_named(request.auth, name) if name else None  # 404 before any write
-        person = services.change_record(person, changes, collection)
+        person = people.change_record(person, changes, collection)
         body = ChangedRecordSerializer(person, context=self.get_serializer_context()).data
         if not disclosure.may_see(request.auth):  # the name and metadata: `read`'s to see, not `manage`'s alone
             del body["name"], body["metadata"]
@@ -344,7 +349,7 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
         body = {"success": True, "message": f"Successfully deleted record '{person.pk}'", "deleted_id": person.pk}
         if disclosure.may_see(request.auth):  # the name: `read`'s to see, not `manage`'s alone
             body["message"] = f"Successfully deleted record for '{person.name}'"
-        person.delete()  # the signals remove the vectors and files once the delete commits
+        people.delete_person(person)
         return Response(DeletedSerializer(body).data)
 
     @extend_schema(
@@ -371,9 +376,9 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
     def add_image(self, request, pk=None):
         person = self.get_object()
         form = validated(AddPhotoSerializer, request.data)
-        enrolment = services.add_image(
+        added = enrolment.add_photo(
             person,
-            services.read_photo(form["image"]),
+            read_photo(form["image"]),
             strict=form["strict"],
             on_duplicate=form["on_duplicate"],
             on_mismatch=form["on_mismatch"],
@@ -381,13 +386,13 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
         body = {
             "success": True,
             "message": f"Added a photo to record '{person.pk}'",
-            "image": enrolment.image,
-            "faces_detected": enrolment.faces_detected,
-            "quality": enrolment.quality,
-            "possible_duplicates": disclosed_duplicates(request, enrolment),
+            "image": added.image,
+            "faces_detected": added.faces_detected,
+            "quality": added.quality,
+            "possible_duplicates": disclosed_duplicates(request, added),
         }
         if disclosure.may_see(request.auth):  # the record's name and metadata: `read`'s to see
-            body.update(message=f"Added a photo of '{enrolment.person.name}'", record=enrolment.person)
+            body.update(message=f"Added a photo of '{added.person.name}'", record=added.person)
         context = self.get_serializer_context()
         return Response(PhotoAddedSerializer(body, context=context).data, status=status.HTTP_201_CREATED)
 
@@ -404,9 +409,7 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
     def image(self, request, pk=None, image_id=None):
         image = self.get_image(image_id)
         content_type = mimetypes.guess_type(image.image.name)[0] or "application/octet-stream"
-        response = FileResponse(services.open_stored_photo(image), content_type=content_type)
-        audit.record_read(audit.Action.READ_PHOTO, target=image.person_id, detail={"photo": str(image.pk)})
-        return response
+        return FileResponse(photos.open_photo(image), content_type=content_type)
 
     @extend_schema(
         operation_id="export_record",
@@ -444,7 +447,7 @@ class RecordViewSet(ConcurrencyLimitMixin, viewsets.GenericViewSet):
         body = {"success": True, "message": f"Deleted photo '{image.pk}'", "deleted_id": image.pk}
         if disclosure.may_see(request.auth):
             body["message"] = f"Deleted a photo of '{image.person.name}'"
-        image.delete()
+        photos.remove_photo(image)
         return Response(DeletedSerializer(body).data)
 
 
@@ -482,11 +485,8 @@ class CollectionViewSet(viewsets.GenericViewSet):
             raise PermissionDenied("A key limited to some collections cannot create one.")
         serializer = CollectionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        collection = serializer.save()
-        audit.record(
-            audit.Action.CREATE_COLLECTION, target=collection.name, status=201,
-            detail={"keep_unknown_faces": collection.keep_unknown_faces},
-        )
+        data = serializer.validated_data
+        collection = create_collection(data["name"], data.get("keep_unknown_faces", False))
         collection.record_count = 0
         return Response(CollectionSerializer(collection).data, status=status.HTTP_201_CREATED)
 
@@ -509,7 +509,7 @@ class CollectionViewSet(viewsets.GenericViewSet):
     def partial_update(self, request, name=None):
         collection = collection_named(request.auth, name)
         change = validated(CollectionChangeSerializer, request.data)
-        collection = services.change_collection(collection, change["keep_unknown_faces"])
+        collection = change_collection(collection, change["keep_unknown_faces"])
         collection.record_count = collection.people.count()
         return Response(CollectionSerializer(collection).data)
 
@@ -529,7 +529,7 @@ class CollectionViewSet(viewsets.GenericViewSet):
     )
     def destroy(self, request, name=None):
         collection = collection_named(request.auth, name)
-        erased = services.delete_collection(collection)
+        erased = delete_collection(collection)
         body = {
             "success": True,
             "message": f"Deleted collection '{collection.name}' and its {erased} records",
@@ -630,11 +630,11 @@ class VerifyView(ConcurrencyLimitMixin, APIView):
     )
     def post(self, request):
         form = validated(VerifySerializer, request.data)
-        photo = services.read_photo(form["image"])
+        photo = read_photo(form["image"])
         if "record_id" in form:
-            result = services.verify(photo, person=record_or_404(form["record_id"], request.auth))
+            result = verification.verify(photo, person=record_or_404(form["record_id"], request.auth))
         else:
-            result = services.verify(photo, other=services.read_photo(form["image2"]))
+            result = verification.verify(photo, other=read_photo(form["image2"]))
         return Response(VerificationSerializer(result).data)
 
 

@@ -13,8 +13,8 @@ from rest_framework.test import APIClient
 from recognition.models import IndexState, RemovedVector
 from recognition.service import get_service
 from recognition.vectors.indexes import get_vector_index
-from records import services
 from records.models import Collection, FaceImage, Person
+from records.usecases import analysis, enrolment
 from tests.keys import new_key
 
 _analyses = {}
@@ -35,9 +35,9 @@ def api(api_key) -> APIClient:
 
 @contextmanager
 def _each_photo_analysed_once(monkeypatch):
-    """Within it, records.services runs the real model once per distinct photo per test session
+    """Within it, the use cases run the real model once per distinct photo per test session
     (the pipeline is deterministic): for arranging a gallery, not for testing the pipeline."""
-    real_analyse = services.analyse_photo
+    real_analyse = analysis.analyse_photo
 
     def analyse_once(data: bytes, **options):
         key = (hashlib.sha256(data).hexdigest(), *sorted(options.items()))
@@ -46,30 +46,30 @@ def _each_photo_analysed_once(monkeypatch):
         return _analyses[key]
 
     with monkeypatch.context() as patch:
-        patch.setattr(services, "analyse_photo", analyse_once)
+        patch.setattr(analysis, "analyse_photo", analyse_once)
         yield
 
 
 @pytest.fixture
 def enrol(db, face_service, monkeypatch):
-    """enrol(name, photo_bytes, metadata=None, collection=None) -> Person, through records.services;
+    """enrol(name, photo_bytes, metadata=None, collection=None) -> Person, through records.usecases;
     `collection` a name, made when missing (default: `default`)."""
 
     def enrol(name: str, data: bytes, metadata: dict | None = None, collection: str | None = None) -> Person:
         group = Collection.objects.get_or_create(name=collection)[0] if collection else None
         with _each_photo_analysed_once(monkeypatch):
-            return services.enrol(name, data, metadata=metadata, collection=group).person
+            return enrolment.enrol(name, data, metadata=metadata, collection=group).person
 
     return enrol
 
 
 @pytest.fixture
 def add_photo(db, face_service, monkeypatch):
-    """add_photo(person, photo_bytes) -> FaceImage, through records.services."""
+    """add_photo(person, photo_bytes) -> FaceImage, through records.usecases."""
 
     def add_photo(person: Person, data: bytes) -> FaceImage:
         with _each_photo_analysed_once(monkeypatch):
-            return services.add_image(person, data).image
+            return enrolment.add_photo(person, data).image
 
     return add_photo
 

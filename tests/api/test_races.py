@@ -7,8 +7,8 @@ import pytest
 
 from recognition.service import get_service
 from recognition.vectors.indexes import get_vector_index
-from records import services
 from records.models import Collection, FaceImage, Person
+from records.usecases import analysis, people
 
 from .samples import upload
 
@@ -25,14 +25,14 @@ def deleted_during_analysis(monkeypatch):
     request once the analysis is done, as a concurrent DELETE committing meanwhile would."""
 
     def arrange(person: Person):
-        real_analyse = services.analyse_photo
+        real_analyse = analysis.analyse_photo
 
         def analyse_then_delete(data, **options):
-            analysis = real_analyse(data, **options)
+            found = real_analyse(data, **options)
             Person.objects.filter(pk=person.pk).delete()
-            return analysis
+            return found
 
-        monkeypatch.setattr(services, "analyse_photo", analyse_then_delete)
+        monkeypatch.setattr(analysis, "analyse_photo", analyse_then_delete)
 
     return arrange
 
@@ -110,7 +110,7 @@ def test_a_record_moved_while_its_photo_is_reembedded_keeps_its_vector_in_its_ne
 
     def analyse(image):
         analysis = real_analyse(image)
-        services.change_record(Person.objects.get(pk=bush.pk), {}, elsewhere)  # another request, meanwhile
+        people.change_record(Person.objects.get(pk=bush.pk), {}, elsewhere)  # another request, meanwhile
         return analysis
 
     monkeypatch.setattr(service, "analyse", analyse)

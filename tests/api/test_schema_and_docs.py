@@ -144,11 +144,11 @@ def test_redoc_shows_no_outside_logo(live_server, watched):
 def test_swagger_try_it_out_runs_the_match_as_filled_in(live_server, watched, photo, lfw_people, face_service):
     """Swagger UI's form for POST /records/match, executed with only a photo chosen: a stranger is
     answered unknown (no made-up collection, top_k 5, the calibrated threshold)."""
-    from records import services
+    from records.usecases import enrolment
     from tests.keys import new_key
 
-    services.enrol("Colin Powell", photo("Colin_Powell", 0))
-    services.enrol("Tony Blair", photo("Tony_Blair", 0))
+    enrolment.enrol("Colin Powell", photo("Colin_Powell", 0))
+    enrolment.enrol("Tony Blair", photo("Tony_Blair", 0))
     page = watched.page
     watched.goto(f"{live_server.url}/docs")
     page.get_by_role("button", name="Authorize").click()

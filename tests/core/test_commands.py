@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
+from audit.models import AuditEvent
 from recognition.models import FaceVector
-from records.models import FaceImage, Person
-from tests.images import faceless_photo, tiled
+from records.models import Collection, FaceImage, Person
+from records.usecases.enrolment import enrol
+from tests.images import blurred, faceless_photo, tiled
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +43,7 @@ def test_import_then_reimport_adds_nothing(people_folder, capsys):
 def test_a_batch_import_stores_the_embeddings_of_one_by_one_analysis(people_folder, capsys):
     """Eight photos in one batch (one without a face, one unreadable): each stored vector is the
     one the photo gets analysed alone, as enrolment analyses it."""
-    from records.services import analyse_photo
+    from records.usecases.analysis import analyse_photo
 
     call_command("import_faces", str(people_folder), workers=1)
     assert "images enrolled: 6; already stored: 0; no face: 1; unreadable: 1" in capsys.readouterr().out
@@ -58,7 +60,7 @@ def test_the_default_import_analyses_in_worker_processes(tmp_path, lfw_people, m
     analysing batches of photos. Every photo is stored under its own person with the vector it
     gets analysed alone, and no worker process outlives the command."""
     from records.management.commands import import_faces
-    from records.services import analyse_photo
+    from records.usecases.analysis import analyse_photo
 
     root, files = tmp_path / "import", {}
     for name in ("Ariel_Sharon", "Hugo_Chavez", "Junichiro_Koizumi", "Jean_Chretien", "John_Ashcroft"):
@@ -87,6 +89,46 @@ def test_the_default_import_analyses_in_worker_processes(tmp_path, lfw_people, m
         name, photo = files[image.sha256]
         assert image.person.name == name
         assert np.allclose(image.vector, analyse_photo(photo.read_bytes(), to_store=True).primary.embedding, atol=1e-5)
+
+
+def test_an_import_enrols_through_enrolment_into_its_collection(tmp_path, lfw_people, capsys):
+    """--collection; each photo checked as enrolment checks it, a blurred one refused and a face
+    like someone of the collection reported, by id; one audit event per person. A name enrolled in
+    another collection is someone else."""
+    site = Collection.objects.create(name="site-a")
+    elsewhere = enrol("Colin_Powell", lfw_people["Colin_Powell"][0].read_bytes()).person  # in `default`
+    blair = enrol("Tony_Blair", lfw_people["Tony_Blair"][0].read_bytes(), collection=site).person
+    root = tmp_path / "import"
+    for name in ("Colin_Powell", "Tony_Again"):
+        (root / name).mkdir(parents=True)
+    for photo in lfw_people["Colin_Powell"][1:3]:
+        shutil.copy(photo, root / "Colin_Powell" / photo.name)
+    poor = root / "Colin_Powell" / "poor.jpg"
+    poor.write_bytes(blurred(lfw_people["Colin_Powell"][3].read_bytes()))
+    again = root / "Tony_Again" / "blair.jpg"
+    shutil.copy(lfw_people["Tony_Blair"][1], again)
+
+    call_command("import_faces", str(root), workers=1, collection="site-a")
+
+    out = capsys.readouterr().out
+    assert "people added: 2; images enrolled: 3; already stored: 0; no face: 0; unreadable: 0; poor quality: 1" in out
+    assert f"{poor}: not enrolled: " in out and "possible duplicates: 1" in out
+    assert f"{again}: enrolled; it looks like other records too: {blair.pk}" in out
+    powell = Person.objects.get(collection=site, name="Colin_Powell")
+    assert powell != elsewhere and powell.images.count() == 2 and elsewhere.images.count() == 1
+    assert Person.objects.get(name="Tony_Again").collection == site
+    events = AuditEvent.objects.filter(action=AuditEvent.Action.IMPORT)
+    assert sorted((event.target, event.status, event.detail["photos"], event.detail["refused"]) for event in events) == sorted(
+        [(str(powell.pk), 201, 2, 1), (str(Person.objects.get(name="Tony_Again").pk), 201, 1, 0)]
+    )
+
+
+def test_an_import_into_a_collection_that_does_not_exist_is_refused(people_folder):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="No collection named 'nowhere'"):
+        call_command("import_faces", str(people_folder), workers=1, collection="nowhere")
+    assert not Person.objects.exists()
 
 
 def test_import_from_a_manifest(tmp_path, faces_dir, capsys):

@@ -111,7 +111,7 @@ def test_a_jpeg_cut_inside_its_header_is_refused(photo):
 def test_an_upload_above_the_limit_is_refused_before_it_is_read(settings):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from records.services import read_photo
+    from records.usecases.analysis import read_photo
 
     class UnreadableUpload(SimpleUploadedFile):
         def read(self, *args):

@@ -5,7 +5,8 @@ import pytest
 
 from recognition.backends.insightface_onnx import ARCFACE_LANDMARKS, detection_sizes, similarity_transform
 from recognition.imaging import decode_image
-from records.services import enrol, match
+from records.usecases.enrolment import enrol
+from records.usecases.matching import match
 
 
 def test_similarity_transform_recovers_rotation_scale_and_shift():
@@ -129,9 +130,9 @@ def test_dlib_stays_selectable_and_calibrated(settings, photo):
     enrol("Colin_Powell", photo("Colin_Powell", 0))
     assert blair.model_key == "Dlib:dlib:chip5-flip-v1" and len(blair.vector) == 128
     known = match(photo("Tony_Blair", 3), top_k=2)
-    assert known["model"] == "Dlib:dlib:chip5-flip-v1" and known["threshold"] == 0.06
-    assert known["recognized"] and known["best_match"]["name"] == "Tony_Blair"
-    assert not match(photo("Hugo_Chavez", 0), top_k=2)["recognized"]
+    assert known.model == "Dlib:dlib:chip5-flip-v1" and known.threshold == 0.06
+    assert known.recognized and known.best_match.name == "Tony_Blair"
+    assert not match(photo("Hugo_Chavez", 0), top_k=2).recognized
 
 
 def test_the_faces_of_a_group_photo_are_embedded_in_one_batch(face_service, faces_dir, monkeypatch):

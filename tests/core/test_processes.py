@@ -11,7 +11,8 @@ from django.db import connection
 
 from bench.serving import database_url
 from records.models import Person
-from records.services import enrol, match
+from records.usecases.enrolment import enrol
+from records.usecases.matching import match
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -43,13 +44,13 @@ def test_changes_in_either_process_reach_the_other(settings, lfw_people, photo):
     assert seen["best_match"]["id"] == str(blair.pk)
 
     # Warm this process's index, then change the database from the other process.
-    assert match(photo("Tony_Blair", 5), top_k=1)["recognized"]
+    assert match(photo("Tony_Blair", 5), top_k=1).recognized
     other_process(settings, "shell", "-c", f"from records.models import Person; Person.objects.get(pk='{blair.pk}').delete()")
     assert not Person.objects.exists()
-    assert match(photo("Tony_Blair", 5), top_k=5)["top_matches"] == []
+    assert match(photo("Tony_Blair", 5), top_k=5).top_matches == ()
 
     other_process(
         settings, "shell", "-c",
-        f"from pathlib import Path; from records.services import enrol; enrol('Colin_Powell', Path('{lfw_people['Colin_Powell'][0]}').read_bytes())",
+        f"from pathlib import Path; from records.usecases.enrolment import enrol; enrol('Colin_Powell', Path('{lfw_people['Colin_Powell'][0]}').read_bytes())",
     )
-    assert match(photo("Colin_Powell", 1), top_k=1)["best_match"]["name"] == "Colin_Powell"
+    assert match(photo("Colin_Powell", 1), top_k=1).best_match.name == "Colin_Powell"

@@ -5,9 +5,11 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from recognition.errors import NoFaceDetected
+from recognition.models import FaceVector
 from recognition.vectors.indexes import get_vector_index, rebuild
 from records.models import FaceImage, Person
-from records.services import add_image, enrol, match
+from records.usecases.enrolment import add_photo, enrol
+from records.usecases.matching import match
 from tests.images import faceless_photo
 
 pytestmark = pytest.mark.django_db
@@ -24,25 +26,25 @@ def gallery_of_three(photo):
 
 def test_same_person_is_recognised_from_another_photo(gallery_of_three, photo):
     result = match(photo("Tony_Blair", 3), top_k=5)
-    assert result["recognized"] is True
-    assert result["best_match"]["name"] == "Tony_Blair"
-    assert result["best_match"]["distance"] <= result["threshold"]
-    assert 0.5 < result["best_match"]["confidence"] <= 1.0
-    assert [m["name"] for m in result["top_matches"]][0] == "Tony_Blair"
-    assert len(result["top_matches"]) == 3
+    assert result.recognized is True
+    assert result.best_match.name == "Tony_Blair"
+    assert result.best_match.distance <= result.threshold
+    assert 0.5 < result.best_match.confidence <= 1.0
+    assert [m.name for m in result.top_matches][0] == "Tony_Blair"
+    assert len(result.top_matches) == 3
 
 
 def test_a_stranger_is_not_recognised(gallery_of_three, photo):
     result = match(photo("Hugo_Chavez", 0), top_k=5)
-    assert result["recognized"] is False
-    assert result["best_match"] is None
-    assert all(not m["within_threshold"] for m in result["top_matches"])
-    assert all(m["confidence"] < 0.5 for m in result["top_matches"])
+    assert result.recognized is False
+    assert result.best_match is None
+    assert all(not m.within_threshold for m in result.top_matches)
+    assert all(m.confidence < 0.5 for m in result.top_matches)
 
 
 def test_confidence_falls_as_distance_grows(gallery_of_three, photo):
-    matches = match(photo("Colin_Powell", 2), top_k=3)["top_matches"]
-    confidences = [m["confidence"] for m in matches]
+    matches = match(photo("Colin_Powell", 2), top_k=3).top_matches
+    confidences = [m.confidence for m in matches]
     assert confidences == sorted(confidences, reverse=True)
 
 
@@ -53,35 +55,38 @@ def test_a_photo_without_a_face_is_refused_and_nothing_is_written():
     assert not default_storage.exists("faces")
 
 
-def test_saving_through_the_model_embeds_too(photo):
+def test_saving_a_photo_without_its_analysis_is_refused(photo):
+    """FaceImage.save() never runs the model: a photo stored other than through enrolment (which
+    analyses and checks it) is refused, with nothing written."""
     person = Person.objects.create(name="Tony_Blair")
-    image = FaceImage.objects.create(person=person, image=ContentFile(photo("Tony_Blair", 0), name="x.gif"))
-    assert image.model_key == "ArcFace-MBF:scrfd:arcface112-v3" and len(image.vector) == 512
-    assert image.image.name == f"faces/{person.pk}/{image.pk}.jpg"  # the server names the file
-    assert match(photo("Tony_Blair", 1), top_k=1)["best_match"]["name"] == "Tony_Blair"
+    with pytest.raises(ValueError, match="through enrolment"):
+        FaceImage.objects.create(person=person, image=ContentFile(photo("Tony_Blair", 0), name="x.jpg"))
+    assert not FaceImage.objects.exists() and not FaceVector.objects.exists()
+    assert not default_storage.exists("faces")
 
 
 def test_group_photo_enrols_the_largest_face(faces_dir):
     data = (faces_dir / "samples" / "group" / "obama_and_biden.jpg").read_bytes()
     enrolment = enrol("Someone", data)
     assert enrolment.faces_detected >= 2
+    assert enrolment.image.image.name == f"faces/{enrolment.person.pk}/{enrolment.image.pk}.jpg"  # the server names it
     box = enrolment.image.face_box
     others = match(data, top_k=1)
-    assert others["faces_detected"] == enrolment.faces_detected
-    assert box[2] * box[3] == max(box[2] * box[3], others["face_box"][2] * others["face_box"][3])
+    assert others.faces_detected == enrolment.faces_detected
+    assert box[2] * box[3] == max(box[2] * box[3], others.face_box[2] * others.face_box[3])
 
 
 def test_matching_uses_the_best_of_a_persons_photos(photo):
     person = enrol("George_W_Bush", photo("George_W_Bush", 0)).person
-    before = match(photo("George_W_Bush", 10), top_k=1)["top_matches"][0]["distance"]
-    add_image(person, photo("George_W_Bush", 9))
-    after = match(photo("George_W_Bush", 10), top_k=1)["top_matches"][0]["distance"]
+    before = match(photo("George_W_Bush", 10), top_k=1).top_matches[0].distance
+    add_photo(person, photo("George_W_Bush", 9))
+    after = match(photo("George_W_Bush", 10), top_k=1).top_matches[0].distance
     assert after <= before
 
 
 def test_empty_gallery_answers_unrecognised(photo):
     result = match(photo("Tony_Blair", 0), top_k=5)
-    assert result["recognized"] is False and result["top_matches"] == []
+    assert result.recognized is False and result.top_matches == ()
 
 
 def test_delete_removes_vector_and_file(gallery_of_three, photo, django_capture_on_commit_callbacks):
@@ -91,7 +96,7 @@ def test_delete_removes_vector_and_file(gallery_of_three, photo, django_capture_
     with django_capture_on_commit_callbacks(execute=True):
         blair.delete()
     assert not default_storage.exists(stored)
-    assert "Tony_Blair" not in [m["name"] for m in match(photo("Tony_Blair", 3), top_k=5)["top_matches"]]
+    assert "Tony_Blair" not in [m.name for m in match(photo("Tony_Blair", 3), top_k=5).top_matches]
 
 
 def test_bulk_queryset_delete_erases_everyone(gallery_of_three, photo, django_capture_on_commit_callbacks):
@@ -99,14 +104,14 @@ def test_bulk_queryset_delete_erases_everyone(gallery_of_three, photo, django_ca
     with django_capture_on_commit_callbacks(execute=True):
         Person.objects.all().delete()
     assert not any(default_storage.exists(name) for name in names)
-    assert match(photo("Tony_Blair", 3), top_k=5)["top_matches"] == []
+    assert match(photo("Tony_Blair", 3), top_k=5).top_matches == ()
 
 
 def test_rebuild_gives_the_same_answers(gallery_of_three, photo):
     probe = photo("Colin_Powell", 4)
-    before = match(probe, top_k=3)["top_matches"]
+    before = match(probe, top_k=3).top_matches
     rebuild(FaceImage.objects.first().model_key)
-    after = match(probe, top_k=3)["top_matches"]
+    after = match(probe, top_k=3).top_matches
     assert before == after
 
 
@@ -121,7 +126,7 @@ def test_index_survives_a_restart(gallery_of_three, photo):
     restarted = get_vector_index(model_key)
     restarted.sync()
     assert restarted.index.vector_ids == gallery.index.vector_ids
-    assert match(photo("Tony_Blair", 3), top_k=1)["best_match"]["name"] == "Tony_Blair"
+    assert match(photo("Tony_Blair", 3), top_k=1).best_match.name == "Tony_Blair"
 
 
 def test_a_match_must_stand_out_from_the_runner_up(photo, settings):
@@ -131,12 +136,12 @@ def test_a_match_must_stand_out_from_the_runner_up(photo, settings):
     enrol("Tony_Blair", photo("Tony_Blair", 0))
     enrol("Someone Else", photo("Tony_Blair", 1))
     result = match(photo("Tony_Blair", 3), top_k=5)
-    assert result["top_matches"][0]["within_threshold"] and result["top_matches"][1]["within_threshold"]
-    assert result["runner_up_ratio"] > result["max_ratio"]
-    assert result["recognized"] is False and result["best_match"] is None
+    assert result.top_matches[0].within_threshold and result.top_matches[1].within_threshold
+    assert result.runner_up_ratio > result.max_ratio
+    assert result.recognized is False and result.best_match is None
 
     settings.RECOGNITION_MAX_RATIO = 1.0  # the test turned off: distance alone decides
-    assert match(photo("Tony_Blair", 3), top_k=5)["recognized"] is True
+    assert match(photo("Tony_Blair", 3), top_k=5).recognized is True
 
 
 def test_records_with_the_same_name_are_not_each_others_runner_up(photo, settings):
@@ -145,5 +150,5 @@ def test_records_with_the_same_name_are_not_each_others_runner_up(photo, setting
     enrol("Tony_Blair", photo("Tony_Blair", 1))  # enrolled twice by mistake
     enrol("Colin_Powell", photo("Colin_Powell", 0))
     result = match(photo("Tony_Blair", 3), top_k=5)
-    assert result["recognized"] is True and result["best_match"]["name"] == "Tony_Blair"
-    assert result["runner_up_ratio"] < result["max_ratio"]
+    assert result.recognized is True and result.best_match.name == "Tony_Blair"
+    assert result.runner_up_ratio < result.max_ratio

@@ -228,15 +228,16 @@ def other_process(settings, tmp_path, *args) -> str:
 
 def test_enrol_match_and_erase_real_photos(vector_backend, face_service, photo, django_capture_on_commit_callbacks):
     from records.models import Person
-    from records.services import enrol, match
+    from records.usecases.enrolment import enrol
+    from records.usecases.matching import match
 
     with django_capture_on_commit_callbacks(execute=True):
         blair = enrol("Tony Blair", photo("Tony_Blair", 0)).person
         powell = enrol("Colin Powell", photo("Colin_Powell", 0)).person
-    assert match(photo("Tony_Blair", 3), top_k=2)["best_match"]["id"] == str(blair.pk)
+    assert match(photo("Tony_Blair", 3), top_k=2).best_match.id == str(blair.pk)
     with django_capture_on_commit_callbacks(execute=True):
         Person.objects.get(pk=blair.pk).delete()
-    assert [m["id"] for m in match(photo("Tony_Blair", 3), top_k=5)["top_matches"]] == [str(powell.pk)]
+    assert [m.id for m in match(photo("Tony_Blair", 3), top_k=5).top_matches] == [str(powell.pk)]
     assert get_vector_index(face_service.model_key).count() == 1
 
 

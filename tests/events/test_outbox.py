@@ -9,7 +9,8 @@ from django.db import transaction
 from django_tasks_db.models import DBTaskResult
 
 from events.models import Delivery, Event
-from records import jobs, services
+from records import jobs
+from records.usecases import people
 from records.models import Collection, Person
 from tests.api.samples import upload
 
@@ -38,7 +39,7 @@ def test_each_cause_writes_its_event_with_ids_names_and_source_and_no_photo(api,
     }
     assert created.person_id == bush.pk and created.collection == "default"
     image = add_photo(bush, photo("George_W_Bush", 1))
-    services.change_record(bush, {"name": "G. W. Bush"}, collection=Collection.objects.create(name="site-b"))
+    people.change_record(bush, {"name": "G. W. Bush"}, collection=Collection.objects.create(name="site-b"))
     recognised = api.post("/records/match", {"image": upload(photo("George_W_Bush", 2))}, format="multipart")
     stranger = api.post("/records/match", {"image": upload(photo("Colin_Powell", 0))}, format="multipart")
     assert recognised.json()["recognized"] and not stranger.json()["recognized"]

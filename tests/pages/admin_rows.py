@@ -6,7 +6,9 @@ from django.contrib.auth.models import Group, User
 from access.models import ScopedAPIKey
 from audit.models import AuditEvent
 from jobs.models import Job
-from records import audit, jobs, services
+from recognition.service import get_service
+from records import audit, jobs
+from records.usecases import enrolment
 from records.models import Collection, PendingErasure
 from tests.keys import new_key
 
@@ -14,11 +16,11 @@ from .helpers import ALICE
 
 
 def person(photo):
-    return services.enrol("Colin Powell", photo(ALICE, 0)).person
+    return enrolment.enrol("Colin Powell", photo(ALICE, 0)).person
 
 
 def face_image(photo):
-    return services.enrol("Colin Powell", photo(ALICE, 0)).image
+    return enrolment.enrol("Colin Powell", photo(ALICE, 0)).image
 
 
 def access(model_name: str):
@@ -67,7 +69,7 @@ def pending_erasure(photo):
 
 
 def audit_event(photo):
-    return audit.record(AuditEvent.Action.REBUILD, target=services.get_service().model_key, detail={"vectors": 1})
+    return audit.record(AuditEvent.Action.REBUILD, target=get_service().model_key, detail={"vectors": 1})
 
 
 def collection(photo):
@@ -111,7 +113,7 @@ def unknown_cluster(photo):
     """An inbox cluster with no face yet (the walk shows its pages, not its faces)."""
     from inbox.models import UnknownCluster
 
-    return UnknownCluster.objects.create(collection=Collection.default(), model_key=services.get_service().model_key)
+    return UnknownCluster.objects.create(collection=Collection.default(), model_key=get_service().model_key)
 
 
 # Every model of the admin (its label) -> what makes a row of it, for its change page.

@@ -8,7 +8,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
-from records import services
+from records.usecases import enrolment
 
 
 @pytest.fixture(autouse=True)
@@ -80,7 +80,7 @@ def enrol(photo):
 
     def make(identity: str, number: int = 0, **fields):
         name = fields.pop("name", identity.replace("_", " "))
-        return services.enrol(name, photo(identity, number), **fields).person
+        return enrolment.enrol(name, photo(identity, number), **fields).person
 
     return make
 

@@ -13,8 +13,8 @@ from jobs.models import Job
 from recognition.models import FaceVector, IndexState
 from recognition.service import get_service
 from recognition.vectors.indexes import get_vector_index
-from records import services
 from records.models import FaceImage, Person
+from records.usecases import enrolment, matching
 
 from .helpers import ALICE, BOB, assert_shows
 
@@ -79,7 +79,7 @@ def test_a_key_made_in_the_admin_has_its_scopes_and_networks_and_shows_its_last_
 
 def test_people_list_thumbnail_name_photos_created(admin_client, enrol, upload):
     alice = enrol(ALICE)
-    services.add_image(alice, upload(ALICE, 1).read())
+    enrolment.add_photo(alice, upload(ALICE, 1).read())
     response = admin_client.get(PEOPLE)
     assertContains(response, f'src="/photos/{alice.first_image.pk}/face.jpg"')
     assertContains(response, "Colin Powell")
@@ -133,7 +133,7 @@ def test_delete_a_person_erases_files_and_vectors(admin_client, enrol, django_ca
 
 def test_bulk_delete_erases_files_and_vectors(admin_client, enrol, upload, django_capture_on_commit_callbacks):
     alice, bob = enrol(ALICE), enrol(BOB)
-    services.add_image(alice, upload(ALICE, 1).read())
+    enrolment.add_photo(alice, upload(ALICE, 1).read())
     gallery = get_vector_index(get_service().model_key)
     gallery.sync()
     assert gallery.count() == 3 and len(stored_files()) == 3
@@ -149,7 +149,7 @@ def test_bulk_delete_erases_files_and_vectors(admin_client, enrol, upload, djang
 
 def test_delete_one_photo_in_the_inline(admin_client, enrol, upload, django_capture_on_commit_callbacks):
     alice = enrol(ALICE)
-    second = services.add_image(alice, upload(ALICE, 1).read()).image
+    second = enrolment.add_photo(alice, upload(ALICE, 1).read()).image
     images = list(alice.images.all())
     form = {
         "name": "Colin Powell",
@@ -188,8 +188,8 @@ def test_moving_a_person_to_another_collection_moves_their_vectors(admin_client,
     probe = upload(ALICE, 1).read()
     assert alice.collection == elsewhere
     assert [v.partition for v in FaceVector.objects.filter(owner_id=alice.pk)] == [elsewhere.partition]
-    assert services.match(probe, 5, collections=[elsewhere])["best_match"]["id"] == str(alice.pk)
-    assert services.match(probe, 5, collections=[Collection.objects.get(name="default")])["top_matches"] == []
+    assert matching.match(probe, 5, collections=[elsewhere]).best_match.id == str(alice.pk)
+    assert matching.match(probe, 5, collections=[Collection.objects.get(name="default")]).top_matches == ()
 
 
 def test_photos_list_thumbnail_person_model_score_and_filter(admin_client, enrol):
@@ -226,7 +226,7 @@ def test_reembed_of_more_photos_than_a_request_should_take_points_to_the_job(adm
     from records import admin as records_admin
 
     alice = enrol(ALICE)
-    services.add_image(alice, upload(ALICE, 1).read())
+    enrolment.add_photo(alice, upload(ALICE, 1).read())
     images = list(alice.images.all())
     FaceVector.objects.filter(owner_id=alice.pk).update(model_key=OLD_MODEL)
     monkeypatch.setattr(records_admin, "REEMBED_IN_REQUEST", 1)

@@ -11,8 +11,9 @@ from playwright.sync_api import expect
 
 from jobs.models import Job
 from recognition.models import IndexState
-from records import services
+from recognition.service import get_service
 from records.models import FaceImage, Person
+from records.usecases import enrolment
 
 from . import admin_rows as rows
 from .helpers import ALICE, BOB
@@ -21,7 +22,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_the_index_buttons_rebuild_and_queue_a_reembed(admin_site, live_server, photo):
-    services.enrol("Colin Powell", photo(ALICE, 0))
+    enrolment.enrol("Colin Powell", photo(ALICE, 0))
     page = admin_site.page
     admin_site.goto(f"{live_server.url}/admin/recognition/indexstate/")
 
@@ -96,12 +97,12 @@ def test_each_admin_action_from_its_change_list(admin_site, live_server, photo, 
     if action in ("delete_selected", "cleanup_expired_attempts"):
         assert not model.objects.filter(pk=target.pk).exists()
     if action == "reembed":
-        assert FaceImage.objects.get(pk=target.pk).face_vector.model_key == services.get_service().model_key
+        assert FaceImage.objects.get(pk=target.pk).face_vector.model_key == get_service().model_key
 
 
 def test_merge_two_records_from_the_duplicates_page(admin_site, live_server, photo):
-    kept = services.enrol("Tony Blair", photo(BOB, 0)).person
-    removed = services.enrol("T. Blair", photo(BOB, 1)).person
+    kept = enrolment.enrol("Tony Blair", photo(BOB, 0)).person
+    removed = enrolment.enrol("T. Blair", photo(BOB, 1)).person
     page = admin_site.page
     admin_site.goto(f"{live_server.url}/admin/records/person/duplicates/")
 

@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.test import RequestFactory
 from django.urls import reverse
 
-from records import services
+from records.usecases import enrolment
 
 from .admin_rows import ROWS
 from .helpers import BOB
@@ -44,8 +44,8 @@ def test_every_admin_model_is_walked():
 
 def test_every_admin_page(admin_site, live_server, photo):
     made = {label: make(photo) for label, make in ROWS.items()}
-    kept = services.enrol("Tony Blair", photo(BOB, 0)).person
-    twin = services.enrol("T. Blair", photo(BOB, 1)).person
+    kept = enrolment.enrol("Tony Blair", photo(BOB, 0)).person
+    twin = enrolment.enrol("T. Blair", photo(BOB, 1)).person
     paths = [reverse("admin:index")]
     paths += sorted({reverse("admin:app_list", args=[model._meta.app_label]) for model in admin.site._registry})
     for label, row in made.items():

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from records import services
+from records.usecases import enrolment
 from records.models import Person
 
 from .helpers import STRANGER
@@ -77,8 +77,8 @@ def wait_for_images(page, attempts: int = 200) -> None:
 def test_enrol_match_and_delete_in_the_browser(site, samples, lfw_people, settings, screenshots):
     page = site
     # Two people enrolled before, so the match has other candidates to show.
-    services.enrol("Joe Biden", (samples / "train" / "biden" / "biden2.jpg").read_bytes())
-    services.enrol("Kit Harington", (samples / "train" / "kit_harington" / "john2.jpeg").read_bytes())
+    enrolment.enrol("Joe Biden", (samples / "train" / "biden" / "biden2.jpg").read_bytes())
+    enrolment.enrol("Kit Harington", (samples / "train" / "kit_harington" / "john2.jpeg").read_bytes())
 
     # Enrol, with a preview of the photo before it is sent.
     page.get_by_role("link", name="Enrol", exact=True).click()

@@ -165,7 +165,7 @@ def test_a_group_photo_labels_every_face_with_a_colour_and_a_row(operator, group
         longer = max(photo.size)
     assert all(face["label_size"] >= round(longer * 0.035) for face in faces)
     assertContains(response, 'class="face-label"', count=2)
-    assertContains(response, f'<a href="/people/{faces[0]["best_match"]["id"]}/">Kit Harington</a>', html=True, count=2)
+    assertContains(response, f'<a href="/people/{faces[0]["best_match"].id}/">Kit Harington</a>', html=True, count=2)
 
 
 def refused(operator, photo, **fields):

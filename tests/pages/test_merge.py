@@ -1,4 +1,4 @@
-"""Merging one record into another (records/merging.py, the admin's "Possible duplicates" page), on
+"""Merging one record into another (records/usecases/merging.py, the admin's "Possible duplicates" page), on
 real photos: the same person enrolled twice becomes one record that every worker's index names."""
 
 import numpy as np
@@ -8,11 +8,12 @@ from pytest_django.asserts import assertContains, assertRedirects
 
 from audit.models import AuditEvent
 from recognition.models import FaceVector
+from recognition.service import get_service
 from recognition.vectors.indexes import get_vector_index
-from records import services
 from records.maintenance import reembed_images
-from records.merging import MergeRefused, merge_people
 from records.models import Collection, FaceImage, PendingErasure, Person
+from records.usecases import analysis, enrolment, matching
+from records.usecases.merging import MergeRefused, merge_people
 from tests.keys import key_client
 
 from .helpers import ALICE, BOB, assert_shows
@@ -25,19 +26,19 @@ OLD_MODEL = "Old-Model:detector:v0"
 
 def _twice(photo, collection=None):
     """Tony Blair enrolled as two records (three photos on the second)."""
-    kept = services.enrol("Tony Blair", photo(BOB, 0), collection=collection).person
-    removed = services.enrol("T. Blair", photo(BOB, 1), collection=collection).person
-    services.add_image(removed, photo(BOB, 2))
+    kept = enrolment.enrol("Tony Blair", photo(BOB, 0), collection=collection).person
+    removed = enrolment.enrol("T. Blair", photo(BOB, 1), collection=collection).person
+    enrolment.add_photo(removed, photo(BOB, 2))
     return kept, removed
 
 
 def test_a_merged_persons_photo_names_the_kept_record_on_every_worker(vector_backend, photo, django_capture_on_commit_callbacks):
     kept, removed = _twice(photo)
-    model_key = services.get_service().model_key
+    model_key = get_service().model_key
     # Another worker, its index loaded while both records existed: it learns of the merge only
     # from the database's change log.
     other_worker = type(get_vector_index(model_key))(model_key)
-    probe = services.analyse_photo(photo(BOB, 1)).primary.embedding
+    probe = analysis.analyse_photo(photo(BOB, 1)).primary.embedding
     assert other_worker.search(probe, 2)[0].person_id == removed.pk
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -46,9 +47,9 @@ def test_a_merged_persons_photo_names_the_kept_record_on_every_worker(vector_bac
     assert (merged.kept, merged.removed_id, merged.photos_moved) == (kept, removed.pk, 2)
     assert not Person.objects.filter(pk=removed.pk).exists()
     assert kept.images.count() == 3
-    result = services.match(photo(BOB, 5), top_k=5)
-    assert result["best_match"]["id"] == str(kept.pk)
-    assert [candidate["id"] for candidate in result["top_matches"]] == [str(kept.pk)]
+    result = matching.match(photo(BOB, 5), top_k=5)
+    assert result.best_match.id == str(kept.pk)
+    assert [candidate.id for candidate in result.top_matches] == [str(kept.pk)]
     for worker in (get_vector_index(model_key), other_worker):
         assert [n.person_id for n in worker.search(probe, 5)] == [kept.pk]
         assert worker.vector_ids() == set(FaceVector.objects.filter(model_key=model_key).values_list("vector_id", flat=True))
@@ -56,7 +57,7 @@ def test_a_merged_persons_photo_names_the_kept_record_on_every_worker(vector_bac
     assert not PendingErasure.objects.exists()  # the snapshots were written again without the old vectors
     # Each moved photo's file is where it was, and still a photo of the kept record.
     for image in kept.images.all():
-        with services.open_stored_photo(image) as handle:
+        with image.image.open("rb") as handle:
             assert handle.read(2) == b"\xff\xd8"
 
 
@@ -85,7 +86,7 @@ def test_vectors_of_every_model_key_move_and_the_merge_is_audited(photo, django_
 def test_records_of_two_collections_are_not_merged_and_keys_see_only_their_own(photo):
     site_a, site_b = (Collection.objects.create(name=name) for name in ("site-a", "site-b"))
     kept, removed = _twice(photo, site_a)
-    elsewhere = services.enrol("Tony Blair", photo(BOB, 3), collection=site_b).person
+    elsewhere = enrolment.enrol("Tony Blair", photo(BOB, 3), collection=site_b).person
 
     with pytest.raises(MergeRefused, match="two collections"):
         merge_people(kept.pk, elsewhere.pk)
@@ -120,7 +121,7 @@ def test_a_photo_merged_while_it_is_reembedded_gets_the_kept_records_vector(phot
     analysis gets its new vector under its new owner (its row locked and read again), not under
     the record that is gone."""
     kept, removed = _twice(photo)
-    service = services.get_service()
+    service = get_service()
     analyse = service.analyse
 
     def merged_meanwhile(*args, **kwargs):
@@ -134,7 +135,7 @@ def test_a_photo_merged_while_it_is_reembedded_gets_the_kept_records_vector(phot
 
     assert not outcome.failures and not outcome.deleted_meanwhile
     assert set(FaceVector.objects.values_list("owner_id", flat=True)) == {kept.pk}
-    assert services.match(photo(BOB, 2), top_k=1)["best_match"]["id"] == str(kept.pk)
+    assert matching.match(photo(BOB, 2), top_k=1).best_match.id == str(kept.pk)
 
 
 # --- the admin's pages ----------------------------------------------------------------------------
@@ -142,7 +143,7 @@ def test_a_photo_merged_while_it_is_reembedded_gets_the_kept_records_vector(phot
 
 def test_the_duplicates_page_merges_after_a_confirmation(admin_client, photo, django_capture_on_commit_callbacks):
     kept, removed = _twice(photo)
-    services.enrol("Colin Powell", photo(ALICE, 0))
+    enrolment.enrol("Colin Powell", photo(ALICE, 0))
 
     listed = admin_client.get("/admin/records/person/duplicates/")
     confirm_url = f"/admin/records/person/duplicates/merge/?keep={kept.pk}&amp;remove={removed.pk}"
@@ -165,8 +166,8 @@ def test_the_duplicates_page_merges_after_a_confirmation(admin_client, photo, dj
 
 
 def test_a_refused_merge_says_why_on_the_duplicates_page(admin_client, photo):
-    kept = services.enrol("Tony Blair", photo(BOB, 0)).person
-    elsewhere = services.enrol("Tony Blair", photo(BOB, 1), collection=Collection.objects.create(name="site-b")).person
+    kept = enrolment.enrol("Tony Blair", photo(BOB, 0)).person
+    elsewhere = enrolment.enrol("Tony Blair", photo(BOB, 1), collection=Collection.objects.create(name="site-b")).person
     for query in (f"keep={kept.pk}&remove={kept.pk}", f"keep={kept.pk}&remove=not-an-id", f"keep={kept.pk}"):
         shown = admin_client.get(f"/admin/records/person/duplicates/merge/?{query}", follow=True)
         assertRedirects(shown, "/admin/records/person/duplicates/")

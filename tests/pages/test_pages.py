@@ -16,8 +16,8 @@ from audit.models import AuditEvent
 from recognition.models import FaceVector, RemovedVector
 from recognition.service import get_service
 from recognition.vectors.indexes import get_vector_index
-from records import services
 from records.models import Collection, FaceImage, Person
+from records.usecases import enrolment
 
 from .helpers import ALICE, BOB, STRANGER, assert_shows
 
@@ -94,7 +94,7 @@ def test_home_warns_about_photos_of_another_model(admin_client, enrol):
 
 def test_people_lists_names_thumbnails_and_photo_counts(operator, enrol, upload):
     alice = enrol(ALICE)
-    services.add_image(alice, upload(ALICE, 1).read())
+    enrolment.add_photo(alice, upload(ALICE, 1).read())
     enrol(BOB)
     response = operator.get("/people/")
     assertContains(response, "Colin Powell")
@@ -239,7 +239,7 @@ def test_add_nothing_says_so(operator, enrol):
 
 def test_remove_a_photo_erases_its_file_and_vector(operator, enrol, upload, django_capture_on_commit_callbacks):
     person = enrol(ALICE)
-    second = services.add_image(person, upload(ALICE, 1).read()).image
+    second = enrolment.add_photo(person, upload(ALICE, 1).read()).image
     second_file = Path(second.image.path)
     with django_capture_on_commit_callbacks(execute=True):
         response = operator.post(f"/people/{person.pk}/photos/{second.pk}/remove/", follow=True)
@@ -332,12 +332,12 @@ def test_a_photo_is_checked_against_the_person_on_their_page(operator, enrol, up
     assertContains(page, f'action="/people/{person.pk}/verify/#verify"')
 
     same = operator.post(f"/people/{person.pk}/verify/", {"photo": upload(ALICE, 1)})
-    assert same.context["verification"]["verified"] is True
+    assert same.context["verification"].verified is True
     assert_shows(same, f"The same person as {person.name}")
     assertContains(same, "1:1 threshold 0.7522")
 
     other = operator.post(f"/people/{person.pk}/verify/", {"photo": upload(BOB)})
-    assert other.context["verification"]["verified"] is False
+    assert other.context["verification"].verified is False
     assert_shows(other, f"Not {person.name}")
 
 

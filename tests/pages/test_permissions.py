@@ -8,7 +8,7 @@ import pytest
 import requests
 from django.contrib.auth.models import Group
 
-from records import services
+from records.usecases import enrolment
 from tests.conftest import PASSWORD
 
 from .helpers import ALICE
@@ -54,7 +54,7 @@ def log_in(base_url: str, username: str) -> requests.Session:
 
 @pytest.fixture
 def alice(photo, face_service):
-    return services.enrol("Colin Powell", photo(ALICE, 0))
+    return enrolment.enrol("Colin Powell", photo(ALICE, 0))
 
 
 @pytest.mark.parametrize("group", GROUPS)

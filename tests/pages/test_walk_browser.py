@@ -8,7 +8,8 @@ import pytest
 from playwright.sync_api import expect
 
 from jobs.models import Job
-from records import jobs, services
+from records import jobs
+from records.usecases import enrolment
 
 from .conftest import log_in
 from .helpers import ALICE, BOB, STRANGER
@@ -17,7 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_every_page(manager_site, live_server, photo):
-    person = services.enrol("Colin Powell", photo(ALICE, 0)).person
+    person = enrolment.enrol("Colin Powell", photo(ALICE, 0)).person
     site = manager_site
     for path in ["/", "/enrol/", "/match/", "/people/", f"/people/{person.pk}/", f"/people/{person.pk}/delete/",
                  "/docs", "/redoc"]:
@@ -31,7 +32,7 @@ def test_an_import_jobs_page_queued_done_and_failed(manager_site, live_server, p
     """Photos added beyond PAGES_PHOTOS_PER_REQUEST are a job (no task worker here: it stays
     queued until the test runs it)."""
     settings.PAGES_PHOTOS_PER_REQUEST = 2
-    serena = services.enrol("Serena Williams", photo(STRANGER, 0)).person
+    serena = enrolment.enrol("Serena Williams", photo(STRANGER, 0)).person
     site, page = manager_site, manager_site.page
     site.goto(f"{live_server.url}/people/{serena.pk}/")
     page.get_by_label("Photos", exact=True).set_input_files([lfw_people[STRANGER][1], *lfw_people[BOB][:2]])
@@ -60,7 +61,7 @@ def test_an_import_jobs_page_queued_done_and_failed(manager_site, live_server, p
 def test_a_viewer_browses_people_and_is_refused_the_rest(live_server, watched, member, photo):
     """Viewers see people, their photos and metadata: nothing to match, enrol, change, export or
     delete is offered, and each such page is a styled 403 with the navigation."""
-    person = services.enrol("Colin Powell", photo(ALICE, 0), metadata={"team": "Security"}).person
+    person = enrolment.enrol("Colin Powell", photo(ALICE, 0), metadata={"team": "Security"}).person
     member("Viewers", "vera")
     site = log_in(watched, f"{live_server.url}/accounts/login/", "vera")
     page = site.page

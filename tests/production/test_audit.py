@@ -92,9 +92,9 @@ def test_commands_record_the_account_and_the_command(face_service, lfw_people, c
 def test_admin_deletions_and_new_keys_are_recorded_as_the_staff_user(
     client, django_user_model, face_service, photo, django_capture_on_commit_callbacks
 ):
-    from records import services
+    from records.usecases import enrolment
 
-    person = services.enrol("Colin Powell", photo("Colin_Powell", 0)).person
+    person = enrolment.enrol("Colin Powell", photo("Colin_Powell", 0)).person
     client.force_login(django_user_model.objects.create_superuser("admin"))
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -222,9 +222,9 @@ def test_changes_and_key_revocations_are_recorded_from_every_path(door_camera, c
 
 
 def test_reads_in_the_admin_are_recorded(client, django_user_model, face_service, photo):
-    from records import services
+    from records.usecases import enrolment
 
-    person = services.enrol("Colin Powell", photo("Colin_Powell", 0)).person
+    person = enrolment.enrol("Colin Powell", photo("Colin_Powell", 0)).person
     image = person.images.get()
     client.force_login(django_user_model.objects.create_superuser("admin"))
 

@@ -123,7 +123,7 @@ def test_a_photo_erased_while_the_backup_runs_fails_it_rather_than_leave_its_row
     from django.core.files.storage import default_storage
 
     from records import backup as backups
-    from records.services import enrol
+    from records.usecases.enrolment import enrol
 
     image = enrol("George W Bush", photo("George_W_Bush", 0)).image
     copy_database = backups._database_copied

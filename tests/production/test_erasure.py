@@ -267,14 +267,14 @@ def test_the_admin_history_keeps_no_name_of_an_erased_person(api, client, django
     from django.contrib.admin.models import LogEntry
     from django.contrib.contenttypes.models import ContentType
 
-    from records import services
+    from records.usecases import enrolment
 
     # An earlier test's flush may have made the content types anew, under other ids than cached.
     ContentType.objects.clear_cache()
     client.force_login(django_user_model.objects.create_superuser("admin"))
     colin = enrol_with_photos(api, "Colin Powell", [photo("Colin_Powell", 0), photo("Colin_Powell", 1)])
     tony = enrol_with_photos(api, "Tony Blair", [photo("Tony_Blair", 0)])
-    george = services.enrol("George Bush", photo("George_W_Bush", 0)).person
+    george = enrolment.enrol("George Bush", photo("George_W_Bush", 0)).person
     # Renamed in the admin, one photo deleted there, then erased: one at a time, in bulk, from a shell.
     change = {
         "name": "Colin L. Powell", "metadata": "{}", "collection": george.collection_id,  # everyone's: default

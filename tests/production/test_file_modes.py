@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from recognition.vectors.indexes import get_vector_index
-from records import services
+from records.usecases import enrolment
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +19,7 @@ def mode(path: Path) -> int:
 
 
 def test_photos_their_folders_and_index_snapshots_are_the_owners_only(face_service, photo, settings):
-    person = services.enrol("Colin Powell", photo("Colin_Powell", 0)).person
+    person = enrolment.enrol("Colin Powell", photo("Colin_Powell", 0)).person
     stored = Path(person.first_image.image.path)
     gallery = get_vector_index(face_service.model_key)
     gallery.save()

@@ -11,7 +11,8 @@ from easy_thumbnails.files import Thumbnailer
 
 from audit.models import AuditEvent
 from jobs.models import Job
-from records import audit, services, thumbnails
+from records import audit, thumbnails
+from records.usecases import enrolment, matching
 from records.maintenance import check_integrity
 from records.models import FaceImage, Person
 
@@ -23,7 +24,7 @@ def files(folder: Path) -> list[Path]:
 
 
 def test_check_integrity_looks_in_every_folder_of_photos(face_service, photo, settings):
-    services.enrol("Colin Powell", photo("Colin_Powell", 0))
+    enrolment.enrol("Colin Powell", photo("Colin_Powell", 0))
     media = Path(settings.MEDIA_ROOT)
     strays = ["thumbnails/faces/gone/x.jpg.160x160_q85.jpg", "audit/probes/2026/12/gone.jpg", "imports/gone/00000"]
     queued = "imports/queued/00000"
@@ -43,7 +44,7 @@ def test_check_integrity_looks_in_every_folder_of_photos(face_service, photo, se
 def test_a_thumbnail_made_while_its_photo_is_deleted_is_erased(
     face_service, photo, settings, monkeypatch, django_capture_on_commit_callbacks
 ):
-    image = services.enrol("Colin Powell", photo("Colin_Powell", 0)).image
+    image = enrolment.enrol("Colin Powell", photo("Colin_Powell", 0)).image
     make = Thumbnailer.get_thumbnail
 
     def made_while_deleted(thumbnailer, options, *args, **kwargs):
@@ -61,18 +62,19 @@ def test_a_probe_kept_for_a_person_erased_during_the_match_is_erased(
     face_service, photo, settings, monkeypatch, django_capture_on_commit_callbacks
 ):
     settings.AUDIT_KEEP_PROBES = True
-    person = services.enrol("Colin Powell", photo("Colin_Powell", 0)).person
-    record_match = audit.record_match
+    person = enrolment.enrol("Colin Powell", photo("Colin_Powell", 0)).person
+    record = audit.record
 
-    def erased_meanwhile(result, probe, top_k):
-        Person.objects.filter(pk=person.pk).delete()  # another request, between search and record
-        return record_match(result, probe, top_k)
+    def erased_meanwhile(action, **event):
+        if action == audit.Action.MATCH:  # another request, between the search and the event
+            Person.objects.filter(pk=person.pk).delete()
+        return record(action, **event)
 
-    monkeypatch.setattr(audit, "record_match", erased_meanwhile)
+    monkeypatch.setattr(audit, "record", erased_meanwhile)
     with django_capture_on_commit_callbacks(execute=True):
-        result = services.match(photo("Colin_Powell", 1), top_k=1)
+        result = matching.match(photo("Colin_Powell", 1), top_k=1)
 
-    assert result["best_match"]["id"] == str(person.pk)
+    assert result.best_match.id == str(person.pk)
     event = AuditEvent.objects.get(action=AuditEvent.Action.MATCH)
     assert not event.probe and event.probe_sha256
     assert files(Path(settings.MEDIA_ROOT) / "audit") == []

@@ -68,9 +68,9 @@ def test_with_https_on_cookies_are_secure_and_plain_http_is_redirected(client, d
 def test_stored_photos_are_served_to_logged_in_users_only_and_never_from_the_media_folder(
     client, member, face_service, photo, settings
 ):
-    from records import services
+    from records.usecases import enrolment
 
-    image = services.enrol("George W Bush", photo("George_W_Bush", 0)).image
+    image = enrolment.enrol("George W Bush", photo("George_W_Bush", 0)).image
     media_url = f"/{settings.MEDIA_URL}{image.image.name}"
 
     for path in [f"/photos/{image.pk}/", f"/photos/{image.pk}/face.jpg"]:
@@ -117,10 +117,10 @@ def test_the_pages_admin_and_docs_break_no_rule_of_the_policy(live_server, page,
 def test_no_answer_naming_or_showing_a_person_may_be_stored_by_a_cache(client, member, face_service, photo):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from records import services
+    from records.usecases import enrolment
     from tests.keys import key_client
 
-    person = services.enrol("Colin Powell", photo("Colin_Powell", 0)).person
+    person = enrolment.enrol("Colin Powell", photo("Colin_Powell", 0)).person
     image = person.first_image
     api = key_client("cache")
     client.force_login(member("Viewers"))

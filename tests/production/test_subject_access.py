@@ -88,9 +88,9 @@ def test_the_export_holds_everything_about_the_person_and_nothing_else(api, phot
 
 
 def test_the_person_page_offers_the_export_to_those_who_may_export(client, django_user_model, photo, face_service):
-    from records import services
+    from records.usecases import enrolment
 
-    person = services.enrol("Colin Powell", photo("Colin_Powell", 0)).person
+    person = enrolment.enrol("Colin Powell", photo("Colin_Powell", 0)).person
     viewer = django_user_model.objects.create_user("viewer")
     client.force_login(viewer)
     assert client.get(f"/people/{person.pk}/export/").status_code == 403
@@ -112,9 +112,9 @@ def test_the_person_page_offers_the_export_to_those_who_may_export(client, djang
 
 
 def test_the_export_needs_the_read_scope(face_service, photo):
-    from records import services
+    from records.usecases import enrolment
 
-    person = services.enrol("Colin Powell", photo("Colin_Powell", 0)).person
+    person = enrolment.enrol("Colin Powell", photo("Colin_Powell", 0)).person
 
     assert key_client("door", scopes=["match"]).get(f"/records/{person.pk}/export").status_code == 403
     assert key_client("dpo", scopes=["read"]).get(f"/records/{person.pk}/export").status_code == 200

@@ -5,7 +5,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from recognition.errors import FaceError
-from records.services import match
+from records.api.serializers import match_body
+from records.usecases.matching import match
 
 
 class Command(BaseCommand):
@@ -27,7 +28,8 @@ class Command(BaseCommand):
     def handle(self, images, top_k, threshold, all_faces, **options):
         for path in images:
             try:
-                result = match(Path(path).read_bytes(), top_k=top_k, threshold=threshold, all_faces=all_faces)
+                found = match(Path(path).read_bytes(), top_k=top_k, threshold=threshold, all_faces=all_faces)
+                result = match_body(found)  # as the API answers it
             except (FaceError, OSError) as exc:
                 detail = exc.detail if isinstance(exc, FaceError) else f"cannot read the file: {exc.strerror}"
                 nobody = {"results": []} if all_faces else {"recognized": False, "best_match": None, "top_matches": []}

@@ -7,12 +7,11 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 from tqdm import tqdm
 
-from recognition.errors import FaceError, NoFaceDetected
-from records import audit
-from records.models import FaceImage, Person
+from recognition.errors import FaceError, NoFaceDetected, PoorQuality
+from records.models import Collection, FaceImage
+from records.usecases.enrolment import import_person
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 
@@ -22,11 +21,10 @@ BATCH_SIZE = 16
 
 
 def _analyse_batch(paths: list[str]) -> list[tuple]:
-    """(analysis, error) of each photo. Runs in a worker process, which loads its own model."""
-    from records.services import analyse_photos
+    """Each photo's analysis, or the error it gave. Runs in a worker process, which loads its own model."""
+    from records.usecases.analysis import analyse_photos
 
-    results = analyse_photos([Path(path).read_bytes() for path in paths], to_store=True)
-    return [(None, result) if isinstance(result, FaceError) else (result, None) for result in results]
+    return analyse_photos([Path(path).read_bytes() for path in paths], to_store=True)
 
 
 def _init_worker():
@@ -38,8 +36,9 @@ def _init_worker():
 class Command(BaseCommand):
     help = (
         "Enrol photos from DIR (one folder per person, the folder name is the name) or from a "
-        "--manifest CSV of path,identity. Photos already stored (same SHA-256) are skipped, so a "
-        "re-run adds nothing; a bad photo is counted and never stops the run."
+        "--manifest CSV of path,identity, into --collection. Each photo is checked as enrolment "
+        "checks it (quality; people it looks like are reported); photos already stored (same "
+        "SHA-256) are skipped, so a re-run adds nothing; a bad photo is counted and never stops the run."
     )
 
     def add_arguments(self, parser):
@@ -47,8 +46,13 @@ class Command(BaseCommand):
         parser.add_argument("--manifest", help="CSV with path,identity columns (paths relative to the CSV)")
         parser.add_argument("--limit", type=int, help="import at most this many photos")
         parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+        parser.add_argument(
+            "--collection", default=Collection.DEFAULT,
+            help="the collection to enrol into (it must exist); a name already in it gets the photos",
+        )
 
-    def handle(self, directory=None, manifest=None, limit=None, workers=1, **options):
+    def handle(self, directory=None, manifest=None, limit=None, workers=1, collection=Collection.DEFAULT, **options):
+        into = self._collection(collection)
         items = self._collect(directory, manifest)[:limit]
         known_hashes = set(FaceImage.objects.values_list("sha256", flat=True))
         counts = Counter()
@@ -64,37 +68,48 @@ class Command(BaseCommand):
                 continue
             known_hashes.add(digest)
             todo.append((name, path))
-        people = {p.name: p for p in Person.objects.filter(name__in={n for n, _ in todo})}
-        new_people = 0
         results = self._analyse_all([str(p) for _, p in todo], workers)
-        for (name, path), (analysis, error) in tqdm(
+        analysed = tqdm(
             zip(todo, results, strict=True), total=len(todo), desc="importing", disable=options["verbosity"] < 1
-        ):
-            if error is not None:
-                counts["no face" if isinstance(error, NoFaceDetected) else "unreadable"] += 1
-                continue
-            if not analysis.faces:
-                counts["no face"] += 1
-                continue
-            with transaction.atomic():
-                person = people.get(name)
-                if person is None:
-                    person = people[name] = Person.objects.create(name=name)
-                    new_people += 1
-                image = FaceImage(person=person)
-                image.apply_analysis(analysis)
-                image.save()
-            counts["enrolled"] += 1
-        audit.record(audit.Action.IMPORT, detail={"people_added": new_people, **counts})
+        )
+        # A person's photos at a time (a folder's are consecutive), never every analysis in memory.
+        for name, photos in itertools.groupby(analysed, key=lambda done: done[0][0]):
+            imported = import_person(name, [(str(path), found) for (_, path), found in photos], into)
+            counts["people added"] += imported.created
+            counts["enrolled"] += len(imported.imported)
+            for photo in imported.imported:
+                if photo.possible_duplicates:
+                    counts["possible duplicates"] += 1
+                    others = ", ".join(look_alike.id for look_alike in photo.possible_duplicates)
+                    self.stdout.write(f"{photo.label}: enrolled; it looks like other records too: {others}")
+            for photo in imported.refused:
+                counts[self._refusal(photo.error)] += 1
+                self.stdout.write(f"{photo.label}: not enrolled: {photo.error.neutral}")
         self.stdout.write(
-            f"people added: {new_people}; images enrolled: {counts['enrolled']}; "
+            f"people added: {counts['people added']}; images enrolled: {counts['enrolled']}; "
             f"already stored: {counts['already stored']}; no face: {counts['no face']}; "
-            f"unreadable: {counts['unreadable']}"
+            f"unreadable: {counts['unreadable']}; poor quality: {counts['poor quality']}; "
+            f"possible duplicates: {counts['possible duplicates']}"
         )
 
     @staticmethod
+    def _refusal(error: FaceError) -> str:
+        if isinstance(error, NoFaceDetected):
+            return "no face"
+        return "poor quality" if isinstance(error, PoorQuality) else "unreadable"
+
+    @staticmethod
+    def _collection(name: str) -> Collection:
+        if name == Collection.DEFAULT:
+            return Collection.default()  # made on first use, as enrolment makes it
+        try:
+            return Collection.objects.get(name=name)
+        except Collection.DoesNotExist:
+            raise CommandError(f"No collection named '{name}': create it first (POST /collections or the admin).")
+
+    @staticmethod
     def _analyse_all(paths, workers):
-        """Each photo's (analysis, error), in order, as the batches are done."""
+        """Each photo's analysis or error, in order, as the batches are done."""
         batches = [paths[start:start + BATCH_SIZE] for start in range(0, len(paths), BATCH_SIZE)]
         if workers <= 1 or len(batches) < 2 * workers:
             yield from itertools.chain.from_iterable(map(_analyse_batch, batches))

@@ -7,16 +7,12 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from recognition.errors import FaceError
 
-from . import audit, erasure
-from .models import PendingErasure, Person
+from records import audit, erasure
+from records.models import PendingErasure, Person
 
+from .errors import MergeRefused
 
-class MergeRefused(FaceError):
-    """The two records cannot be merged: one record twice, one gone, or two collections."""
-
-    status_code = 409
 
 
 @dataclass(frozen=True)
@@ -39,7 +35,7 @@ def merge_people(kept_id, removed_id) -> Merge:
     with transaction.atomic():
         # Both rows locked until the merge commits, always in the same (id) order so two merges of
         # the pair in opposite directions wait for each other instead of deadlocking. The race:
-        # without the lock a photo added to the removed record (services.add_image locks its
+        # without the lock a photo added to the removed record (records.usecases.enrolment.add_photo locks its
         # person) after its photos were read would be erased with it, and a delete of the kept
         # record committing meanwhile would leave the moved photos with an owner that is gone.
         locked = Person.objects.select_for_update().filter(pk__in=[kept_id, removed_id]).order_by("pk")

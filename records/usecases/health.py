@@ -6,6 +6,7 @@ and the embeddings stored (how many faces are enrolled is not for anonymous call
 
 import logging
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -16,6 +17,7 @@ from django.db.models import Count
 from recognition.models import FaceVector
 from recognition.service import get_service
 from recognition.vectors.indexes import get_vector_index, of_photos
+from records.models import FaceImage, Person
 from records.unavailable import DATABASE, DISK, PHOTO_STORE, VECTOR_INDEX
 
 logger = logging.getLogger(__name__)
@@ -100,3 +102,29 @@ def disk_full() -> bool:
     if isinstance(default_storage, FileSystemStorage):
         folders.add(Path(default_storage.location))
     return any(shutil.disk_usage(folder).free < settings.MAX_UPLOAD_BYTES for folder in folders if folder.exists())
+
+
+@dataclass(frozen=True)
+class GallerySummary:
+    """What the home page says of the gallery."""
+
+    people: int
+    photos: int
+    other_model_photos: int  # embedded by another model: re-embed them to have them recognised
+    model_key: str
+    index_size: int
+    threshold: float
+
+
+def gallery_summary() -> GallerySummary:
+    service = get_service()
+    index = get_vector_index(service.model_key)
+    index.sync()
+    return GallerySummary(
+        people=Person.objects.count(),
+        photos=FaceImage.objects.count(),
+        other_model_photos=of_photos(FaceVector.objects.exclude(model_key=service.model_key)).count(),
+        model_key=service.model_key,
+        index_size=index.count(),
+        threshold=service.default_threshold,
+    )

@@ -14,6 +14,7 @@ from records import audit
 from records.models import Collection, Person
 from records.usecases import enrolment as enrolling
 from records.usecases.errors import NotFound, PossibleDuplicate
+from records.usecases.photos import open_audited
 
 from .models import UnknownCluster, UnknownFace
 from .receivers import erase_clusters
@@ -74,9 +75,8 @@ def _views(clusters, min_faces: int = 1) -> list[ClusterView]:
 
 
 def open_crop(face: UnknownFace):
-    """The face's crop, open for reading; audited."""
-    audit.record_read(audit.Action.READ_UNKNOWN, target=face.pk, detail={"crop": True})
-    return face.crop.open("rb")
+    """The face's crop, open for reading, its read audited (NotFound when its file is missing)."""
+    return open_audited(face.crop, "face", audit.Action.READ_UNKNOWN, face.pk, {"crop": True})
 
 
 def dismiss(cluster: UnknownCluster) -> int:

@@ -23,25 +23,9 @@ REVIEW = "inbox.review_unknown"
 ENROL, ADD_PHOTO = "records.add_person", "records.add_faceimage"
 
 
-@requires(REVIEW)
-def inbox(request):
-    found = review.clusters(Collection.objects.all(), get_service().model_key)
-    people = Person.objects.filter(collection__name__in={c.collection for c in found}).order_by("name")[:500]
-    return render(request, "inbox/inbox.html", {"clusters": found, "people": people})
-
-
-@requires(REVIEW)
-def face_crop(request, pk):
-    face = get_object_or_404(UnknownFace, pk=pk)
-    try:
-        return FileResponse(review.open_crop(face), content_type="image/jpeg")
-    except FileNotFoundError:
-        raise Http404("The file of this face is missing.")
-
-
 def found(view):
-    """A cluster named, dismissed or merged by someone else while this request ran is a 404, as
-    one that was already gone."""
+    """What a use case finds gone is a 404, as what was already gone: a cluster named, dismissed
+    or merged by someone else while this request ran, a crop whose file is missing."""
 
     @wraps(view)
     def answer(request, *args, **kwargs):
@@ -51,6 +35,19 @@ def found(view):
             raise Http404(exc.detail)
 
     return answer
+
+
+@requires(REVIEW)
+def inbox(request):
+    clusters = review.clusters(Collection.objects.all(), get_service().model_key)
+    people = Person.objects.filter(collection__name__in={c.collection for c in clusters}).order_by("name")[:500]
+    return render(request, "inbox/inbox.html", {"clusters": clusters, "people": people})
+
+
+@requires(REVIEW)
+@found
+def face_crop(request, pk):
+    return FileResponse(review.open_crop(get_object_or_404(UnknownFace, pk=pk)), content_type="image/jpeg")
 
 
 def _cluster(pk) -> UnknownCluster:

@@ -89,12 +89,7 @@ class FaceImageView(APIView):
         responses={(200, "image/jpeg"): OpenApiResponse(OpenApiTypes.BINARY, description="The crop."), **error_responses(401, 404)},
     )
     def get(self, request, id=None):
-        face = face_or_404(request, id)
-        try:
-            handle = review.open_crop(face)
-        except FileNotFoundError:
-            raise NotFound("The file of this face is missing.")
-        return FileResponse(handle, content_type="image/jpeg")
+        return FileResponse(review.open_crop(face_or_404(request, id)), content_type="image/jpeg")
 
 
 class FaceView(APIView):

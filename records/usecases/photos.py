@@ -9,15 +9,20 @@ from records.models import FaceImage
 from .errors import NotFound
 
 
-def open_photo(image: FaceImage):
-    """The stored file of a photo, open for reading, its read audited. A row whose file went
-    missing (a failed disk, a restore; `check_integrity` reports it) is NotFound."""
+def open_audited(stored, what: str, action: str, target, detail: dict):
+    """A stored file (a FieldFile) open for reading, its read audited. A row whose file went
+    missing (a failed disk, a restore; `check_integrity` reports it) is NotFound, and no read."""
     try:
-        handle = image.image.open("rb")
+        handle = stored.open("rb")
     except FileNotFoundError:
-        raise NotFound("The file of this photo is missing.")
-    audit.record_read(audit.Action.READ_PHOTO, target=image.person_id, detail={"photo": str(image.pk)})
+        raise NotFound(f"The file of this {what} is missing.")
+    audit.record_read(action, target=target, detail=detail)
     return handle
+
+
+def open_photo(image: FaceImage):
+    """The stored file of a photo, open for reading, its read audited."""
+    return open_audited(image.image, "photo", audit.Action.READ_PHOTO, image.person_id, {"photo": str(image.pk)})
 
 
 def face_thumbnail(image: FaceImage) -> bytes:

@@ -50,6 +50,14 @@ def test_a_face_crop_is_served_and_its_reading_audited(api, seen):
     assert api.get("/unknown-faces/not-an-id/image").status_code == 404
 
 
+def test_a_crop_whose_file_is_missing_is_a_404_and_no_read(api, seen):
+    face = UnknownFace.objects.get(pk=seen[BLAIR][0])
+    default_storage.delete(face.crop.name)
+    response = api.get(f"/unknown-faces/{face.pk}/image")
+    assert response.status_code == 404 and response.json()["detail"] == "The file of this face is missing."
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.READ_UNKNOWN, target=face.pk).exists()
+
+
 def test_naming_a_cluster_enrols_them_and_a_new_photo_of_them_is_recognised(api, seen, match, photo):
     [powell, _] = clusters_of(api)
     response = api.post(f"/unknown-faces/clusters/{powell['id']}/enrol", {"name": "Colin Powell"}, format="json")

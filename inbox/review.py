@@ -13,6 +13,7 @@ from recognition.errors import FaceError
 from records import audit
 from records.models import Collection, Person
 from records.usecases import enrolment as enrolling
+from records.usecases import matching
 from records.usecases.errors import NotFound, PossibleDuplicate
 from records.usecases.photos import open_audited
 
@@ -45,10 +46,12 @@ class ClusterView:
     faces: list[FaceSeen]
 
 
-def clusters(collections, model_key: str, min_faces: int | None = None) -> list[ClusterView]:
-    """The clusters of these collections (a queryset) and model key with at least `min_faces` faces
-    (UNKNOWN_CLUSTER_MIN_FACES: the suggested people), largest first. Audited as a read."""
+def clusters(collections, min_faces: int | None = None) -> list[ClusterView]:
+    """The clusters of these collections (a queryset) under the model in use with at least
+    `min_faces` faces (UNKNOWN_CLUSTER_MIN_FACES: the suggested people), largest first. Audited as
+    a read."""
     min_faces = settings.UNKNOWN_CLUSTER_MIN_FACES if min_faces is None else min_faces
+    model_key = matching.policy().model_key
     found = _views(UnknownCluster.objects.filter(collection__in=collections, model_key=model_key), min_faces)
     audit.record_read(audit.Action.READ_UNKNOWN, count=len(found), detail={"clusters": len(found)})
     return found

@@ -11,7 +11,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from recognition.errors import FaceError
-from recognition.service import get_service
 from records.models import Collection, Person
 from records.usecases.errors import NotFound
 from records.views import requires
@@ -39,7 +38,7 @@ def found(view):
 
 @requires(REVIEW)
 def inbox(request):
-    clusters = review.clusters(Collection.objects.all(), get_service().model_key)
+    clusters = review.clusters(Collection.objects.all())
     people = Person.objects.filter(collection__name__in={c.collection for c in clusters}).order_by("name")[:500]
     return render(request, "inbox/inbox.html", {"clusters": clusters, "people": people})
 

@@ -12,7 +12,6 @@ from rest_framework.views import APIView
 
 from access.permissions import MissingScope
 from access.scopes import ENROL, REVIEW
-from recognition.service import get_service
 from records.api import disclosure
 from records.api.schema import error_responses
 from records.api.views import collection_named, record_or_404, validated
@@ -74,7 +73,7 @@ class ClustersView(APIView):
         collections = Collection.objects.visible_to(request.auth)
         if "collection" in query:
             collections = collections.filter(pk=collection_named(request.auth, query["collection"]).pk)
-        found = review.clusters(collections, get_service().model_key, query.get("min_faces"))
+        found = review.clusters(collections, query.get("min_faces"))
         return Response(ClusterSerializer(found, many=True).data)
 
 

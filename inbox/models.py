@@ -27,8 +27,11 @@ class UnknownCluster(models.Model):
         return f"cluster {self.pk}"
 
 
+CROPS_FOLDER = "inbox"
+
+
 def crop_path(instance, filename):
-    return f"inbox/{instance.collection_id}/{instance.id}.jpg"
+    return f"{CROPS_FOLDER}/{instance.collection_id}/{instance.id}.jpg"
 
 
 class UnknownFace(models.Model):

@@ -1,6 +1,7 @@
 """Rebuilding the index, re-embedding stored photos, and checking that everything agrees."""
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import PurePosixPath
@@ -9,6 +10,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Q
+from django.dispatch import Signal
 from django.template.defaultfilters import pluralize
 from easy_thumbnails.models import Thumbnail
 
@@ -149,14 +151,34 @@ class IntegrityReport:
     rows_without_vector: list[int] = field(default_factory=list)
     vectors_without_row: list[int] = field(default_factory=list)
     pending_erasures: list[str] = field(default_factory=list)
+    # What another app keeps (KeptFiles.label, e.g. the inbox's unknown faces) -> the ids of its
+    # rows whose file is missing.
+    kept_rows_without_file: dict[str, list[str]] = field(default_factory=dict)
     repaired: list[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
         return not (
             self.rows_without_file or self.files_without_row or self.rows_without_vector
-            or self.vectors_without_row or self.pending_erasures
+            or self.vectors_without_row or self.pending_erasures or self.kept_rows_without_file
         )
+
+
+@dataclass(frozen=True)
+class KeptFiles:
+    """Files an app above records keeps in storage, one per row (the inbox's crops of unknown
+    faces), as a receiver of `checking_files` answers them."""
+
+    label: str  # what the rows are, plural: "unknown faces"
+    folder: str
+    rows: dict[str, str]  # stored file name -> the id of its row
+    # Erases the rows of these ids, whose file is missing (audited by the app): what --repair does.
+    erase_rows: Callable[[list[str]], None]
+
+
+# Sent by check_integrity; each receiver answers a KeptFiles, whose folder is compared with its rows
+# as faces/ is with the photos' (records cannot import the apps that keep them).
+checking_files = Signal()
 
 
 def _stored_files(folder: str):
@@ -198,6 +220,13 @@ def check_integrity(repair: bool = False) -> IntegrityReport:
     others = _files_with_a_row()
     stored_elsewhere = {name for folder in others for name in _stored_files(folder)}
     report.files_without_row = sorted((stored - set(names)) | (stored_elsewhere - set().union(*others.values())))
+    kept = [files for _, files in checking_files.send(sender=KeptFiles)]
+    for files in kept:
+        in_folder = set(_stored_files(files.folder))
+        report.files_without_row = sorted({*report.files_without_row, *(in_folder - set(files.rows))})
+        missing = sorted(files.rows[name] for name in files.rows if name not in in_folder)
+        if missing:
+            report.kept_rows_without_file[files.label] = missing
     model_key = get_service().model_key
     gallery = get_vector_index(model_key)
     gallery.sync()
@@ -210,6 +239,11 @@ def check_integrity(repair: bool = False) -> IntegrityReport:
         for name in report.files_without_row:
             erase_stored(name)
             report.repaired.append(f"deleted stray file {name}")
+        for files in kept:
+            missing = report.kept_rows_without_file.get(files.label)
+            if missing:
+                files.erase_rows(missing)
+                report.repaired.append(f"erased {len(missing)} {files.label} whose file was missing")
         if report.rows_without_vector or report.vectors_without_row:
             rebuild(model_key)
             report.repaired.append(f"rebuilt the {model_key} index from the database")

@@ -6,6 +6,7 @@ would only hide it behind a delete marker)."""
 
 import io
 import time
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -13,8 +14,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
+from inbox.models import UnknownFace
 from jobs.models import Job
-from records.models import FaceImage, PendingErasure
+from records.models import Collection, FaceImage, PendingErasure
 from tests.jobs import wait_until_finished
 from tests.keys import key_client
 from tests.production.probes import as_kept
@@ -116,6 +118,37 @@ def test_check_integrity_finds_and_repairs_on_s3(bucket, face_service, photo, ca
     assert "stored files with no row: 1" in capsys.readouterr().out
     call_command("check_integrity", "--repair")
     assert stray not in versions(s3, name)
+    call_command("check_integrity")
+
+
+def test_check_integrity_finds_and_repairs_the_inboxs_crops_on_s3(bucket, face_service, photo, capsys):
+    """A kept unknown face whose crop object is gone is erased, a crop object with no face deleted
+    with every version of it."""
+    s3, name = bucket
+    collection = Collection.default()
+    collection.keep_unknown_faces = True
+    collection.save()
+    api = key_client("s3")
+    kept = [
+        api.post("/records/match", {"image": upload(photo("Colin_Powell", number))}).json()["unknown_face_id"]
+        for number in (0, 1)
+    ]
+    crops = dict(UnknownFace.objects.values_list("pk", "crop"))
+    assert sorted(key for key in current(s3, name) if key.startswith("inbox/")) == sorted(crops.values())
+    call_command("check_integrity")
+    lost = uuid.UUID(kept[0])
+    s3.delete_object(Bucket=name, Key=crops[lost])
+    stray = f"inbox/{collection.pk}/{uuid.uuid4()}.jpg"
+    s3.put_object(Bucket=name, Key=stray, Body=photo("Colin_Powell", 2))
+    s3.put_object(Bucket=name, Key=stray, Body=photo("Colin_Powell", 3))  # two versions of it
+
+    with pytest.raises(SystemExit):
+        call_command("check_integrity")
+    out = capsys.readouterr().out
+    assert "unknown faces whose file is missing: 1" in out and "stored files with no row: 1" in out
+    call_command("check_integrity", "--repair")
+    assert stray not in versions(s3, name)
+    assert list(UnknownFace.objects.values_list("pk", flat=True)) == [uuid.UUID(kept[1])]
     call_command("check_integrity")
 
 

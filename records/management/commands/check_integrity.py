@@ -5,9 +5,10 @@ from records.maintenance import check_integrity
 
 class Command(BaseCommand):
     help = (
-        "Compare database rows, stored photos and the vector index; --repair retries pending "
-        "erasures, deletes stray files and rebuilds the index. Exits 1 while a difference remains. Run it while no upload is in "
-        "flight: a photo being saved has its file before its row commits."
+        "Compare database rows, stored photos (and the inbox's crops of unknown faces) and the vector "
+        "index; --repair retries pending erasures, deletes stray files, erases unknown faces whose crop "
+        "is missing and rebuilds the index. Exits 1 while a difference remains. Run it while no upload "
+        "is in flight: a photo or crop being saved has its file before its row commits."
     )
 
     def add_arguments(self, parser):
@@ -17,6 +18,7 @@ class Command(BaseCommand):
         report = check_integrity(repair=repair)
         for label, items in (
             ("rows whose photo file is missing", report.rows_without_file),
+            *((f"{kept} whose file is missing", ids) for kept, ids in report.kept_rows_without_file.items()),
             ("stored files with no row", report.files_without_row),
             ("rows missing from the index", report.rows_without_vector),
             ("index vectors with no row", report.vectors_without_row),

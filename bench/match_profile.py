@@ -40,7 +40,7 @@ STAGES = (
     ("        embedding (MobileFaceNet)", ("recognition/backends/insightface_onnx.py", "embed")),
     ("        quality", ("recognition/quality.py", "measure")),
     ("      gallery search and people", ("records/usecases/matching.py", "search")),
-    ("      audit event", ("records/audit.py", "record")),
+    ("      audit event", ("audit/log.py", "record")),
     ("    JSON rendering", ("rest_framework/response.py", "rendered_content")),
 )
 

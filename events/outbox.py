@@ -8,7 +8,7 @@ ended, or the person is erased, the name is dropped from the row (`forget_names`
 from django.conf import settings
 from django.db import transaction
 
-from records import audit
+from audit import log as audit
 
 from .models import Delivery, Event, Webhook
 

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from records import audit
+from audit import log as audit
 
 from .models import Webhook
 from .webhooks import checked_address, new_secret

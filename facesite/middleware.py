@@ -1,6 +1,6 @@
 """Middleware of the site as a whole: the Content-Security-Policy and no caching of personal data.
-The apps' own are theirs: access/middleware.py (throttles, staff's second factor) and
-records/middleware.py (the audit log's actor, erasure retries)."""
+The apps' own are theirs: access/middleware.py (throttles, staff's second factor),
+audit/middleware.py (the audit log's actor) and records/middleware.py (erasure retries)."""
 
 from csp.constants import UNSAFE_INLINE
 from csp.middleware import CSPMiddleware, PolicyParts

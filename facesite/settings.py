@@ -110,7 +110,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",  # user.is_verified(): a TOTP code was given at login
     "access.middleware.StaffTOTPMiddleware",
     "access.middleware.UserThrottleMiddleware",
-    "records.middleware.AuditActorMiddleware",
+    "audit.middleware.AuditActorMiddleware",
     "facesite.middleware.NoStoreMiddleware",
     "records.middleware.PendingErasureMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -261,7 +261,7 @@ AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 # request), so a lockout is the client's, not the proxy's.
 AXES_CLIENT_IP_CALLABLE = "access.client_address.client_ip"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-# Successful logins are in the audit log (records/audit.py), not in a second table.
+# Successful logins are in the audit log (audit/log.py), not in a second table.
 AXES_DISABLE_ACCESS_LOG = True
 
 # With STAFF_TOTP_REQUIRED on, the admin and the pages let in staff only in a session where they
@@ -487,7 +487,7 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     },
 }
-# The audit log (records/audit.py) keeps a SHA-256 of every probe photo; the photo itself only when
+# The audit log (audit/log.py) keeps a SHA-256 of every probe photo; the photo itself only when
 # this is on, under audit/ in the media storage (it then outlives the erasure of the person in it).
 AUDIT_KEEP_PROBES = env.bool("AUDIT_KEEP_PROBES", default=False)
 # More people and photos than this read by one API key or user within a clock minute (listed,

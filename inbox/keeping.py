@@ -7,10 +7,10 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from PIL import Image
 
+from audit import log as audit
 from recognition.backends.base import DetectedFace
 from recognition.imaging import DecodedImage
 from recognition.service import FaceAnalysis
-from records import audit
 from records.models import Collection
 
 from . import index

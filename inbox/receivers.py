@@ -9,11 +9,12 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from audit import log as audit
+from audit.retention import Expired, Purged, purging
 from recognition.service import FaceAnalysis
-from records import audit, erasure
+from records import erasure
 from records.maintenance import KeptFiles, checking_files
 from records.models import Collection
-from records.retention import Purged, purging
 from records.signals import faces_left_unnamed
 
 from . import keeping
@@ -61,7 +62,7 @@ def erase_faces(faces, reason: str) -> int:
 @receiver(purging, sender=Purged)
 def purge_unknown_faces(sender, now, **kwargs):
     expired = UnknownFace.objects.filter(seen_at__lt=now - timedelta(days=settings.UNKNOWN_FACE_RETENTION_DAYS))
-    return {"unknown_faces": erase_faces(expired, reason="retention")}
+    return Expired("unknown_faces", erase_faces(expired, reason="retention"))
 
 
 @receiver(checking_files, sender=KeptFiles)

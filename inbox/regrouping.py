@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django_tasks import task
 
-from records import audit
+from audit import log as audit
 from records.models import Collection
 
 from . import clustering, index

@@ -9,8 +9,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Max, Min
 
+from audit import log as audit
 from recognition.errors import FaceError
-from records import audit
 from records.models import Collection, Person
 from records.usecases import enrolment as enrolling
 from records.usecases import matching

@@ -21,10 +21,11 @@ from django.views.decorators.http import require_POST
 
 from access.admin import ReadOnlyAdmin, choose_collections_from
 from jobs.models import Job
+from audit import log as audit
 from recognition.admin import IndexStateAdmin
 from recognition.models import IndexState
 
-from . import audit, jobs
+from . import jobs
 from .usecases import matching, merging, people
 from .usecases.collections import change_collection
 from .duplicates import probable_duplicates

@@ -7,4 +7,4 @@ class RecordsConfig(AppConfig):
 
     def ready(self):
         from . import signals  # noqa: F401  (connects the models to the recognition service)
-        from . import audit  # noqa: F401  (records deletions and new API keys, whatever makes them)
+        from . import audit_receivers  # noqa: F401  (records deletions and changes, whatever makes them)

@@ -25,6 +25,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django_tasks_db.models import DBTaskResult
 
+from audit import log as audit
 from audit.models import AuditEvent
 from jobs.models import Job
 from recognition.models import FaceVector
@@ -146,7 +147,7 @@ def forget_kept_probes(person_id) -> None:
     """Probe photos kept with AUDIT_KEEP_PROBES of matches that recognised this person are photos
     of them: erase the files, keep the events (and the probes' SHA-256). Call inside the deleting
     transaction."""
-    forget_probes(AuditEvent.objects.filter(action=AuditEvent.Action.MATCH, target=str(person_id)))
+    audit.forget_probes(AuditEvent.objects.filter(action=AuditEvent.Action.MATCH, target=str(person_id)))
 
 
 def forget_jobs(person_id) -> int:
@@ -175,11 +176,3 @@ def delete_jobs(jobs: list[Job]) -> None:
             runs |= Q(args_kwargs__icontains=job_id)
         DBTaskResult.objects.filter(runs).delete()
     Job.objects.filter(pk__in=ids).delete()
-
-
-def forget_probes(events) -> int:
-    """Erase the kept probe photos of these audit events, keeping the events. Call inside the
-    transaction that makes the change."""
-    events = events.exclude(probe="")
-    schedule(*(PendingErasure(file_name=name) for name in events.values_list("probe", flat=True)))
-    return events.update(probe="")

@@ -6,19 +6,17 @@ would be one more copy for an erasure to miss.
 """
 
 import json
-import re
 import tempfile
 import zipfile
 from pathlib import PurePosixPath
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import Q
 from django.http import FileResponse
 
-from audit.models import AuditEvent
+from audit import log as audit
+from audit.export import event_as_theirs, events_naming, hide_others, their_probe
 from jobs.models import Job
 
-from . import audit
 from .models import FaceImage, Person
 
 README = """Everything this face identification service holds about one person.
@@ -57,53 +55,13 @@ def _photo_path(image: FaceImage) -> str:
     return f"photos/{image.pk}{PurePosixPath(image.image.name).suffix}"
 
 
-def events_naming(person: Person, photo_ids: list[str]):
-    """Audit events that name the person or one of their photos (the log names them by id only)."""
-    person_id = str(person.pk)
-    return AuditEvent.objects.filter(
-        Q(target__in=[person_id, *photo_ids]) | Q(detail__icontains=person_id)
-    ).order_by("at", "id")
-
-
-UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-OTHER = "[someone else]"
-
-
-def _event(event: AuditEvent, theirs: set[str]) -> dict:
-    """The event as the person may see it: the ids of other people and their photos (a match's
-    other candidates, say) are hidden, as is a probe photo that was not recognised as them
-    (art. 15(4): an access request must not disclose others)."""
-
-    return {
-        "at": event.at,
-        "action": event.action,
-        "actor_type": event.actor_type,
-        "actor": event.actor,
-        "remote_addr": event.remote_addr,
-        "target": _hide_others(event.target, theirs),
-        "status": event.status,
-        "detail": json.loads(_hide_others(json.dumps(event.detail), theirs)),
-        "probe_sha256": event.probe_sha256 if _their_probe(event, theirs) else "",
-        "probe": f"probes/{event.pk}" if _their_probe(event, theirs) else None,
-    }
-
-
-def _hide_others(text: str, theirs: set[str]) -> str:
-    return UUID.sub(lambda found: found[0] if found[0] in theirs else OTHER, text)
-
-
 def _job(job: Job, theirs: set[str]) -> dict:
     """A job as the person may see it: others' ids hidden, as in the events."""
     held = {"options": job.options, "result": job.result}
     return {
         "id": job.pk, "kind": job.kind, "state": job.state, "created_at": job.created_at,
-        "finished_at": job.finished_at, **json.loads(_hide_others(json.dumps(held), theirs)),
+        "finished_at": job.finished_at, **json.loads(hide_others(json.dumps(held), theirs)),
     }
-
-
-def _their_probe(event: AuditEvent, theirs: set[str]) -> bool:
-    """A kept probe photo of a match that recognised them (erased with them, too)."""
-    return bool(event.probe) and event.action == AuditEvent.Action.MATCH and event.target in theirs
 
 
 def _json(data) -> str:
@@ -116,7 +74,7 @@ def export_person(person: Person):
     images = list(person.images.select_related("face_vector"))
     photo_ids = [str(image.pk) for image in images]
     theirs = {str(person.pk), *photo_ids}
-    events = list(events_naming(person, photo_ids))
+    events = list(events_naming(person.pk, photo_ids))
     archive = tempfile.TemporaryFile()
     try:
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zip_file:
@@ -127,13 +85,13 @@ def export_person(person: Person):
                 "photos": [_photo(image) for image in images],
             }
             zip_file.writestr("person.json", _json(record))
-            zip_file.writestr("audit_events.json", _json([_event(event, theirs) for event in events]))
+            zip_file.writestr("audit_events.json", _json([event_as_theirs(event, theirs) for event in events]))
             jobs = Job.objects.naming(person.pk)
             zip_file.writestr("jobs.json", _json([_job(job, theirs | {str(job.pk)}) for job in jobs]))
             for image in images:
                 _add_file(zip_file, _photo_path(image), image.image)
             for event in events:
-                if _their_probe(event, theirs):
+                if their_probe(event, theirs):
                     _add_file(zip_file, f"probes/{event.pk}", event.probe)
     except BaseException:
         archive.close()

@@ -22,10 +22,10 @@ from django.utils import timezone
 from django_tasks import TaskResultStatus, task
 from django_tasks_db.models import DBTaskResult
 
+from audit import log as audit
 from jobs import worker
 from jobs.models import Job
 
-from . import audit
 from . import erasure, signals
 from .imports import PhotoBatch, StoredPhotos, already_stored, stage, store_photo
 from .maintenance import ReembedOutcome, position, rebuild_index

@@ -14,6 +14,7 @@ from django.dispatch import Signal
 from django.template.defaultfilters import pluralize
 from easy_thumbnails.models import Thumbnail
 
+from audit import log as audit
 from audit.models import AuditEvent
 from jobs.models import Job
 from recognition.errors import FaceError
@@ -22,7 +23,6 @@ from recognition.models import FaceVector
 from recognition.service import get_service
 from recognition.vectors.indexes import get_vector_index, rebuild
 
-from . import audit
 from .erasure import erase_pending, erase_stored
 from .imports import STAGING_FOLDER
 from .models import Collection, FaceImage, PendingErasure, Person

@@ -1,21 +1,10 @@
-"""Middleware of records: who is acting, for the audit log, and the retry of erasures that failed."""
+"""Middleware of records: the retry of erasures that failed."""
 
 import logging
 
-from . import audit, erasure
+from . import erasure
 
 logger = logging.getLogger(__name__)
-
-
-class AuditActorMiddleware:
-    """Makes the request being served the one the audit log names as acting (records/audit.py)."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        with audit.serving(request):
-            return self.get_response(request)
 
 
 class PendingErasureMiddleware:

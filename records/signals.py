@@ -1,11 +1,21 @@
 """Connect the photos to their stored files and vectors, whatever path deletes them
-(API, pages, admin, shell, cascades from a person)."""
+(API, pages, admin, shell, cascades from a person); erase the probe photos the audit log lets go;
+purge the ended jobs past their retention."""
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db.models.signals import post_delete
 from django.dispatch import Signal, receiver
+from django_tasks_db.models import DBTaskResult
+
+from audit.log import probes_unlinked
+from audit.models import AuditEvent
+from audit.retention import Expired, Purged, purging
+from jobs.models import Job
 
 from . import erasure, thumbnails
-from .models import FaceImage, Person
+from .models import FaceImage, PendingErasure, Person
 
 # What the use cases announce, sent inside the transaction of what happened, so a receiver that
 # writes (the events app's outbox) commits or rolls back with it. Person erasure needs none: its
@@ -38,3 +48,21 @@ def forget_person(sender, instance: Person, **kwargs):
     erasure.scrub_admin_history(instance)
     erasure.forget_kept_probes(instance.pk)
     erasure.forget_jobs(instance.pk)
+
+
+@receiver(probes_unlinked, sender=AuditEvent)
+def erase_unlinked_probes(sender, names, **kwargs):
+    # Kept probe photos live in the default storage with the photos: erased as a deleted photo is,
+    # once the unlinking commits, retried until done.
+    erasure.schedule(*(PendingErasure(file_name=name) for name in names))
+
+
+@receiver(purging, sender=Purged)
+def purge_ended_jobs(sender, now, **kwargs):
+    # An ended job keeps what it was asked and came to (ids, counts, refusals), and its task
+    # rows the same; a queued or running one is never purged.
+    jobs_before = now - timedelta(days=settings.JOB_RETENTION_DAYS)
+    ended = list(Job.objects.exclude(state__in=Job.ACTIVE).filter(finished_at__lt=jobs_before))
+    erasure.delete_jobs(ended)
+    DBTaskResult.objects.filter(finished_at__lt=jobs_before).delete()
+    return Expired("jobs", len(ended), {"job_retention_days": settings.JOB_RETENTION_DAYS})

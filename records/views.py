@@ -18,10 +18,11 @@ from django.views.decorators.http import require_POST
 from django.views.generic import DeleteView, FormView, ListView, TemplateView
 from PIL import Image
 
+from audit import log as audit
 from jobs.models import Job
 from recognition.errors import FaceError
 
-from . import audit, jobs
+from . import jobs
 from .export import export_response
 from .forms import AddPhotoForm, ChangePersonForm, EnrolForm, MatchForm, VerifyForm
 from .imports import PhotoBatch, StoredPhotos, store_photo

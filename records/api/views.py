@@ -22,8 +22,9 @@ from rest_framework.views import APIView
 
 from access.models import ScopedAPIKey
 from access.scopes import ADMIN, ENROL, MANAGE, MATCH, READ
+from audit import log as audit
 from jobs.models import Job
-from records import audit, jobs
+from records import jobs
 from records.export import export_response
 from records.maintenance import rebuild_index
 from records.models import Collection, FaceImage, Person

@@ -2,7 +2,7 @@
 
 from django.db import transaction
 
-from records import audit
+from audit import log as audit
 from records.models import Collection
 
 from .errors import DefaultCollectionKept, NotFound

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 
+from audit import log as audit
 from recognition.backends.base import DetectedFace
 from recognition.service import FaceAnalysis, get_service
-from records import audit, signals
+from records import signals
 from records.models import Collection, FaceImage, Person
 
 from . import analysis

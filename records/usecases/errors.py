@@ -17,8 +17,8 @@ from recognition.errors import (
     NoReferenceFace,
     PoorQuality,
 )
-from records import audit
 from access.scopes import MATCH, READ
+from audit import log as audit
 
 
 class NotFound(Exception):

@@ -9,12 +9,13 @@ from dataclasses import dataclass, replace
 
 from django.db import transaction
 
+from audit import log as audit
 from recognition.backends.base import DetectedFace
 from recognition.calibration import Calibration
 from recognition.vectors.indexes import get_vector_index
 from recognition.service import FaceAnalysis, FaceService, get_service
 from recognition.vectors.types import Neighbour
-from records import audit, signals
+from records import signals
 from records.models import Person
 
 from . import analysis

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-
-from records import audit, erasure
+from audit import log as audit
+from records import erasure
 from records.models import PendingErasure, Person
 
 from .errors import MergeRefused

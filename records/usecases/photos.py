@@ -3,7 +3,8 @@
 import uuid
 from dataclasses import dataclass
 
-from records import audit, thumbnails
+from audit import log as audit
+from records import thumbnails
 from records.models import FaceImage
 
 from .errors import NotFound

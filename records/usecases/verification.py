@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from audit import log as audit
 from recognition.service import get_service
-from records import audit
 from records.models import FaceImage, Person
 
 from . import analysis

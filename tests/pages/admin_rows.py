@@ -4,10 +4,11 @@ walk the admin's pages and run its actions: `make(photo)` -> the row (photo: the
 from django.contrib.auth.models import Group, User
 
 from access.models import ScopedAPIKey
+from audit import log as audit
 from audit.models import AuditEvent
 from jobs.models import Job
 from recognition.service import get_service
-from records import audit, jobs
+from records import jobs
 from records.usecases import enrolment
 from records.models import Collection, PendingErasure
 from tests.keys import new_key

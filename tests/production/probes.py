@@ -4,5 +4,5 @@ from recognition.imaging import decode_image, encode_for_storage
 
 
 def as_kept(probe: bytes) -> bytes:
-    """The probe re-encoded as stored photos are, without the upload's metadata (records/audit.py)."""
+    """The probe re-encoded as stored photos are, without the upload's metadata (audit/log.py)."""
     return encode_for_storage(decode_image(probe)).data

@@ -9,9 +9,10 @@ import pytest
 from django.http import Http404
 from easy_thumbnails.files import Thumbnailer
 
+from audit import log as audit
 from audit.models import AuditEvent
 from jobs.models import Job
-from records import audit, thumbnails
+from records import thumbnails
 from records.usecases import enrolment, matching
 from records.maintenance import check_integrity
 from records.models import FaceImage, Person

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from records import audit
+from audit import log as audit
 from records.models import FaceImage
 from records.stored_metadata import strip_stored_metadata
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from records.retention import purge_expired
+from audit.retention import purge_expired
 
 
 class Command(BaseCommand):
@@ -13,4 +13,4 @@ class Command(BaseCommand):
     def handle(self, **options):
         purged = purge_expired()
         others = "".join(f", {count} {what.replace('_', ' ')}" for what, count in purged.others.items())
-        self.stdout.write(f"purged: {purged.audit_events} audit events, {purged.probes} probe photos, {purged.jobs} jobs{others}")
+        self.stdout.write(f"purged: {purged.audit_events} audit events, {purged.probes} probe photos{others}")

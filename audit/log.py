@@ -4,12 +4,13 @@ read-only in the admin).
 
 Events are written where every interface passes: the use cases, `records.usecases` (enrol, add a
 photo, match, verify, serve a photo: refused or done, from their results), `records.maintenance`
-(rebuild, repair), the views that list and show people (`record_read`, which also flags bulk reads), and the change, delete, key and login signals below,
-so the API, the pages, the admin, the commands and a shell are all recorded, and a change and its
-event commit together. Logins, failed logins and lockouts (django-axes) come from Django's and
-axes' signals, for the pages' login and the admin's alike. Who acts is the request being served
-(records/middleware.py puts it here; DRF's API-key authentication puts the key on it), else the
-command line of the process.
+(rebuild, repair), the views that list and show people (`record_read`, which also flags bulk
+reads), records' change and delete signals (records/audit_receivers.py) and the key and login
+signals below, so the API, the pages, the admin, the commands and a shell are all recorded, and a
+change and its event commit together. Logins, failed logins and lockouts (django-axes) come from
+Django's and axes' signals, for the pages' login and the admin's alike. Who acts is the request
+being served (audit/middleware.py puts it here; DRF's API-key authentication puts the key on it),
+else the command line of the process.
 """
 
 import contextvars
@@ -26,19 +27,15 @@ from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.core.cache import cache
 from django.core.files.base import ContentFile
-from django.db import transaction
-from django.db.models import QuerySet
 from django.db.models.signals import post_delete, post_save, pre_save
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from access.client_address import client_ip
 from access.models import ScopedAPIKey
-from audit.models import AuditEvent
 from recognition.errors import FaceError
 from recognition.imaging import decode_image, encode_for_storage
 
-from .erasure import forget_probes
-from .models import FaceImage, Person
+from .models import AuditEvent
 
 Action = AuditEvent.Action
 _serving = contextvars.ContextVar("audit_request", default=None)
@@ -101,13 +98,7 @@ def record(action: str, *, target="", status: int = 200, detail: dict | None = N
         event.probe_sha256 = hashlib.sha256(probe).hexdigest()
         if settings.AUDIT_KEEP_PROBES:
             event.probe = _kept_probe(probe)
-    event.save()
-    if event.probe and action == Action.MATCH and event.target and not Person.objects.filter(pk=event.target).exists():
-        # The person it recognised was erased while it was matched: their erasure unlinked the
-        # probes kept before this one (records/erasure.py, forget_kept_probes); this one goes too.
-        with transaction.atomic():
-            forget_probes(AuditEvent.objects.filter(pk=event.pk))
-        event.probe = ""
+    event.save()  # records/audit_receivers.py drops the kept probe of a match whose person was erased meanwhile
     return event
 
 
@@ -143,48 +134,47 @@ def _count_reads(actor: str, count: int) -> int:
         return count
 
 
-def _deletes_people(origin) -> bool:
-    return isinstance(origin, Person) or (isinstance(origin, QuerySet) and origin.model is Person)
+# Sent with the storage names of kept probe photos unlinked from their events (forget_probes),
+# inside the transaction that unlinks them: the receiver that erases stored files erases them once
+# it commits, retried until done (records/erasure.py).
+probes_unlinked = Signal()  # names
 
 
-@receiver(post_delete, sender=Person)
-def person_deleted(sender, instance: Person, **kwargs):
-    record(Action.DELETE_PERSON, target=instance.pk)
+def forget_probes(events) -> int:
+    """Erase the kept probe photos of these audit events, keeping the events (and the probes'
+    SHA-256). Call inside the transaction that makes the change."""
+    events = events.exclude(probe="")
+    names = list(events.values_list("probe", flat=True))
+    if names:
+        probes_unlinked.send(sender=AuditEvent, names=names)
+    return events.update(probe="")
 
 
-@receiver(post_delete, sender=FaceImage)
-def photo_deleted(sender, instance: FaceImage, origin=None, **kwargs):
-    if _deletes_people(origin):
-        return  # its person's deletion is the event
-    record(Action.DELETE_PHOTO, target=instance.pk, detail={"person": str(instance.person_id)})
+def remember_before_change(sender, instance, fields: list[str]) -> None:
+    """What the row held before, to record which fields a change touched (one query per change).
+    Call from a pre_save receiver; `changed_fields` answers after the save."""
+    if not instance._state.adding:
+        instance._audit_before = sender.objects.filter(pk=instance.pk).values(*fields).first()
 
 
-_CHANGES_RECORDED = {Person: ["name", "metadata", "collection_id"], ScopedAPIKey: ["revoked"]}
-
-
-@receiver(pre_save, sender=Person)
-@receiver(pre_save, sender=ScopedAPIKey)
-def remember_before_change(sender, instance, raw=False, **kwargs):
-    # What the row held before, to record which fields a change touched (one query per change).
-    if not raw and not instance._state.adding:
-        instance._audit_before = sender.objects.filter(pk=instance.pk).values(*_CHANGES_RECORDED[sender]).first()
-
-
-@receiver(post_save, sender=Person)
-def person_changed(sender, instance: Person, created, raw=False, **kwargs):
+def changed_fields(instance) -> list[str] | None:
+    """The names of the fields `remember_before_change` saw change (never their values: the log
+    names people by id only); None when it saw nothing before (a new row)."""
     before = getattr(instance, "_audit_before", None)
-    if created or raw or before is None:
-        return
-    # The names of the fields, never their values: the log names people by id only.
-    changed = [field for field, value in before.items() if getattr(instance, field) != value]
-    if changed:
-        record(Action.UPDATE_PERSON, target=instance.pk, detail={"fields": changed})
+    if before is None:
+        return None
+    return [field for field, value in before.items() if getattr(instance, field) != value]
+
+
+@receiver(pre_save, sender=ScopedAPIKey)
+def remember_key_before_change(sender, instance, raw=False, **kwargs):
+    if not raw:
+        remember_before_change(sender, instance, ["revoked"])
 
 
 @receiver(post_save, sender=ScopedAPIKey)
 def key_revoked(sender, instance: ScopedAPIKey, created, raw=False, **kwargs):
-    before = getattr(instance, "_audit_before", None)
-    if before and instance.revoked and not before["revoked"]:
+    if instance.revoked and "revoked" in (changed_fields(instance) or []):
         record(Action.REVOKE_KEY, target=instance.prefix, detail={"name": instance.name})
 
 

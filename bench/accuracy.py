@@ -264,19 +264,21 @@ def main():
     if args.mirror:
         os.environ[MIRROR] = args.mirror  # read by the embedding worker processes too
     setup_django()
+    from recognition.calibration import calibration_for
     from recognition.service import get_service
 
     service = get_service()
+    calibration = calibration_for(service.model_key)
     mirror = {"on": " with the mirror image", "off": " without the mirror image"}.get(args.mirror, "")
     print(f"pipeline: {service.model_key}{mirror}")
     if args.pairs:
-        run_pairs(args, service.calibration)
+        run_pairs(args, calibration)
     if args.identification:
-        run_identification(args, service.calibration)
+        run_identification(args, calibration)
     if args.quality:
-        refused = quality_report(args, service.calibration)
+        refused = quality_report(args, calibration)
         print("open set, enrolment refusing the photos outside the quality limits:")
-        run_identification(args, service.calibration, refused=refused)
+        run_identification(args, calibration, refused=refused)
 
 
 QUALITY_QUANTILES = (0.0025, 0.005, 0.01, 0.99, 0.995, 0.9975)

@@ -3,6 +3,8 @@ number comes from (bench/inbox_clusters.py on LFW DevTrain; bench/RESULTS.md, "R
 
 from django.conf import settings
 
+from recognition.policy import MatchPolicy
+
 # Model key -> (largest cosine distance at which an arriving face joins its nearest kept face's
 # cluster, and at which a re-grouped cluster is cut; HDBSCAN's min_cluster_size).
 CALIBRATED = {
@@ -15,10 +17,8 @@ def cluster_distance(model_key: str) -> float:
         return settings.UNKNOWN_CLUSTER_DISTANCE
     if model_key in CALIBRATED:
         return CALIBRATED[model_key][0]
-    from recognition.service import get_service
-
     # Not measured for this model: its match threshold, which is meant for one person's faces too.
-    return get_service().default_threshold
+    return MatchPolicy.of(model_key).default_threshold
 
 
 def min_cluster_size(model_key: str) -> int:

@@ -1,4 +1,5 @@
-"""The face pipeline of this process: one model, loaded once, used under one lock.
+"""The face pipeline of this process: one model, loaded once, used under one lock. When its
+faces are the same person is the match policy's (recognition/policy.py), not this module's.
 
 DeepFace and dlib inference are not thread-safe (concurrent calls hang or return wrong
 embeddings), so every call into a model goes through `FaceService._lock`. gunicorn runs one
@@ -17,7 +18,6 @@ import numpy as np
 from django.conf import settings
 
 from .backends.base import DetectedFace, FacePipeline, ModelWeightsMissing
-from .calibration import Calibration, calibration_for
 from .errors import NoFaceDetected
 from .imaging import DecodedImage
 from .quality import measure as measure_quality
@@ -126,26 +126,6 @@ class FaceService:
             pipeline = DeepFacePipeline(self.model_name, self.detector, settings.DEEPFACE_HOME)
         logger.info("Loaded %s in %.1f s", self.model_key, time.perf_counter() - started)
         return pipeline
-
-    @property
-    def calibration(self) -> Calibration:
-        return calibration_for(self.model_key)
-
-    @property
-    def default_threshold(self) -> float:
-        configured = settings.RECOGNITION_THRESHOLD
-        return self.calibration.threshold if configured is None else configured
-
-    @property
-    def match_max_threshold(self) -> float:
-        """The largest threshold a caller who may not read people may ask for."""
-        configured = settings.MATCH_MAX_THRESHOLD
-        return self.calibration.match_max_threshold if configured is None else configured
-
-    @property
-    def default_max_ratio(self) -> float:
-        configured = settings.RECOGNITION_MAX_RATIO
-        return self.calibration.max_ratio if configured is None else configured
 
     @property
     def loaded(self) -> bool:

@@ -1,7 +1,8 @@
 import logging
 
-from .vectors.indexes import get_vector_index
+from .policy import MatchPolicy
 from .service import get_service
+from .vectors.indexes import get_vector_index
 
 logger = logging.getLogger(__name__)
 
@@ -14,5 +15,5 @@ def warm_up() -> None:
     index.sync()
     logger.info(
         "Ready: %s, %d vectors, threshold %.4f",
-        service.model_key, index.count(), service.default_threshold,
+        service.model_key, index.count(), MatchPolicy.of(service.model_key).default_threshold,
     )

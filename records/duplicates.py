@@ -4,6 +4,7 @@ gallery (`manage.py find_duplicates`, the admin's "Possible duplicates" page).""
 from dataclasses import dataclass
 
 from recognition.models import FaceVector
+from recognition.policy import MatchPolicy
 from recognition.service import get_service
 from recognition.vectors.indexes import get_vector_index
 
@@ -28,7 +29,7 @@ def probable_duplicates(threshold: float | None = None) -> list[DuplicatePair]:
     index of 10k photos (bench/RESULTS.md), so seconds for a large gallery, run on demand.
     """
     service = get_service()
-    threshold = service.default_threshold if threshold is None else threshold
+    threshold = MatchPolicy.of(service.model_key).default_threshold if threshold is None else threshold
     stored = FaceVector.objects.filter(model_key=service.model_key).only("owner_id", "embedding", "partition")
     by_collection: dict[str, list[FaceVector]] = {}
     for row in stored.iterator(chunk_size=2000):

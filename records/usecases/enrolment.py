@@ -10,6 +10,7 @@ from django.db import transaction
 
 from audit import log as audit
 from recognition.backends.base import DetectedFace
+from recognition.policy import MatchPolicy
 from recognition.service import FaceAnalysis, get_service
 from records import signals
 from records.models import Collection, FaceImage, Person
@@ -201,7 +202,7 @@ def _checked(found: FaceAnalysis, strict: bool) -> FaceAnalysis:
 def _check_quality(face: DetectedFace, strict: bool, faces_detected: int) -> None:
     """Refuse a face too small, blurred or turned to be a good reference (QUALITY_CHECK, or a
     strict enrolment even with it off), at the active model's calibrated limits."""
-    limits = get_service().calibration.quality_limits
+    limits = MatchPolicy.of(get_service().model_key).calibration.quality_limits
     if not (settings.QUALITY_CHECK or strict) or limits is None or face.quality is None:
         return
     problem = limits.problem(face.quality)
@@ -216,7 +217,7 @@ def _possible_duplicates(face: DetectedFace, collection_id, of: Person | None = 
     a key limited to it must not learn of anyone elsewhere, and the same face at two sites is two
     records on purpose."""
     service = get_service()
-    rule = MatchRule.of(service, None)
+    rule = MatchRule.of(MatchPolicy.of(service.model_key), None)
     [candidates] = search(service, [face], RUNNER_UP_CANDIDATES, [Collection.partition_of(collection_id)])
     own_distance = None
     if of is not None:
@@ -268,7 +269,7 @@ def _mismatch(person: Person, face: DetectedFace, on_mismatch: str) -> dict:
         distance, _ = nearest_photo(person, face.embedding, service.model_key)
     except NoReferenceFace:
         return {}
-    threshold = service.calibration.verification_threshold
+    threshold = MatchPolicy.of(service.model_key).verification_threshold
     distance = round(max(0.0, distance), 4)
     if distance <= threshold:
         return {}

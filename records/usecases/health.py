@@ -15,6 +15,7 @@ from django.db import DatabaseError, connection
 from django.db.models import Count
 
 from recognition.models import FaceVector
+from recognition.policy import MatchPolicy
 from recognition.service import get_service
 from recognition.vectors.indexes import get_vector_index, of_photos
 from records.models import FaceImage, Person
@@ -126,5 +127,5 @@ def gallery_summary() -> GallerySummary:
         other_model_photos=of_photos(FaceVector.objects.exclude(model_key=service.model_key)).count(),
         model_key=service.model_key,
         index_size=index.count(),
-        threshold=service.default_threshold,
+        threshold=MatchPolicy.of(service.model_key).default_threshold,
     )

@@ -12,6 +12,7 @@ from django.db import transaction
 from audit import log as audit
 from recognition.backends.base import DetectedFace
 from recognition.calibration import Calibration
+from recognition.policy import MatchPolicy
 from recognition.vectors.indexes import get_vector_index
 from recognition.service import FaceAnalysis, FaceService, get_service
 from recognition.vectors.types import Neighbour
@@ -148,26 +149,15 @@ class EveryFaceMatch(Matched):
         }
 
 
-@dataclass(frozen=True)
-class MatchPolicy:
-    """The active model's thresholds, for the pages that offer a choice of them."""
-
-    model_key: str
-    default_threshold: float
-    verification_threshold: float  # 1:1; in a gallery it accepts most strangers
-    calibration: Calibration
-
-
 def policy() -> MatchPolicy:
-    service = get_service()
-    calibration = service.calibration
-    return MatchPolicy(service.model_key, service.default_threshold, calibration.verification_threshold, calibration)
+    """The match policy of the model in use (its key is known without loading the model)."""
+    return MatchPolicy.of(get_service().model_key)
 
 
 def threshold_allowed(threshold: float | None, may_read: bool) -> bool:
     """A caller who may not read people may ask for no threshold above MATCH_MAX_THRESHOLD: with a
     looser one the gallery could be searched for look-alikes."""
-    return may_read or threshold is None or threshold <= get_service().match_max_threshold
+    return may_read or threshold is None or threshold <= policy().match_max_threshold
 
 
 def match(
@@ -192,7 +182,7 @@ def match(
     with refusals(audit.Action.MATCH, probe=data):
         if not threshold_allowed(threshold, may_read):
             raise ThresholdNotAllowed(
-                f"threshold: {threshold} is above MATCH_MAX_THRESHOLD ({get_service().match_max_threshold}), "
+                f"threshold: {threshold} is above MATCH_MAX_THRESHOLD ({policy().match_max_threshold}), "
                 "the most a caller that may not read people may ask for."
             )
         partitions = None if collections is None else [collection.partition for collection in collections]
@@ -243,9 +233,9 @@ class MatchRule:
     calibration: Calibration
 
     @classmethod
-    def of(cls, service: FaceService, threshold: float | None) -> "MatchRule":
-        threshold = service.default_threshold if threshold is None else threshold
-        return cls(threshold, service.default_max_ratio, service.calibration)
+    def of(cls, policy: MatchPolicy, threshold: float | None) -> "MatchRule":
+        threshold = policy.default_threshold if threshold is None else threshold
+        return cls(threshold, policy.default_max_ratio, policy.calibration)
 
     def accepts(self, candidates: Candidates, position: int) -> bool:
         ratio = _runner_up_ratio(candidates[position:])
@@ -294,7 +284,7 @@ def _rule_and_time(rule: MatchRule, service: FaceService, started: float) -> dic
 def _match(data: bytes, top_k: int, threshold: float | None, partitions: list[str] | None):
     started = time.perf_counter()
     service = get_service()
-    rule = MatchRule.of(service, threshold)
+    rule = MatchRule.of(MatchPolicy.of(service.model_key), threshold)
     found = analysis.analyse_photo(data)
     face = found.primary
     [candidates] = search(service, [face], top_k, partitions)
@@ -313,7 +303,7 @@ def _match(data: bytes, top_k: int, threshold: float | None, partitions: list[st
 def _match_every_face(data: bytes, top_k: int, threshold: float | None, partitions: list[str] | None):
     started = time.perf_counter()
     service = get_service()
-    rule = MatchRule.of(service, threshold)
+    rule = MatchRule.of(MatchPolicy.of(service.model_key), threshold)
     found = analysis.analyse_photo(data, embed_all=True)
     found.primary  # raises NoFaceDetected
     # The MAX_FACES_PER_PHOTO largest, the only ones embedded (recognition's analyse).

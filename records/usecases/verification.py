@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from audit import log as audit
+from recognition.policy import MatchPolicy
 from recognition.service import get_service
 from records.models import FaceImage, Person
 
@@ -55,11 +56,12 @@ def _verify(data: bytes, person: Person | None, other: bytes | None) -> Verifica
         distance = float(1.0 - face.embedding @ second.embedding)
         reference = {"face_box2": list(second.box)}
     distance = max(0.0, distance)
-    threshold = service.calibration.verification_threshold
+    policy = MatchPolicy.of(service.model_key)
+    threshold = policy.verification_threshold
     return Verification(
         verified=distance <= threshold,
         distance=round(distance, 4),
-        confidence=round(service.calibration.confidence(distance), 4),
+        confidence=round(policy.calibration.confidence(distance), 4),
         threshold=threshold,
         model=service.model_key,
         face_box=list(face.box),

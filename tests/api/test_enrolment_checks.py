@@ -8,6 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from audit.models import AuditEvent
+from recognition.policy import MatchPolicy
 from recognition.service import get_service
 from recognition.vectors.indexes import get_vector_index
 from records.models import Person
@@ -37,7 +38,7 @@ def test_the_same_person_enrolled_under_a_second_name_is_flagged(api, enrol, pho
     assert response.status_code == 201
     [duplicate] = response.json()["possible_duplicates"]
     assert duplicate["id"] == str(bush.pk) and duplicate["name"] == "George W Bush"
-    assert duplicate["distance"] <= get_service().default_threshold
+    assert duplicate["distance"] <= MatchPolicy.of(get_service().model_key).default_threshold
 
 
 def test_with_on_duplicate_reject_it_is_a_409_and_nothing_is_written(api, enrol, photo, unchanged):
@@ -83,7 +84,7 @@ def test_a_photo_of_someone_else_is_refused_with_409_and_nothing_is_written(api,
 
     assert response.status_code == 409, response.json()
     body = response.json()
-    threshold = get_service().calibration.verification_threshold
+    threshold = MatchPolicy.of(get_service().model_key).verification_threshold
     assert body["threshold"] == threshold and body["distance"] > threshold
     assert body["detail"].startswith("This face does not look like 'Serena Williams'")
     refusal = AuditEvent.objects.filter(action=AuditEvent.Action.ADD_PHOTO).get()
@@ -109,7 +110,7 @@ def test_on_mismatch_allow_stores_it_and_the_audit_event_says_so(api, enrol, pho
     assert response.status_code == 201, response.json()
     assert serena.images.count() == 2
     event = AuditEvent.objects.filter(action=AuditEvent.Action.ADD_PHOTO).get()
-    threshold = get_service().calibration.verification_threshold
+    threshold = MatchPolicy.of(get_service().model_key).verification_threshold
     assert event.status == 201 and event.detail["mismatch_allowed"] is True
     assert event.detail["threshold"] == threshold and event.detail["distance"] > threshold
     assert event.detail["photo"] == response.json()["image"]["id"]
@@ -183,7 +184,7 @@ def test_a_blurred_face_is_refused_whatever_its_size(api, face_service, photo, u
         response = enrol_request(api, blurred(portrait, radius=4 * factor), "Colin Powell", on_duplicate="reject")
     body = response.json()
     assert response.status_code == 422 and body["reason"] == "too_blurred", body
-    limits = get_service().calibration.quality_limits
+    limits = MatchPolicy.of(get_service().model_key).calibration.quality_limits
     assert body["quality"]["eye_distance"] >= factor * limits.min_eye_distance
     sharp = enrol_request(api, portrait, "Colin Powell")
     assert sharp.status_code == 201, sharp.json()
@@ -208,7 +209,7 @@ def test_a_head_turned_too_far_is_turned_away(api, face_service, faces_dir, unch
     body = response.json()
     assert response.status_code == 422 and body["reason"] == "turned_away", body
     assert body["face_detected"] is True and "turned too far" in body["detail"]
-    limits = get_service().calibration.quality_limits
+    limits = MatchPolicy.of(get_service().model_key).calibration.quality_limits
     low, high = limits.pitch_range
     quality = body["quality"]
     expected = {
@@ -223,7 +224,7 @@ def test_the_photo_it_was_made_from_passes_and_its_quality_is_answered(api, face
     response = enrol_request(api, photo("Tony_Blair", 0), "Tony Blair")
     assert response.status_code == 201
     quality = response.json()["quality"]
-    limits = get_service().calibration.quality_limits
+    limits = MatchPolicy.of(get_service().model_key).calibration.quality_limits
     assert quality["eye_distance"] >= limits.min_eye_distance and quality["sharpness"] >= limits.min_sharpness
     match = api.post("/records/match", {"image": upload(photo("Tony_Blair", 1))}, format="multipart").json()
     assert set(match["quality"]) == set(quality)
@@ -238,7 +239,7 @@ def test_the_check_is_off_with_one_setting_unless_strict(api, face_service, phot
     assert refused.get("reason") == "too_blurred", refused
     assert refused_response.status_code == 422 and refused["face_detected"] is True
     accepted = enrol_request(api, poor, "Colin Powell")
-    limits = get_service().calibration.quality_limits
+    limits = MatchPolicy.of(get_service().model_key).calibration.quality_limits
     assert accepted.status_code == 201 and accepted.json()["quality"]["sharpness"] < limits.min_sharpness
     # What was stored is the poor photo, under the name given, with the quality answered.
     [person] = Person.objects.all()

@@ -2,6 +2,7 @@
 
 import pytest
 
+from recognition.policy import MatchPolicy
 from recognition.service import get_service
 
 from .samples import upload
@@ -42,7 +43,7 @@ def test_another_photo_of_an_enrolled_person_is_recognized(api, gallery, photo):
     assert len(body["face_box"]) == 4
     assert [face["face_box"] for face in body["faces"]] == [body["face_box"]]
     assert body["processing_time_ms"] > 0
-    assert body["threshold"] == service.default_threshold
+    assert body["threshold"] == MatchPolicy.of(service.model_key).default_threshold
     assert body["model"] == service.model_key
     # All five people, nearest first, each once.
     distances = [m["distance"] for m in body["top_matches"]]

@@ -9,6 +9,7 @@ from pytest_django.asserts import assertContains, assertNotContains
 
 from access.scopes import MATCH, READ
 from audit.models import AuditEvent
+from recognition.policy import MatchPolicy
 from recognition.service import get_service
 from tests.keys import key_client
 
@@ -67,7 +68,7 @@ def test_a_stranger_shown_to_a_match_only_caller_reveals_nobody(gallery, photo):
 
 def test_a_match_only_caller_may_not_raise_the_threshold_above_the_limit(gallery, photo, unchanged):
     camera = key_client("door camera", [MATCH])
-    limit = get_service().match_max_threshold
+    limit = MatchPolicy.of(get_service().model_key).match_max_threshold
     assert limit == 0.6345  # ArcFace-MBF's 1%-of-strangers point (recognition/calibration.py)
 
     with unchanged():

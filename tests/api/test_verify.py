@@ -5,6 +5,7 @@ import pytest
 
 from audit.models import AuditEvent
 from recognition.imaging import decode_image
+from recognition.policy import MatchPolicy
 from recognition.service import get_service
 
 from .samples import upload
@@ -60,10 +61,10 @@ def test_a_photo_against_a_record_is_decided_by_its_nearest_photo(api, enrol, ad
     response = verify(api, photo("Tony_Blair", 2), record_id=str(blair.pk))
 
     body = response.json()
-    calibration = get_service().calibration
+    policy = MatchPolicy.of(get_service().model_key)
     assert response.status_code == 200
     assert body["verified"] is True
-    assert body["threshold"] == calibration.verification_threshold != get_service().default_threshold
+    assert body["threshold"] == policy.verification_threshold != policy.default_threshold
     assert body["record_id"] == str(blair.pk) and body["image_id"] in images
     assert body["distance"] <= body["threshold"] and body["confidence"] > 0.9
     assert len(body["face_box"]) == len(body["face_box2"]) == 4

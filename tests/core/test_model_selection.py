@@ -5,7 +5,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError, SystemCheckError
 
 from recognition.backends.dlib_native import weights_dir
+from recognition.calibration import calibration_for
 from recognition.imaging import decode_image
+from recognition.policy import MatchPolicy
 from recognition.service import FaceService
 
 
@@ -53,3 +55,21 @@ def test_the_default_model_refuses_a_detector_it_cannot_run_with(settings):
     settings.FACE_DETECTOR_BACKEND = "retinaface"
     with pytest.raises(SystemCheckError, match="ArcFace-MBF runs only with FACE_DETECTOR_BACKEND=scrfd"):
         call_command("check")
+
+
+@pytest.mark.db_independent
+def test_the_match_policy_is_its_model_keys_calibration_unless_a_setting_overrides_it(settings):
+    settings.RECOGNITION_THRESHOLD = settings.MATCH_MAX_THRESHOLD = settings.RECOGNITION_MAX_RATIO = None
+    for model_key in ("ArcFace-MBF:scrfd:arcface112-v3", "Dlib:dlib:chip5-flip-v1"):
+        calibration = calibration_for(model_key)
+        policy = MatchPolicy.of(model_key)
+        assert (policy.model_key, policy.calibration) == (model_key, calibration)
+        assert (policy.default_threshold, policy.match_max_threshold, policy.default_max_ratio, policy.verification_threshold) == (
+            calibration.threshold, calibration.match_max_threshold, calibration.max_ratio, calibration.verification_threshold
+        )
+    assert MatchPolicy.of("Dlib:dlib:chip5-flip-v1").default_threshold != MatchPolicy.of("ArcFace-MBF:scrfd:arcface112-v3").default_threshold
+
+    settings.RECOGNITION_THRESHOLD, settings.MATCH_MAX_THRESHOLD, settings.RECOGNITION_MAX_RATIO = 0.5, 0.55, 0.9
+    policy = MatchPolicy.of("ArcFace-MBF:scrfd:arcface112-v3")
+    assert (policy.default_threshold, policy.match_max_threshold, policy.default_max_ratio) == (0.5, 0.55, 0.9)
+    assert policy.verification_threshold == calibration_for("ArcFace-MBF:scrfd:arcface112-v3").verification_threshold

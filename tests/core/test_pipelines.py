@@ -5,6 +5,7 @@ import pytest
 
 from recognition.backends.insightface_onnx import ARCFACE_LANDMARKS, detection_sizes, similarity_transform
 from recognition.imaging import decode_image
+from recognition.policy import MatchPolicy
 from records.usecases.enrolment import enrol
 from records.usecases.matching import match
 
@@ -117,7 +118,7 @@ def test_the_default_pipeline_separates_people_by_a_wide_margin(face_service, ph
         return face_service.analyse(decode_image(photo(name, number))).primary.embedding
 
     blair = embed("Tony_Blair", 0)
-    threshold = face_service.default_threshold
+    threshold = MatchPolicy.of(face_service.model_key).default_threshold
     assert 1 - blair @ embed("Tony_Blair", 5) < threshold - 0.1
     assert 1 - blair @ embed("Hugo_Chavez", 0) > threshold + 0.1
 

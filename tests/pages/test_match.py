@@ -8,6 +8,7 @@ from PIL import Image
 from django.core.files.uploadedfile import SimpleUploadedFile
 from pytest_django.asserts import assertContains, assertNotContains
 
+from recognition.policy import MatchPolicy
 from recognition.service import get_service
 from records.models import Collection
 
@@ -121,7 +122,7 @@ def test_the_candidates_view_needs_the_right_to_browse_people(client, member, ga
 
 
 def test_no_guide_button_goes_past_the_1_to_1_threshold(operator, gallery, upload, settings):
-    limit = get_service().calibration.verification_threshold
+    limit = MatchPolicy.of(get_service().model_key).verification_threshold
     settings.RECOGNITION_THRESHOLD = 0.7  # looser (x1.25) would be 0.875
     response = match(operator, upload(STRANGER))
     offered = [float(value) for value in re.findall(r'data-threshold="([0-9.]+)"', response.content.decode())]

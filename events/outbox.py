@@ -58,14 +58,15 @@ def forget_names(events) -> int:
 # --- The events of each cause (events/signals.py calls them) ------------------------------------
 
 
-def faces_matched(result, homes: dict[str, str], collections=None) -> None:
+def faces_matched(result, homes: dict[str, str], collections=None, seen_by: dict | None = None) -> None:
     """face.recognized for each face named in a match (records.usecases.matching: Match or
     EveryFaceMatch; `homes`: each named record's collection), face.unknown for each other face,
-    which belongs to the collection searched when there was one, else to none."""
+    which belongs to the collection searched when there was one, else to none. `seen_by`: the
+    watcher of a sighting (records.usecases.sightings), the source instead of the actor."""
     searched = collections[0].name if collections is not None and len(collections) == 1 else ""
     for face in result.faces_matched():
         best = face.best_match
-        common = {"face_box": face.face_box, "threshold": result.threshold, "model": result.model, "source": source()}
+        common = {"face_box": face.face_box, "threshold": result.threshold, "model": result.model, "source": seen_by or source()}
         if best is None:
             emit("face.unknown", {"collection": searched or None, **common}, collection=searched)
             continue

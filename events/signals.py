@@ -13,8 +13,8 @@ from .models import Event
 
 
 @receiver(signals.faces_matched)
-def faces_matched(sender, result, homes, collections, **kwargs):
-    outbox.faces_matched(result, homes, collections)
+def faces_matched(sender, result, homes, collections, source=None, **kwargs):
+    outbox.faces_matched(result, homes, collections, source)
 
 
 @receiver(signals.record_enrolled)

@@ -276,3 +276,23 @@ class PendingErasure(models.Model):
 
     def __str__(self):
         return self.file_name or f"snapshot of {self.model_key}"
+
+
+class Sighting(models.Model):
+    """When a source that watches (the live page of a user, a camera, a stream) last reported a
+    subject (a person, or its unknown faces as one): the state that lets it report each subject at
+    most once per window, whichever worker or host serves the frame (records/usecases/sightings.py).
+    A person's erasure deletes their rows (records/signals.py): an id, no name, but no trace kept."""
+
+    UNKNOWN = "unknown"  # the subject of the faces nobody was named on
+
+    source = models.CharField(max_length=255, help_text="type: name of what watched (sightings.Source)")
+    subject = models.CharField(max_length=64, help_text="the person's id, or 'unknown'")
+    audited_at = models.DateTimeField(null=True, blank=True, help_text="the last audit event of it")
+    announced_at = models.DateTimeField(null=True, blank=True, help_text="the last event sent of it")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source", "subject"], name="one_sighting_per_source_and_subject")]
+
+    def __str__(self):
+        return f"{self.subject} seen by {self.source}"

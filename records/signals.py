@@ -15,12 +15,14 @@ from audit.retention import Expired, Purged, purging
 from jobs.models import Job
 
 from . import erasure, thumbnails
-from .models import FaceImage, PendingErasure, Person
+from .models import FaceImage, PendingErasure, Person, Sighting
 
 # What the use cases announce, sent inside the transaction of what happened, so a receiver that
 # writes (the events app's outbox) commits or rolls back with it. Person erasure needs none: its
 # post_delete is sent by every path that deletes.
-faces_matched = Signal()  # result (the match answer), homes (record id -> collection name), collections
+# source: the watcher's (sightings.Source.as_event_data()) when a sighting is reported, else absent
+# (the events name the actor: API key, page user, command).
+faces_matched = Signal()  # result (the match answer), homes (record id -> collection name), collections, source?
 record_enrolled = Signal()  # person, image
 record_changed = Signal()  # person, fields (names of the changed fields), photo (one added, or None)
 job_finished = Signal()  # job
@@ -48,6 +50,7 @@ def forget_person(sender, instance: Person, **kwargs):
     erasure.scrub_admin_history(instance)
     erasure.forget_kept_probes(instance.pk)
     erasure.forget_jobs(instance.pk)
+    Sighting.objects.filter(subject=str(instance.pk)).delete()
 
 
 @receiver(probes_unlinked, sender=AuditEvent)

@@ -4,6 +4,7 @@ directly.
 
 - `enrolment`: enrol a person (`Enrolled`), add a photo of someone (`PhotoAdded`).
 - `matching`: who is in a photo (`Match`, `EveryFaceMatch`).
+- `sightings`: who is in a camera's frames, reported once per appearance (the live page, streams).
 - `verification`: 1:1, is this that person (`Verification`).
 - `people`: add a person without a photo (the admin), change, move or erase someone.
 - `collections`: create or delete a collection.

@@ -160,6 +160,14 @@ def threshold_allowed(threshold: float | None, may_read: bool) -> bool:
     return may_read or threshold is None or threshold <= policy().match_max_threshold
 
 
+def check_threshold(threshold: float | None, may_read: bool) -> None:
+    if not threshold_allowed(threshold, may_read):
+        raise ThresholdNotAllowed(
+            f"threshold: {threshold} is above MATCH_MAX_THRESHOLD ({policy().match_max_threshold}), "
+            "the most a caller that may not read people may ask for."
+        )
+
+
 def match(
     data: bytes,
     top_k: int,
@@ -180,11 +188,7 @@ def match(
     of another is; None searches everyone.
     """
     with refusals(audit.Action.MATCH, probe=data):
-        if not threshold_allowed(threshold, may_read):
-            raise ThresholdNotAllowed(
-                f"threshold: {threshold} is above MATCH_MAX_THRESHOLD ({policy().match_max_threshold}), "
-                "the most a caller that may not read people may ask for."
-            )
+        check_threshold(threshold, may_read)
         partitions = None if collections is None else [collection.partition for collection in collections]
         match_photo = _match_every_face if all_faces else _match
         result, found, faces = match_photo(data, top_k, threshold, partitions)
@@ -300,15 +304,20 @@ def _match(data: bytes, top_k: int, threshold: float | None, partitions: list[st
     return result, found, [face]
 
 
-def _match_every_face(data: bytes, top_k: int, threshold: float | None, partitions: list[str] | None):
+def _match_every_face(
+    data: bytes, top_k: int, threshold: float | None, partitions: list[str] | None, faceless_ok: bool = False
+):
+    """`faceless_ok`: a photo without a face answers no faces (a camera's frame) instead of raising
+    NoFaceDetected."""
     started = time.perf_counter()
     service = get_service()
     rule = MatchRule.of(MatchPolicy.of(service.model_key), threshold)
     found = analysis.analyse_photo(data, embed_all=True)
-    found.primary  # raises NoFaceDetected
+    if not faceless_ok:
+        found.primary  # raises NoFaceDetected
     # The MAX_FACES_PER_PHOTO largest, the only ones embedded (recognition's analyse).
     faces = [face for face in found.faces if face.embedding is not None]
-    candidates = search(service, faces, top_k, partitions)
+    candidates = search(service, faces, top_k, partitions) if faces else []
     results = tuple(
         FaceIdentified(
             face_box=list(face.box),

@@ -86,7 +86,7 @@ def test_keys_audit_and_jobs_move_to_their_apps_with_every_row_and_permission(sc
         "user_may": ["access.delete_scopedapikey", "jobs.delete_job"],
         "key_found_by_secret": "door-1",
         "tables": ["access_scopedapikey", "audit_auditevent", "jobs_job", "records_collection", "records_faceimage",
-                   "records_pendingerasure", "records_person"],
+                   "records_pendingerasure", "records_person", "records_sighting"],
         "content_types": ["access.scopedapikey", "audit.auditevent", "jobs.job"],
         "new_event_id": 4,  # ids go on after the old rows (PostgreSQL's sequence kept with the table)
         "second_active_reembed": "refused",  # the constraint kept with the table

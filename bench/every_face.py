@@ -83,12 +83,12 @@ def measure(args, counts: list[int]) -> dict:
         # The recogniser alone, on the crops the pipeline aligns: one call per face, or one batch.
         rgb = decode_image(photo).rgb
         _, _, landmarks = pipeline.detect(rgb)
-        crops = [pipeline.align(rgb, points) for points in landmarks]
+        aligned = [pipeline.align(rgb, points) for points in landmarks]
         medians = timed(
             {
                 "match": lambda: matching.match(photo, 5, all_faces=True),
-                "one_call_per_face": lambda: [pipeline.embed([crop]) for crop in crops],
-                "one_batch": lambda: pipeline.embed(crops),
+                "one_call_per_face": lambda: [pipeline.embed([face]) for face in aligned],
+                "one_batch": lambda: pipeline.embed(aligned),
             },
             args.requests,
         )

@@ -102,7 +102,7 @@ def lfw_crops(count: int) -> np.ndarray:
         rgb = decode_image((manifest.parent / row["path"]).read_bytes()).rgb
         _, _, landmarks = pipeline.detect(rgb)
         if len(landmarks):
-            crops.append(pipeline.align(rgb, landmarks[0]))
+            crops.append(pipeline.align(rgb, landmarks[0]).crop)
         if len(crops) == count:
             break
     return ((np.stack(crops).astype(np.float32) - 127.5) / 127.5).transpose(0, 3, 1, 2)

@@ -25,6 +25,30 @@ class DetectedFace:
         return self.box[2] * self.box[3]
 
 
+@dataclass(frozen=True, eq=False)  # eq=False: arrays have no single truth value to compare by
+class AlignedFace:
+    """A face cut out of its photo and turned upright, with its eyes, nose and mouth where the
+    recogniser was trained to see them: what a native pipeline embeds (ArcFace's 112 px crop,
+    dlib's 150 px chip). DeepFace's pipelines align inside DeepFace and never hand one out."""
+
+    crop: np.ndarray  # RGB uint8, square
+    landmarks: np.ndarray  # (points, 2) float32: the points in the photo's pixels it was aligned on
+
+    def mirrored(self) -> np.ndarray:
+        """The crop's mirror image: a second look at the same face for the recogniser."""
+        return np.ascontiguousarray(self.crop[:, ::-1])
+
+
+def embed_aligned(recognise, faces: list[AlignedFace], mirror: bool) -> np.ndarray:
+    """One float32 vector per face (not normalised) from `recognise` (a list of crops -> one vector
+    each), all in one run; with `mirror`, each the sum of the crop's and its mirror image's."""
+    crops = [face.crop for face in faces]
+    if mirror:
+        crops += [face.mirrored() for face in faces]
+    vectors = np.asarray(recognise(crops), dtype=np.float32)
+    return vectors[: len(faces)] + vectors[len(faces):] if mirror else vectors
+
+
 class FacePipeline(ABC):
     """A model's pipeline: finds the faces of a photo (RGB, uint8) with their landmarks, aligns
     them and embeds them. Loaded once per process by recognition.service.FaceService, which holds

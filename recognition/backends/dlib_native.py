@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import DetectedFace, FacePipeline, faces_to_embed, installed_weight_files, l2_normalise, package_folder
+from .base import AlignedFace, DetectedFace, FacePipeline, embed_aligned, faces_to_embed, installed_weight_files
+from .base import l2_normalise, package_folder
 
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
@@ -81,27 +82,31 @@ class DlibPipeline(FacePipeline):
         chosen = faces_to_embed([face.area for face in faces], embed)
         if not chosen:
             return []
-        shapes = self._dlib.full_object_detections()
-        for i in chosen:
-            shapes.append(self._shape(rgb, detections[i][0]))
-        chips = self._dlib.get_face_chips(rgb, shapes, size=CHIP_SIZE, padding=CHIP_PADDING)
-        batch = list(chips)
-        if self.mirror:
-            # The descriptor of the mirror image is a second look at the same face, for a second
-            # ResNet pass; averaging the two cuts LFW pair errors by about a sixth (10-fold 98.73%
-            # to 98.95%, bench/RESULTS.md, Previous defaults).
-            batch += [np.ascontiguousarray(chip[:, ::-1]) for chip in chips]
-        descriptors = np.asarray(self._resnet.compute_face_descriptor(batch), dtype=np.float32)
-        if self.mirror:
-            descriptors = descriptors[: len(chips)] + descriptors[len(chips):]
-        for i, shape, descriptor in zip(chosen, shapes, descriptors):
-            points = [shape.part(j) for j in range(shape.num_parts)]
+        aligned = self.align(rgb, [detections[i][0] for i in chosen])
+        for i, face, descriptor in zip(chosen, aligned, self.embed(aligned)):
             faces[i] = replace(
                 faces[i],
-                landmarks={name: [p.x, p.y] for name, p in zip(LANDMARK_NAMES, points)},
+                landmarks={name: [int(x), int(y)] for name, (x, y) in zip(LANDMARK_NAMES, face.landmarks)},
                 embedding=l2_normalise(descriptor),
             )
         return faces
+
+    def align(self, rgb: np.ndarray, rects: list) -> list[AlignedFace]:
+        """dlib's 5-point chip of each face (dlib.rectangle), as the ResNet model was trained on."""
+        shapes = self._dlib.full_object_detections()
+        for rect in rects:
+            shapes.append(self._shape(rgb, rect))
+        chips = self._dlib.get_face_chips(rgb, shapes, size=CHIP_SIZE, padding=CHIP_PADDING)
+        return [
+            AlignedFace(crop=chip, landmarks=np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32))
+            for chip, shape in zip(chips, shapes)
+        ]
+
+    def embed(self, faces: list[AlignedFace]) -> np.ndarray:
+        # With `mirror`, the descriptor of the mirror image is a second look at the same face, for a
+        # second ResNet pass; averaging the two cuts LFW pair errors by about a sixth (10-fold
+        # 98.73% to 98.95%, bench/RESULTS.md, Previous defaults).
+        return embed_aligned(self._resnet.compute_face_descriptor, faces, self.mirror)
 
 
 def _resize(rgb: np.ndarray, scale: float) -> np.ndarray:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import DetectedFace, FacePipeline, faces_to_embed, installed_weight_files, l2_normalise, package_folder
+from .base import AlignedFace, DetectedFace, FacePipeline, embed_aligned, faces_to_embed, installed_weight_files
+from .base import l2_normalise, package_folder
 
 WEIGHT_FILES = {"detector": "scrfd_500m_bnkps.onnx", "recogniser": "w600k_mbf.onnx"}
 # SCRFD's input sizes (the longest side). The photo is scaled to the smallest that holds it at its
@@ -119,22 +120,20 @@ class InsightFacePipeline(FacePipeline):
 
     # --- alignment (insightface utils/face_align.py norm_crop) ---
     @staticmethod
-    def align(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    def align(rgb: np.ndarray, landmarks: np.ndarray) -> AlignedFace:
         import cv2
 
-        return cv2.warpAffine(rgb, similarity_transform(landmarks, ARCFACE_LANDMARKS), (CROP_SIZE, CROP_SIZE))
+        crop = cv2.warpAffine(rgb, similarity_transform(landmarks, ARCFACE_LANDMARKS), (CROP_SIZE, CROP_SIZE))
+        return AlignedFace(crop=crop, landmarks=np.asarray(landmarks, dtype=np.float32))
 
     # --- embedding (insightface model_zoo/arcface_onnx.py) ---
-    def embed(self, crops: list[np.ndarray]) -> np.ndarray:
-        batch = list(crops)
-        if self.mirror:
-            # The embedding of the mirror image is a second look at the same face (bench/RESULTS.md).
-            batch += [crop[:, ::-1] for crop in crops]
-        blob = ((np.stack(batch).astype(np.float32) - 127.5) / 127.5).transpose(0, 3, 1, 2)
-        vectors = self._recogniser.run(None, {self._recogniser_input: blob})[0]
-        if self.mirror:
-            vectors = vectors[: len(crops)] + vectors[len(crops):]
-        return vectors
+    def embed(self, faces: list[AlignedFace]) -> np.ndarray:
+        # With `mirror`, the embedding of the mirror image is a second look at the same face (bench/RESULTS.md).
+        return embed_aligned(self._recognise, faces, self.mirror)
+
+    def _recognise(self, crops: list[np.ndarray]) -> np.ndarray:
+        blob = ((np.stack(crops).astype(np.float32) - 127.5) / 127.5).transpose(0, 3, 1, 2)
+        return self._recogniser.run(None, {self._recogniser_input: blob})[0]
 
     def analyse(self, rgb: np.ndarray, embed: int | None = None) -> list[DetectedFace]:
         """Every face found; each embedded, or only the `embed` largest."""
@@ -142,14 +141,14 @@ class InsightFacePipeline(FacePipeline):
 
     def analyse_many(self, rgbs: list[np.ndarray], embed: int | None = None) -> list[list[DetectedFace]]:
         """`analyse` of each photo, with the faces of all of them embedded in one network run."""
-        found, crops, owners = [], [], []
+        found, aligned, owners = [], [], []
         for rgb in rgbs:
             faces, landmarks = self._detected_faces(rgb)
             for i in faces_to_embed([face.area for face in faces], embed):
-                crops.append(self.align(rgb, landmarks[i]))
+                aligned.append(self.align(rgb, landmarks[i]))
                 owners.append((len(found), i))
             found.append(faces)
-        vectors = self.embed(crops) if crops else []
+        vectors = self.embed(aligned) if aligned else []
         for (photo, i), vector in zip(owners, vectors):
             found[photo][i] = replace(found[photo][i], embedding=l2_normalise(vector))
         return found

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from recognition.backends.base import AlignedFace, embed_aligned, l2_normalise
 from recognition.backends.insightface_onnx import ARCFACE_LANDMARKS, detection_sizes, similarity_transform
 from recognition.imaging import decode_image
 from recognition.policy import MatchPolicy
@@ -17,6 +18,22 @@ def test_similarity_transform_recovers_rotation_scale_and_shift():
     matrix = similarity_transform(photo_points, ARCFACE_LANDMARKS)
     mapped = photo_points @ matrix[:, :2].T + matrix[:, 2]
     assert np.allclose(mapped, ARCFACE_LANDMARKS, atol=1e-3)
+
+
+def test_a_face_is_embedded_from_its_aligned_crop_and_its_mirror_image(face_service, photo):
+    pipeline = face_service.pipeline
+    rgb = decode_image(photo("Tony_Blair", 0)).rgb
+    boxes, _, landmarks = pipeline.detect(rgb)
+    largest = int(np.argmax((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])))
+    aligned = pipeline.align(rgb, landmarks[largest])
+
+    assert aligned.crop.shape == (112, 112, 3) and aligned.crop.dtype == np.uint8
+    assert np.array_equal(aligned.landmarks, landmarks[largest])
+    [vector] = pipeline.embed([aligned])
+    assert np.allclose(l2_normalise(vector), pipeline.analyse(rgb)[0].embedding, atol=1e-5)
+    assert np.array_equal(aligned.mirrored(), aligned.crop[:, ::-1])
+    [both] = embed_aligned(pipeline._recognise, [aligned], mirror=True)
+    assert np.allclose(both, vector + pipeline.embed([AlignedFace(aligned.mirrored(), aligned.landmarks)])[0], atol=1e-4)
 
 
 @pytest.mark.parametrize(

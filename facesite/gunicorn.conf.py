@@ -1,10 +1,8 @@
 """gunicorn settings for `scripts/serve` and the Dockerfile; environment variables override."""
 
-import os
+from facesite.app_server import GUNICORN_MAX_REQUESTS, GUNICORN_TIMEOUT, HOST, PORT, WEB_CONCURRENCY, WEB_THREADS
 
-from facesite.app_server import GUNICORN_TIMEOUT, HOST, WEB_CONCURRENCY, WEB_THREADS
-
-bind = f"{HOST}:{os.environ.get('PORT', '8000')}"
+bind = f"{HOST}:{PORT}"
 workers = WEB_CONCURRENCY
 # Threads, so a request waiting for its key's slot (access/throttling.py) or for the model
 # lock (inference is serialised per process) holds a thread, not the whole worker.
@@ -21,7 +19,7 @@ timeout = GUNICORN_TIMEOUT
 # pays for it, and a missing weight file stops the worker with a message naming it.
 raw_env = ["LOAD_MODELS_AT_STARTUP=true"]
 accesslog = "-"
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
+max_requests = GUNICORN_MAX_REQUESTS
 # gunicorn 27's control socket has one default path per user, so two servers on a host (a second
 # instance, a benchmark) would take each other's; nothing here uses it.
 control_socket_disable = True

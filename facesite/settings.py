@@ -333,6 +333,7 @@ FILE_UPLOAD_HANDLERS = ["facesite.request_size.InMemoryUploadHandler"]
 MAX_IMAGE_PIXELS = env.int("MAX_IMAGE_PIXELS", default=40_000_000)
 MIN_IMAGE_SIDE = env.int("MIN_IMAGE_SIDE", default=32)
 
+# --- Tests and benchmarks, logging ---------------------------------------------------------------
 # Real photos for the tests and benchmarks (never copied into the repository).
 FACES_DIR = Path(env.str("FACES_DIR", default=str(BASE_DIR.parent / "shared" / "faces")))
 
@@ -349,7 +350,7 @@ LOGGING = {
     },
 }
 
-# --- Background jobs (records/jobs.py) ---------------------------------------------------------
+# --- Background jobs (jobs/, records/jobs.py) --------------------------------------------------
 # Re-embedding and large imports from the pages run as django-tasks tasks in the database: a
 # request queues them, `manage.py db_worker` (started by scripts/serve) runs them. No broker.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
@@ -470,7 +471,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "persistAuthorization": False, "validatorUrl": None},
 }
 
-# --- Production: content security policy, audit log -------------------------------------------
+# --- Content security policy -------------------------------------------------------------------
 # django-csp (facesite/middleware.py). The pages load only their own scripts, styles and images;
 # inline style attributes stay allowed (the confidence bars set their width), inline scripts do
 # not. Photos shown back after a match are data: URIs, previews of chosen files blob: URLs.
@@ -487,6 +488,8 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     },
 }
+
+# --- Audit log, retention and erasure (audit/, records/erasure.py) ------------------------------
 # The audit log (audit/log.py) keeps a SHA-256 of every probe photo; the photo itself only when
 # this is on, under audit/ in the media storage (it then outlives the erasure of the person in it).
 AUDIT_KEEP_PROBES = env.bool("AUDIT_KEEP_PROBES", default=False)
@@ -499,8 +502,13 @@ AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
 PROBE_RETENTION_DAYS = env.int("PROBE_RETENTION_DAYS", default=30)
 # Ended jobs (an import's options and outcome, by ids) and the task worker's result rows.
 JOB_RETENTION_DAYS = env.int("JOB_RETENTION_DAYS", default=30)
-# The review inbox (inbox/): faces a match leaves unnamed, kept only in collections with
-# keep_unknown_faces on, are erased this long after they were seen (purge_expired).
+# Files of a delete whose erasure failed (storage down) are retried by the next request a process
+# serves, at most this often, as well as by `manage.py erase_pending` (records/erasure.py).
+ERASURE_RETRY_SECONDS = env.int("ERASURE_RETRY_SECONDS", default=60)
+
+# --- Review inbox (inbox/) ---------------------------------------------------------------------
+# Faces a match leaves unnamed, kept only in collections with keep_unknown_faces on, are erased
+# this long after they were seen (purge_expired).
 UNKNOWN_FACE_RETENTION_DAYS = env.int("UNKNOWN_FACE_RETENTION_DAYS", default=7)
 # A cluster of unknown faces with at least this many faces is a suggested person.
 UNKNOWN_CLUSTER_MIN_FACES = env.int("UNKNOWN_CLUSTER_MIN_FACES", default=2)
@@ -510,6 +518,3 @@ UNKNOWN_CLUSTER_DISTANCE = env.float("UNKNOWN_CLUSTER_DISTANCE", default=None)
 # The job worker re-groups a collection's unknown faces (HDBSCAN) after every this many kept; 0: never
 # (the default: on LFW it is as pure as assignment on arrival but less complete, bench/RESULTS.md).
 UNKNOWN_REGROUP_EVERY = env.int("UNKNOWN_REGROUP_EVERY", default=0)
-# Files of a delete whose erasure failed (storage down) are retried by the next request a process
-# serves, at most this often, as well as by `manage.py erase_pending` (records/erasure.py).
-ERASURE_RETRY_SECONDS = env.int("ERASURE_RETRY_SECONDS", default=60)

@@ -31,7 +31,7 @@ from .usecases.collections import change_collection
 from .duplicates import probable_duplicates
 from .forms import MergeForm
 from .maintenance import deleted_meanwhile_note, rebuild_index, reembed_images
-from .metadata import MetadataJSONField
+from .person_metadata import MetadataJSONField
 from .models import Collection, FaceImage, PendingErasure, Person
 
 # Photos the "re-embed selected" action does in the request (about 40 ms each on one core).
@@ -135,7 +135,7 @@ class PersonAdmin(AuditedReadsAdmin, admin.ModelAdmin):
     fields = ["name", "collection", "metadata", "photos_page", "id", "created_at", "updated_at"]
     readonly_fields = ["photos_page", "id", "created_at", "updated_at"]
     inlines = [FaceImageInline]
-    # The API's rules for metadata (records/metadata.py), not Django's plain JSON box.
+    # The API's rules for metadata (records/person_metadata.py), not Django's plain JSON box.
     formfield_overrides = {models.JSONField: {"form_class": MetadataJSONField}}
     Media = FacesMedia
 

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 from django.utils.functional import lazy
 
-from .metadata import parse_metadata, validate_metadata
+from .person_metadata import parse_metadata, validate_metadata
 from .models import Collection, Person
 
 # "image/*" lets a phone offer its camera; `data-preview` asks static/js/site.js to show the chosen
@@ -47,7 +47,7 @@ class PhotosField(PhotoField):
 
 class MetadataField(forms.CharField):
     """A JSON object, or one `key: value` per line (values are kept as text); either way checked
-    by the API's rules (records/metadata.py)."""
+    by the API's rules (records/person_metadata.py)."""
 
     widget = forms.Textarea(attrs={"rows": 3, "placeholder": "team: Security\nbadge: 1042"})
     default_validators = [validate_metadata]

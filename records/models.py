@@ -12,7 +12,7 @@ from django.utils import timezone
 from recognition.models import FaceVector
 from recognition.service import FaceAnalysis
 
-from .metadata import refuse_json_constant
+from .person_metadata import refuse_json_constant
 
 
 def _json_scalars(text: str) -> list:

@@ -14,7 +14,7 @@ from rest_framework.reverse import reverse
 
 from access.scopes import SCOPES
 from jobs.models import Job
-from records.metadata import is_storable_text, parse_metadata, validate_metadata, validate_storable_text
+from records.person_metadata import is_storable_text, parse_metadata, validate_metadata, validate_storable_text
 from records.models import Collection, FaceImage, Person
 from records.usecases.matching import EveryFaceMatch
 

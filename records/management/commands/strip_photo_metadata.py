@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand
 
 from audit import log as audit
 from records.models import FaceImage
-from records.stored_metadata import strip_stored_metadata
+from records.photo_metadata import strip_stored_metadata
 
 
 class Command(BaseCommand):

@@ -34,13 +34,13 @@ def probable_duplicates(threshold: float | None = None) -> list[DuplicatePair]:
     by_collection: dict[str, list[FaceVector]] = {}
     for row in stored.iterator(chunk_size=2000):
         by_collection.setdefault(row.partition, []).append(row)
-    gallery = get_vector_index(service.model_key)
+    vector_index = get_vector_index(service.model_key)
     owners, found = [], []
     for partition, rows in by_collection.items():
         # Within their own collection only: one person in two collections (staff at two sites, a
         # visitor list beside the staff list) is kept apart on purpose, not enrolled twice.
         owners += [row.owner_id for row in rows]
-        found += gallery.search_many([row.vector for row in rows], NEIGHBOURS_PER_PHOTO + 1, partitions=[partition])
+        found += vector_index.search_many([row.vector for row in rows], NEIGHBOURS_PER_PHOTO + 1, partitions=[partition])
     nearest: dict[tuple, float] = {}
     for person_id, neighbours in zip(owners, found):
         for neighbour in neighbours:

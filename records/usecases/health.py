@@ -28,24 +28,24 @@ def health_report(partitions: list[str] | None = None) -> dict:
     """With `partitions` (a key limited to some collections) the embeddings stored are theirs
     only, and the index's size, which counts everyone's, is not given."""
     service = get_service()
-    gallery = get_vector_index(service.model_key)
+    vector_index = get_vector_index(service.model_key)
     index_answers = True
     try:
         vectors = of_photos(FaceVector.objects.all() if partitions is None else FaceVector.objects.filter(partition__in=partitions))
         counts = vectors.values("model_key").annotate(vectors=Count("id"))
         stored = {row["model_key"]: row["vectors"] for row in counts}
-        gallery.sync()  # the index as the next search would see it
+        vector_index.sync()  # the index as the next search would see it
         database = True
     except DatabaseError:
         stored, database = {}, False
     except Exception:  # Milvus refused or timed out: searches would fail too
-        logger.exception("The %s vector index does not answer", gallery.backend)
+        logger.exception("The %s vector index does not answer", vector_index.backend)
         database, index_answers = True, False
     # This process's FAISS copy has a size even without the database; Milvus is asked only when up.
-    index_size = gallery.count() if (database and index_answers) or gallery.backend == "faiss" else None
+    index_size = vector_index.count() if (database and index_answers) or vector_index.backend == "faiss" else None
     if partitions is not None:
         index_size = None
-    applied = gallery.applied if database and index_answers else None
+    applied = vector_index.applied if database and index_answers else None
     # Vectors stored under another model key are left from an earlier model: a reembed is due.
     models = {
         key: {"active": False, "loaded": False, "index_size": None, "index_generation": None, "stored_vectors": count}
@@ -66,7 +66,7 @@ def health_report(partitions: list[str] | None = None) -> dict:
         "status": "unavailable" if down else "ok",
         "down": down,
         "database": database,
-        "vector_backend": gallery.backend,
+        "vector_backend": vector_index.backend,
         "models": models,
     }
 

@@ -276,7 +276,9 @@ OTP_TOTP_ISSUER = "Face identification"
 # for non-commercial use. Dlib/dlib is the permissively licensed offline choice (README).
 FACE_RECOGNITION_MODEL = env.str("FACE_RECOGNITION_MODEL", default="ArcFace-MBF")
 FACE_DETECTOR_BACKEND = env.str("FACE_DETECTOR_BACKEND", default="scrfd")
-# Cosine distance; unset means the calibrated value of the active model (recognition/calibration.py).
+# The match policy (recognition/policy.py) is the active model's calibration
+# (recognition/calibration.py) with these three over it when set.
+# Cosine distance; unset means the calibrated value of the active model.
 RECOGNITION_THRESHOLD = env.float("RECOGNITION_THRESHOLD", default=None)
 # A match must also be this much nearer than the nearest other person (best / runner-up
 # distance); unset means the calibrated value, 1 turns the test off.

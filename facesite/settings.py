@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "events",
     "records",
     "inbox",  # the review inbox of unknown faces (uses records, never the reverse)
+    "live",  # the live camera page (uses records, never the reverse)
     # After records, whose db_worker (the library's, taking back jobs of dead workers first) wins.
     "django_tasks",
     "django_tasks_db",
@@ -382,6 +383,15 @@ WEBHOOK_DISABLE_AFTER_SECONDS = env.int("WEBHOOK_DISABLE_AFTER_SECONDS", default
 MQTT_URL = env.str("MQTT_URL", default="")
 MQTT_TOPIC_PREFIX = env.str("MQTT_TOPIC_PREFIX", default="facesite")
 MQTT_RECONNECT_MAX_SECONDS = env.int("MQTT_RECONNECT_MAX_SECONDS", default=30)
+
+# --- The live camera page (live/, /live/) -------------------------------------------------------
+# Each person the page shows is audited, and in door mode sent as face.recognized (unknown faces as
+# one face.unknown), at most once per this many seconds per user (records/usecases/sightings.py).
+LIVE_REPEAT_SECONDS = env.float("LIVE_REPEAT_SECONDS", default=60.0)
+# The browser sends a frame this wide at most (a JPEG, downscaled from the camera's), one at a time,
+# at most one per LIVE_FRAME_INTERVAL_MS.
+LIVE_FRAME_WIDTH = env.int("LIVE_FRAME_WIDTH", default=640)
+LIVE_FRAME_INTERVAL_MS = env.int("LIVE_FRAME_INTERVAL_MS", default=400)
 
 # --- REST API (records/api, docs/api.md) -------------------------------------------------------
 REST_FRAMEWORK = {

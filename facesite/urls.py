@@ -30,6 +30,8 @@ urlpatterns = [
     path("", include("records.urls")),
     # The Inbox page (inbox/urls.py): /inbox/
     path("", include("inbox.urls")),
+    # The live camera page (live/urls.py): /live/
+    path("", include("live.urls")),
 ]
 
 handler500 = "facesite.errors.server_error"

@@ -24,6 +24,9 @@ PAGES = [
     ("GET", "/", VIEWERS | {None}, 200),
     ("GET", "/enrol/", ENROLLERS, 200),
     ("GET", "/match/", ENROLLERS, 200),
+    ("GET", "/live/", ENROLLERS, 200),
+    # No frame: refused as a frame (400) once the permission passes.
+    ("POST", "/live/frame", ENROLLERS, 400),
     ("GET", "/people/", VIEWERS, 200),
     ("GET", "/people/{person}/", VIEWERS, 200),
     # An empty form: refused as a form (200, "This field is required.") once the permission passes.
@@ -91,8 +94,8 @@ def navigation(html: str) -> list[str]:
 
 NAVIGATION = {
     "Viewers": ["People"],
-    "Operators": ["Enrol", "Match", "People"],
-    "Managers": ["Enrol", "Match", "People", "Inbox"],
+    "Operators": ["Enrol", "Match", "Live", "People"],
+    "Managers": ["Enrol", "Match", "Live", "People", "Inbox"],
     None: [],
 }
 # What the person's page offers: delete the person, remove a photo, add photos, export.

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_every_page(manager_site, live_server, photo):
     person = enrolment.enrol("Colin Powell", photo(ALICE, 0)).person
     site = manager_site
-    for path in ["/", "/enrol/", "/match/", "/people/", f"/people/{person.pk}/", f"/people/{person.pk}/delete/", "/inbox/",
+    for path in ["/", "/enrol/", "/match/", "/live/", "/people/", f"/people/{person.pk}/", f"/people/{person.pk}/delete/", "/inbox/",
                  "/docs", "/redoc"]:
         site.goto(live_server.url + path)
     site.allow(404)

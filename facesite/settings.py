@@ -383,6 +383,11 @@ WEBHOOK_DISABLE_AFTER_SECONDS = env.int("WEBHOOK_DISABLE_AFTER_SECONDS", default
 MQTT_URL = env.str("MQTT_URL", default="")
 MQTT_TOPIC_PREFIX = env.str("MQTT_TOPIC_PREFIX", default="facesite")
 MQTT_RECONNECT_MAX_SECONDS = env.int("MQTT_RECONNECT_MAX_SECONDS", default=30)
+# Home Assistant MQTT discovery: a retained config per person recognised under
+# <MQTT_HOMEASSISTANT_PREFIX>/sensor/facesite_<record id>/last_seen/config, a "last seen" sensor of
+# their last_seen topic; cleared at their erasure (events/mqtt.py).
+MQTT_HOMEASSISTANT_DISCOVERY = env.bool("MQTT_HOMEASSISTANT_DISCOVERY", default=False)
+MQTT_HOMEASSISTANT_PREFIX = env.str("MQTT_HOMEASSISTANT_PREFIX", default="homeassistant")
 # A delivery whose worker died mid-send while other workers run is sent again within this long
 # (events/delivery.py, sweep_deliveries); a worker that starts sends it at once.
 EVENT_SWEEP_SECONDS = env.float("EVENT_SWEEP_SECONDS", default=60.0)

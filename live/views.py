@@ -11,7 +11,7 @@ LIVE_REPEAT_SECONDS, the window kept in the database so every worker agrees."""
 from django.conf import settings
 from django.http import JsonResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from recognition.errors import FaceError
 from records.usecases import sightings
@@ -21,6 +21,7 @@ from records.views import MATCH, VIEW, requires
 
 
 @requires(MATCH)
+@require_safe
 def live(request):
     return render(
         request,

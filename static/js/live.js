@@ -58,12 +58,14 @@ function startLivePage(root) {
   const nobody = root.querySelector("[data-live-none]");
   const startButton = root.querySelector("[data-live-start]");
   const stopButton = root.querySelector("[data-live-stop]");
+  const flipButton = root.querySelector("[data-live-flip]");
   const door = root.querySelector("[data-live-door]");
   const csrf = root.querySelector("input[name=csrfmiddlewaretoken]").value;
   const frameWidth = Number(root.dataset.frameWidth);
   const interval = Number(root.dataset.frameInterval);
   const grab = document.createElement("canvas");
   let stream = null;
+  let facing = "user"; // a phone's front camera first; "environment" is its back one
   let timer = null;
   let busy = false;
   let tracks = [];
@@ -82,7 +84,7 @@ function startLivePage(root) {
       return;
     }
     try {
-      stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "user", width: { ideal: 1280 } }, audio: false });
+      stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: { ideal: facing }, width: { ideal: 1280 } }, audio: false });
     } catch (error) {
       showError(cameraRefusal(error));
       status.textContent = "No camera.";
@@ -92,6 +94,8 @@ function startLivePage(root) {
     await video.play();
     startButton.hidden = true;
     stopButton.hidden = false;
+    const cameras = (await navigator.mediaDevices.enumerateDevices()).filter((device) => device.kind === "videoinput");
+    flipButton.hidden = cameras.length < 2;
     status.textContent = "Watching.";
     timer = setInterval(sendFrame, interval);
   }
@@ -104,6 +108,7 @@ function startLivePage(root) {
     draw();
     startButton.hidden = false;
     stopButton.hidden = true;
+    flipButton.hidden = true;
     status.textContent = "Stopped.";
   }
 
@@ -217,6 +222,11 @@ function startLivePage(root) {
 
   startButton.addEventListener("click", start);
   stopButton.addEventListener("click", stop);
+  flipButton.addEventListener("click", () => {
+    stop();
+    facing = facing === "user" ? "environment" : "user";
+    start();
+  });
   window.addEventListener("resize", draw);
 }
 

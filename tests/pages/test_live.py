@@ -99,3 +99,6 @@ def test_the_page_and_the_frame_endpoint_want_csrf_and_the_match_permission(user
     assert viewer.get("/live/").status_code == 403 and viewer.post("/live/frame", {}).status_code == 403
     assert Client().get("/live/").status_code == 302  # to the login page
     assert csrf_checked.get("/live/frame").status_code == 405
+    plain = Client()
+    plain.force_login(user)
+    assert plain.post("/live/").status_code == 405  # the page is only shown

@@ -60,6 +60,7 @@ function startLivePage(root) {
   const stopButton = root.querySelector("[data-live-stop]");
   const flipButton = root.querySelector("[data-live-flip]");
   const door = root.querySelector("[data-live-door]");
+  const collection = root.querySelector("select[name=collection]");
   const csrf = root.querySelector("input[name=csrfmiddlewaretoken]").value;
   const frameWidth = Number(root.dataset.frameWidth);
   const interval = Number(root.dataset.frameInterval);
@@ -123,7 +124,8 @@ function startLivePage(root) {
       const jpeg = await new Promise((done) => grab.toBlob(done, "image/jpeg", 0.85));
       const body = new FormData();
       body.append("frame", jpeg, "frame.jpg");
-      if (door.checked) body.append("door", "1");
+      if (door.checked) body.append("door", "on");
+      if (collection.value) body.append("collection", collection.value);
       const response = await fetch(root.dataset.frameUrl, {
         method: "POST", body, headers: { "X-CSRFToken": csrf }, credentials: "same-origin", redirect: "manual",
       });

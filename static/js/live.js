@@ -138,6 +138,11 @@ function startLivePage(root) {
         status.textContent = `The server asks to wait (${response.status}); trying again shortly.`;
         return;
       }
+      if (!(response.headers.get("Content-Type") || "").includes("application/json")) {
+        stop();
+        showError(`The server refused the frame (${response.status}): reload the page.`);
+        return;
+      }
       const answer = await response.json();
       if (!response.ok) {
         showError(answer.detail || `The frame was refused (${response.status}).`);

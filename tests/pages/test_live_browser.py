@@ -85,6 +85,22 @@ def test_the_live_page_names_who_the_camera_sees_and_door_mode_sends_one_event_e
     context.close()
 
 
+def test_a_user_whose_permission_went_while_watching_is_told_so(camera_browser, live_server, member):
+    user = member("Managers", "operator")
+    context = camera_browser.new_context()
+    site = Watched(context.new_page(), 1200)
+    log_in(site, f"{live_server.url}/accounts/login/", "operator")
+    site.goto(f"{live_server.url}/live/")
+    site.page.get_by_role("button", name="Start the camera").click()
+    expect(site.page.locator("[data-live-status]")).to_contain_text("face(s)", timeout=60_000)
+    site.allow(403)
+    user.groups.clear()
+    expect(site.page.locator("[data-live-error]")).to_have_text("The server refused the frame (403): reload the page.")
+    expect(site.page.get_by_role("button", name="Start the camera")).to_be_visible()  # it stopped sending
+    site.check()
+    context.close()
+
+
 def test_a_refused_camera_is_told_so(playwright, browser_type_launch_args, live_server, member, width):
     """A camera there, its permission refused (no fake prompt answers yes: Chromium refuses)."""
     args = [*browser_type_launch_args["args"], "--use-fake-device-for-media-stream"]

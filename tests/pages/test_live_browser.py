@@ -117,6 +117,21 @@ def test_a_refused_camera_is_told_so(playwright, browser_type_launch_args, live_
         browser.close()
 
 
+def test_one_uncertain_frame_does_not_rename_a_face(manager_site, live_server):
+    """static/js/live.js's own functions, in the page: a face keeps the name it had most often in
+    its last frames, and a box is the same face as the last frame's box it overlaps enough."""
+    site = manager_site
+    site.goto(f"{live_server.url}/live/")
+    powell, blair, unknown = ({"key": "p", "name": "Colin Powell"}, {"key": "b", "name": "Tony Blair"},
+                              {"key": "", "name": "Unknown"})
+    label = "history => steadyLabel(history).name"
+    assert site.page.evaluate(label, [powell, powell, blair, powell, unknown]) == "Colin Powell"
+    assert site.page.evaluate(label, [powell, blair, blair]) == "Tony Blair"  # most often, not first
+    assert site.page.evaluate(label, [powell, blair]) == "Tony Blair"  # a tie: the latest
+    assert site.page.evaluate("([a, b]) => overlap(a, b)", [[0, 0, 100, 100], [10, 0, 100, 100]]) > 0.8
+    assert site.page.evaluate("([a, b]) => overlap(a, b)", [[0, 0, 100, 100], [200, 0, 100, 100]]) == 0
+
+
 def test_a_browser_without_a_camera_is_told_so(manager_site, live_server):
     """The session's Chromium has no camera device (no fake one): starting says so."""
     site = manager_site

@@ -21,7 +21,6 @@ the recall@10 of every probe's ten nearest photos against the float32 index's.
 
 import argparse
 import csv
-import os
 import uuid
 from collections import defaultdict
 from pathlib import Path
@@ -253,24 +252,17 @@ def main():
     parser.add_argument("--sweep", action="store_true", help="calibrate: thresholds per ratio cut-off at 1%% strangers")
     parser.add_argument("--plot", default="bench/roc.png", help="where to write the ROC plot ('' for none)")
     parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument(
-        "--mirror", choices=("on", "off"),
-        help="average in the embedding of the crop's mirror image, or embed the crop alone (default: the pipeline's own)",
-    )
     parser.add_argument("--vector-type", default="float32", help="the FAISS index's: float32 or float16")
     args = parser.parse_args()
-    from .embeddings import MIRROR, setup_django
+    from .embeddings import setup_django
 
-    if args.mirror:
-        os.environ[MIRROR] = args.mirror  # read by the embedding worker processes too
     setup_django()
     from recognition.calibration import calibration_for
     from recognition.service import get_service
 
     service = get_service()
     calibration = calibration_for(service.model_key)
-    mirror = {"on": " with the mirror image", "off": " without the mirror image"}.get(args.mirror, "")
-    print(f"pipeline: {service.model_key}{mirror}")
+    print(f"pipeline: {service.model_key}")
     if args.pairs:
         run_pairs(args, calibration)
     if args.identification:

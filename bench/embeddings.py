@@ -20,27 +20,13 @@ def setup_django():
     django.setup()
 
 
-# Set by `bench.accuracy --mirror on|off`: the configured pipeline with or without the embedding
-# of the crop's mirror image averaged in, whatever its own default, to measure what the mirror
-# buys (cached apart from the pipeline's own vectors).
-MIRROR = "BENCH_MIRROR"
-
-
-def _service():
-    from recognition.service import get_service
-
-    service = get_service()
-    if os.environ.get(MIRROR):
-        service.pipeline.mirror = os.environ[MIRROR] == "on"
-    return service
-
-
 def _embed_one(path: str):
     from recognition.errors import FaceError
     from recognition.imaging import decode_image
+    from recognition.service import get_service
 
     try:
-        analysis = _service().analyse(decode_image(Path(path).read_bytes()), embed_all=True)
+        analysis = get_service().analyse(decode_image(Path(path).read_bytes()), embed_all=True)
     except FaceError:
         return None
     if not analysis.faces:
@@ -80,7 +66,9 @@ def _analysed(paths, workers: int | None, progress: bool) -> dict[str, tuple]:
     from django.conf import settings
     from django.utils.text import slugify
 
-    model_key = _service().model_key + {"on": "-mirror", "off": "-no-mirror"}.get(os.environ.get(MIRROR, ""), "")
+    from recognition.service import get_service
+
+    model_key = get_service().model_key
     cache_path = Path(settings.DATA_DIR) / "bench-cache" / f"{slugify(model_key.replace(':', '-'))}-central.npz"
     cache: dict[str, tuple] = {}
     if cache_path.exists():

@@ -3,6 +3,7 @@
     python -m bench.match_profile                       # 10k gallery, 40 LFW probes x 3
     python -m bench.match_profile --large               # the 1,000-2,400 px sample photos
     python -m bench.match_profile --top 40              # also the 40 costliest functions
+    FACE_EMBED_MIRROR=true python -m bench.match_profile   # the mirror embedding's model key
 
 The request runs in this process through Django's test client: every middleware, DRF's parsing,
 the API key's authentication and throttles, `matching.match` and the audit write, as gunicorn's
@@ -10,7 +11,8 @@ worker runs them, without the socket (gunicorn's share is the HTTP p50 of bench/
 these). The gallery is synthetic (random unit vectors, one person each, inserted as enrolment
 writes them): search costs the same whoever is in it. One thread, after warm-up, under cProfile;
 the stages are the cumulative times of the functions named below, per request. cProfile adds its
-own cost to every Python call, so the total is above an unprofiled request's (printed beside it).
+own cost to every Python call, so the total is above an unprofiled request's (printed beside it,
+with its CPU time: this process's, which the load changes less than the wall time).
 """
 
 import argparse
@@ -93,12 +95,13 @@ def profile(args) -> None:
     service.load()
     for photo in photos[:4]:
         post(photo)
-    plain = []
+    plain, cpu = [], []
     for _ in range(args.rounds):
         for photo in photos:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             post(photo)
             plain.append(1000 * (time.perf_counter() - started))
+            cpu.append(1000 * (time.process_time() - cpu_started))
     profiler = cProfile.Profile()
     profiler.enable()
     for _ in range(args.rounds):
@@ -111,7 +114,8 @@ def profile(args) -> None:
         stats.dump_stats(args.stats)
     print(f"machine: {galleries.machine()}")
     print(f"{service.model_key}; gallery {args.gallery:,}; {len(photos)} {'large' if args.large else 'LFW 250 px'} "
-          f"photos x {args.rounds}; unprofiled request p50 {statistics.median(plain):.1f} ms")
+          f"photos x {args.rounds}; unprofiled request p50 {statistics.median(plain):.1f} ms, "
+          f"CPU p50 {statistics.median(cpu):.1f} ms")
     print(f"{'stage':48s} {'ms per request (profiled)':>26s}")
     for label, (suffix, name) in STAGES:
         total = max(

@@ -9,6 +9,8 @@ from recognition.policy import MatchPolicy
 # cluster, and at which a re-grouped cluster is cut; HDBSCAN's min_cluster_size).
 CALIBRATED = {
     "ArcFace-MBF:scrfd:arcface112-v3": (0.60, 2),
+    # The mirror embedding (FACE_EMBED_MIRROR): the same choice, 99.2% pure, 97.3% complete.
+    "ArcFace-MBF:scrfd:arcface112-flip-v3": (0.60, 2),
 }
 
 

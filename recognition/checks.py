@@ -3,7 +3,7 @@ from django.core.checks import Error, register
 
 from .backends.base import ModelWeightsMissing
 from .backends.deepface_backend import MODEL_WEIGHT_FILES
-from .service import NATIVE_PIPELINES, weight_files
+from .service import NATIVE_PIPELINES, FaceService, MirrorNotOffered, weight_files
 from .weights import WeightFilesRejected
 
 
@@ -55,6 +55,17 @@ def native_model_has_its_detector(app_configs, **kwargs):
             id="recognition.E002",
         )
     ]
+
+
+@register()
+def mirror_is_offered(app_configs, **kwargs):
+    """FACE_EMBED_MIRROR on a pipeline without that option is refused at start-up, not on the first
+    request."""
+    try:
+        FaceService(settings.FACE_RECOGNITION_MODEL, settings.FACE_DETECTOR_BACKEND, settings.FACE_EMBED_MIRROR)
+    except MirrorNotOffered as exc:
+        return [Error(str(exc), hint="Unset FACE_EMBED_MIRROR, or use the default pipeline.", id="recognition.E009")]
+    return []
 
 
 VECTOR_BACKENDS = ("faiss", "milvus")

@@ -38,10 +38,16 @@ class NativePipeline:
     class_name: str
     alignment_version: str
     detectors: tuple[str, ...]
+    # The version of the embeddings with the crop's mirror image averaged in (FACE_EMBED_MIRROR), a
+    # key of its own: the two kinds of vector are never compared. None: no such option (Dlib's
+    # pipeline always averages its mirror in).
+    mirror_version: str | None = None
 
 
 NATIVE_PIPELINES = {
-    "ArcFace-MBF": NativePipeline("insightface_onnx", "InsightFacePipeline", "arcface112-v3", ("scrfd",)),
+    "ArcFace-MBF": NativePipeline(
+        "insightface_onnx", "InsightFacePipeline", "arcface112-v3", ("scrfd",), mirror_version="arcface112-flip-v3"
+    ),
     "Dlib": NativePipeline("dlib_native", "DlibPipeline", "chip5-flip-v1", ("dlib", "hog", "cnn")),
 }
 
@@ -103,13 +109,30 @@ def weight_files(model_name: str, detector: str) -> WeightFiles:
     return WeightFiles([folder / name for name in required_weight_files(model_name, detector)], trusted_digests(folder))
 
 
-class FaceService:
+class MirrorNotOffered(ValueError):
+    """FACE_EMBED_MIRROR asked of a pipeline that has no mirror option."""
+
     def __init__(self, model_name: str, detector: str):
+        offered = [name for name, native in NATIVE_PIPELINES.items() if native.mirror_version]
+        super().__init__(
+            f"FACE_EMBED_MIRROR is offered by {', '.join(offered)} only, not by "
+            f"FACE_RECOGNITION_MODEL={model_name} with FACE_DETECTOR_BACKEND={detector}."
+        )
+
+
+class FaceService:
+    def __init__(self, model_name: str, detector: str, mirror: bool = False):
         self.model_name = model_name
         self.detector = detector
+        self.mirror = mirror
         self._lock = threading.Lock()
         self._native = native_pipeline(model_name, detector)
-        alignment = self._native.alignment_version if self._native else DEEPFACE_ALIGNMENT_VERSION
+        if mirror and not (self._native and self._native.mirror_version):
+            raise MirrorNotOffered(model_name, detector)
+        if self._native:
+            alignment = self._native.mirror_version if mirror else self._native.alignment_version
+        else:
+            alignment = DEEPFACE_ALIGNMENT_VERSION
         self.model_key = f"{model_name}:{detector}:{alignment}"
 
     @cached_property
@@ -119,7 +142,8 @@ class FaceService:
         weight_files(self.model_name, self.detector).verify()
         if self._native:
             pipeline_class = getattr(_backend_module(self._native), self._native.class_name)
-            pipeline = pipeline_class(detector=self.detector)
+            options = {"mirror": self.mirror} if self._native.mirror_version else {}
+            pipeline = pipeline_class(detector=self.detector, **options)
         else:
             from .backends.deepface_backend import DeepFacePipeline
 
@@ -192,7 +216,7 @@ def get_service() -> FaceService:
     """The process-wide service for the configured model."""
     global _service
     with _service_lock:
-        wanted = (settings.FACE_RECOGNITION_MODEL, settings.FACE_DETECTOR_BACKEND)
-        if _service is None or (_service.model_name, _service.detector) != wanted:
+        wanted = (settings.FACE_RECOGNITION_MODEL, settings.FACE_DETECTOR_BACKEND, settings.FACE_EMBED_MIRROR)
+        if _service is None or (_service.model_name, _service.detector, _service.mirror) != wanted:
             _service = FaceService(*wanted)
         return _service

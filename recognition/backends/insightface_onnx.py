@@ -45,9 +45,10 @@ def weights_dir() -> Path:
 class InsightFacePipeline(FacePipeline):
     """Detect, align and embed with onnxruntime."""
 
-    # The embedding of the crop's mirror image averaged in: off, as measured it buys no pair
-    # accuracy and 0.2-0.4 points of open-set recognition for a second MobileFaceNet run, 40% of
-    # a photo's time (bench/RESULTS.md, "What the mirror buys").
+    # The embedding of the crop's mirror image added in (FACE_EMBED_MIRROR, model key
+    # arcface112-flip-v3): off by default, as on LFW it buys 0.4 points of open-set recognition
+    # for a second crop per face in the recogniser's batch (bench/RESULTS.md, "The mirror
+    # embedding, an option again").
     def __init__(self, detector: str = "scrfd", mirror: bool = False):
         import onnxruntime
 

@@ -4,6 +4,7 @@ import pytest
 from django.db import DatabaseError, connection
 from rest_framework.test import APIClient
 
+from recognition.calibration import CALIBRATIONS
 from recognition.models import FaceVector, IndexState
 from recognition.service import get_service
 from recognition.vectors.indexes import get_vector_index
@@ -43,6 +44,30 @@ def test_rebuild_with_reembed_recomputes_from_the_stored_photos_and_matches_the_
     assert response.json()["result"]["total_vectors"] == 1
     after = api.post("/records/match", {"image": upload(photo("George_W_Bush", 1))}, format="multipart").json()
     assert after["top_matches"][0]["distance"] == before["top_matches"][0]["distance"]
+
+
+def test_switching_the_mirror_embedding_on_takes_a_reembed_under_its_own_key(api, bush, photo, settings, monkeypatch):
+    """FACE_EMBED_MIRROR's vectors are never compared with the default's: until the photos are
+    re-embedded nobody is recognised under the new key; afterwards every vector is of that key."""
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    # The session's loaded service is the process's again afterwards, not a new one.
+    monkeypatch.setattr("recognition.service._service", get_service())
+    probe = photo("George_W_Bush", 1)
+    crop_alone = api.post("/records/match", {"image": upload(probe)}, format="multipart").json()
+    settings.FACE_EMBED_MIRROR = True
+    mirror_key = "ArcFace-MBF:scrfd:arcface112-flip-v3"
+
+    before = api.post("/records/match", {"image": upload(probe)}, format="multipart").json()
+    assert before["model"] == mirror_key and before["recognized"] is False and before["top_matches"] == []
+    response = api.post("/maintenance/rebuild-index?reembed=true")
+    after = api.post("/records/match", {"image": upload(probe)}, format="multipart").json()
+
+    assert response.status_code == 202 and response.json()["result"]["total_vectors"] == 1
+    assert list(FaceVector.objects.values_list("model_key", flat=True)) == [mirror_key]
+    assert after["model"] == mirror_key and after["recognized"] is True
+    assert after["top_matches"][0]["name"] == crop_alone["top_matches"][0]["name"] == bush.name
+    assert after["threshold"] == CALIBRATIONS[mirror_key].threshold
+    assert after["top_matches"][0]["distance"] != crop_alone["top_matches"][0]["distance"]
 
 
 @pytest.mark.parametrize("value", ["maybe", ""])

@@ -3,10 +3,15 @@
 import numpy as np
 import pytest
 
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
 from recognition.backends.base import AlignedFace, embed_aligned, l2_normalise
 from recognition.backends.insightface_onnx import ARCFACE_LANDMARKS, detection_sizes, similarity_transform
+from recognition.calibration import CALIBRATIONS
 from recognition.imaging import decode_image
 from recognition.policy import MatchPolicy
+from recognition.service import FaceService
 from records.usecases.enrolment import enrol
 from records.usecases.matching import match
 
@@ -110,11 +115,43 @@ def test_the_default_embeds_the_aligned_crop_once(face_service, photo, monkeypat
             return run(names, feeds)
 
     monkeypatch.setattr(pipeline, "_recogniser", Recording())
-    face = face_service.analyse(decode_image(photo("Tony_Blair", 0))).primary
+    face_service.analyse(decode_image(photo("Tony_Blair", 0)))
     assert batches == [1] and not pipeline.mirror
-    monkeypatch.setattr(pipeline, "mirror", True)
-    mirrored = face_service.analyse(decode_image(photo("Tony_Blair", 0))).primary
-    assert batches == [1, 2] and 0.9 < face.embedding @ mirrored.embedding < 0.9999
+
+
+def test_the_mirror_option_is_one_run_of_two_per_face_under_a_key_and_calibration_of_its_own(
+    face_service, photo, monkeypatch
+):
+    """FACE_EMBED_MIRROR: the service's pipeline embeds each crop with its mirror image in one
+    recogniser run (their sum: test_a_face_is_embedded_from_its_aligned_crop_and_its_mirror_image),
+    under its own model key, whose policy is its own calibration."""
+    mirror = FaceService("ArcFace-MBF", "scrfd", mirror=True)
+    assert mirror.model_key == "ArcFace-MBF:scrfd:arcface112-flip-v3" != face_service.model_key
+    policy = MatchPolicy.of(mirror.model_key)
+    assert policy.calibration is CALIBRATIONS[mirror.model_key] is not MatchPolicy.of(face_service.model_key).calibration
+    image = decode_image(photo("Tony_Blair", 0))
+    batches = []
+    run = mirror.pipeline._recogniser.run
+
+    class Recording:
+        def run(self, names, feeds):
+            batches.append(next(iter(feeds.values())))
+            return run(names, feeds)
+
+    monkeypatch.setattr(mirror.pipeline, "_recogniser", Recording())
+    mirrored = mirror.analyse(image).primary
+    [batch] = batches
+    assert len(batch) == 2 and np.array_equal(batch[1], batch[0][:, :, ::-1])  # NCHW: the width flipped
+    alone = face_service.analyse(image).primary
+    assert alone.box == mirrored.box and 0.9 < alone.embedding @ mirrored.embedding < 0.9999
+    assert 1 - mirrored.embedding @ mirror.analyse(decode_image(photo("Tony_Blair", 5))).primary.embedding < policy.default_threshold - 0.1
+
+
+def test_the_mirror_option_is_refused_at_start_up_by_a_pipeline_without_it(settings):
+    settings.FACE_RECOGNITION_MODEL, settings.FACE_DETECTOR_BACKEND = "Dlib", "dlib"
+    settings.FACE_EMBED_MIRROR = True
+    with pytest.raises(SystemCheckError, match="FACE_EMBED_MIRROR is offered by ArcFace-MBF only"):
+        call_command("check")
 
 
 def test_only_the_largest_face_is_embedded_unless_all_are_asked_for(face_service, photo):

@@ -116,21 +116,32 @@ def grow(args) -> None:
     gallery.client.flush(gallery.name)  # sealed segments, as a long-running server would have
     print(f"{MILVUS_LABELS[state['milvus']]} holds {gallery.count():,} vectors, loaded in "
           f"{time.perf_counter() - started:.0f} s; its server's RSS {rss_mb(pid):.0f} MB", flush=True)
-    print(f"its index covers them {index_built(gallery.client, gallery.name):.0f} s later", flush=True)
+    waited = index_built(gallery.client, gallery.name, settle=args.settle)
+    print(f"its index covers them {waited:.0f} s later; its server's RSS {rss_mb(pid):.0f} MB", flush=True)
 
 
-def index_built(client, name: str) -> float:
-    """Waits until Milvus has built the collection's index over every row (it builds in the
-    background after a flush; until then it scans the rest): the seconds waited. Compaction after
-    upserts makes new segments that are indexed again (`pending_index_rows`) while the old ones
-    serve: that work goes on meanwhile, and is printed."""
-    started = time.perf_counter()
-    while True:
-        index = client.describe_index(name, index_name="embedding")
-        if index.get("indexed_rows", 0) >= index.get("total_rows", 0):
-            print(f"{name}: {index.get('pending_index_rows', 0):,} rows of compacted segments still to index", flush=True)
-            return time.perf_counter() - started
-        time.sleep(2)
+def index_built(client, name: str, settle: float = 0, timeout: float = 3600) -> float:
+    """Waits until Milvus's index covers every sealed row of the collection (it builds in the
+    background after a flush; until then it searches the rest through an interim IVF index or a
+    scan), then up to `settle` seconds more while it still indexes again the segments it made by
+    compaction (searched meanwhile through the indexed ones they came from, but with index builds
+    running beside the searches): the seconds waited, printing what is left every minute."""
+    from recognition.vectors.milvus_index_build import index_build_of
+
+    started = last_print = time.perf_counter()
+    while build := index_build_of(client, name):
+        waited = time.perf_counter() - started
+        if waited > timeout or not (build.unindexed_rows or (build.reindexing_rows and waited < settle)):
+            break
+        if time.perf_counter() - last_print > 60:
+            print(f"{name} after {waited:.0f} s: {build.unindexed_rows:,} rows not indexed, "
+                  f"{build.reindexing_rows:,} being indexed again", flush=True)
+            last_print = time.perf_counter()
+        time.sleep(5)
+    if build:
+        print(f"{name} after {time.perf_counter() - started:.0f} s: {build.unindexed_rows:,} rows not indexed, "
+              f"{build.reindexing_rows:,} rows of compacted segments being indexed again", flush=True)
+    return time.perf_counter() - started
 
 
 def milvus_server(folder: Path, state: dict) -> tuple[int, str]:
@@ -160,11 +171,15 @@ def measure(args) -> None:
         os.setpriority(os.PRIO_PROCESS, int(thread.name), 0)
     from pymilvus import MilvusClient
 
+    from recognition.vectors.milvus_index_build import index_build_of
+
     client = MilvusClient(uri=uri)
+    build = None
     for name in client.list_collections():
         if name.startswith(state["prefix"] + "_"):
             print(f"Milvus's index covered every vector of {name} after {index_built(client, name):.0f} s more",
                   flush=True)
+            build = index_build_of(client, name)
     rows, key = [], None
     for backend in BACKENDS:
         server = Server(
@@ -181,7 +196,9 @@ def measure(args) -> None:
             rows.append({"backend": name, "faces": state["filled"], "workers_ready_s": round(ready_s, 1),
                          **matches(Client(server.port, key), probes, args),
                          "worker_rss_mb": [round(w["rss_mb"]) for w in server.worker_memory()],
-                         "milvus_server_rss_mb": round(rss_mb(milvus_pid)) if backend == "milvus" else None})
+                         "milvus_server_rss_mb": round(rss_mb(milvus_pid)) if backend == "milvus" else None,
+                         # rows Milvus was indexing again meanwhile (compaction), index builds beside the searches
+                         "milvus_reindexing_rows": build.reindexing_rows if backend == "milvus" and build else None})
             print(json.dumps(rows[-1]), flush=True)
         finally:
             server.stop()
@@ -241,6 +258,9 @@ def main():
     parser.add_argument("--requests", type=int, default=40, help="measure: timed matches per backend")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--start-timeout", type=float, default=900)
+    parser.add_argument("--settle", type=float, default=1800,
+                        help="grow: seconds to wait, once the index covers every row, while Milvus still indexes "
+                             "again what it compacted (CPU a timed `measure` would share)")
     parser.add_argument("--milvus", choices=sorted(MILVUS_SERVERS), default="lite",
                         help="grow, first time: milvus-lite's server, or the real Milvus 2.3 standalone")
     args = parser.parse_args()

@@ -84,16 +84,34 @@ def real_embeddings(paths, workers: int | None = None) -> dict[str, np.ndarray]:
     return {path: vector for path, vector in found.items() if vector is not None}
 
 
-def synthetic_vectors(real: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
-    """`count` unit vectors from a Gaussian fitted to `real` (rows), float32, made in chunks."""
+def synthetic_vectors(real: np.ndarray, count: int, seed: int = 0, clusters: int = 1, shrink: float = 0.2) -> np.ndarray:
+    """`count` unit vectors from a Gaussian fitted to `real` (rows), float32, made in chunks; with
+    `clusters` > 1, from a Gaussian fitted to each of that many k-means clusters of `real` (drawn
+    in proportion to their sizes, each covariance shrunk by `shrink` towards the whole set's, as a
+    few hundred rows do not fill 512 dimensions), which keeps the real faces' neighbourhoods
+    (bench/hnsw_real_faces.py compares them)."""
+    import faiss
+
     rng = np.random.default_rng(seed)
-    mean = real.mean(axis=0)
-    covariance = np.cov(real, rowvar=False)
+    whole = np.cov(real, rowvar=False)
+    if clusters > 1:
+        kmeans = faiss.Kmeans(real.shape[1], clusters, niter=25, seed=seed, spherical=True)
+        kmeans.train(np.ascontiguousarray(real, dtype=np.float32))
+        labels = kmeans.index.search(np.ascontiguousarray(real, dtype=np.float32), 1)[1].ravel()
+    else:
+        labels = np.zeros(len(real), dtype=np.int64)
+    sizes = np.bincount(labels, minlength=clusters)
+    # One cluster draws nothing here: the vectors stay those the benchmarks' earlier figures used.
+    drawn = rng.choice(clusters, size=count, p=sizes / sizes.sum()) if clusters > 1 else np.zeros(count, dtype=np.int64)
     out = np.empty((count, real.shape[1]), dtype=np.float32)
-    for start in range(0, count, 100_000):
-        stop = min(count, start + 100_000)
-        chunk = rng.multivariate_normal(mean, covariance, size=stop - start, method="cholesky")
-        out[start:stop] = chunk / np.linalg.norm(chunk, axis=1, keepdims=True)
+    for cluster in range(clusters):
+        members = real[labels == cluster]
+        covariance = whole if clusters == 1 else (1 - shrink) * np.cov(members, rowvar=False) + shrink * whole
+        where = np.flatnonzero(drawn == cluster)
+        for start in range(0, len(where), 100_000):
+            rows = where[start : start + 100_000]
+            chunk = rng.multivariate_normal(members.mean(axis=0), covariance, size=len(rows), method="cholesky")
+            out[rows] = chunk / np.linalg.norm(chunk, axis=1, keepdims=True)
     return out
 
 

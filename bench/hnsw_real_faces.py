@@ -2,13 +2,16 @@
 true 10 nearest faces does it return (recall@10), for a few graph sizes (M) and search widths (ef)?
 
     python -m bench.hnsw_real_faces                              # 100,000 faces, M 16 and 32
-    python -m bench.hnsw_real_faces --size 100000 --m 16,32 --ef 64,128,256,512 --fill random,synthetic
+    python -m bench.hnsw_real_faces --size 100000 --m 16,32 --ef 64,128,256,512 --fill random,clustered
 
 The gallery: LFW's DevTrain split through the service's pipeline (bench/embeddings.py's cache in
 DATA_DIR/bench-cache): the first photo of each of its 1,184 people with two or more photos, and the
 only photo of each of the others, then --fill vectors up to --size, one owner each: `random` 512-d
 unit vectors (no structure: every filler is about as far from every face, the hard case for a
-graph), or `synthetic` ones drawn from a Gaussian fitted to the real faces (bench/galleries.py).
+graph), `synthetic` ones drawn from a Gaussian fitted to the real faces, or `clustered` ones drawn
+from a Gaussian fitted to each of 8 k-means clusters of them (bench/galleries.py). Printed first:
+how like the real faces each filler is (the probes' similarity to strangers, each face's to its
+nearest neighbour): `clustered` is the closest, random fill the farthest.
 Probes: the second photo of each of the 1,184 people. The exact answers are numpy's inner products
 over the whole gallery (what FLAT and FAISS flat return).
 
@@ -30,6 +33,7 @@ import numpy as np
 from . import galleries
 from .backends_over_http import index_built
 
+CLUSTERS = 8  # k-means clusters of the real faces for the `clustered` filler
 LIMIT = 40  # the service's first search for top_k 10 (recognition/vectors/milvus_backend.py)
 TOP = 10
 BATCH = 10_000
@@ -61,8 +65,25 @@ def lfw_faces() -> tuple[np.ndarray, list[str], np.ndarray, list[str]]:
 def filler(kind: str, real: np.ndarray, count: int) -> np.ndarray:
     if kind == "synthetic":
         return galleries.synthetic_vectors(real, count, seed=1)
+    if kind == "clustered":
+        return galleries.synthetic_vectors(real, count, seed=1, clusters=CLUSTERS)
     vectors = np.random.default_rng(1).normal(size=(count, real.shape[1])).astype(np.float32)
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def likeness(name: str, gallery: np.ndarray, owners: list, probes: np.ndarray, probed: list) -> str:
+    """How face-like a gallery is, against the real faces: each probe's similarity to the
+    gallery's faces of other people (mean, spread, the 99th and 99.9th percentiles: how near the
+    nearest strangers come) and each face's similarity to its nearest neighbour in the gallery
+    (median, 90th percentile: the neighbourhoods a graph index walks)."""
+    scores = probes @ gallery.T
+    strangers = scores[np.array(owners)[None, :] != np.array(probed)[:, None]]
+    neighbours = gallery @ gallery.T
+    np.fill_diagonal(neighbours, -1)
+    nearest = neighbours.max(axis=1)
+    return (f"{name}: probe to a stranger {strangers.mean():.3f} ± {strangers.std():.3f}, "
+            f"99% / 99.9% {np.quantile(strangers, 0.99):.3f} / {np.quantile(strangers, 0.999):.3f}; "
+            f"nearest neighbour median / 90% {np.median(nearest):.3f} / {np.quantile(nearest, 0.9):.3f}")
 
 
 def exact_top(gallery: np.ndarray, probes: np.ndarray) -> np.ndarray:
@@ -92,7 +113,7 @@ def load(client, name: str, gallery: np.ndarray, m: int) -> float:
     client.flush(name)
     # The index is built on the sealed segments in the background: searched once it covers them all.
     client.release_collection(name)
-    index_built(client, name)
+    index_built(client, name, settle=900)  # search times without index builds beside them
     client.load_collection(name)
     return time.perf_counter() - started
 
@@ -113,7 +134,7 @@ def main():
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--m", default="16,32")
     parser.add_argument("--ef", default="64,128,256,512")
-    parser.add_argument("--fill", default="random,synthetic")
+    parser.add_argument("--fill", default="random,clustered", help="random, synthetic, clustered")
     args = parser.parse_args()
 
     from .embeddings import setup_django
@@ -130,8 +151,11 @@ def main():
             from pymilvus import MilvusClient
 
             client = MilvusClient(uri=server.uri)
+            print(likeness("real faces", real, owners, probes, probed), flush=True)
             for fill in args.fill.split(","):
-                gallery = np.concatenate([real, filler(fill, real, args.size - len(real))])
+                fillers = filler(fill, real, args.size - len(real))
+                print(likeness(f"{fill} filler", fillers[: len(real)], [None] * len(real), probes, probed), flush=True)
+                gallery = np.concatenate([real, fillers])
                 people = owners + [None] * (args.size - len(real))
                 exact = exact_top(gallery, probes)
                 flat_right = np.mean([people[row[0]] == person for row, person in zip(exact, probed)])

@@ -8,7 +8,7 @@ owners), agreement with FAISS, and memory of the searching process and of the Mi
     python -m bench.vector_backends --sizes 100000 --hnsw --milvus standalone
 
 With --hnsw, Milvus is measured twice, with a FLAT and with an HNSW index (M 16, efConstruction
-200, ef = max(256, the search's limit), recognition/vectors/milvus_backend.py); each index's answers
+200, ef = max(512, the search's limit), recognition/vectors/milvus_backend.py); each index's answers
 are compared with FAISS flat's exact ones: the same top 10, recall@10, the same nearest.
 
 Bounded: --sizes vectors (random 512-d unit vectors, one owner each) in a private SQLite database

@@ -63,6 +63,11 @@ class VectorIndex(ABC):
     def vector_ids(self) -> set[int]:
         """Every vector id in the index (check_integrity compares them with the database)."""
 
+    def index_build(self):
+        """What of the index a backend builds in the background is not built yet (Milvus's
+        IndexBuild); None where the index grows with each addition (FAISS)."""
+        return None
+
     @property
     @abstractmethod
     def applied(self) -> Watermark | None:

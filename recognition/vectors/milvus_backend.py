@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from ..models import FaceVector, MilvusCollection
 from .base import VectorIndex, Watermark, database_watermark
+from .milvus_index_build import IndexBuild, described_index, index_build_of
 from .types import Neighbour
 
 logger = logging.getLogger(__name__)
@@ -43,9 +44,11 @@ PARTITION_LENGTH = 64  # FaceVector.partition's max_length
 OWNER_LENGTH = 36  # a UUID's text
 QUERY_BATCH = 10_000
 INDEX_PARAMS = {"HNSW": {"M": 16, "efConstruction": 200}}
-# ef 256 on real faces at 100k (bench/hnsw_real_faces.py): recall@10 against a flat scan 0.979 in
-# 5.2 ms, where ef 64 gave 0.889 in 3.7 ms; the right person first as often as the flat scan at either.
-HNSW_MIN_EF = 256
+# ef 512 on LFW's real faces among face-like filler at 100k (bench/hnsw_real_faces.py --fill
+# clustered): the right person first for 99.1% of probes (a flat scan: 99.2%; ef 256: 98.5%), recall@10
+# against a flat scan 0.917 (ef 256: 0.822) in 9.2 ms (5.4 ms). Random filler, far from every face,
+# had shown 0.979 at ef 256.
+HNSW_MIN_EF = 512
 MAX_SEARCH_LIMIT = 16_384  # Milvus's largest topk
 FIELDS = {"vector_id", "owner", "partition", "embedding"}
 COLLECTION_NOT_LOADED = 101  # Milvus's error code for a search of a released collection
@@ -109,8 +112,14 @@ class MilvusVectorIndex(VectorIndex):
             return
         self._create_collection(vectors.shape[1])
         # Upsert: a change replayed after a writer died before recording it replaces, not doubles.
+        # Into a collection just made to load the gallery, insert: Milvus 2.3 writes an upsert as a
+        # delete and an insert of each row, so every segment a large load fills carries a delete
+        # of each of its own rows and is compacted, and indexed again, as soon as it is sealed
+        # (milvus-io/milvus#30121). A load is never replayed into the same collection: one that
+        # dies is started again from a dropped collection or applied as changes, by upsert.
         partitions = [""] * len(vector_ids) if partitions is None else partitions
-        result = self._writes().upsert_rows(self.name, [
+        write = self._writes().insert_rows if getattr(self._seen, "loading", False) else self._writes().upsert_rows
+        result = write(self.name, [
             {"vector_id": int(vector_id), "owner": str(owner), "partition": partition, "embedding": vector}
             for vector_id, vector, owner, partition in zip(vector_ids, vectors, owner_ids, partitions)
         ], timeout=settings.MILVUS_TIMEOUT)
@@ -174,6 +183,11 @@ class MilvusVectorIndex(VectorIndex):
         rows = self._loaded(self.client.query, self.name, filter="", output_fields=["count(*)"],
                             **self._consistency())
         return int(rows[0]["count(*)"])
+
+    def index_build(self) -> IndexBuild | None:
+        if not self.client.has_collection(self.name):
+            return None
+        return index_build_of(self.client, self.name)
 
     def vector_ids(self) -> set[int]:
         if not self.client.has_collection(self.name):
@@ -244,12 +258,19 @@ class MilvusVectorIndex(VectorIndex):
             row = MilvusCollection.objects.get(pk=self.name)
             state = database_watermark(self.model_key)  # read under the lock
             have = Watermark(row.epoch, row.generation)
-            lost = have.epoch >= 0 and not self.client.has_collection(self.name) and self._has_rows(have)
+            # No collection (a new or emptied Milvus, a first use, one lost): the whole gallery is
+            # loaded into a new one, by insert, rather than every change since generation 0 upserted.
+            missing = not self.client.has_collection(self.name)
             started = time.perf_counter()
             self._seen.written = None
-            if force_reload or lost or have.epoch != state.epoch or have.generation > state.generation:
+            if force_reload or missing or have.epoch != state.epoch or have.generation > state.generation:
                 self.client.drop_collection(self.name)
-                if self.load_all(state.generation):
+                self._seen.loading = True
+                try:
+                    loaded = self.load_all(state.generation)
+                finally:
+                    self._seen.loading = False
+                if loaded:
                     # Sealed segments: Milvus Lite searched 20k unflushed vectors in ~680 ms, flushed in ~14 ms.
                     self.client.flush(self.name)
                 logger.info("Loaded %s into Milvus (%s) in %.0f ms", self.model_key, self.name,
@@ -262,9 +283,6 @@ class MilvusVectorIndex(VectorIndex):
             row.save(update_fields=["epoch", "generation", "read_timestamp"])
         self._checked_collection = True
         self._seen.timestamp = row.read_timestamp
-
-    def _has_rows(self, have: Watermark) -> bool:
-        return FaceVector.objects.filter(model_key=self.model_key, generation__lte=have.generation).exists()
 
     def _check_collection(self) -> None:
         """At a process's first use. A collection made before a field existed is loaded again from
@@ -287,8 +305,7 @@ class MilvusVectorIndex(VectorIndex):
                            "`manage.py rebuild_index` loads it again with that one", self.name, have, wanted)
 
     def _index_type(self) -> str:
-        index_name = self.client.list_indexes(self.name, field_name="embedding")[0]
-        return self.client.describe_index(self.name, index_name=index_name)["index_type"]
+        return described_index(self.client, self.name)["index_type"]
 
     def _stored(self) -> int:
         return FaceVector.objects.filter(model_key=self.model_key).count()

@@ -609,6 +609,21 @@ class VerificationSerializer(serializers.Serializer):
         return {key: value for key, value in body.items() if value is not None or key not in ("record_id", "image_id")}
 
 
+class IndexBuildSerializer(serializers.Serializer):
+    unindexed_rows = serializers.IntegerField(
+        help_text=(
+            "Stored rows Milvus has not indexed yet (it builds the index in the background): found meanwhile "
+            "through its interim index or a scan, approximate or slower."
+        )
+    )
+    reindexing_rows = serializers.IntegerField(
+        help_text=(
+            "Rows of segments Milvus compacted whose index it is building again; searched meanwhile through "
+            "the indexed segments they came from. Rises and falls for a while after large loads."
+        )
+    )
+
+
 class ModelHealthSerializer(serializers.Serializer):
     active = serializers.BooleanField(help_text="Whether this is the configured model.")
     loaded = serializers.BooleanField(help_text="Whether its weights are loaded in this process.")
@@ -624,6 +639,13 @@ class ModelHealthSerializer(serializers.Serializer):
     )
     stored_vectors = serializers.IntegerField(
         allow_null=True, help_text="Embeddings stored in the database (of its collections, for a key limited to some)."
+    )
+    index_build = IndexBuildSerializer(
+        required=False,
+        help_text=(
+            "milvus only, for the active model, to a key that sees every collection: how much of Milvus's "
+            "index is still being built. Searches are answered meanwhile; `status` does not change."
+        ),
     )
 
 

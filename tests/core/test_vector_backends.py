@@ -393,3 +393,53 @@ def test_searches_after_a_write_wait_for_no_time_tick(milvus_server_backend):
     for _ in range(20):
         assert [n.person_id for n in gallery.search(vectors[1], top_k=1)] == [owners[1]]
     assert time.perf_counter() - started < 2.0
+
+
+def test_a_gallery_is_loaded_by_insert_and_changes_after_are_upserted(milvus_backend, monkeypatch):
+    """Milvus 2.3 writes an upsert as a delete and an insert of each row and compacts, and indexes
+    again, every segment such deletes fall in (milvus-io/milvus#30121): a gallery loaded into a
+    new collection goes in by insert, the changes after it (which a writer that died replays) by
+    upsert."""
+    vectors, owners = unit_vectors(4, seed=23), [uuid.uuid4() for _ in range(4)]
+    store(vectors[:3], owners[:3])
+    gallery = get_vector_index(MODEL)
+    connection = gallery.client._get_connection()
+    writes = []
+    for method in ("insert_rows", "upsert_rows"):
+        def counted(name, rows, *args, _method=method, _write=getattr(connection, method), **kwargs):
+            writes.append((_method, len(rows)))
+            return _write(name, rows, *args, **kwargs)
+
+        monkeypatch.setattr(connection, method, counted)
+
+    gallery.sync()
+    store(vectors[3:], owners[3:])
+
+    assert owners_found(vectors[3], top_k=1) == [owners[3]]
+    assert writes == [("insert_rows", 3), ("upsert_rows", 1)]
+    assert [owners_found(vector, top_k=1) for vector in vectors] == [[owner] for owner in owners]
+    rebuild(MODEL)
+    assert owners_found(vectors[0], top_k=1) == [owners[0]]
+    assert writes[2:] == [("insert_rows", 4)]
+    assert get_vector_index(MODEL).count() == 4
+
+
+def test_health_says_how_much_of_the_milvus_index_is_built(milvus_backend, face_service):
+    """Both servers say how far the index covers the collection (Milvus Lite builds as it inserts:
+    nothing is ever left); a key limited to some collections is not told (it counts everyone's)."""
+    from records.api.serializers import HealthSerializer
+    from records.usecases.health import health_report
+
+    vectors, owners = unit_vectors(3, seed=24), [uuid.uuid4() for _ in range(3)]
+    store(vectors, owners, model_key=face_service.model_key)
+    gallery = get_vector_index(face_service.model_key)
+    gallery.sync()
+    gallery.client.flush(gallery.name)
+
+    model = HealthSerializer(health_report()).data["models"][face_service.model_key]
+    limited = HealthSerializer(health_report(partitions=[""])).data["models"][face_service.model_key]
+
+    build = model["index_build"]
+    assert set(build) == {"unindexed_rows", "reindexing_rows"}
+    assert 0 <= build["unindexed_rows"] + build["reindexing_rows"] <= 3
+    assert "index_build" not in limited

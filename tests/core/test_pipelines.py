@@ -6,6 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
+from recognition import service
 from recognition.backends.base import AlignedFace, embed_aligned, l2_normalise
 from recognition.backends.insightface_onnx import ARCFACE_LANDMARKS, detection_sizes, similarity_transform
 from recognition.calibration import CALIBRATIONS
@@ -178,7 +179,10 @@ def test_the_default_pipeline_separates_people_by_a_wide_margin(face_service, ph
 
 
 @pytest.mark.django_db
-def test_dlib_stays_selectable_and_calibrated(settings, photo):
+def test_dlib_stays_selectable_and_calibrated(settings, photo, monkeypatch):
+    # Afterwards the process serves with the default's service again, the very object the
+    # session's face_service fixture holds (tests that patch its pipeline would patch a stale one).
+    monkeypatch.setattr(service, "_service", service.get_service())
     settings.FACE_RECOGNITION_MODEL = "Dlib"
     settings.FACE_DETECTOR_BACKEND = "dlib"
     blair = enrol("Tony_Blair", photo("Tony_Blair", 0)).image

@@ -19,7 +19,7 @@ SCOPES = {
     READ: "GET /records, one record, download its photos",
     ENROL: "POST /records, add a photo to a record",
     MANAGE: "PATCH or DELETE a record or one of its photos",
-    ADMIN: "the maintenance endpoints (POST /maintenance/rebuild-index, GET /maintenance/jobs/{id}), collections, webhooks",
+    ADMIN: "the maintenance endpoints (POST /maintenance/rebuild-index, GET /maintenance/jobs/{id}), collections, webhooks, video streams",
     REVIEW: "the review inbox: unknown faces kept by matches, their clusters and crops (naming or assigning also needs enrol)",
 }
 CHOICES = [(ALL, "all: every scope"), *((scope, f"{scope}: {allows}") for scope, allows in SCOPES.items())]

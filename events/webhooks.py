@@ -9,10 +9,8 @@ the second look (DNS rebinding) changes nothing. No redirect is followed; WEBHOO
 connecting and waiting for the answer."""
 
 import base64
-import ipaddress
 import json
 import secrets
-import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,19 +21,13 @@ import urllib3
 from django.conf import settings
 from standardwebhooks import Webhook as Signer
 
+from access.outgoing import AddressRefused, allowed_address
+
 from .models import Event, Webhook
-
-
-class AddressRefused(ValueError):
-    """The URL's host is not an address webhooks may reach."""
 
 
 def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-def allowed_networks() -> list:
-    return [ipaddress.ip_network(net, strict=False) for net in settings.WEBHOOK_ALLOWED_NETWORKS]
 
 
 def checked_address(url: str) -> tuple[str, int, str]:
@@ -46,19 +38,10 @@ def checked_address(url: str) -> tuple[str, int, str]:
         raise AddressRefused("Only http:// and https:// URLs with a host are accepted.")
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        found = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError, ValueError) as error:
+    except ValueError as error:
         raise AddressRefused(f"{parts.hostname} does not resolve: {error}") from None
-    addresses = [ipaddress.ip_address(info[4][0]) for info in found]
-    allowed = allowed_networks()
-    for address in addresses:
-        permitted = any(address in network for network in allowed)
-        if not permitted and (not address.is_global or address.is_multicast):
-            raise AddressRefused(
-                f"{parts.hostname} resolves to {address}, which is not a public address: allow its "
-                "network with WEBHOOK_ALLOWED_NETWORKS to send webhooks there."
-            )
-    return str(addresses[0]), port, parts.scheme
+    address = allowed_address(parts.hostname, port, settings.WEBHOOK_ALLOWED_NETWORKS, "WEBHOOK_ALLOWED_NETWORKS")
+    return address, port, parts.scheme
 
 
 @dataclass(frozen=True)

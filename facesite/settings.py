@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "records",
     "inbox",  # the review inbox of unknown faces (uses records, never the reverse)
     "live",  # the live camera page (uses records, never the reverse)
+    "streams",  # video streams watched by the stream runner (uses records, never the reverse)
     # After records, whose db_worker (the library's, taking back jobs of dead workers first) wins.
     "django_tasks",
     "django_tasks_db",
@@ -396,6 +397,26 @@ LIVE_REPEAT_SECONDS = env.float("LIVE_REPEAT_SECONDS", default=60.0)
 # at most one per LIVE_FRAME_INTERVAL_MS.
 LIVE_FRAME_WIDTH = env.int("LIVE_FRAME_WIDTH", default=640)
 LIVE_FRAME_INTERVAL_MS = env.int("LIVE_FRAME_INTERVAL_MS", default=400)
+
+# --- Video streams (streams/, docs/api.md "Video streams", docs/deploy.md "Stream runner") -------
+# Cameras given through the API are reached only at public addresses, unless their network is
+# listed here (e.g. 192.168.1.0/24 for the cameras' LAN; 127.0.0.1/32 for a stream on this host).
+STREAM_ALLOWED_NETWORKS = env.list("STREAM_ALLOWED_NETWORKS", default=[])
+# Folders whose video files the API may ask to watch (file:///path); empty: no file through the
+# API (`manage.py watch` reads any file its user can).
+STREAM_FILE_ROOTS = env.list("STREAM_FILE_ROOTS", default=[])
+# The frames analysed per second a stream may ask for: each costs a detection and an embedding
+# of each face (bench/RESULTS.md, Video streams: CPU per stream).
+STREAM_FPS_MIN = env.float("STREAM_FPS_MIN", default=0.2)
+STREAM_FPS_MAX = env.float("STREAM_FPS_MAX", default=15.0)
+# Streams one runner process watches at most (they share its one model, one frame at a time).
+STREAMS_PER_RUNNER = env.int("STREAMS_PER_RUNNER", default=4)
+# A runner renews its streams' leases (and writes their counts) this often; a stream whose lease
+# ran out (its runner died) is taken by another runner.
+STREAM_HEARTBEAT_SECONDS = env.float("STREAM_HEARTBEAT_SECONDS", default=5.0)
+STREAM_LEASE_SECONDS = env.float("STREAM_LEASE_SECONDS", default=30.0)
+# A camera that dropped is opened again after 1 s, 2 s, 4 s, ... at most this far apart.
+STREAM_RECONNECT_MAX_SECONDS = env.float("STREAM_RECONNECT_MAX_SECONDS", default=30.0)
 
 # --- REST API (records/api, docs/api.md) -------------------------------------------------------
 REST_FRAMEWORK = {

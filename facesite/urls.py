@@ -24,6 +24,8 @@ urlpatterns = [
     path("", include("records.api.urls")),
     # Webhooks (events/api/urls.py): /webhooks.
     path("", include("events.api.urls")),
+    # Video streams (streams/api/urls.py): /streams.
+    path("", include("streams.api.urls")),
     # The review inbox's API (inbox/api/urls.py): /unknown-faces/...
     path("", include("inbox.api.urls")),
     # Server-rendered pages (records/urls.py): /, /enrol/, /match/, /people/, login.

@@ -13,6 +13,7 @@ from access.scopes import ADMIN, ALL, ENROL, MANAGE, MATCH, READ, SCOPES
 from events.subscriptions import create_webhook
 from jobs.models import Job
 from records.models import Collection
+from streams.models import Stream
 from tests.keys import new_key
 
 # method, path, the scope it needs, the status it answers when allowed (docs/api.md)
@@ -39,6 +40,9 @@ ENDPOINTS = [
     ("POST", "/webhooks", ADMIN, 201),
     ("DELETE", "/webhooks/{id}", ADMIN, 204),
     ("GET", "/webhooks/{id}/deliveries", ADMIN, 200),
+    ("GET", "/streams", ADMIN, 200),
+    ("POST", "/streams", ADMIN, 201),
+    ("DELETE", "/streams/{id}", ADMIN, 204),
 ]
 CASES = [(*endpoint, scope) for endpoint in ENDPOINTS for scope in [*SCOPES, ALL]]
 
@@ -52,15 +56,20 @@ def call(live_server, bush, photo, settings):
     job = Job.objects.create(kind=Job.Kind.REEMBED, model_key="another-model", state=Job.State.SUCCEEDED)
     settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
     webhook = create_webhook("http://127.0.0.1:9/hook", ["face.recognized"]).webhook
+    settings.STREAM_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    stream = Stream.objects.create(name="door", url="rtsp://127.0.0.1:9/door", collection=Collection.default(), fps=5)
+    ids = {"/maintenance/jobs/": job.pk, "/webhooks/": webhook.pk, "/streams/": stream.pk}
 
     def send(method: str, path: str, key: str | None, headers: dict | None = None) -> requests.Response:
-        record_id = job.pk if path.startswith("/maintenance/jobs/") else webhook.pk if path.startswith("/webhooks/") else bush.pk
+        record_id = next((pk for prefix, pk in ids.items() if path.startswith(prefix)), bush.pk)
         url = live_server.url + path.format(id=record_id, image_id=bush.images.get().pk, name="site-b")
         body = {}
         if (method, path) == ("POST", "/collections"):
             body = {"json": {"name": "site-c"}}
         elif (method, path) == ("POST", "/webhooks"):
             body = {"json": {"url": "http://127.0.0.1:9/other", "events": ["record.created"]}}
+        elif (method, path) == ("POST", "/streams"):
+            body = {"json": {"url": "rtsp://127.0.0.1:9/garden", "name": "garden", "fps": 2}}
         elif (method, path) == ("POST", "/records"):
             body = {"files": {"image": ("p.jpg", photo("Colin_Powell", 0))}, "data": {"name": "Colin Powell"}}
         elif method == "POST" and path.startswith("/records/"):  # match, add a photo

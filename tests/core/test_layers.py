@@ -1,7 +1,8 @@
 """Layers point one way. The apps by concern: `records` (people, photos) may use `jobs`, `audit`,
 `access` and `recognition`; `events` and `inbox` may use all of these (events hears what records
 announces; the inbox keeps what matches leave unnamed and names it through records' use cases);
-`live` (the camera page) may use `records` and `recognition`;
+`live` (the camera page) may use `records` and `recognition`; `streams` (video streams) may use
+`records` and those below it, never `events` (what it reports reaches events through records' signals);
 `jobs` may use `audit` and `access`; `audit` may use `access`; every app may use `recognition`,
 which uses none of them. `facesite` is wiring (settings, URLs, the middleware list): no app imports
 it. Every app is found (a folder with an apps.py), so one added later is held to no cycle and no
@@ -28,6 +29,8 @@ ALLOWED = {
     "inbox": {"access", "audit", "jobs", "records", "recognition"},
     # The live camera page: an interface of records' use cases.
     "live": {"records", "recognition"},
+    # Video streams in: a runner that reports what it sees through records' use cases.
+    "streams": {"access", "audit", "jobs", "records", "recognition"},
 }
 FORBIDDEN = ("records", "facesite")
 

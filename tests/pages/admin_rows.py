@@ -117,6 +117,17 @@ def unknown_cluster(photo):
     return UnknownCluster.objects.create(collection=Collection.default(), model_key=get_service().model_key)
 
 
+def stream(photo):
+    """A stream some runner is watching, with a password in its URL (the admin shows it without)."""
+    from streams.models import Stream, lease_until
+
+    return Stream.objects.create(
+        name="front door", url="rtsp://door:s3cret@192.0.2.7:554/live", collection=Collection.default(), fps=5,
+        runner="host/1/1", lease_expires_at=lease_until(30), connected=True, frames=120, fps_achieved=4.9,
+        faces=3, events=2, last_error="The stream stopped sending frames.",
+    )
+
+
 # Every model of the admin (its label) -> what makes a row of it, for its change page.
 ROWS = {
     "auth.Group": group,
@@ -139,4 +150,5 @@ ROWS = {
     "events.Webhook": webhook,
     "events.Delivery": delivery,
     "inbox.UnknownCluster": unknown_cluster,
+    "streams.Stream": stream,
 }

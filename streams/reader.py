@@ -30,7 +30,7 @@ class StreamDown(Exception):
 @dataclass(frozen=True)
 class Frame:
     at: float  # seconds since the stream was opened (a file: the frame's position in the video)
-    rgb: np.ndarray
+    bgr: np.ndarray  # as OpenCV decodes it
 
 
 def is_file(url: str) -> bool:
@@ -56,10 +56,6 @@ def _open(url: str):
     return capture
 
 
-def _rgb(bgr: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(bgr[:, :, ::-1])
-
-
 def file_frames(url: str, fps: float) -> Iterator[Frame]:
     """Every 1/fps seconds of the video's own time, the frame shown then; ends with the file.
     StreamDown when it cannot be opened."""
@@ -76,7 +72,7 @@ def file_frames(url: str, fps: float) -> Iterator[Frame]:
             if not ok:
                 continue
             due = at + step
-            yield Frame(at, _rgb(bgr))
+            yield Frame(at, bgr)
     finally:
         capture.release()
 
@@ -112,11 +108,14 @@ class CameraFrames:
                 self._fresh.notify_all()
 
     def __iter__(self) -> Iterator[Frame]:
-        taken_at = 0.0
+        taken_at, due = 0.0, time.monotonic()
         while True:
-            wait = taken_at + self.step - time.monotonic()
+            # Every `step` on the runner's own clock, whenever the frames arrive; a runner that fell
+            # behind takes the next frame at once, without a burst to catch up.
+            wait = due - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
+            due = max(due + self.step, time.monotonic())
             with self._fresh:
                 deadline = time.monotonic() + TIMEOUT_SECONDS
                 while not self._ended and self._newest_at <= taken_at and time.monotonic() < deadline:
@@ -125,7 +124,7 @@ class CameraFrames:
                     raise StreamDown("The stream stopped sending frames." if self._ended else
                                      f"No frame for {TIMEOUT_SECONDS} s.")
                 bgr, taken_at = self._newest, self._newest_at
-            yield Frame(taken_at - self.opened, _rgb(bgr))
+            yield Frame(taken_at - self.opened, bgr)
 
     def close(self) -> None:
         self._ended = True

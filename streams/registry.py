@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from access.outgoing import allowed_address
-from records import audit
+from audit import log as audit
 
 from .models import Stream
 

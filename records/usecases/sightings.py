@@ -32,6 +32,7 @@ still has an audit event naming the source and the actor for each window they we
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
+import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
@@ -60,10 +61,31 @@ def identify(frame: bytes, top_k: int = 1, threshold: float | None = None, may_r
     """Every face of one frame matched, nothing written (see the module's docstring: report it).
     Raises InvalidImage, ImageTooLarge, ThresholdNotAllowed as `match` does; a caller who may not
     read people gets only candidates within the threshold."""
+    return _identified(frame, top_k, threshold, may_read, collections)[0]
+
+
+@dataclass(frozen=True)
+class FrameIdentified:
+    """`identify`'s answer with each face's embedding (in `match.results`' order), for a watcher
+    that follows faces from frame to frame by what they look like (streams/tracking.py)."""
+
+    match: EveryFaceMatch
+    embeddings: tuple[np.ndarray, ...]
+
+
+def identify_tracked(frame: bytes, threshold: float | None = None, collections=None) -> FrameIdentified:
+    """`identify` (the nearest person, only within the threshold) with the faces' embeddings;
+    nothing written either."""
+    result, faces = _identified(frame, 1, threshold, False, collections)
+    return FrameIdentified(result, tuple(face.embedding for face in faces))
+
+
+def _identified(frame: bytes, top_k: int, threshold: float | None, may_read: bool, collections):
+    """The frame's every face matched, and the DetectedFaces matched in the same order."""
     check_threshold(threshold, may_read)
     partitions = None if collections is None else [collection.partition for collection in collections]
-    result, _, _ = _match_every_face(frame, top_k, threshold, partitions, faceless_ok=True)
-    return result if may_read else result.within_threshold_only()
+    result, _, faces = _match_every_face(frame, top_k, threshold, partitions, faceless_ok=True)
+    return (result if may_read else result.within_threshold_only()), faces
 
 
 def report(face: FaceIdentified, frame: EveryFaceMatch, source: Source, collections=None) -> None:

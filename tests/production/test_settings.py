@@ -180,7 +180,7 @@ def test_serve_starts_the_embedded_default_on_loopback_without_them(tmp_path):
     assert "security.W" not in output
 
 
-def test_serve_runs_the_job_worker_beside_gunicorn_and_a_stop_ends_both(tmp_path):
+def test_serve_runs_the_job_worker_and_the_stream_runner_beside_gunicorn_and_a_stop_ends_all(tmp_path):
     import signal
     import time
 
@@ -197,18 +197,19 @@ def test_serve_runs_the_job_worker_beside_gunicorn_and_a_stop_ends_both(tmp_path
         for line in process.stdout:
             output.append(line)
             text = "".join(output)
-            if ("Starting worker" in text and "Ready:" in text) or time.monotonic() > deadline:
+            if ("Starting worker" in text and "Ready:" in text and "Stream runner" in text) or time.monotonic() > deadline:
                 break
         text = "".join(output)
-        assert "Starting worker" in text and "Ready:" in text, text
+        assert "Starting worker" in text and "Ready:" in text and "Stream runner" in text, text
         session = session_commands(process.pid)
         assert any("gunicorn" in command for command in session), session
         assert any("manage.py db_worker" in command for command in session), session
+        assert any("manage.py run_streams" in command for command in session), session
 
         process.send_signal(signal.SIGTERM)  # to the script alone, as a supervisor stops it
         process.wait(60)
 
-        assert session_commands(process.pid) == []  # gunicorn and the worker went with it
+        assert session_commands(process.pid) == []  # gunicorn, the worker and the runner went with it
     finally:
         if process.poll() is None or session_commands(process.pid):
             os.killpg(process.pid, signal.SIGKILL)

@@ -39,6 +39,8 @@ class AuditEvent(models.Model):
         READ_UNKNOWN = "read_unknown", "view unknown faces"
         ERASE_UNKNOWN = "erase_unknown", "erase unknown faces"
         REVIEW_UNKNOWN = "review_unknown", "name, assign, split or merge unknown faces"
+        FEEDBACK = "feedback", "confirm or correct a recognition"
+        READ_MATCHED = "read_matched", "view recognitions kept for feedback"
 
     class ActorType(models.TextChoices):
         API_KEY = "api_key", "API key"

@@ -6,11 +6,21 @@ sometimes a bystander's). The cache is keyed by the pipeline's model key, so a c
 or alignment never reuses old vectors.
 """
 
+import csv
 import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+
+def people_of(manifest: Path) -> dict[str, list[str]]:
+    """A labelled set's manifest (`path,identity`) as identity -> its photos' paths, in file order."""
+    people: dict[str, list[str]] = {}
+    with Path(manifest).open() as handle:
+        for row in csv.DictReader(handle):
+            people.setdefault(row["identity"], []).append(str(Path(manifest).parent / row["path"]))
+    return people
 
 
 def setup_django():

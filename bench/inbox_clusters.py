@@ -15,7 +15,6 @@ the figures do not depend on the load.
 """
 
 import argparse
-import csv
 import json
 import random
 from pathlib import Path
@@ -35,17 +34,13 @@ def main():
     parser.add_argument("--json", help="write the rows here too")
     args = parser.parse_args()
 
-    from bench.embeddings import embed_paths, setup_django
+    from bench.embeddings import embed_paths, people_of, setup_django
 
     setup_django()
     from inbox.clustering import arrival_groups, regroup, scores
     from recognition.service import get_service
 
-    manifest = Path(args.manifest)
-    people: dict[str, list[str]] = {}
-    with manifest.open() as handle:
-        for row in csv.DictReader(handle):
-            people.setdefault(row["identity"], []).append(str(manifest.parent / row["path"]))
+    people = people_of(Path(args.manifest))
     rng = random.Random(args.seed)
     singles = sorted(name for name, photos in people.items() if len(photos) == 1)
     chosen = [(name, path) for name, photos in sorted(people.items()) if len(photos) > 1 for path in photos[: args.per_person]]

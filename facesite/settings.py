@@ -555,3 +555,16 @@ UNKNOWN_CLUSTER_DISTANCE = env.float("UNKNOWN_CLUSTER_DISTANCE", default=None)
 # The job worker re-groups a collection's unknown faces (HDBSCAN) after every this many kept; 0: never
 # (the default: on LFW it is as pure as assignment on arrival but less complete, bench/RESULTS.md).
 UNKNOWN_REGROUP_EVERY = env.int("UNKNOWN_REGROUP_EVERY", default=0)
+# Feedback on a recognition (inbox/feedback.py): the faces a match named are kept this long (its
+# answer's match_id) for a reviewer to confirm or correct, then erased (purge_expired); 0 keeps
+# nothing and answers no match_id.
+MATCH_FEEDBACK_HOURS = env.int("MATCH_FEEDBACK_HOURS", default=24)
+# Two faces this near (cosine distance) are copies of one photo: a face confirmed as someone is not
+# added as their photo when it is this near one they have, and a face said "not X" is never named X,
+# nor is a copy of it.
+NEAR_COPY_DISTANCE = env.float("NEAR_COPY_DISTANCE", default=0.1)
+# A face nearer to a face said "not X" than to X's nearest photo is not named X (off: only copies of
+# it are not); bench/match_feedback.py measured where it helps (bench/RESULTS.md).
+MATCH_FEEDBACK_NOT_THEM_RULE = env.bool("MATCH_FEEDBACK_NOT_THEM_RULE", default=True)
+# A recognition confirmed correct adds its face as a photo of the person (quality gate, not a copy).
+MATCH_FEEDBACK_CONFIRM_ADDS_PHOTO = env.bool("MATCH_FEEDBACK_CONFIRM_ADDS_PHOTO", default=True)

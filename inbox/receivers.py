@@ -15,15 +15,32 @@ from recognition.service import FaceAnalysis
 from records import erasure
 from records.maintenance import KeptFiles, checking_files
 from records.models import Collection
-from records.signals import faces_left_unnamed
+from records.signals import faces_left_unnamed, faces_named
 
 from . import keeping
-from .models import CROPS_FOLDER, UnknownCluster, UnknownFace
+from .models import CROPS_FOLDER, MATCHED_CROPS_FOLDER, KeptMatch, MatchedFace, NotThem, UnknownCluster, UnknownFace
 
 
 @receiver(faces_left_unnamed, sender=FaceAnalysis)
 def keep_unnamed_faces(sender, analysis, faces, collections, **kwargs):
     return keeping.keep(analysis, faces, collections)
+
+
+@receiver(faces_named, sender=FaceAnalysis)
+def keep_named_faces(sender, analysis, faces, result, collections, **kwargs):
+    kept = keeping.keep_named(analysis, faces, result.faces_matched())
+    return kept.pk if kept else None
+
+
+@receiver(post_delete, sender=MatchedFace)
+def forget_matched_face(sender, instance: MatchedFace, **kwargs):
+    # Its vector is in the row; the crop is erased once the delete commits, as an unknown face's.
+    erasure.forget_face(None, instance.crop.name)
+
+
+@receiver(post_delete, sender=NotThem)
+def forget_not_them(sender, instance: NotThem, **kwargs):
+    erasure.forget_face(instance.face_vector_id, "")
 
 
 @receiver(post_delete, sender=UnknownFace)
@@ -81,3 +98,24 @@ def erase_faces_without_crop(face_ids: list[str]) -> None:
     without it, its vector would be biometric data kept for nothing, so --repair erases it."""
     with transaction.atomic():
         erase_faces(UnknownFace.objects.filter(pk__in=face_ids), reason="crop_missing")
+
+
+@receiver(purging, sender=Purged)
+def purge_kept_matches(sender, now, **kwargs):
+    """The matches kept for feedback longer than MATCH_FEEDBACK_HOURS, with their faces' crops."""
+    expired = KeptMatch.objects.filter(seen_at__lt=now - timedelta(hours=settings.MATCH_FEEDBACK_HOURS))
+    faces = MatchedFace.objects.filter(match__in=expired).count()
+    expired.delete()
+    return Expired("matched_faces", faces)
+
+
+@receiver(checking_files, sender=KeptFiles)
+def matched_crops_to_check(sender, **kwargs) -> KeptFiles:
+    """check_integrity compares the crops stored with the kept recognitions' rows; --repair erases
+    a kept face whose crop is missing (it is kept to be seen and confirmed by it)."""
+    return KeptFiles(
+        label="recognitions kept for feedback",
+        folder=MATCHED_CROPS_FOLDER,
+        rows={name: str(pk) for name, pk in MatchedFace.objects.values_list("crop", "pk")},
+        erase_rows=lambda face_ids: MatchedFace.objects.filter(pk__in=face_ids).delete(),
+    )

@@ -32,6 +32,11 @@ job_finished = Signal()  # job
 # everyone). Each receiver answers, per face, the id the answer gives as `unknown_face_id` (None:
 # not kept).
 faces_left_unnamed = Signal()
+# Sent by every match that named a face, before it answers: the review inbox keeps the named faces
+# for feedback (inbox/receivers.py). Arguments: `analysis`, `faces` (the DetectedFaces in the
+# answer's order), `named` (per face, (the Candidate it was named as, its Person) or None) and
+# `collections`. A receiver answers the id the answer gives as `match_id` (None: not kept).
+faces_named = Signal()
 
 
 @receiver(post_delete, sender=FaceImage)

@@ -42,6 +42,8 @@ FACE_COLOURS = 8
 # someone is enrolment, as for the API's `enrol` scope; removing one is a deletion.
 CHANGE = "records.change_person"
 VIEW, ENROL, MATCH, DELETE = "records.view_person", "records.add_person", "records.match_person", "records.delete_person"
+# Feedback on a recognition (the inbox app's pages): confirm or correct a named face.
+REVIEW = "inbox.review_unknown"
 EXPORT = "records.export_person"  # broader than viewing: photos, face vectors, audit events
 
 
@@ -231,6 +233,9 @@ class MatchView(PermissionRequiredMixin, FormView):
             photo_src=_data_uri(data, upload.content_type),
             stricter=round(threshold * 0.8, 4),
             looser=self._allowed(looser) if looser > threshold else None,
+            # Confirm / not this person for the faces named (the inbox's review permission; the
+            # match kept them: match_id). "It is ..." offers only the candidates the view shows.
+            may_give_feedback=bool(result.match_id) and self.request.user.has_perm(REVIEW),
         )
         return self.render_to_response(context)
 

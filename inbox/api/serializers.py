@@ -79,3 +79,32 @@ class ErasedSerializer(serializers.Serializer):
     success = serializers.BooleanField()
     message = serializers.CharField()
     faces_erased = serializers.IntegerField()
+
+
+class FeedbackSerializer(serializers.Serializer):
+    correct = serializers.BooleanField(help_text="Whether the match named the right person for this face.")
+    face = serializers.IntegerField(
+        required=False, default=0, min_value=0, max_value=1000,
+        help_text="Which face of the match (its place in `results` with faces=all); 0 by default.",
+    )
+    record_id = serializers.UUIDField(
+        required=False, help_text="Only with correct: false: who it is instead (the face becomes their photo)."
+    )
+
+    def validate(self, data):
+        if data["correct"] and "record_id" in data:
+            raise serializers.ValidationError({"record_id": "Only with correct: false (who it is instead)."})
+        return data
+
+
+class FeedbackAnswerSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    message = serializers.CharField()
+    match_id = serializers.UUIDField()
+    face = serializers.IntegerField()
+    correct = serializers.BooleanField()
+    photo_id = serializers.UUIDField(allow_null=True, help_text="The photo the face became, if it became one.")
+    refused = serializers.CharField(allow_null=True, help_text="Why it did not become a photo, when one was asked for.")
+    unknown_face_id = serializers.UUIDField(
+        allow_null=True, help_text="correct: false without record_id: the face kept in the inbox (where the collection keeps unknown faces)."
+    )

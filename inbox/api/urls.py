@@ -15,4 +15,5 @@ urlpatterns = [
     path("unknown-faces/clusters/<str:id>/split", views.SplitClusterView.as_view(), name="split"),
     path("unknown-faces/<str:id>/image", views.FaceImageView.as_view(), name="image"),
     path("unknown-faces/<str:id>", views.FaceView.as_view(), name="face"),
+    path("matches/<str:match_id>/feedback", views.FeedbackView.as_view(), name="feedback"),
 ]

@@ -18,13 +18,15 @@ from records.api.views import collection_named, record_or_404, validated
 from records.models import Collection
 from records.usecases.errors import PossibleDuplicate
 
-from .. import review
+from .. import feedback, review
 from ..models import UnknownCluster, UnknownFace
 from .serializers import (
     AssignClusterSerializer,
     ClusterQuerySerializer,
     ClusterSerializer,
     ErasedSerializer,
+    FeedbackAnswerSerializer,
+    FeedbackSerializer,
     MergeClustersSerializer,
     NameClusterSerializer,
     NamedSerializer,
@@ -218,3 +220,40 @@ class MergeClustersView(APIView):
         clusters = [cluster_or_404(request, pk) for pk in dict.fromkeys(form["cluster_ids"])]
         into = review.merge(clusters)
         return Response(ClusterSerializer(review.cluster_view(into)).data)
+
+
+MATCH_ID = OpenApiParameter("match_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="A match answer's match_id.")
+
+
+class FeedbackView(APIView):
+    required_scopes = {"post": REVIEW}
+
+    @extend_schema(
+        operation_id="give_match_feedback",
+        summary="Confirm or correct a recognition",
+        description=(
+            "Within MATCH_FEEDBACK_HOURS of the match, once per face. `correct: true` adds the face as a photo "
+            "of the person named (needs `enrol` too; not when it is a copy of a photo they have). `correct: "
+            "false`: the person named is never named for this face again (nor for a copy of it, nor for a face "
+            "nearer to it than to their photos); with `record_id` (needs `enrol`) the face becomes that "
+            "person's photo, else it goes to the inbox where the collection keeps unknown faces."
+        ),
+        parameters=[MATCH_ID],
+        request={"application/json": FeedbackSerializer},
+        responses={200: FeedbackAnswerSerializer, **error_responses(400, 401, 404, 409, 413, 415, 422)},
+    )
+    def post(self, request, match_id=None):
+        form = validated(FeedbackSerializer, request.data)
+        collections = Collection.objects.visible_to(request.auth)
+        face = feedback.matched_face(match_id, form["face"], collections)
+        if feedback.adds_photo(form["correct"], form.get("record_id")):
+            require_enrol(request)
+        record = record_or_404(str(form["record_id"]), request.auth) if "record_id" in form else None
+        taken = feedback.give(face, form["correct"], record)
+        body = {
+            "success": True,
+            "message": f"Feedback taken on face {taken.face} of match '{taken.match_id}'",
+            "match_id": taken.match_id, "face": taken.face, "correct": taken.correct, "photo_id": taken.photo,
+            "refused": taken.refused, "unknown_face_id": taken.unknown_face_id,
+        }
+        return Response(FeedbackAnswerSerializer(body).data)

@@ -489,6 +489,10 @@ class MatchedModelSerializer(serializers.Serializer):
     model = serializers.CharField(help_text="The embedding model key that produced the distances.")
 
 
+MATCH_ID_HELP = (
+    "Only when a face was named and MATCH_FEEDBACK_HOURS is not 0: the id under which the named faces are "
+    "kept that long for a reviewer to confirm or correct (POST /matches/{match_id}/feedback)."
+)
 UNKNOWN_FACE_ID_HELP = (
     "Only when the face was left unnamed and its collection keeps unknown faces (keep_unknown_faces): "
     "the id of the face kept for the review inbox (GET /unknown-faces/clusters)."
@@ -501,7 +505,7 @@ UNKNOWN_FACE_ID_HELP = (
 # schema would show a docstring.
 class InAnswerOrder:
     ANSWER_ORDER: list[str]
-    WHEN_SET = ["unknown_face_id"]
+    WHEN_SET = ["unknown_face_id", "match_id"]
 
     def to_representation(self, instance):
         body = super().to_representation(instance)
@@ -535,6 +539,7 @@ class MatchResultSerializer(InAnswerOrder, MatchedModelSerializer):
         help_text="Best distance / distance of the nearest person of another name; null when there is none.",
     )
     unknown_face_id = serializers.UUIDField(required=False, help_text=UNKNOWN_FACE_ID_HELP)
+    match_id = serializers.UUIDField(required=False, help_text=MATCH_ID_HELP)
 
     ANSWER_ORDER = [
         "recognized", "best_match", "top_matches", "face_detected", "faces_detected", "face_box", "quality",
@@ -576,6 +581,7 @@ class EveryFaceMatchResultSerializer(InAnswerOrder, MatchedModelSerializer):
     faces_truncated = serializers.BooleanField(
         help_text="True when more than MAX_FACES_PER_PHOTO faces were found: `results` holds the largest."
     )
+    match_id = serializers.UUIDField(required=False, help_text=MATCH_ID_HELP)
 
     ANSWER_ORDER = [
         "results", "face_detected", "faces_detected", "faces_truncated", "processing_time_ms", "threshold",

@@ -59,6 +59,10 @@ class MergeRefused(FaceError):
     """Two records that cannot be merged: one record twice, one gone, or two collections."""
 
 
+class AlreadyDone(FaceError):
+    """Asked a second time what may be done once (feedback on a recognition): nothing was changed."""
+
+
 class DefaultCollectionKept(FaceError):
     """The `default` collection holds whoever is enrolled without naming one: it always exists."""
 
@@ -74,6 +78,7 @@ STATUS = {
     PossibleDuplicate: 409,
     PhotoMismatch: 409,
     DefaultCollectionKept: 409,
+    AlreadyDone: 409,
     MergeRefused: 409,
     ThresholdNotAllowed: 400,
     InvalidImage: 400,

@@ -7,13 +7,15 @@ serializers render them as the contract's bodies, the pages show them, the audit
 import time
 from dataclasses import dataclass, replace
 
+from django.conf import settings
 from django.db import transaction
 
 from audit import log as audit
 from recognition.backends.base import DetectedFace
 from recognition.calibration import Calibration
+from recognition.models import IndexState
 from recognition.policy import MatchPolicy
-from recognition.vectors.indexes import get_vector_index
+from recognition.vectors.indexes import get_vector_index, purpose_key
 from recognition.service import FaceAnalysis, FaceService, get_service
 from recognition.vectors.types import Neighbour
 from records import signals
@@ -28,6 +30,11 @@ RUNNER_UP_CANDIDATES = 10
 
 # A face's candidates, nearest first: (neighbour in the index, the person it belongs to).
 Candidates = list[tuple[Neighbour, Person]]
+
+# Faces a reviewer said are not someone (feedback on a recognition, inbox/feedback.py) are kept in
+# an index of their own, `<model key>#not`, each owned by the person it is not, in their
+# collection's partition: a match asks it, before naming anyone, whom each face may not be.
+NOT_THEM = "not"
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,7 @@ class Match(Matched):
     quality: dict | None
     faces: tuple[FaceFound, ...]  # every face found, the matched (largest) first
     unknown_face_id: str | None = None  # left unnamed and kept for the review inbox
+    match_id: str | None = None  # named, and kept MATCH_FEEDBACK_HOURS for feedback
 
     @property
     def recognized(self) -> bool:
@@ -104,6 +112,9 @@ class Match(Matched):
 
     def with_unknown_face_ids(self, ids: list[str | None]) -> "Match":
         return replace(self, unknown_face_id=ids[0])
+
+    def with_match_id(self, match_id: str | None) -> "Match":
+        return replace(self, match_id=match_id)
 
     def within_threshold_only(self) -> "Match":
         """The same match without the candidates beyond the threshold."""
@@ -118,6 +129,7 @@ class Match(Matched):
             "top_k": top_k,
             "faces_detected": self.faces_detected,
             "returned": [candidate.id for candidate in self.top_matches],
+            **_kept(self.match_id),
         }
 
 
@@ -127,6 +139,10 @@ class EveryFaceMatch(Matched):
 
     results: tuple[FaceIdentified, ...]
     faces_truncated: bool  # more faces than MAX_FACES_PER_PHOTO: `results` holds the largest
+    match_id: str | None = None  # a face named, and the named faces kept MATCH_FEEDBACK_HOURS for feedback
+
+    def with_match_id(self, match_id: str | None) -> "EveryFaceMatch":
+        return replace(self, match_id=match_id)
 
     def faces_matched(self) -> tuple[FaceIdentified, ...]:
         return self.results
@@ -146,7 +162,13 @@ class EveryFaceMatch(Matched):
             "faces_detected": self.faces_detected,
             "faces_matched": len(self.results),
             "returned": sorted({candidate.id for face in self.results for candidate in face.top_matches}),
+            **_kept(self.match_id),
         }
+
+
+def _kept(match_id: str | None) -> dict:
+    """The match's audit event says when its named faces were kept for feedback, and under what id."""
+    return {"match_id": match_id} if match_id else {}
 
 
 def policy() -> MatchPolicy:
@@ -193,6 +215,7 @@ def match(
         match_photo = _match_every_face if all_faces else _match
         result, found, faces = match_photo(data, top_k, threshold, partitions)
         result = _keep_unnamed(result, found, faces, collections)
+        result = _keep_named(result, found, faces, collections)
     if not may_read:
         result = result.within_threshold_only()
     target, detail = result.audited(top_k)
@@ -217,6 +240,16 @@ def _keep_unnamed(result, found: FaceAnalysis, faces: list[DetectedFace], collec
             if unknown_face_id is not None:
                 ids[i] = str(unknown_face_id)
     return result.with_unknown_face_ids(ids)
+
+
+def _keep_named(result, found: FaceAnalysis, faces: list[DetectedFace], collections):
+    """The match with the id its named faces were kept under for feedback, where a receiver of
+    faces_named (the review inbox) kept them."""
+    if not any(answer.recognized for answer in result.faces_matched()):
+        return result
+    replies = signals.faces_named.send(sender=FaceAnalysis, analysis=found, faces=faces, result=result, collections=collections)
+    kept = [str(match_id) for _, match_id in replies if match_id is not None]
+    return result.with_match_id(kept[0] if kept else None)
 
 
 def _homes(result: "Match | EveryFaceMatch") -> dict[str, str]:
@@ -291,8 +324,8 @@ def _match(data: bytes, top_k: int, threshold: float | None, partitions: list[st
     rule = MatchRule.of(MatchPolicy.of(service.model_key), threshold)
     found = analysis.analyse_photo(data)
     face = found.primary
-    [candidates] = search(service, [face], top_k, partitions)
-    named = 0 if candidates and rule.accepts(candidates, 0) else None
+    [(candidates, nearest_not_them)] = without_not_them(service, [face], search(service, [face], top_k, partitions), partitions)
+    named = 0 if candidates and not nearest_not_them and rule.accepts(candidates, 0) else None
     result = Match(
         **_identified(candidates, named, rule, top_k),
         faces_detected=len(found.faces),
@@ -317,7 +350,12 @@ def _match_every_face(
         found.primary  # raises NoFaceDetected
     # The MAX_FACES_PER_PHOTO largest, the only ones embedded (recognition's analyse).
     faces = [face for face in found.faces if face.embedding is not None]
-    candidates = search(service, faces, top_k, partitions) if faces else []
+    nameable: list[Candidates] = []  # as `candidates`, but none for a face whose nearest person it is not
+    candidates = []
+    if faces:
+        for nearest, nearest_not_them in without_not_them(service, faces, search(service, faces, top_k, partitions), partitions):
+            candidates.append(nearest)
+            nameable.append([] if nearest_not_them else nearest)
     results = tuple(
         FaceIdentified(
             face_box=list(face.box),
@@ -325,7 +363,7 @@ def _match_every_face(
             quality=analysis.quality_of(face),
             **_identified(nearest, named, rule, top_k),
         )
-        for face, nearest, named in zip(faces, candidates, assign_names(candidates, rule))
+        for face, nearest, named in zip(faces, candidates, assign_names(nameable, rule))
     )
     result = EveryFaceMatch(
         results=results,
@@ -334,6 +372,43 @@ def _match_every_face(
         **_rule_and_time(rule, service, started),
     )
     return result, found, faces
+
+
+def without_not_them(
+    service: FaceService, faces: list[DetectedFace], candidates: list[Candidates], partitions=None
+) -> list[tuple[Candidates, bool]]:
+    """Each face's candidates without the people it is not (`not_them`), and whether its nearest
+    candidate was one: such a face is answered unknown rather than named as the next nearest, whom
+    nothing says it is (bench/match_feedback.py)."""
+    key = purpose_key(service.model_key, NOT_THEM)
+    if not IndexState.objects.filter(pk=key).exists():  # nobody was ever said not to be anyone: nothing to ask
+        return [(nearest, False) for nearest in candidates]
+    index = get_vector_index(key)
+    said_not = index.search_many([face.embedding for face in faces], RUNNER_UP_CANDIDATES, partitions)
+    return [excluding(nearest, {n.person_id: n.distance for n in rejected}) for nearest, rejected in zip(candidates, said_not)]
+
+
+def excluding(candidates: Candidates, said_not: dict, nearer_rule: bool | None = None) -> tuple[Candidates, bool]:
+    """The candidates without those `not_them` excludes, and whether the nearest was one."""
+    excluded = not_them(candidates, said_not, nearer_rule)
+    kept = [candidate for candidate in candidates if candidate[0].person_id not in excluded]
+    return kept, bool(candidates) and candidates[0][0].person_id in excluded
+
+
+def not_them(candidates: Candidates, said_not: dict, nearer_rule: bool | None = None) -> set:
+    """The candidates (their ids) a face may not be named as, given `said_not` (person id -> the
+    face's distance to the nearest face a reviewer said is not them): a copy of such a face
+    (NEAR_COPY_DISTANCE), never; and with the rule (MATCH_FEEDBACK_NOT_THEM_RULE) a face nearer to
+    it than to the person's nearest photo, which is more like what they are not than like them."""
+    nearer_rule = settings.MATCH_FEEDBACK_NOT_THEM_RULE if nearer_rule is None else nearer_rule
+    excluded = set()
+    for neighbour, _ in candidates:
+        distance = said_not.get(neighbour.person_id)
+        if distance is not None and (
+            distance <= settings.NEAR_COPY_DISTANCE or (nearer_rule and distance <= neighbour.distance)
+        ):
+            excluded.add(neighbour.person_id)
+    return excluded
 
 
 def assign_names(faces: list[Candidates], rule: MatchRule) -> list[int | None]:

@@ -24,6 +24,7 @@ INBOX = {
     ("/unknown-faces/clusters/{id}/split", "post"),
     ("/unknown-faces/{id}/image", "get"),
     ("/unknown-faces/{id}", "delete"),
+    ("/matches/{match_id}/feedback", "post"),
 }
 SCOPE_OF.update({(method.upper(), path): "review" for path, method in INBOX})
 

@@ -46,3 +46,49 @@ def test_naming_splitting_merging_and_dismissing_from_the_page(manager, seen):
     assert person.images.count() == 3 and not UnknownCluster.objects.filter(pk=powell).exists()
     manager.post(f"/inbox/{blair}/dismiss/")
     assert not UnknownFace.objects.exists()
+
+
+def _upload(identity: str, number: int, photo):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(f"{identity}_{number}.jpg", photo(identity, number), content_type="image/jpeg")
+
+
+def test_a_recognition_is_confirmed_from_the_match_page_and_corrected_from_recent_recognitions(manager, enrol, photo):
+    from inbox.models import MatchedFace
+
+    powell = enrol("Colin Powell", photo(POWELL, 0))
+    result = manager.post("/match/", {"photo": _upload(POWELL, 1, photo)})
+    html = result.content.decode()
+    kept = MatchedFace.objects.get()
+    assert f"/inbox/recognitions/{kept.match_id}/0/feedback/" in html and "Not this person" in html
+    confirmed = manager.post(f"/inbox/recognitions/{kept.match_id}/0/feedback/", {"correct": "yes", "next": "/match/"})
+    assert confirmed.status_code == 302 and confirmed["Location"] == "/match/"
+    assert powell.images.count() == 2
+    manager.post("/match/", {"photo": _upload(POWELL, 2, photo)})
+    recent = manager.get("/inbox/recognitions/")
+    assert recent.status_code == 200
+    page = recent.content.decode()
+    assert page.count('class="recognition"') == 2 and "Confirmed." in page
+    second = MatchedFace.objects.get(feedback="")
+    crop = manager.get(f"/inbox/recognitions/{second.pk}.jpg")
+    assert crop.status_code == 200 and crop["Content-Type"] == "image/jpeg"
+    wrong = manager.post(f"/inbox/recognitions/{second.match_id}/0/feedback/", {"correct": "no", "next": "https://elsewhere.example/"})
+    assert wrong["Location"] == "/inbox/recognitions/"  # never back to another site
+    second.refresh_from_db()
+    assert second.feedback == "wrong"
+    again = manager.post(f"/inbox/recognitions/{second.match_id}/0/feedback/", {"correct": "yes"})
+    assert again.status_code == 302 and MatchedFace.objects.get(pk=second.pk).feedback == "wrong"  # once
+    assert manager.post(f"/inbox/recognitions/{second.match_id}/0/feedback/", {"correct": "maybe"}).status_code == 302
+    assert manager.post(f"/inbox/recognitions/{second.match_id}/5/feedback/", {"correct": "no"}).status_code == 404
+
+
+@pytest.mark.parametrize("group", ["Viewers", "Operators"])
+def test_only_reviewers_see_recent_recognitions_and_give_feedback(client, member, group, enrol, photo):
+    client.force_login(member(group, "someone"))
+    assert client.get("/inbox/recognitions/").status_code == 403
+    assert client.post("/inbox/recognitions/00000000-0000-0000-0000-000000000000/0/feedback/", {"correct": "no"}).status_code == 403
+    if group == "Operators":  # they may match: the result offers them no feedback
+        enrol("Colin Powell", photo(POWELL, 0))
+        result = client.post("/match/", {"photo": _upload(POWELL, 1, photo)})
+        assert "Colin Powell" in result.content.decode() and "Not this person" not in result.content.decode()

@@ -83,3 +83,34 @@ def test_a_viewer_browses_people_and_is_refused_the_rest(live_server, watched, m
         expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="People")).to_be_visible()
     site.goto(f"{live_server.url}/admin/")
     assert "/admin/login/" in page.url  # not staff
+
+
+def test_feedback_on_a_recognition_from_the_match_page_and_recent_recognitions(manager_site, live_server, photo, lfw_people):
+    """A manager confirms a recognition on the match page's result, then says "not this person" of
+    another on the Recent recognitions page (its crops shown)."""
+    enrolment.enrol("Colin Powell", photo(ALICE, 0))
+    site, page = manager_site, manager_site.page
+    site.goto(f"{live_server.url}/match/")
+    page.get_by_label("Photo", exact=True).set_input_files(lfw_people[ALICE][1])
+    page.get_by_role("button", name="Match", exact=True).click()
+    result = page.locator("#match-result")
+    expect(result.get_by_role("button", name="Not this person")).to_be_visible()
+    site.check()
+    result.get_by_role("button", name="Confirm: Colin Powell").click()
+    page.wait_for_url(re.compile(r"/inbox/recognitions/$"))
+    expect(page.locator(".alert--success")).to_contain_text("Confirmed: Colin Powell. The face was added as their photo.")
+    site.check()
+
+    site.goto(f"{live_server.url}/match/")
+    page.get_by_label("Photo", exact=True).set_input_files(lfw_people[ALICE][2])
+    page.get_by_role("button", name="Match", exact=True).click()
+    expect(page.locator("#match-result").get_by_role("button", name="Not this person")).to_be_visible()
+    site.goto(f"{live_server.url}/inbox/recognitions/")
+    expect(page.locator(".recognition")).to_have_count(2)
+    expect(page.locator(".recognition img")).to_have_count(2)
+    page.locator(".recognition").filter(has=page.get_by_role("button", name="Not this person")).get_by_role(
+        "button", name="Not this person"
+    ).click()
+    expect(page.locator(".alert--success")).to_contain_text("Not Colin Powell: they will not be named for this face again.")
+    expect(page.locator(".recognition")).to_contain_text(["Not this person.", "Confirmed."])
+    site.check()

@@ -47,8 +47,8 @@ class InsightFacePipeline(FacePipeline):
 
     # The embedding of the crop's mirror image added in (FACE_EMBED_MIRROR, model key
     # arcface112-flip-v3): off by default, as on LFW it buys 0.4 points of open-set recognition
-    # for a second crop per face in the recogniser's batch (bench/RESULTS.md, "The mirror
-    # embedding, an option again").
+    # for a second crop per face in the recogniser's batch, 1.5x a 250 px match's CPU
+    # (bench/RESULTS.md, "The mirror embedding, an option again").
     def __init__(self, detector: str = "scrfd", mirror: bool = False):
         import onnxruntime
 

@@ -6,4 +6,4 @@ class EventsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import signals  # noqa: F401  (record.deleted and the erasure of names, whatever deletes)
+        from . import retention, signals  # noqa: F401  (record.deleted and the erasure of names, whatever deletes; purge_expired)

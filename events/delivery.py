@@ -6,8 +6,11 @@ or failed with the next try WEBHOOK_RETRY_BASE_SECONDS * 2^(attempt-1) later (at
 WEBHOOK_RETRY_MAX_INTERVAL), until WEBHOOK_RETRY_SECONDS after the event it gives up. A webhook that
 has failed for WEBHOOK_DISABLE_AFTER_SECONDS without a success in between is disabled, the reason
 kept (the admin shows it). A worker killed mid-delivery leaves it claimed by a process that is gone:
-`requeue_stranded_deliveries` (at every worker start, records' db_worker) gives it a new task, so
-the receiver gets it again (Standard Webhooks receivers drop repeats by `webhook-id`)."""
+`requeue_stranded_deliveries` gives it a new task, so the receiver gets it again (Standard Webhooks
+receivers drop repeats by `webhook-id`). It runs at every worker start (events' db_worker) and, while
+workers live, every EVENT_SWEEP_SECONDS as the `sweep_deliveries` task: django-tasks has no periodic
+tasks, so each sweep enqueues the next one (a deferred task, `run_after`), and a worker start or a
+delivery enqueues one when none is waiting (a chain broken by a worker killed mid-sweep)."""
 
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -27,6 +30,7 @@ from .outbox import forget_names
 
 @task()
 def deliver(delivery_id: int) -> str:
+    keep_sweeping()
     delivery = _claim(delivery_id)
     if delivery is None:  # delivered, given up, not yet due, or being sent by a live worker
         return "nothing to do"
@@ -34,6 +38,22 @@ def deliver(delivery_id: int) -> str:
     outcome = attempt(delivery, now)
     settle(delivery, outcome, now)
     return "delivered" if outcome.delivered else f"failed: {outcome.error}"
+
+
+@task()
+def sweep_deliveries() -> str:
+    stranded = requeue_stranded_deliveries()
+    keep_sweeping()
+    return f"{len(stranded)} stranded deliveries queued again"
+
+
+def keep_sweeping() -> None:
+    """Enqueue the next sweep, EVENT_SWEEP_SECONDS from now, unless one is waiting. Two workers that
+    both find none enqueue one each; each of those, when it runs, finds the other's successor
+    waiting and enqueues none: the chains become one."""
+    waiting = DBTaskResult.objects.filter(task_path=sweep_deliveries.module_path, status=TaskResultStatus.READY)
+    if not waiting.exists():
+        sweep_deliveries.using(run_after=timezone.now() + timedelta(seconds=settings.EVENT_SWEEP_SECONDS)).enqueue()
 
 
 def attempt(delivery: Delivery, now: datetime) -> webhooks.Outcome:

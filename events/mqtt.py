@@ -1,7 +1,8 @@
 """Publishing events to an MQTT broker (MQTT_URL, e.g. mqtt://user:pass@127.0.0.1:1883) with
 paho-mqtt: QoS 1 to `facesite/<collection>/<event type>`, and for each person recognised a retained
 `facesite/<collection>/person/<record id>/last_seen` (cleared when they are erased, so the broker
-keeps no name of theirs). One client per worker process, connected in the background and
+keeps no name of theirs); with MQTT_HOMEASSISTANT_DISCOVERY, a retained Home Assistant discovery config
+per person, removed at their erasure too. One client per worker process, connected in the background and
 reconnecting on its own (paho's loop thread, backoff 1 s to MQTT_RECONNECT_MAX_SECONDS); a publish
 that the broker has not acknowledged within WEBHOOK_TIMEOUT is a failed attempt, retried as a
 webhook's is."""
@@ -34,12 +35,37 @@ def topics(event: Event) -> list[tuple[str, str, bool]]:
     prefix = f"{settings.MQTT_TOPIC_PREFIX}/{event.collection or ANY_COLLECTION}"
     published = [(f"{prefix}/{event.type}", json.dumps(event.payload()), False)]
     record_id = event.data.get("record_id")
+    last_seen = f"{prefix}/person/{record_id}/last_seen"
     if event.type == EventType.FACE_RECOGNIZED and record_id:
         seen = {key: event.data.get(key) for key in ("record_id", "name", "distance", "source")}
-        published.append((f"{prefix}/person/{record_id}/last_seen", json.dumps({**seen, "timestamp": event.payload()["timestamp"]}), True))
+        published.append((last_seen, json.dumps({**seen, "timestamp": event.payload()["timestamp"]}), True))
+        if settings.MQTT_HOMEASSISTANT_DISCOVERY:
+            published.append((_discovery_topic(record_id), json.dumps(_sensor(record_id, event.data.get("name"), last_seen)), True))
     elif event.type == EventType.RECORD_DELETED and record_id:
-        published.append((f"{prefix}/person/{record_id}/last_seen", "", True))  # an empty retained message clears it
+        published.append((last_seen, "", True))  # an empty retained message clears it
+        if settings.MQTT_HOMEASSISTANT_DISCOVERY:
+            published.append((_discovery_topic(record_id), "", True))  # and removes the sensor
     return published
+
+
+# Home Assistant's MQTT discovery (https://www.home-assistant.io/integrations/mqtt/#mqtt-discovery):
+# a retained config message per person makes a "last seen" timestamp sensor of their last_seen
+# topic; published again at each recognition (a rename or a move updates it), cleared at erasure.
+def _discovery_topic(record_id: str) -> str:
+    return f"{settings.MQTT_HOMEASSISTANT_PREFIX}/sensor/facesite_{record_id.replace('-', '')}/last_seen/config"
+
+
+def _sensor(record_id: str, name: str | None, state_topic: str) -> dict:
+    return {
+        "name": "Last seen",
+        "unique_id": f"facesite_{record_id}_last_seen",
+        "state_topic": state_topic,
+        "value_template": "{{ value_json.timestamp }}",
+        "json_attributes_topic": state_topic,
+        "device_class": "timestamp",
+        "icon": "mdi:face-recognition",
+        "device": {"identifiers": [f"facesite_{record_id}"], "name": name or record_id, "manufacturer": "facesite"},
+    }
 
 
 def client() -> mqtt.Client:

@@ -388,6 +388,14 @@ WEBHOOK_DISABLE_AFTER_SECONDS = env.int("WEBHOOK_DISABLE_AFTER_SECONDS", default
 MQTT_URL = env.str("MQTT_URL", default="")
 MQTT_TOPIC_PREFIX = env.str("MQTT_TOPIC_PREFIX", default="facesite")
 MQTT_RECONNECT_MAX_SECONDS = env.int("MQTT_RECONNECT_MAX_SECONDS", default=30)
+# Home Assistant MQTT discovery: a retained config per person recognised under
+# <MQTT_HOMEASSISTANT_PREFIX>/sensor/facesite_<record id>/last_seen/config, a "last seen" sensor of
+# their last_seen topic; cleared at their erasure (events/mqtt.py).
+MQTT_HOMEASSISTANT_DISCOVERY = env.bool("MQTT_HOMEASSISTANT_DISCOVERY", default=False)
+MQTT_HOMEASSISTANT_PREFIX = env.str("MQTT_HOMEASSISTANT_PREFIX", default="homeassistant")
+# A delivery whose worker died mid-send while other workers run is sent again within this long
+# (events/delivery.py, sweep_deliveries); a worker that starts sends it at once.
+EVENT_SWEEP_SECONDS = env.float("EVENT_SWEEP_SECONDS", default=60.0)
 
 # --- The live camera page (live/, /live/) -------------------------------------------------------
 # Each person the page shows is audited, and in door mode sent as face.recognized (unknown faces as
@@ -547,6 +555,9 @@ ERASURE_RETRY_SECONDS = env.int("ERASURE_RETRY_SECONDS", default=60)
 # Faces a match leaves unnamed, kept only in collections with keep_unknown_faces on, are erased
 # this long after they were seen (purge_expired).
 UNKNOWN_FACE_RETENTION_DAYS = env.int("UNKNOWN_FACE_RETENTION_DAYS", default=7)
+# The outbox (events/): an event whose deliveries have all ended (delivered, or given up), with its
+# deliveries and their attempts, this long after it happened (purge_expired).
+EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=30)
 # A cluster of unknown faces with at least this many faces is a suggested person.
 UNKNOWN_CLUSTER_MIN_FACES = env.int("UNKNOWN_CLUSTER_MIN_FACES", default=2)
 # How near an arriving face must be to a kept face to join its cluster (cosine distance); unset: the

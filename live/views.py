@@ -11,7 +11,7 @@ LIVE_REPEAT_SECONDS, the window kept in the database so every worker agrees."""
 from django.conf import settings
 from django.http import JsonResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from recognition.errors import FaceError
 from records.usecases import sightings
@@ -19,13 +19,16 @@ from records.usecases.analysis import read_photo
 from records.usecases.errors import status_of
 from records.views import MATCH, VIEW, requires
 
+from .forms import FrameForm
+
 
 @requires(MATCH)
+@require_safe
 def live(request):
     return render(
         request,
         "live/live.html",
-        {"repeat_seconds": settings.LIVE_REPEAT_SECONDS, "frame_width": settings.LIVE_FRAME_WIDTH,
+        {"form": FrameForm(), "repeat_seconds": settings.LIVE_REPEAT_SECONDS, "frame_width": settings.LIVE_FRAME_WIDTH,
          "frame_interval_ms": settings.LIVE_FRAME_INTERVAL_MS},
     )
 
@@ -33,16 +36,22 @@ def live(request):
 @requires(MATCH)
 @require_POST
 def frame(request):
-    upload = request.FILES.get("frame")
-    if upload is None:
-        return JsonResponse({"detail": "Send the camera's frame as the file field `frame` (a JPEG)."}, status=400)
+    form = FrameForm(request.POST, request.FILES)
+    if not form.is_valid():
+        field, [message, *_] = next(iter(form.errors.items()))
+        return JsonResponse({"detail": f"{field}: {message}"}, status=400)
+    collection = form.cleaned_data["collection"]
+    collections = [collection] if collection else None
     try:
-        seen = sightings.identify(read_photo(upload), may_read=request.user.has_perm(VIEW))
+        seen = sightings.identify(
+            read_photo(form.cleaned_data["frame"]), may_read=request.user.has_perm(VIEW), collections=collections
+        )
     except FaceError as refusal:
         return JsonResponse({"detail": refusal.neutral}, status=status_of(refusal))
-    door = request.POST.get("door") == "1"
     source = sightings.Source("user", request.user.get_username())
-    reported = sightings.report_frame(seen, source, settings.LIVE_REPEAT_SECONDS, announce=door)
+    reported = sightings.report_frame(
+        seen, source, settings.LIVE_REPEAT_SECONDS, announce=form.cleaned_data["door"], collections=collections
+    )
     announced = {id(face) for face in reported.announced}
     return JsonResponse(
         {

@@ -5,6 +5,7 @@ purge the ended jobs past their retention."""
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import Q
 from django.db.models.signals import post_delete
 from django.dispatch import Signal, receiver
 from django_tasks_db.models import DBTaskResult
@@ -74,3 +75,13 @@ def purge_ended_jobs(sender, now, **kwargs):
     erasure.delete_jobs(ended)
     DBTaskResult.objects.filter(finished_at__lt=jobs_before).delete()
     return Expired("jobs", len(ended), {"job_retention_days": settings.JOB_RETENTION_DAYS})
+
+
+@receiver(purging, sender=Purged)
+def purge_old_sightings(sender, now, **kwargs):
+    # A watcher's last report of someone says what the audit events of those reports say: it goes
+    # when they would (the reports older than any window a watcher uses, LIVE_REPEAT_SECONDS).
+    before = now - timedelta(days=settings.AUDIT_RETENTION_DAYS)
+    old = Sighting.objects.filter(Q(audited_at__lt=before) | Q(audited_at=None), Q(announced_at__lt=before) | Q(announced_at=None))
+    deleted, _ = old.delete()
+    return Expired("sightings", deleted)

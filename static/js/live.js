@@ -58,12 +58,15 @@ function startLivePage(root) {
   const nobody = root.querySelector("[data-live-none]");
   const startButton = root.querySelector("[data-live-start]");
   const stopButton = root.querySelector("[data-live-stop]");
+  const flipButton = root.querySelector("[data-live-flip]");
   const door = root.querySelector("[data-live-door]");
+  const collection = root.querySelector("select[name=collection]");
   const csrf = root.querySelector("input[name=csrfmiddlewaretoken]").value;
   const frameWidth = Number(root.dataset.frameWidth);
   const interval = Number(root.dataset.frameInterval);
   const grab = document.createElement("canvas");
   let stream = null;
+  let facing = "user"; // a phone's front camera first; "environment" is its back one
   let timer = null;
   let busy = false;
   let tracks = [];
@@ -82,7 +85,7 @@ function startLivePage(root) {
       return;
     }
     try {
-      stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "user", width: { ideal: 1280 } }, audio: false });
+      stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: { ideal: facing }, width: { ideal: 1280 } }, audio: false });
     } catch (error) {
       showError(cameraRefusal(error));
       status.textContent = "No camera.";
@@ -92,6 +95,8 @@ function startLivePage(root) {
     await video.play();
     startButton.hidden = true;
     stopButton.hidden = false;
+    const cameras = (await navigator.mediaDevices.enumerateDevices()).filter((device) => device.kind === "videoinput");
+    flipButton.hidden = cameras.length < 2;
     status.textContent = "Watching.";
     timer = setInterval(sendFrame, interval);
   }
@@ -104,6 +109,7 @@ function startLivePage(root) {
     draw();
     startButton.hidden = false;
     stopButton.hidden = true;
+    flipButton.hidden = true;
     status.textContent = "Stopped.";
   }
 
@@ -118,7 +124,8 @@ function startLivePage(root) {
       const jpeg = await new Promise((done) => grab.toBlob(done, "image/jpeg", 0.85));
       const body = new FormData();
       body.append("frame", jpeg, "frame.jpg");
-      if (door.checked) body.append("door", "1");
+      if (door.checked) body.append("door", "on");
+      if (collection.value) body.append("collection", collection.value);
       const response = await fetch(root.dataset.frameUrl, {
         method: "POST", body, headers: { "X-CSRFToken": csrf }, credentials: "same-origin", redirect: "manual",
       });
@@ -129,6 +136,11 @@ function startLivePage(root) {
       }
       if (response.status === 429 || response.status === 503) {
         status.textContent = `The server asks to wait (${response.status}); trying again shortly.`;
+        return;
+      }
+      if (!(response.headers.get("Content-Type") || "").includes("application/json")) {
+        stop();
+        showError(`The server refused the frame (${response.status}): reload the page.`);
         return;
       }
       const answer = await response.json();
@@ -217,6 +229,11 @@ function startLivePage(root) {
 
   startButton.addEventListener("click", start);
   stopButton.addEventListener("click", stop);
+  flipButton.addEventListener("click", () => {
+    stop();
+    facing = facing === "user" ? "environment" : "user";
+    start();
+  });
   window.addEventListener("resize", draw);
 }
 

@@ -94,6 +94,40 @@ def test_every_event_is_published_with_qos_1_and_last_seen_retained(api, enrol, 
         watching.stop()
 
 
+def test_home_assistant_discovery_makes_a_last_seen_sensor_per_person_and_removes_it_at_erasure(api, enrol, photo, mqtt_events, settings):
+    settings.MQTT_HOMEASSISTANT_DISCOVERY = True
+    settings.MQTT_HOMEASSISTANT_PREFIX = f"homeassistant-{mqtt_events}"  # this test's own
+    bush = enrol("George W Bush", photo("George_W_Bush", 0))
+    api.post("/records/match", {"image": upload(photo("George_W_Bush", 2))}, format="multipart")
+    deliver_due()
+    config_topic = f"{settings.MQTT_HOMEASSISTANT_PREFIX}/sensor/facesite_{bush.pk.hex}/last_seen/config"
+    # As Home Assistant would find it on connecting: retained.
+    home_assistant = Subscriber(BROKER, f"{settings.MQTT_HOMEASSISTANT_PREFIX}/#")
+    try:
+        [(topic, payload, _, retained)] = home_assistant.wait_for(1)
+        sensor = json.loads(payload)
+        assert topic == config_topic and retained
+        assert sensor["state_topic"] == sensor["json_attributes_topic"] == f"{mqtt_events}/default/person/{bush.pk}/last_seen"
+        assert sensor["device_class"] == "timestamp" and sensor["value_template"] == "{{ value_json.timestamp }}"
+        assert sensor["device"]["name"] == "George W Bush" and sensor["unique_id"] == f"facesite_{bush.pk}_last_seen"
+        # The state it points at is there, retained, with the timestamp the template reads.
+        state = Subscriber(BROKER, sensor["state_topic"])
+        [(_, seen, _, _)] = state.wait_for(1)
+        assert json.loads(seen)["timestamp"]
+        state.stop()
+
+        api.delete(f"/records/{bush.pk}")
+        deliver_due()
+        home_assistant.wait_for(2)
+        assert (config_topic, "", 1, False) in home_assistant.messages  # the sensor removed
+    finally:
+        home_assistant.stop()
+    after = Subscriber(BROKER, f"{settings.MQTT_HOMEASSISTANT_PREFIX}/#")
+    time.sleep(0.5)
+    assert after.messages == []  # no name of theirs left on the broker
+    after.stop()
+
+
 @pytest.fixture
 def own_broker(tmp_path):
     """start() / stop() a Mosquitto of this test's own on a free port."""

@@ -117,3 +117,33 @@ def test_names_leave_the_outbox_once_every_delivery_ended(enrol, photo, receiver
     assert deliver_due() == 1
     assert len(hook.received) == 1 and b"George W Bush" in hook.received[0].body
     assert "name" not in Event.objects.get().data
+
+
+def test_purge_expired_deletes_ended_events_past_their_retention_and_keeps_those_still_sent(enrol, photo, receiver, webhook, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from events.models import Attempt
+    from audit.models import AuditEvent
+    from audit.retention import purge_expired
+
+    settings.EVENT_RETENTION_DAYS = 30
+    delivered_hook, pending_hook = receiver(), receiver(plan=[500])
+    webhook(delivered_hook.url, events=["record.created"])
+    webhook(pending_hook.url, events=["record.updated"])
+    bush = enrol("George W Bush", photo("George_W_Bush", 0))
+    people.change_record(bush, {"name": "G. W. Bush"})
+    powell = enrol("Colin Powell", photo("Colin_Powell", 0))
+    deliver_due()  # the two record.created delivered; the record.updated failed, to be retried
+    assert Attempt.objects.count() == 3
+    Event.objects.exclude(data__record_id=str(powell.pk)).update(created_at=timezone.now() - timedelta(days=31))
+    purged = purge_expired()
+    # Bush's delivered record.created went with its delivery and attempt; the recent one stays, and
+    # so does the old record.updated still being retried.
+    assert sorted(Event.objects.values_list("type", flat=True)) == ["record.created", "record.updated"]
+    assert Event.objects.get(type="record.created").data["record_id"] == str(powell.pk)
+    assert Attempt.objects.count() == 2
+    assert purged.others["events"] == 1
+    purge = AuditEvent.objects.get(action=AuditEvent.Action.PURGE).detail
+    assert (purge["events"], purge["event_deliveries"], purge["event_retention_days"]) == (1, 1, 30)

@@ -156,3 +156,20 @@ def test_two_workers_reporting_one_cameras_frames_at_once_send_one_event_per_win
     assert errors == []
     assert Event.objects.filter(type="face.recognized").count() == 2  # the first window's, and one now
     assert len(sighting_audits()) == 2
+
+
+def test_purge_expired_deletes_sightings_last_reported_past_the_audit_retention(frame_of_bush_and_a_stranger, subscribed, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from audit.retention import purge_expired
+
+    settings.AUDIT_RETENTION_DAYS = 365
+    bush, frame = frame_of_bush_and_a_stranger
+    sightings.report_frame(sightings.identify(frame), DOOR, repeat_seconds=60, announce=True)
+    Sighting.objects.filter(subject=str(bush.pk)).update(
+        audited_at=timezone.now() - timedelta(days=366), announced_at=timezone.now() - timedelta(days=366)
+    )
+    assert purge_expired().others["sightings"] == 1
+    assert list(Sighting.objects.values_list("subject", flat=True)) == [Sighting.UNKNOWN]

@@ -107,6 +107,27 @@ def test_a_kill_9_of_the_worker_mid_delivery_loses_no_event(enrol, photo, receiv
     assert all_delivered()
 
 
+def test_a_delivery_whose_worker_died_is_sent_by_another_live_worker_within_the_sweep(enrol, photo, receiver, webhook, job_worker):
+    """No worker starts after the kill: the survivor's periodic sweep (EVENT_SWEEP_SECONDS) finds it."""
+    hook = receiver(delay=2)  # the worker is in the middle of sending when it is killed
+    webhook(hook.url)
+    workers = [job_worker(WEBHOOK_ALLOWED_NETWORKS="127.0.0.1/32", EVENT_SWEEP_SECONDS="1") for _ in range(2)]
+    deadline = time.monotonic() + 120
+    while not all("Starting worker" in each.output() for each in workers):  # past their start's own requeue
+        assert time.monotonic() < deadline, [each.output() for each in workers]
+        time.sleep(0.1)
+    enrol("George W Bush", photo("George_W_Bush", 0))
+    hook.wait_for(1)
+    claimant = Delivery.objects.get().worker
+    [dead] = [each for each in workers if claimant.split("/")[1] == str(each.process.pid)]
+    dead.kill9()
+    killed_at = time.monotonic()
+    hook.wait_for(2, timeout=30)
+    assert time.monotonic() - killed_at < 1 + 2 + 3  # a sweep, the receiver's delay, the worker's polls
+    assert all_delivered()
+    assert [each.process.poll() is None for each in workers if each is not dead] == [True]
+
+
 def test_a_delivery_claimed_by_a_live_worker_is_left_to_it(enrol, photo, webhook, settings):
     settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.1/32"]
     webhook("http://127.0.0.1:9/hook")

@@ -63,6 +63,19 @@ def test_door_mode_sends_one_event_per_person_per_window(operator, enrol, frame,
     assert Event.objects.filter(type="face.recognized").count() == 2
 
 
+def test_a_frame_names_only_the_people_of_the_collection_chosen(operator, enrol, frame, subscribed):
+    from records.models import Collection
+
+    Collection.objects.create(name="site-b")
+    enrol(ALICE, 0)  # in default
+    answer = post_frame(operator, frame, collection="site-b", door="1")
+    assert [face["record_id"] for face in answer.json()["faces"]] == [None, None]
+    [unknown] = Event.objects.filter(type="face.unknown")
+    assert unknown.data["collection"] == "site-b" and not Event.objects.filter(type="face.recognized").exists()
+    refused = post_frame(operator, frame, collection="nowhere")
+    assert refused.status_code == 400 and refused.json()["detail"].startswith("collection: ")
+
+
 def test_a_frame_without_a_face_is_no_error(operator, subscribed):
     blank = io.BytesIO()
     Image.new("RGB", (640, 480), (40, 60, 80)).save(blank, "JPEG")
@@ -99,3 +112,6 @@ def test_the_page_and_the_frame_endpoint_want_csrf_and_the_match_permission(user
     assert viewer.get("/live/").status_code == 403 and viewer.post("/live/frame", {}).status_code == 403
     assert Client().get("/live/").status_code == 302  # to the login page
     assert csrf_checked.get("/live/frame").status_code == 405
+    plain = Client()
+    plain.force_login(user)
+    assert plain.post("/live/").status_code == 405  # the page is only shown

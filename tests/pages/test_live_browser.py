@@ -1,7 +1,7 @@
 """The live page in Chromium with a fake camera fed from a video made at test time (ffmpeg, in a
 temporary folder) of real LFW photos: someone enrolled is named, a stranger shown as unknown, and
-door mode sends one event per person however many frames show them; a browser without a camera is
-told so. At a phone's width and a desktop's, failing on console errors (tests/conftest.py Watched)."""
+door mode sends one event per person however many frames show them; a browser without a camera, or
+whose camera was refused, is told so. At a phone's width and a desktop's, failing on console errors (tests/conftest.py Watched)."""
 
 import subprocess
 
@@ -83,6 +83,53 @@ def test_the_live_page_names_who_the_camera_sees_and_door_mode_sends_one_event_e
     assert recognized.data["source"] == {"type": "user", "name": "operator"}
     assert Event.objects.filter(type="face.unknown").count() == 1
     context.close()
+
+
+def test_a_user_whose_permission_went_while_watching_is_told_so(camera_browser, live_server, member):
+    user = member("Managers", "operator")
+    context = camera_browser.new_context()
+    site = Watched(context.new_page(), 1200)
+    log_in(site, f"{live_server.url}/accounts/login/", "operator")
+    site.goto(f"{live_server.url}/live/")
+    site.page.get_by_role("button", name="Start the camera").click()
+    expect(site.page.locator("[data-live-status]")).to_contain_text("face(s)", timeout=60_000)
+    site.allow(403)
+    user.groups.clear()
+    expect(site.page.locator("[data-live-error]")).to_have_text("The server refused the frame (403): reload the page.")
+    expect(site.page.get_by_role("button", name="Start the camera")).to_be_visible()  # it stopped sending
+    site.check()
+    context.close()
+
+
+def test_a_refused_camera_is_told_so(playwright, browser_type_launch_args, live_server, member, width):
+    """A camera there, its permission refused (no fake prompt answers yes: Chromium refuses)."""
+    args = [*browser_type_launch_args["args"], "--use-fake-device-for-media-stream"]
+    browser = playwright.chromium.launch(**{**browser_type_launch_args, "args": args})
+    try:
+        member("Managers", "operator")
+        site = Watched(browser.new_context().new_page(), width)
+        log_in(site, f"{live_server.url}/accounts/login/", "operator")
+        site.goto(f"{live_server.url}/live/")
+        site.page.get_by_role("button", name="Start the camera").click()
+        expect(site.page.locator("[data-live-error]")).to_contain_text("The camera was refused. Allow this site to use the camera")
+        site.check()
+    finally:
+        browser.close()
+
+
+def test_one_uncertain_frame_does_not_rename_a_face(manager_site, live_server):
+    """static/js/live.js's own functions, in the page: a face keeps the name it had most often in
+    its last frames, and a box is the same face as the last frame's box it overlaps enough."""
+    site = manager_site
+    site.goto(f"{live_server.url}/live/")
+    powell, blair, unknown = ({"key": "p", "name": "Colin Powell"}, {"key": "b", "name": "Tony Blair"},
+                              {"key": "", "name": "Unknown"})
+    label = "history => steadyLabel(history).name"
+    assert site.page.evaluate(label, [powell, powell, blair, powell, unknown]) == "Colin Powell"
+    assert site.page.evaluate(label, [powell, blair, blair]) == "Tony Blair"  # most often, not first
+    assert site.page.evaluate(label, [powell, blair]) == "Tony Blair"  # a tie: the latest
+    assert site.page.evaluate("([a, b]) => overlap(a, b)", [[0, 0, 100, 100], [10, 0, 100, 100]]) > 0.8
+    assert site.page.evaluate("([a, b]) => overlap(a, b)", [[0, 0, 100, 100], [200, 0, 100, 100]]) == 0
 
 
 def test_a_browser_without_a_camera_is_told_so(manager_site, live_server):

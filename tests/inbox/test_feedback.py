@@ -170,3 +170,13 @@ def test_scopes_collections_and_bad_bodies(api, powell, match, photo):
     assert feedback(reviewer, match_id, correct=False).status_code == 200  # review alone may say "not them"
     assert np.isclose(np.linalg.norm(MatchedFace.objects.get(match_id=match_id).vector), 1.0, atol=1e-3)
     assert FaceVector.objects.filter(owner_id=powell.pk, model_key__endswith=f"#{NOT_THEM}").count() == 1
+
+
+def test_a_correction_holds_on_milvus_too(milvus_backend, api, ashcroft, match, photo):
+    """The faces said "not them" live in a vector index like the people's (`<model key>#not`): on
+    Milvus as on FAISS, the next match asks it."""
+    wrong = match(photo(KIRCHNER, 0), threshold=LOOSE)
+    assert wrong["best_match"]["id"] == str(ashcroft.pk)
+    assert feedback(api, wrong["match_id"], correct=False).status_code == 200
+    assert match(photo(KIRCHNER, 0), threshold=LOOSE)["recognized"] is False
+    assert match(photo(KIRCHNER, 5), threshold=LOOSE)["recognized"] is False

@@ -11,11 +11,12 @@ from django.dispatch import receiver
 
 from audit import log as audit
 from audit.retention import Expired, Purged, purging
+from recognition.models import FaceVector
 from recognition.service import FaceAnalysis
 from records import erasure
 from records.maintenance import KeptFiles, checking_files
-from records.models import Collection
-from records.signals import faces_left_unnamed, faces_named
+from records.models import Collection, Person
+from records.signals import faces_left_unnamed, faces_named, record_changed
 
 from . import keeping
 from .models import CROPS_FOLDER, MATCHED_CROPS_FOLDER, KeptMatch, MatchedFace, NotThem, UnknownCluster, UnknownFace
@@ -30,6 +31,24 @@ def keep_unnamed_faces(sender, analysis, faces, collections, **kwargs):
 def keep_named_faces(sender, analysis, faces, result, collections, **kwargs):
     kept = keeping.keep_named(analysis, faces, result.faces_matched())
     return kept.pk if kept else None
+
+
+@receiver(record_changed, sender=Person)
+def follow_a_moved_person(sender, person, fields, **kwargs):
+    """A person moved to another collection takes what reviewers said of them there: the faces they
+    are not are stored again in its partition (a vector's partition is fixed for its life) and the
+    old vectors removed, as their photos' are (records/usecases/people.change_record), so a match
+    of their new collection still does not name them for those faces; their kept recognitions are
+    then seen by the keys of that collection. Inside the move's transaction."""
+    if "collection" not in fields:
+        return
+    partition = Collection.partition_of(person.collection_id)
+    for said in NotThem.objects.filter(person=person).select_related("face_vector").select_for_update(of=("self",)):
+        old = said.face_vector
+        said.face_vector = FaceVector.objects.store(old.model_key, person.pk, old.vector, partition)
+        said.save(update_fields=["face_vector"])
+        old.delete()  # logs its removal
+    MatchedFace.objects.filter(person=person).update(collection_id=person.collection_id)
 
 
 @receiver(post_delete, sender=MatchedFace)

@@ -180,3 +180,16 @@ def test_a_correction_holds_on_milvus_too(milvus_backend, api, ashcroft, match, 
     assert feedback(api, wrong["match_id"], correct=False).status_code == 200
     assert match(photo(KIRCHNER, 0), threshold=LOOSE)["recognized"] is False
     assert match(photo(KIRCHNER, 5), threshold=LOOSE)["recognized"] is False
+
+
+def test_a_person_moved_to_another_collection_takes_the_correction_along(api, ashcroft, match, photo):
+    from records.usecases import people
+
+    wrong = match(photo(KIRCHNER, 0), threshold=LOOSE)
+    assert feedback(api, wrong["match_id"], correct=False).status_code == 200
+    office = Collection.objects.create(name="office")
+    people.change_record(ashcroft, {}, collection=office)
+    again = match(photo(KIRCHNER, 0), threshold=LOOSE, collection="office")
+    assert again["recognized"] is False  # searched in office only, where what was said of him went too
+    assert match(photo(ASHCROFT, 2), collection="office")["best_match"]["id"] == str(ashcroft.pk)
+    assert MatchedFace.objects.get(match_id=wrong["match_id"]).collection == office

@@ -69,14 +69,18 @@ class Appearance:
 
 
 class Watch:
-    def __init__(self, name: str, url: str, fps: float, collection, tracker: TrackerSettings | None = None, check_url=None):
+    def __init__(self, name: str, url: str, fps: float, collection, tracker: TrackerSettings | None = None, check_url=None,
+                 keep_appearances: bool = False):
         """`check_url(url)`: raises ValueError when the URL may not be opened now (the API's
-        streams: streams/registry.py), asked before each connection."""
+        streams: streams/registry.py), asked before each connection. `keep_appearances`: the
+        latest APPEARANCES_KEPT appearances, names included, kept in `appearances` for whoever
+        watches in the foreground (`manage.py watch`, the benchmark); the runner keeps none, so no
+        name outlives its event in a long-running process."""
         self.url, self.fps, self.collection, self.check_url = url, fps, collection, check_url
         self.source = sightings.Source("stream", name)
         self.tracker = Tracker(tracker or TrackerSettings())
         self.counts = Counts()
-        self.appearances: deque[Appearance] = deque(maxlen=APPEARANCES_KEPT)
+        self.appearances: deque[Appearance] = deque(maxlen=APPEARANCES_KEPT if keep_appearances else 0)
         self.limits = matching.policy().calibration.quality_limits
         self.ended = False  # a file read to its end
         self.connections: deque[float] = deque(maxlen=APPEARANCES_KEPT)  # time.time() as each camera connection began

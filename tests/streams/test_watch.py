@@ -98,7 +98,7 @@ def reported_events() -> list[str | None]:
 
 def test_a_video_file_gives_one_event_per_appearance_with_the_right_names(gallery, subscribed, scenes, tmp_path, transactional_db):
     video = make_video(scenes, tmp_path)
-    watch = Watch("hall recording", f"file://{video}", FPS, gallery["George_W_Bush"].collection)
+    watch = Watch("hall recording", f"file://{video}", FPS, gallery["George_W_Bush"].collection, keep_appearances=True)
     watch.run(threading.Event())
 
     assert [seen.name for seen in watch.appearances] == expected(scenes)
@@ -148,7 +148,7 @@ def test_an_rtsp_camera_gives_one_event_per_appearance_and_is_opened_again_when_
     stranger = single_face_photos(strangers[0], 1)[0]
     scenes = [Scene(3), Scene(3, bush, "George_W_Bush"), Scene(1), Scene(3, stranger, strangers[0]), Scene(1), Scene(3, powell, "Colin_Powell"), Scene(1)]
     camera = rtsp(make_video(scenes, tmp_path))
-    watch = Watch("front door", camera.url, FPS, gallery["George_W_Bush"].collection)
+    watch = Watch("front door", camera.url, FPS, gallery["George_W_Bush"].collection, keep_appearances=True)
     stop = threading.Event()
     watching = threading.Thread(target=watch.run, args=(stop,))
     watching.start()
@@ -209,3 +209,85 @@ def test_one_runner_per_stream_until_its_lease_runs_out(db, settings):
     assert not write_counts(stream.pk, "host-a/1/1", watch)  # host-a, back, learns it lost it
     stream.delete()
     assert not write_counts(stream.pk, "host-b/2/2", watch)  # deleted: its runner stops
+
+
+class MjpegCamera:
+    """An HTTP camera sending MJPEG (multipart/x-mixed-replace, as many IP cameras do) of the
+    video's frames at its frame rate, over and over, on a loopback port (the standard library's
+    HTTP server); `stop()` ends it."""
+
+    def __init__(self, video):
+        import cv2
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        capture, self.frames = cv2.VideoCapture(str(video)), []
+        while True:
+            ok, bgr = capture.read()
+            if not ok:
+                break
+            self.frames.append(cv2.imencode(".jpg", bgr)[1].tobytes())
+        capture.release()
+        camera = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                try:
+                    while not camera.stopped.is_set():
+                        for jpeg in camera.frames:
+                            self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpeg) + jpeg + b"\r\n")
+                            time.sleep(1 / 10)
+                except OSError:
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.stopped = threading.Event()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/video.mjpg"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.stopped.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_an_http_mjpeg_camera_gives_one_event_per_appearance(gallery, subscribed, single_face_photos, tmp_path, transactional_db):
+    bush, powell = single_face_photos("George_W_Bush", 2)[1], single_face_photos("Colin_Powell", 2)[1]
+    scenes = [Scene(1), Scene(3, bush, "George_W_Bush"), Scene(2), Scene(3, powell, "Colin_Powell"), Scene(2)]
+    camera = MjpegCamera(make_video(scenes, tmp_path))
+    watch = Watch("garden", camera.url, FPS, gallery["George_W_Bush"].collection, keep_appearances=True)
+    stop = threading.Event()
+    watching = threading.Thread(target=watch.run, args=(stop,))
+    watching.start()
+    try:
+        wait_for(lambda: len(watch.appearances) >= 2, 40, "both appearances")
+    finally:
+        stop.set()
+        watching.join(timeout=30)
+        camera.stop()
+    # The MJPEG stream starts wherever its loop is: the two people in the order they come.
+    names = [seen.name for seen in watch.appearances][:2]
+    assert sorted(names) == ["Colin Powell", "George W Bush"], names
+
+
+def test_a_url_no_longer_allowed_is_not_opened_again(db, settings):
+    from records.models import Collection
+    from streams.registry import check_url
+
+    settings.STREAM_ALLOWED_NETWORKS = []  # taken back after the stream was made
+    watch = Watch("door", "rtsp://127.0.0.1:9/x", FPS, Collection.default(), check_url=check_url)
+    stop = threading.Event()
+    watching = threading.Thread(target=watch.run, args=(stop,))
+    watching.start()
+    try:
+        wait_for(lambda: watch.counts.last_error, 10, "the refusal")
+    finally:
+        stop.set()
+        watching.join(timeout=30)
+    assert watch.counts.last_error.startswith("Refused:") and "not a public address" in watch.counts.last_error
+    assert list(watch.connections) == []  # no connection was tried

@@ -32,7 +32,7 @@ class Command(BaseCommand):
             raise CommandError(f"No collection named '{collection}'.")
         if reader.is_file(url) and not Path(reader.local_path(url)).is_file():
             raise CommandError(f"No such file: {reader.local_path(url)}")
-        watch = Watch(name or f"watch {url}"[:100], url, fps, group)
+        watch = Watch(name or f"watch {url}"[:100], url, fps, group, keep_appearances=True)
         stop = threading.Event()
         for each in (signal.SIGTERM, signal.SIGINT):
             signal.signal(each, lambda *_: stop.set())

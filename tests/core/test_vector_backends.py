@@ -443,3 +443,25 @@ def test_health_says_how_much_of_the_milvus_index_is_built(milvus_backend, face_
     assert set(build) == {"unindexed_rows", "reindexing_rows"}
     assert 0 <= build["unindexed_rows"] + build["reindexing_rows"] <= 3
     assert "index_build" not in limited
+
+
+def test_a_load_killed_before_it_was_recorded_is_applied_again_without_doubles(milvus_backend, monkeypatch):
+    """A process killed after inserting a gallery into a new collection, before recording it, left
+    the generation unrecorded: the next catch-up upserts every change over what it had inserted,
+    so nobody is in Milvus twice."""
+    vectors, owners = unit_vectors(4, seed=25), [uuid.uuid4() for _ in range(4)]
+    store(vectors, owners)
+    gallery = get_vector_index(MODEL)
+
+    def killed(name):
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(gallery.client, "flush", killed)
+    with pytest.raises(RuntimeError):
+        gallery.sync()
+    monkeypatch.undo()
+
+    after = as_a_new_process_finds_it()
+    assert [[n.person_id for n in after.search(vector, top_k=1)] for vector in vectors] == [[o] for o in owners]
+    assert after.count() == 4
+    assert after.vector_ids() == {row.vector_id for row in FaceVector.objects.filter(model_key=MODEL)}

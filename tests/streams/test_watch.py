@@ -7,6 +7,7 @@ one runner per stream."""
 
 import threading
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -139,6 +140,19 @@ def wait_for(condition, seconds: float, what: str) -> None:
         time.sleep(0.1)
 
 
+@contextmanager
+def watching(watch: Watch):
+    """`watch` run in a thread of its own, as the runner runs it, for the block; stopped after."""
+    stop = threading.Event()
+    thread = threading.Thread(target=watch.run, args=(stop,))
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
 def test_an_rtsp_camera_gives_one_event_per_appearance_and_is_opened_again_when_it_drops(
     gallery, subscribed, single_face_photos, strangers, rtsp, tmp_path, transactional_db, settings
 ):
@@ -149,10 +163,7 @@ def test_an_rtsp_camera_gives_one_event_per_appearance_and_is_opened_again_when_
     scenes = [Scene(3), Scene(3, bush, "George_W_Bush"), Scene(1), Scene(3, stranger, strangers[0]), Scene(1), Scene(3, powell, "Colin_Powell"), Scene(1)]
     camera = rtsp(make_video(scenes, tmp_path))
     watch = Watch("front door", camera.url, FPS, gallery["George_W_Bush"].collection, keep_appearances=True)
-    stop = threading.Event()
-    watching = threading.Thread(target=watch.run, args=(stop,))
-    watching.start()
-    try:
+    with watching(watch):
         wait_for(lambda: len(watch.appearances) == 3, 40, "the three appearances")
         assert [seen.name for seen in watch.appearances] == expected(scenes)
         assert watch.counts.connected and watch.counts.fps_achieved > FPS * 0.6
@@ -163,9 +174,6 @@ def test_an_rtsp_camera_gives_one_event_per_appearance_and_is_opened_again_when_
         # ... and comes back on the same port: opened again after the pause, the same people seen anew.
         camera.start()
         wait_for(lambda: len(watch.appearances) == 6, 60, "the appearances after the camera came back")
-    finally:
-        stop.set()
-        watching.join(timeout=30)
     assert watch.counts.reconnects >= 1
     assert reported_events() == expected(scenes) * 2
 
@@ -178,9 +186,9 @@ def test_the_runner_watches_a_stream_made_through_the_api_and_writes_its_counts(
     made = api.post("/streams", {"url": f"file://{video}", "name": "recording", "fps": FPS}, format="json").json()
     runner = Runner()
     runner.beat()  # takes it
-    [watching] = runner.watching.values()
+    [held] = runner.watching.values()
     assert Stream.objects.get().running
-    watching.thread.join(timeout=120)
+    held.thread.join(timeout=120)
     runner.beat()  # the file ended: its counts written, the stream let go and not taken again
     assert runner.watching == {}
     [shown] = api.get("/streams").json()
@@ -261,14 +269,10 @@ def test_an_http_mjpeg_camera_gives_one_event_per_appearance(gallery, subscribed
     scenes = [Scene(1), Scene(3, bush, "George_W_Bush"), Scene(2), Scene(3, powell, "Colin_Powell"), Scene(2)]
     camera = MjpegCamera(make_video(scenes, tmp_path))
     watch = Watch("garden", camera.url, FPS, gallery["George_W_Bush"].collection, keep_appearances=True)
-    stop = threading.Event()
-    watching = threading.Thread(target=watch.run, args=(stop,))
-    watching.start()
     try:
-        wait_for(lambda: len(watch.appearances) >= 2, 40, "both appearances")
+        with watching(watch):
+            wait_for(lambda: len(watch.appearances) >= 2, 40, "both appearances")
     finally:
-        stop.set()
-        watching.join(timeout=30)
         camera.stop()
     # The MJPEG stream starts wherever its loop is: the two people in the order they come.
     names = [seen.name for seen in watch.appearances][:2]
@@ -281,13 +285,7 @@ def test_a_url_no_longer_allowed_is_not_opened_again(db, settings):
 
     settings.STREAM_ALLOWED_NETWORKS = []  # taken back after the stream was made
     watch = Watch("door", "rtsp://127.0.0.1:9/x", FPS, Collection.default(), check_url=check_url)
-    stop = threading.Event()
-    watching = threading.Thread(target=watch.run, args=(stop,))
-    watching.start()
-    try:
+    with watching(watch):
         wait_for(lambda: watch.counts.last_error, 10, "the refusal")
-    finally:
-        stop.set()
-        watching.join(timeout=30)
     assert watch.counts.last_error.startswith("Refused:") and "not a public address" in watch.counts.last_error
     assert list(watch.connections) == []  # no connection was tried

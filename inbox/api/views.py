@@ -14,7 +14,7 @@ from access.permissions import MissingScope
 from access.scopes import ENROL, REVIEW
 from records.api import disclosure
 from records.api.schema import error_responses
-from records.api.views import collection_named, record_or_404, validated
+from records.api.views import collection_named, record_or_404, validated, validated_query
 from records.models import Collection
 from records.usecases.errors import PossibleDuplicate
 
@@ -71,7 +71,7 @@ class ClustersView(APIView):
         responses={200: ClusterSerializer(many=True), **error_responses(400, 401, 404, invalid="min_faces: A valid integer is required.")},
     )
     def get(self, request):
-        query = validated(ClusterQuerySerializer, request.query_params)
+        query = validated_query(ClusterQuerySerializer, request)
         collections = Collection.objects.visible_to(request.auth)
         if "collection" in query:
             collections = collections.filter(pk=collection_named(request.auth, query["collection"]).pk)

@@ -39,6 +39,8 @@ def test_the_faces_of_two_people_never_enrolled_make_two_clusters_largest_first(
     assert found[0]["collection"] == "default" and found[0]["first_seen"] <= found[0]["last_seen"]
     assert clusters_of(api, min_faces=3) == found[:1]
     assert AuditEvent.objects.filter(action=AuditEvent.Action.READ_UNKNOWN).exists()
+    # An empty ?collection= names no collection: refused, not read as "every collection".
+    assert api.get("/unknown-faces/clusters?collection=").status_code == 400
 
 
 def test_a_face_crop_is_served_and_its_reading_audited(api, seen):

@@ -658,10 +658,11 @@ class ModelHealthSerializer(serializers.Serializer):
 class HealthSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "unavailable"])
     down = serializers.ListField(
-        child=serializers.ChoiceField(choices=["database", "vector_index", "disk"]),
+        child=serializers.ChoiceField(choices=["database", "vector_index", "photo_store", "disk"]),
         help_text=(
             "The dependencies down: the database, the vector index (Milvus; asked with a key or a staff "
-            "login), the disk of DATA_DIR or of the local photo store (less room than one upload)."
+            "login), the photo store (S3 not answering), the disk of DATA_DIR or of the local photo "
+            "store (less room than one upload)."
         ),
     )
     database = serializers.BooleanField(

@@ -256,6 +256,13 @@ class Server:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
 
+    def logged_errors(self, limit: int = 8000) -> str:
+        """What the server logged from its first traceback on (a 500's, say), at most `limit`
+        characters: for the message of a test that saw an error answer."""
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        first = text.find("Traceback (most recent call last)")
+        return text[first:first + limit] if first >= 0 else ""
+
     def served_by(self, request_ids=(), timeout: float = 10) -> dict[str, int]:
         """Request id -> pid of the worker that answered it, from the access log; waits for the
         lines of `request_ids` (a worker logs a request just after answering it)."""

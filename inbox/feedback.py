@@ -88,10 +88,16 @@ def give(face: MatchedFace, correct: bool, record: Person | None = None) -> Feed
     becomes = (record or face.person) if adds_photo(correct, record) else None
     refused = _copy_of_a_photo(becomes, face) if becomes is not None else None
     with transaction.atomic():
+        # Held against deletion before the "not them" row pointing at them is inserted (the race:
+        # Person.delete): an erasure that began first commits, and the face is then gone with it.
+        named = {face.person_id, *([record.pk] if record is not None else [])}
+        held = {person.pk for person in Person.objects.filter(pk__in=named).held_against_delete()}
         # Locked: two reviewers answering for the same face at once; the second is told it was done.
         locked = MatchedFace.objects.select_for_update().filter(pk=face.pk).first()
         if locked is None:
             raise NotFound(f"The recognition '{face.match_id}' was erased meanwhile (expired, or its person erased).")
+        if record is not None and record.pk not in held:
+            raise NotFound(f"No record with id '{record.pk}': it was erased meanwhile.")
         if locked.feedback:
             raise AlreadyDone(f"Feedback on face {face.position} of match '{face.match_id}' was given already.")
         locked.feedback = MatchedFace.Feedback.CORRECT if correct else MatchedFace.Feedback.WRONG

@@ -104,17 +104,27 @@ def keep_in(collection: Collection, model_key: str, faces: list[FaceToKeep], how
 def keep_named(analysis: FaceAnalysis, faces: list[DetectedFace], answers) -> KeptMatch | None:
     """Keep the faces a match named (`answers`: the match's faces_matched(), in the order of
     `faces`) as the inbox keeps a face, with whom each was named as, for MATCH_FEEDBACK_HOURS; the
-    kept match, or None when nothing is kept (0 hours). Its id is in the match's audit event."""
+    kept match, or None when nothing is kept (0 hours, or everyone named erased meanwhile). Its id
+    is in the match's audit event."""
     if settings.MATCH_FEEDBACK_HOURS <= 0:
         return None
     named = {position: answer.best_match for position, answer in enumerate(answers) if answer.best_match}
-    people = {str(pk): person for pk, person in Person.objects.in_bulk([c.id for c in named.values()]).items()}
+    ids = [candidate.id for candidate in named.values()]
+    collections = set(Person.objects.filter(pk__in=ids).values_list("collection", flat=True))
     kept = {position: FaceToKeep.of(analysis, faces[position]) for position, candidate in named.items()}
     with transaction.atomic():
+        # Held against deletion before the rows pointing at them are inserted (the race: Person.delete),
+        # the collections first, as deleting a collection locks it before its people.
+        Collection.objects.filter(pk__in=collections).held_against_delete()
+        held = Person.objects.filter(pk__in=ids, collection__in=collections).held_against_delete()
+        people = {str(person.pk): person for person in held}
+        if not people:
+            return None
+        # A person not held was erased (or moved) since the search: nothing may be kept as named them.
         match = KeptMatch.objects.create(model_key=analysis.model_key, seen_by=audit.current_actor())
         for position, candidate in named.items():
             person = people.get(candidate.id)
-            if person is None:  # erased since the search: nothing may be kept as named them
+            if person is None:
                 continue
             face = kept[position]
             matched = MatchedFace(

@@ -5,7 +5,7 @@ from pathlib import PurePath
 
 import numpy as np
 from django.core.files.base import ContentFile
-from django.db import models, transaction
+from django.db import connections, models, transaction
 from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
@@ -26,7 +26,23 @@ def _json_scalars(text: str) -> list:
     return [value] if value is None or isinstance(value, (bool, int, float)) else []
 
 
-class CollectionQuerySet(models.QuerySet):
+class RowsHeldQuerySet(models.QuerySet):
+    def held_against_delete(self) -> list:
+        """These rows, each kept from being deleted until the transaction ends, and nothing more:
+        PostgreSQL's FOR KEY SHARE, which Django's select_for_update cannot ask for (FOR NO KEY
+        UPDATE would also make two matches naming the same person wait for each other). It waits
+        for a delete that has begun, and a row that delete removed is then not among those read.
+        Call inside a transaction before inserting rows that point at these: the foreign keys are
+        checked at commit, too late to stop a delete that had already collected what points at
+        them. SQLite needs nothing: a transaction there takes the write lock at BEGIN (IMMEDIATE)."""
+        connection = connections[self.db]
+        if connection.vendor != "postgresql":
+            return list(self)
+        sql, params = self.query.get_compiler(self.db).as_sql()
+        return list(self.model._default_manager.db_manager(self.db).raw(f"{sql} FOR KEY SHARE", params))
+
+
+class CollectionQuerySet(RowsHeldQuerySet):
     def visible_to(self, key) -> models.QuerySet:
         """The collections this API key may see; a collection outside them reads as not existing."""
         return self.filter(pk__in=key.collections) if key.collections else self
@@ -93,7 +109,7 @@ def default_collection_id() -> int:
     return pk if pk is not None else Collection.default().pk
 
 
-class PersonQuerySet(models.QuerySet):
+class PersonQuerySet(RowsHeldQuerySet):
     def visible_to(self, key):
         """The people of the collections this API key may see."""
         return self.filter(collection__in=Collection.objects.visible_to(key)) if key.collections else self
@@ -120,6 +136,13 @@ class PersonQuerySet(models.QuerySet):
         return self.annotate(
             photo_count=models.Count("images"), first_image_id=models.Subquery(first_image.values("pk")[:1])
         )
+
+    def delete(self):
+        """Erase these people as Person.delete erases one, each locked first (see there)."""
+        with transaction.atomic(using=self.db):
+            locked = Person.objects.db_manager(self.db).select_for_update().filter(pk__in=self.values("pk"))
+            list(locked.values_list("pk", flat=True))
+            return super(PersonQuerySet, locked).delete()
 
 
 class Person(models.Model):
@@ -151,6 +174,17 @@ class Person(models.Model):
 
     def __str__(self):
         return self.name
+
+    def delete(self, *args, **kwargs):
+        # Locked before Django collects the rows that go with the person. The race: a match keeping
+        # a face as named them (inbox/keeping.py) or a reviewer's "not them" (inbox/feedback.py)
+        # committing between that collection and the person's own delete would leave a row pointing
+        # at them, and this delete would fail at commit. Those hold the person against deletion
+        # (held_against_delete) before inserting: they commit before the collection, or find the
+        # person gone.
+        with transaction.atomic():
+            list(Person.objects.select_for_update().filter(pk=self.pk).values_list("pk"))
+            return super().delete(*args, **kwargs)
 
     @property
     def first_image(self):

@@ -16,7 +16,7 @@ from recognition.service import FaceAnalysis
 from records import erasure
 from records.maintenance import KeptFiles, checking_files
 from records.models import Collection, Person
-from records.signals import faces_left_unnamed, faces_named, record_changed
+from records.signals import faces_left_unnamed, faces_named, record_changed, records_merged
 
 from . import keeping
 from .models import CROPS_FOLDER, MATCHED_CROPS_FOLDER, KeptMatch, MatchedFace, NotThem, UnknownCluster, UnknownFace
@@ -42,13 +42,40 @@ def follow_a_moved_person(sender, person, fields, **kwargs):
     then seen by the keys of that collection. Inside the move's transaction."""
     if "collection" not in fields:
         return
-    partition = Collection.partition_of(person.collection_id)
-    for said in NotThem.objects.filter(person=person).select_related("face_vector").select_for_update(of=("self",)):
-        old = said.face_vector
-        said.face_vector = FaceVector.objects.store(old.model_key, person.pk, old.vector, partition)
-        said.save(update_fields=["face_vector"])
-        old.delete()  # logs its removal
+    for said in _said_not(person):
+        _store_again(said, person)
     MatchedFace.objects.filter(person=person).update(collection_id=person.collection_id)
+
+
+@receiver(records_merged, sender=Person)
+def follow_a_merged_person(sender, kept, removed, **kwargs):
+    """Two records of one person merged: what reviewers said of the removed record is said of the
+    kept one. A face said not to be the removed record is not the kept one either (its vector
+    stored again as theirs: a vector's owner is fixed for its life), a face that was the removed
+    record's is the kept one's, and their kept recognitions name the kept record. A "not them"
+    between the two is dropped: the merge says they are one. Inside the merge's transaction."""
+    between = NotThem.objects.filter(person=kept, face_of=removed) | NotThem.objects.filter(person=removed, face_of=kept)
+    between.delete()
+    for said in _said_not(removed):
+        _store_again(said, kept)
+    NotThem.objects.filter(face_of=removed).update(face_of=kept)
+    MatchedFace.objects.filter(person=removed).update(person=kept)
+
+
+def _said_not(person: Person):
+    """The faces said not to be `person`, locked, with their vectors."""
+    return NotThem.objects.filter(person=person).select_related("face_vector").select_for_update(of=("self",))
+
+
+def _store_again(said: NotThem, owner: Person) -> None:
+    """The face's vector stored again as `owner`'s, in their collection's partition (a vector's
+    owner and partition are fixed for its life), and the old one removed, its removal logged, so
+    every index swaps them."""
+    old = said.face_vector
+    said.face_vector = FaceVector.objects.store(old.model_key, owner.pk, old.vector, owner.partition)
+    said.person = owner
+    said.save(update_fields=["face_vector", "person"])
+    old.delete()
 
 
 @receiver(post_delete, sender=MatchedFace)

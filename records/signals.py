@@ -27,6 +27,7 @@ faces_matched = Signal()  # result (the match answer), homes (record id -> colle
 record_enrolled = Signal()  # person, image
 record_changed = Signal()  # person, fields (names of the changed fields), photo (one added, or None)
 job_finished = Signal()  # job
+records_merged = Signal()  # kept, removed (both locked): before the emptied record is erased
 # Sent by every match with the faces it left unnamed, before it answers: the review inbox keeps
 # them where the collection asks for it (inbox/receivers.py). Arguments: `analysis` (the photo and
 # its faces), `faces` (the unnamed DetectedFaces) and `collections` (those searched; None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from audit import log as audit
-from records import erasure
+from records import erasure, signals
 from records.models import PendingErasure, Person
 
 from .errors import MergeRefused
@@ -66,6 +66,9 @@ def merge_people(kept_id, removed_id) -> Merge:
             target=kept.pk,
             detail={"merged_from": str(removed.pk), "photos": [str(photo.pk) for photo in photos]},
         )
+        # What other apps hold of the removed record that is true of the kept one moves first (the
+        # inbox: the faces reviewers said they are not, their kept recognitions).
+        signals.records_merged.send(Person, kept=kept, removed=removed)
         # Erased as any deleted person is (records/signals.py): the delete_person event, the admin
         # history scrubbed, probes kept of matches that named them and jobs naming them erased
         # (nothing would find those by the kept record's id).

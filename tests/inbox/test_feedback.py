@@ -17,6 +17,7 @@ from recognition.models import FaceVector
 from recognition.vectors.indexes import purpose_key
 from records.models import Collection
 from records.usecases.matching import NOT_THEM
+from records.usecases.merging import merge_people
 from tests.keys import key_client
 
 POWELL, BLAIR = "Colin_Powell", "Tony_Blair"
@@ -193,3 +194,26 @@ def test_a_person_moved_to_another_collection_takes_the_correction_along(api, as
     assert again["recognized"] is False  # searched in office only, where what was said of him went too
     assert match(photo(ASHCROFT, 2), collection="office")["best_match"]["id"] == str(ashcroft.pk)
     assert MatchedFace.objects.get(match_id=wrong["match_id"]).collection == office
+
+
+def test_a_merge_moves_what_reviewers_said_of_the_removed_record_to_the_kept_one(api, ashcroft, enrol, match, photo):
+    wrong = match(photo(KIRCHNER, 0), threshold=LOOSE)
+    assert feedback(api, wrong["match_id"], correct=False).status_code == 200
+    second = enrol("John Ashcroft", photo(ASHCROFT, 2))  # enrolled twice
+    merge_people(second.pk, ashcroft.pk)
+    said_not = NotThem.objects.get()
+    assert said_not.person == second and said_not.face_vector.owner_id == second.pk
+    assert MatchedFace.objects.get(match_id=wrong["match_id"]).person == second  # the recognition kept
+    again = match(photo(KIRCHNER, 0), threshold=LOOSE)
+    assert str(second.pk) not in [candidate["id"] for candidate in again["top_matches"]]
+    assert match(photo(ASHCROFT, 1))["best_match"]["id"] == str(second.pk)
+
+
+def test_a_merge_drops_a_not_them_between_the_two_records(api, ashcroft, enrol, match, photo):
+    wrong = match(photo(KIRCHNER, 0), threshold=LOOSE)
+    kirchner = enrol("Nestor Kirchner", photo(KIRCHNER, 3))
+    feedback(api, wrong["match_id"], correct=False, record_id=str(kirchner.pk))
+    assert NotThem.objects.get().face_of == kirchner
+    merge_people(ashcroft.pk, kirchner.pk)  # the operator says they are one person after all
+    assert not NotThem.objects.exists()
+    assert match(photo(KIRCHNER, 0), threshold=LOOSE)["best_match"]["id"] == str(ashcroft.pk)

@@ -22,6 +22,8 @@ from django.db import IntegrityError, transaction
 
 from access.outgoing import allowed_address
 from audit import log as audit
+from records.models import Collection
+from records.usecases.errors import NotFound
 
 from .models import Stream
 
@@ -66,17 +68,21 @@ def _check_file(path: str) -> None:
 class StreamAsked:
     url: str
     name: str
-    collection: object  # records.models.Collection, one the caller may see
+    collection: Collection  # one the caller may see
     fps: float
 
 
 def create_stream(asked: StreamAsked) -> Stream:
-    """StreamRefused for a URL the runner may not open, NameTaken; the runner takes it within
-    STREAM_HEARTBEAT_SECONDS."""
+    """StreamRefused for a URL the runner may not open, NameTaken, NotFound for a collection
+    deleted meanwhile; the runner takes it within STREAM_HEARTBEAT_SECONDS."""
     check_url(asked.url)
     actor = audit.current_actor()
     try:
         with transaction.atomic():  # the unique name decides between two requests at once
+            # Held against deletion: the stream's row would otherwise fail at commit on a collection
+            # deleted meanwhile, and be answered as a name taken.
+            if not Collection.objects.filter(pk=asked.collection.pk).held_against_delete():
+                raise NotFound(f"No collection named '{asked.collection.name}': it was deleted meanwhile.")
             return Stream.objects.create(
                 url=asked.url, name=asked.name, collection=asked.collection, fps=asked.fps,
                 created_by=f"{actor['actor_type']}: {actor['actor']}"[:200],

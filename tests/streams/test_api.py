@@ -4,6 +4,7 @@ the collection existing and within the key's, and no password shown back."""
 import pytest
 
 from access.scopes import ADMIN, ALL, MATCH, READ
+from audit.models import AuditEvent
 from records.models import Collection
 from streams.models import Stream
 from tests.api.conftest import api, api_key  # noqa: F401  (the API tests' fixtures)
@@ -29,6 +30,9 @@ def test_a_stream_is_made_listed_and_deleted(api, loopback_allowed):
     assert [each["id"] for each in listed] == [body["id"]] and "s3cret" not in str(listed)
     assert api.delete(f"/streams/{body['id']}").status_code == 204
     assert not Stream.objects.exists()
+    made_event, deleted_event = AuditEvent.objects.filter(target=body["id"]).order_by("at", "id")
+    assert (made_event.action, made_event.status, deleted_event.action) == ("create_stream", 201, "delete_stream")
+    assert made_event.detail["url"] == "rtsp://door:***@127.0.0.1:8554/door" and "s3cret" not in str(deleted_event.detail)
     assert api.delete(f"/streams/{body['id']}").status_code == 404
     assert api.delete("/streams/not-an-id").status_code == 404
 
@@ -118,3 +122,14 @@ def test_the_admin_shows_a_stream_and_its_counts_without_the_password(admin_clie
         assert "front door" in html and "s3cret" not in html, page
     assert "rtsp://door:***@192.0.2.7:554/live" in html and "The stream stopped sending frames." in html
     assert admin_client.get("/admin/streams/stream/add/").status_code == 403  # made through the API
+
+
+def test_a_collection_deleted_while_the_stream_is_made_is_not_found_not_a_name_taken(db, loopback_allowed):
+    from records.usecases.errors import NotFound
+    from streams.registry import StreamAsked, create_stream
+
+    site = Collection.objects.create(name="site-a")
+    Collection.objects.filter(pk=site.pk).delete()  # by another request, after this one found it
+    with pytest.raises(NotFound):
+        create_stream(StreamAsked(url=CAMERA, name="front door", collection=site, fps=4))
+    assert not Stream.objects.exists()

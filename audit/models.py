@@ -41,6 +41,10 @@ class AuditEvent(models.Model):
         REVIEW_UNKNOWN = "review_unknown", "name, assign, split or merge unknown faces"
         FEEDBACK = "feedback", "confirm or correct a recognition"
         READ_MATCHED = "read_matched", "view recognitions kept for feedback"
+        CREATE_WEBHOOK = "create_webhook", "create a webhook"
+        DELETE_WEBHOOK = "delete_webhook", "delete a webhook"
+        CREATE_STREAM = "create_stream", "watch a video stream"
+        DELETE_STREAM = "delete_stream", "stop watching a video stream"
 
     class ActorType(models.TextChoices):
         API_KEY = "api_key", "API key"

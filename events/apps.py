@@ -6,4 +6,5 @@ class EventsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import retention, signals  # noqa: F401  (record.deleted and the erasure of names, whatever deletes; purge_expired)
+        # record.deleted and the erasure of names, whatever deletes; purge_expired; webhooks audited
+        from . import audit_receivers, retention, signals  # noqa: F401

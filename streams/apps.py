@@ -7,3 +7,6 @@ class StreamsConfig(AppConfig):
 
     name = "streams"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from . import audit_receivers  # noqa: F401  (a stream made or deleted is audited, whatever does it)

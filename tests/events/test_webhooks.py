@@ -11,6 +11,7 @@ import pytest
 from django.utils import timezone
 from standardwebhooks import Webhook as Verifier
 
+from audit.models import AuditEvent
 from events import webhooks
 from events.delivery import backoff, requeue_stranded_deliveries
 from events.models import Delivery, Event, EventType, Webhook
@@ -254,6 +255,10 @@ def test_the_api_shows_the_secret_once_and_each_attempt(api, enrol, photo, recei
     assert api.delete(f"/webhooks/{body['id']}").status_code == 204
     assert api.delete(f"/webhooks/{body['id']}").status_code == 404
     assert api.get("/webhooks/not-a-uuid/deliveries").status_code == 404
+    # Who pointed recognitions where, and took them back, with the host only (no path or query).
+    made_event, deleted_event = AuditEvent.objects.filter(target=body["id"]).order_by("at", "id")
+    assert made_event.action == "create_webhook" and made_event.status == 201 and deleted_event.action == "delete_webhook"
+    assert made_event.actor and made_event.detail == {"host": "127.0.0.1", "events": ["record.created"], "collection": "default"}
 
 
 def test_a_key_limited_to_collections_cannot_manage_webhooks(db):

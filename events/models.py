@@ -16,6 +16,8 @@ class EventType(models.TextChoices):
     RECORD_UPDATED = "record.updated", "a person was renamed, moved or given a photo"
     RECORD_DELETED = "record.deleted", "a person was erased"
     JOB_FINISHED = "job.finished", "a background job ended"
+    INBOX_FACE_KEPT = "inbox.face_kept", "a face a match left unnamed was kept for review"
+    INBOX_REVIEWED = "inbox.reviewed", "a suggested person was named, added to someone or dismissed"
 
 
 class Event(models.Model):

@@ -105,3 +105,25 @@ def record_deleted(person, collection: str) -> None:
 def job_finished(job) -> None:
     data = {"job_id": str(job.pk), "kind": job.kind, "state": job.state, "error": job.error or None, "source": source()}
     emit("job.finished", data)
+
+
+def inbox_face_kept(face, joined: bool, how: str) -> None:
+    """inbox.face_kept: the review inbox kept an unknown face (inbox.models.UnknownFace), into a
+    suggested person it had (`joined`) or a new one; `cluster_faces` counts that person's faces."""
+    collection = face.collection.name
+    data = {
+        "unknown_face_id": str(face.pk), "cluster_id": str(face.cluster_id), "joined": joined,
+        "cluster_faces": face.cluster.faces.count(), "how": how, "collection": collection,
+        "face_box": face.face_box, "source": source(),
+    }
+    emit("inbox.face_kept", data, collection=collection)
+
+
+def inbox_reviewed(cluster_id, collection, action: str, person, faces: int) -> None:
+    """inbox.reviewed: a suggested person named, added to someone or dismissed. It names the
+    person by id only: their name is record.created's to send."""
+    data = {"cluster_id": str(cluster_id), "action": action, "faces": faces, "collection": collection.name, "source": source()}
+    if person is not None:
+        data["record_id"] = str(person.pk)
+    emit("inbox.reviewed", data, collection=collection.name, person_id=person.pk if person else None)
+

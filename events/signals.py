@@ -1,10 +1,12 @@
-"""The outbox's writers, connected to what the use cases announce (records/signals.py) and to a
-person's deletion, whatever path deletes them (API, pages, admin, a collection's deletion, a
-shell): each runs inside the transaction of its cause."""
+"""The outbox's writers, connected to what the use cases announce (records/signals.py, the review
+inbox's inbox/signals.py) and to a person's deletion, whatever path deletes them (API, pages, admin,
+a collection's deletion, a shell): each runs inside the transaction of its cause."""
 
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
+from inbox import signals as inbox_signals
+from inbox.models import UnknownCluster, UnknownFace
 from records import signals
 from records.models import Collection, Person
 
@@ -30,6 +32,16 @@ def record_changed(sender, person, fields, photo, **kwargs):
 @receiver(signals.job_finished)
 def job_finished(sender, job, **kwargs):
     outbox.job_finished(job)
+
+
+@receiver(inbox_signals.face_kept, sender=UnknownFace)
+def inbox_face_kept(sender, face, joined, how, **kwargs):
+    outbox.inbox_face_kept(face, joined, how)
+
+
+@receiver(inbox_signals.cluster_reviewed, sender=UnknownCluster)
+def inbox_reviewed(sender, cluster_id, collection, action, person, faces, **kwargs):
+    outbox.inbox_reviewed(cluster_id, collection, action, person, faces)
 
 
 @receiver(post_delete, sender=Person)

@@ -17,7 +17,7 @@ from recognition.imaging import DecodedImage
 from recognition.service import FaceAnalysis
 from records.models import Collection, Person
 
-from . import index
+from . import index, signals
 from .calibration import cluster_distance
 from .models import KeptMatch, MatchedFace, UnknownCluster, UnknownFace
 
@@ -91,10 +91,12 @@ def keep_in(collection: Collection, model_key: str, faces: list[FaceToKeep], how
             unknown.crop = ContentFile(face.crop, name="face.jpg")
             unknown.save()
             kept.append(unknown.pk)
-            detail = {"collection": collection.name, "cluster": str(cluster.pk), "joined": cluster.pk == (found or (None,))[0]}
+            joined = cluster.pk == (found or (None,))[0]
+            detail = {"collection": collection.name, "cluster": str(cluster.pk), "joined": joined}
             if how != "unnamed":
                 detail["how"] = how
             audit.record(audit.Action.KEEP_UNKNOWN, target=unknown.pk, status=201, detail=detail)
+            signals.face_kept.send(UnknownFace, face=unknown, joined=joined, how=how)
     from .regrouping import maybe_regroup
 
     maybe_regroup(collection, model_key)

@@ -17,6 +17,7 @@ from records.usecases import matching
 from records.usecases.errors import NotFound, PossibleDuplicate
 from records.usecases.photos import open_audited
 
+from . import signals
 from .models import UnknownCluster, UnknownFace
 from .receivers import erase_clusters
 from .regrouping import move
@@ -85,7 +86,12 @@ def open_crop(face: UnknownFace):
 def dismiss(cluster: UnknownCluster) -> int:
     """Erase the cluster and its faces (vectors and crops). The number of faces erased."""
     with transaction.atomic():
-        return erase_clusters(UnknownCluster.objects.filter(pk=cluster.pk), reason="dismissed")
+        erased = erase_clusters(UnknownCluster.objects.filter(pk=cluster.pk), reason="dismissed")
+        if erased:
+            signals.cluster_reviewed.send(
+                UnknownCluster, cluster_id=cluster.pk, collection=cluster.collection, action="dismissed", person=None, faces=erased
+            )
+        return erased
 
 
 def erase_face(face: UnknownFace) -> None:
@@ -232,5 +238,9 @@ def _finish(cluster, person, enrolment, faces, photos: list, used: list, refused
         audit.record(
             audit.Action.REVIEW_UNKNOWN, target=person.pk, status=201,
             detail={how: str(cluster.pk), "photos": photos, "from_unknown_faces": used, "refused": refused},
+        )
+        signals.cluster_reviewed.send(
+            UnknownCluster, cluster_id=cluster.pk, collection=cluster.collection,
+            action="named" if how == "named" else "added", person=person, faces=erased,
         )
     return Named(person, enrolment, photos, refused, erased)

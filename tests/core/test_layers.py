@@ -1,6 +1,7 @@
 """Layers point one way. The apps by concern: `records` (people, photos) may use `jobs`, `audit`,
 `access` and `recognition`; `events` and `inbox` may use all of these (events hears what records
-announces; the inbox keeps what matches leave unnamed and names it through records' use cases);
+and the inbox announce; the inbox keeps what matches leave unnamed and names it through records' use
+cases), and `events` the inbox;
 `live` (the camera page) may use `records` and `recognition`; `streams` (video streams) may use
 `records` and those below it, never `events` (what it reports reaches events through records' signals);
 `jobs` may use `audit` and `access`; `audit` may use `access`; every app may use `recognition`,
@@ -23,8 +24,9 @@ ALLOWED = {
     "audit": {"access", "recognition"},
     "jobs": {"access", "audit", "recognition"},
     "records": {"access", "audit", "jobs", "recognition"},
-    # Events out: told by records' signals what happened, it writes and delivers the outbox.
-    "events": {"access", "audit", "jobs", "records", "recognition"},
+    # Events out: told by records' and the inbox's signals what happened, it writes and delivers
+    # the outbox.
+    "events": {"access", "audit", "inbox", "jobs", "records", "recognition"},
     # The review inbox: matches' unnamed faces kept, reviewed and named through records' use cases.
     "inbox": {"access", "audit", "jobs", "records", "recognition"},
     # The live camera page: an interface of records' use cases.

@@ -61,14 +61,15 @@ def test_every_event_is_published_with_qos_1_and_last_seen_retained(api, enrol, 
         bush = enrol("George W Bush", photo("George_W_Bush", 0))
         add_photo(bush, photo("George_W_Bush", 1))
         api.post("/records/match", {"image": upload(photo("George_W_Bush", 2))}, format="multipart")
+        api.patch("/collections/default", {"keep_unknown_faces": True}, format="json")
         api.post("/records/match", {"image": upload(photo("Colin_Powell", 0))}, format="multipart")
         deliver_due()
-        messages = watching.wait_for(5)
+        messages = watching.wait_for(6)
         topics = [topic for topic, *_ in messages]
         assert sorted(topics) == sorted([
             f"{mqtt_events}/default/record.created", f"{mqtt_events}/default/record.updated",
             f"{mqtt_events}/default/face.recognized", f"{mqtt_events}/default/person/{bush.pk}/last_seen",
-            f"{mqtt_events}/*/face.unknown",
+            f"{mqtt_events}/*/face.unknown", f"{mqtt_events}/default/inbox.face_kept",
         ])
         assert {qos for _, _, qos, _ in messages} == {1}
         recognised = next(json.loads(p) for t, p, *_ in messages if t.endswith("face.recognized"))
@@ -82,7 +83,7 @@ def test_every_event_is_published_with_qos_1_and_last_seen_retained(api, enrol, 
 
         api.delete(f"/records/{bush.pk}")
         deliver_due()
-        watching.wait_for(7)
+        watching.wait_for(8)
         assert (f"{mqtt_events}/default/person/{bush.pk}/last_seen", "", 1, False) in watching.messages
         # Erased: the broker keeps nothing of theirs for the next subscriber.
         after = Subscriber(BROKER, f"{mqtt_events}/default/person/+/last_seen")

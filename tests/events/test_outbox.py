@@ -147,3 +147,28 @@ def test_purge_expired_deletes_ended_events_past_their_retention_and_keeps_those
     assert purged.others["events"] == 1
     purge = AuditEvent.objects.get(action=AuditEvent.Action.PURGE).detail
     assert (purge["events"], purge["event_deliveries"], purge["event_retention_days"]) == (1, 1, 30)
+
+
+def test_the_inbox_announces_each_face_kept_and_each_suggested_person_decided_on(api, enrol, photo, subscribed):
+    assert api.patch("/collections/default", {"keep_unknown_faces": True}, format="json").status_code == 200
+    for number in (0, 1):  # Colin Powell, never enrolled, twice
+        api.post("/records/match", {"image": upload(photo("Colin_Powell", number))}, format="multipart")
+    api.post("/records/match", {"image": upload(photo("Tony_Blair", 0))}, format="multipart")
+    first, second, blair_face = [event.data for event in events_of("inbox.face_kept")]
+    assert (first["joined"], first["cluster_faces"], second["joined"], second["cluster_faces"]) == (False, 1, True, 2)
+    assert first["cluster_id"] == second["cluster_id"] != blair_face["cluster_id"]
+    assert first["how"] == "unnamed" and first["collection"] == "default" and set(first["source"]) == SOURCE_KEYS
+    assert len(first["face_box"]) == 4 and "name" not in first
+
+    named = api.post(f"/unknown-faces/clusters/{first['cluster_id']}/enrol", {"name": "Colin Powell"}, format="json")
+    assert named.status_code == 201, named.content
+    blair = enrol("Tony Blair", photo("Tony_Blair", 1))
+    added = api.post(f"/unknown-faces/clusters/{blair_face['cluster_id']}/assign", {"record_id": str(blair.pk)}, format="json")
+    assert added.status_code == 200, added.content
+    naming, adding = events_of("inbox.reviewed")
+    assert naming.data | {"source": None} == {
+        "cluster_id": first["cluster_id"], "action": "named", "faces": 2, "collection": "default",
+        "record_id": named.json()["record_id"], "source": None,
+    }
+    assert naming.person_id == Person.objects.get(name="Colin Powell").pk  # erasing them forgets it too
+    assert (adding.data["action"], adding.data["record_id"], adding.data["faces"]) == ("added", str(blair.pk), 1)

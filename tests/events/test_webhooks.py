@@ -45,20 +45,28 @@ def test_every_event_type_reaches_the_receiver_through_the_worker_signed(api, en
     bush = enrol("George W Bush", photo("George_W_Bush", 0))
     add_photo(bush, photo("George_W_Bush", 1))
     api.post("/records/match", {"image": upload(photo("George_W_Bush", 2))}, format="multipart")
-    api.post("/records/match", {"image": upload(photo("Colin_Powell", 0))}, format="multipart")
+    assert api.patch("/collections/default", {"keep_unknown_faces": True}, format="json").status_code == 200
+    api.post("/records/match", {"image": upload(photo("Colin_Powell", 0))}, format="multipart")  # kept for review
+    [cluster] = api.get("/unknown-faces/clusters?min_faces=1").json()
+    assert api.delete(f"/unknown-faces/clusters/{cluster['id']}").status_code in (200, 204)
     job = api.post("/maintenance/rebuild-index?reembed=true").json()
-    hook.wait_for(5)
+    hook.wait_for(7)
     api.delete(f"/records/{bush.pk}")
 
-    received = hook.wait_for(6)
+    received = hook.wait_for(8)
     payloads = [verified(secret, each) for each in received]
     assert sorted(p["type"] for p in payloads) == sorted(EventType.values), list(Delivery.objects.values_list("state", "last_error"))
     by_type = {p["type"]: p for p in payloads}
     assert by_type["face.recognized"]["data"]["name"] == "George W Bush"
     assert by_type["job.finished"]["data"]["job_id"] == job["id"]
+    kept = by_type["inbox.face_kept"]["data"]
+    assert kept["cluster_id"] == cluster["id"] and kept["joined"] is False and kept["cluster_faces"] == 1
+    assert by_type["inbox.reviewed"]["data"] | {"source": None} == {
+        "cluster_id": cluster["id"], "action": "dismissed", "faces": 1, "collection": "default", "source": None,
+    }
     assert all(set(p) == {"type", "timestamp", "data"} for p in payloads)
     ids = [each.headers["webhook-id"] for each in received]
-    assert len(set(ids)) == 6 and all(each.headers["webhook-signature"].startswith("v1,") for each in received)
+    assert len(set(ids)) == 8 and all(each.headers["webhook-signature"].startswith("v1,") for each in received)
     # A signature that does not match is refused by the same library: the check can fail.
     tampered = received[0]
     with pytest.raises(Exception, match="signature"):

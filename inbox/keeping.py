@@ -13,7 +13,6 @@ from PIL import Image
 
 from audit import log as audit
 from recognition.backends.base import DetectedFace
-from recognition.imaging import DecodedImage
 from recognition.service import FaceAnalysis
 from records.models import Collection, Person
 
@@ -51,7 +50,7 @@ class FaceToKeep:
     @classmethod
     def of(cls, analysis: FaceAnalysis, face: DetectedFace) -> "FaceToKeep":
         quality = face.quality.as_dict() if face.quality else None
-        return cls(crop(analysis.image, face), list(face.box), face.score, quality, face.embedding)
+        return cls(crop(analysis.image.rgb, face.box), list(face.box), face.score, quality, face.embedding)
 
 
 def keep(analysis: FaceAnalysis, faces: list[DetectedFace], collections) -> list:
@@ -65,8 +64,8 @@ def keep(analysis: FaceAnalysis, faces: list[DetectedFace], collections) -> list
 
 def keep_in(collection: Collection, model_key: str, faces: list[FaceToKeep], how: str = "unnamed") -> list:
     """Keep these faces in the collection's inbox, each in its cluster, when it keeps unknown
-    faces (`how`: why, for the audit: a match left it unnamed, or a reviewer said the name was
-    wrong); the id of each kept face, None for each not kept. Audited."""
+    faces (`how`: why, for the audit: a match left it unnamed, a reviewer said the name was
+    wrong, or a stream saw an appearance of nobody enrolled); the id of each kept face, None for each not kept. Audited."""
     distance = cluster_distance(model_key)
     # Found before the transaction (a search syncs the index, which reads the database): a face
     # arriving at the same moment in another worker may start a cluster of its own for the same
@@ -149,13 +148,14 @@ def _cluster_for(found, distance: float, collection: Collection, model_key: str)
     return UnknownCluster.objects.create(collection=collection, model_key=model_key)
 
 
-def crop(image: DecodedImage, face: DetectedFace) -> bytes:
-    """The face with a margin, cut from the photo's upright pixels and re-encoded without any of
-    the upload's metadata."""
-    x, y, w, h = face.box
+def crop(rgb: np.ndarray, box) -> bytes:
+    """The face at `box` (x, y, width, height) with a margin, cut from a photo's or a frame's
+    upright RGB pixels and encoded anew: none of an upload's metadata comes along."""
+    x, y, w, h = box
+    height, width = rgb.shape[:2]
     margin = int(round(CROP_MARGIN * max(w, h)))
     left, top = max(0, x - margin), max(0, y - margin)
-    right, bottom = min(image.width, x + w + margin), min(image.height, y + h + margin)
+    right, bottom = min(width, x + w + margin), min(height, y + h + margin)
     buffer = io.BytesIO()
-    Image.fromarray(image.rgb[top:bottom, left:right]).save(buffer, "JPEG", quality=CROP_JPEG_QUALITY)
+    Image.fromarray(np.ascontiguousarray(rgb[top:bottom, left:right])).save(buffer, "JPEG", quality=CROP_JPEG_QUALITY)
     return buffer.getvalue()

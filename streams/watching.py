@@ -1,7 +1,8 @@
 """Watching one stream: its frames sampled (streams/reader.py), every face of each identified
 without a word to anyone (records.usecases.sightings.identify), followed across frames
 (streams/tracking.py), and each appearance reported once with its best frame (sightings.report:
-one face.recognized or face.unknown event, one audit event). A camera that drops is opened again
+one face.recognized or face.unknown event, one audit event; an unknown one also kept for review
+where the collection keeps unknown faces). A camera that drops is opened again
 after a pause that doubles up to STREAM_RECONNECT_MAX_SECONDS (a file that cannot be opened
 too); a file read to its end ends the watch."""
 
@@ -14,7 +15,9 @@ from dataclasses import dataclass, field
 import cv2
 from django.conf import settings
 
+from inbox import keeping
 from recognition.quality import FaceQuality
+from records.models import Collection
 from records.usecases import matching, sightings
 
 from . import reader
@@ -138,16 +141,32 @@ class Watch:
             usable = bool(quality) and (self.limits is None or self.limits.problem(FaceQuality(**quality)) is None)
             view = view_score(quality.get("sharpness", 0.0), quality.get("yaw", 1.0), quality.get("eye_distance", 0.0))
             box = tuple(face.face_box)
-            faces.append(Seen(frame.at, box, embedding, usable, view, face=(face, seen.match)))
+            # An unknown face keeps its frame (the frame's own pixels, not a copy): should this be
+            # its appearance's best frame, the face is cut from it for the review inbox.
+            pixels = frame.bgr if face.best_match is None else None
+            faces.append(Seen(frame.at, box, embedding, usable, view, face=(face, seen.match, pixels)))
         return faces
 
     def _report(self, tracks) -> None:
         for track in tracks:
-            face, frame = track.best.face
+            face, frame, pixels = track.best.face
             sightings.report(face, frame, self.source, collections=[self.collection])
+            if pixels is not None:
+                self._keep_unknown(face, frame.model, pixels, track.best.embedding)
             self.counts.events += 1
             best = face.best_match
             self.appearances.append(Appearance(
                 track.number, track.first.at, track.best.at, time.time(),
                 best.name if best else None, best.id if best else None,
             ))
+
+    def _keep_unknown(self, face, model_key: str, bgr, embedding) -> None:
+        """An appearance of nobody enrolled kept in the review inbox, where the stream's collection
+        keeps unknown faces: its best face, once per appearance, not once per frame."""
+        if not Collection.objects.filter(pk=self.collection.pk, keep_unknown_faces=True).exists():
+            return  # nothing cut or encoded (keep_in reads the setting again, under its lock)
+        kept = keeping.FaceToKeep(
+            keeping.crop(bgr[..., ::-1], face.face_box), face.face_box, face.detection_score, face.quality, embedding
+        )
+        keeping.keep_in(self.collection, model_key, [kept], how="stream")
+

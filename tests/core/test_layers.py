@@ -3,7 +3,7 @@
 and the inbox announce; the inbox keeps what matches leave unnamed and names it through records' use
 cases), and `events` the inbox;
 `live` (the camera page) may use `records` and `recognition`; `streams` (video streams) may use
-`records` and those below it, never `events` (what it reports reaches events through records' signals);
+`records`, `inbox` and those below them, never `events` (what it reports reaches events through records' signals);
 `jobs` may use `audit` and `access`; `audit` may use `access`; every app may use `recognition`,
 which uses none of them. `facesite` is wiring (settings, URLs, the middleware list): no app imports
 it. Every app is found (a folder with an apps.py), so one added later is held to no cycle and no
@@ -31,8 +31,9 @@ ALLOWED = {
     "inbox": {"access", "audit", "jobs", "records", "recognition"},
     # The live camera page: an interface of records' use cases.
     "live": {"records", "recognition"},
-    # Video streams in: a runner that reports what it sees through records' use cases.
-    "streams": {"access", "audit", "jobs", "records", "recognition"},
+    # Video streams in: a runner that reports what it sees through records' use cases, and keeps
+    # the appearances of nobody enrolled through the inbox's.
+    "streams": {"access", "audit", "inbox", "jobs", "records", "recognition"},
 }
 FORBIDDEN = ("records", "facesite")
 

@@ -11,12 +11,14 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
+from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from bench.synthetic_video import RtspServer, Scene, appearances, make_video, rtsp_server_missing
 from events.models import Event
 from events.subscriptions import create_webhook
 from audit.models import AuditEvent
+from inbox.models import UnknownFace
 from records.usecases import analysis
 from streams.models import Stream
 from streams.runner import Runner, claim, write_counts
@@ -115,6 +117,25 @@ def test_a_video_file_gives_one_event_per_appearance_with_the_right_names(galler
     assert audited.count() == len(expected(scenes)) and all(e.detail["sighting"] == "stream: hall recording" for e in audited)
     assert watch.counts.frames >= 20 * FPS - 2 and watch.counts.events == len(expected(scenes))
     assert watch.ended
+
+
+def test_each_appearance_of_nobody_enrolled_is_kept_once_for_review_where_the_collection_keeps_them(
+    gallery, subscribed, scenes, strangers, tmp_path, transactional_db
+):
+    collection = gallery["George_W_Bush"].collection
+    collection.keep_unknown_faces = True
+    collection.save()
+    watch = Watch("hall recording", f"file://{make_video(scenes, tmp_path)}", FPS, collection, keep_appearances=True)
+    watch.run(threading.Event())
+
+    unknown = [seen for seen in watch.appearances if seen.name is None]
+    kept = list(UnknownFace.objects.order_by("seen_at"))
+    assert len(unknown) == len(strangers) == len(kept)  # once per appearance, not per frame
+    assert len({face.cluster_id for face in kept}) == 2  # two strangers: two suggested people
+    for face in kept:
+        assert default_storage.exists(face.crop.name) and face.collection == collection
+        assert len(analysis.analyse_photo(default_storage.open(face.crop.name).read()).faces) == 1  # the face, cut out
+    assert [e.detail["how"] for e in AuditEvent.objects.filter(action="keep_unknown")] == ["stream", "stream"]
 
 
 @pytest.fixture

@@ -212,7 +212,7 @@ def match(
     with refusals(audit.Action.MATCH, probe=data):
         check_threshold(threshold, may_read)
         partitions = None if collections is None else [collection.partition for collection in collections]
-        match_photo = _match_every_face if all_faces else _match
+        match_photo = match_every_face if all_faces else _match
         result, found, faces = match_photo(data, top_k, threshold, partitions)
         result = _keep_unnamed(result, found, faces, collections)
         result = _keep_named(result, found, faces, collections)
@@ -221,7 +221,7 @@ def match(
     target, detail = result.audited(top_k)
     with transaction.atomic():  # the faces' events commit with the match's audit event, or neither
         audit.record(audit.Action.MATCH, target=target, detail=detail, probe=data)
-        signals.faces_matched.send(Person, result=result, homes=_homes(result), collections=collections)
+        signals.faces_matched.send(Person, result=result, homes=homes_of(result), collections=collections)
     return result
 
 
@@ -252,7 +252,7 @@ def _keep_named(result, found: FaceAnalysis, faces: list[DetectedFace], collecti
     return result.with_match_id(kept[0] if kept else None)
 
 
-def _homes(result: "Match | EveryFaceMatch") -> dict[str, str]:
+def homes_of(result: "Match | EveryFaceMatch") -> dict[str, str]:
     """Record id -> collection name of everyone a match named (the events say where each was)."""
     named = [face.best_match.id for face in result.faces_matched() if face.best_match]
     if not named:
@@ -337,11 +337,13 @@ def _match(data: bytes, top_k: int, threshold: float | None, partitions: list[st
     return result, found, [face]
 
 
-def _match_every_face(
+def match_every_face(
     data: bytes, top_k: int, threshold: float | None, partitions: list[str] | None, faceless_ok: bool = False
 ):
-    """`faceless_ok`: a photo without a face answers no faces (a camera's frame) instead of raising
-    NoFaceDetected."""
+    """Every face of the photo (the MAX_FACES_PER_PHOTO largest) matched, nothing written or
+    audited: (the answer, the analysis, the DetectedFaces matched in the answer's order). `match`
+    audits it; sightings.py reports it. `faceless_ok`: a photo without a face answers no faces (a
+    camera's frame) instead of raising NoFaceDetected."""
     started = time.perf_counter()
     service = get_service()
     rule = MatchRule.of(MatchPolicy.of(service.model_key), threshold)

@@ -40,7 +40,7 @@ from audit import log as audit
 from records import signals
 from records.models import Person, Sighting
 
-from .matching import EveryFaceMatch, FaceIdentified, _homes, _match_every_face, check_threshold
+from .matching import EveryFaceMatch, FaceIdentified, check_threshold, homes_of, match_every_face
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def _identified(frame: bytes, top_k: int, threshold: float | None, may_read: boo
     """The frame's every face matched, and the DetectedFaces matched in the same order."""
     check_threshold(threshold, may_read)
     partitions = None if collections is None else [collection.partition for collection in collections]
-    result, _, faces = _match_every_face(frame, top_k, threshold, partitions, faceless_ok=True)
+    result, _, faces = match_every_face(frame, top_k, threshold, partitions, faceless_ok=True)
     return (result if may_read else result.within_threshold_only()), faces
 
 
@@ -164,5 +164,5 @@ def _audit(face: FaceIdentified, frame: EveryFaceMatch, source: Source) -> None:
 def _announce(faces: tuple[FaceIdentified, ...], frame: EveryFaceMatch, source: Source, collections) -> None:
     reported = replace(frame, results=faces)
     signals.faces_matched.send(
-        Person, result=reported, homes=_homes(reported), collections=collections, source=source.as_event_data()
+        Person, result=reported, homes=homes_of(reported), collections=collections, source=source.as_event_data()
     )

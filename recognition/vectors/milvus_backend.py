@@ -52,6 +52,7 @@ HNSW_MIN_EF = 512
 MAX_SEARCH_LIMIT = 16_384  # Milvus's largest topk
 FIELDS = {"vector_id", "owner", "partition", "embedding"}
 COLLECTION_NOT_LOADED = 101  # Milvus's error code for a search of a released collection
+LOADING_SUFFIX = "__loading"  # the collection a load fills before it takes the collection's name
 
 _clients: dict[tuple, object] = {}
 _clients_lock = threading.Lock()
@@ -110,16 +111,19 @@ class MilvusVectorIndex(VectorIndex):
     def add(self, vector_ids, vectors, owner_ids, partitions=None) -> None:
         if not len(vector_ids):
             return
-        self._create_collection(vectors.shape[1])
+        loading_into = getattr(self._seen, "loading_into", None)
+        target = loading_into or self.name
+        self._create_collection(target, vectors.shape[1])
         # Upsert: a change replayed after a writer died before recording it replaces, not doubles.
-        # Into a collection just made to load the gallery, insert: Milvus 2.3 writes an upsert as a
+        # Into the collection a load fills (`_load`), insert: Milvus 2.3 writes an upsert as a
         # delete and an insert of each row, so every segment a large load fills carries a delete
         # of each of its own rows and is compacted, and indexed again, as soon as it is sealed
         # (milvus-io/milvus#30121). A load is never replayed into the same collection: one that
-        # dies is started again from a dropped collection or applied as changes, by upsert.
+        # dies is started again in a new one, and one put in place by a writer that died before
+        # recording it has the changes since applied over it, by upsert.
         partitions = [""] * len(vector_ids) if partitions is None else partitions
-        write = self._writes().insert_rows if getattr(self._seen, "loading", False) else self._writes().upsert_rows
-        result = write(self.name, [
+        write = self._writes().insert_rows if loading_into else self._writes().upsert_rows
+        result = write(target, [
             {"vector_id": int(vector_id), "owner": str(owner), "partition": partition, "embedding": vector}
             for vector_id, vector, owner, partition in zip(vector_ids, vectors, owner_ids, partitions)
         ], timeout=settings.MILVUS_TIMEOUT)
@@ -264,15 +268,7 @@ class MilvusVectorIndex(VectorIndex):
             started = time.perf_counter()
             self._seen.written = None
             if force_reload or missing or have.epoch != state.epoch or have.generation > state.generation:
-                self.client.drop_collection(self.name)
-                self._seen.loading = True
-                try:
-                    loaded = self.load_all(state.generation)
-                finally:
-                    self._seen.loading = False
-                if loaded:
-                    # Sealed segments: Milvus Lite searched 20k unflushed vectors in ~680 ms, flushed in ~14 ms.
-                    self.client.flush(self.name)
+                self._load(state.generation)
                 logger.info("Loaded %s into Milvus (%s) in %.0f ms", self.model_key, self.name,
                             (time.perf_counter() - started) * 1000)
             elif have.generation < state.generation:
@@ -283,6 +279,34 @@ class MilvusVectorIndex(VectorIndex):
             row.save(update_fields=["epoch", "generation", "read_timestamp"])
         self._checked_collection = True
         self._seen.timestamp = row.read_timestamp
+
+    def _load(self, generation: int) -> None:
+        """The gallery up to `generation`, inserted into a collection of its own that takes the
+        collection's name only once whole. Milvus's writes are not part of the database transaction
+        that records the load: a process killed while loading in place would leave part of the
+        gallery under the name, and the next process would take it for the whole whenever the
+        recorded watermark was already the database's (a new or emptied Milvus after a recorded
+        load), never to find the people not yet inserted. Killed here, it leaves the old collection
+        (or none) and its loading collection, which the next load drops first."""
+        loading = self.name + LOADING_SUFFIX
+        self.client.drop_collection(loading)
+        self._seen.loading_into = loading
+        try:
+            loaded = self.load_all(generation)
+        finally:
+            self._seen.loading_into = None
+        if not loaded:
+            self.client.drop_collection(self.name)  # an emptied gallery: nothing to search
+            return
+        # Sealed segments: Milvus Lite searched 20k unflushed vectors in ~680 ms, flushed in ~14 ms.
+        self.client.flush(loading)
+        # Milvus renames onto no existing collection: the old one is dropped first, and a search in
+        # that moment finds no collection and answers nobody (rather than part of the gallery for
+        # as long as a load in place took).
+        self.client.drop_collection(self.name)
+        self.client.rename_collection(loading, self.name)
+        # Milvus Lite 3.2 leaves a renamed collection released (Milvus 2.3 keeps it loaded).
+        self.client.load_collection(self.name)
 
     def _check_collection(self) -> None:
         """At a process's first use. A collection made before a field existed is loaded again from
@@ -310,8 +334,8 @@ class MilvusVectorIndex(VectorIndex):
     def _stored(self) -> int:
         return FaceVector.objects.filter(model_key=self.model_key).count()
 
-    def _create_collection(self, dimension: int) -> None:
-        if self.client.has_collection(self.name):
+    def _create_collection(self, name: str, dimension: int) -> None:
+        if self.client.has_collection(name):
             return
         from pymilvus import DataType, MilvusClient
 
@@ -325,4 +349,4 @@ class MilvusVectorIndex(VectorIndex):
         # Inner product of L2-normalised vectors is their cosine similarity.
         index.add_index(field_name="embedding", index_type=index_type, metric_type="IP",
                         params=INDEX_PARAMS.get(index_type, {}))
-        self.client.create_collection(self.name, schema=schema, index_params=index, consistency_level=STRONG)
+        self.client.create_collection(name, schema=schema, index_params=index, consistency_level=STRONG)

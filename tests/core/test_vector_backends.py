@@ -2,6 +2,7 @@
 milvus, the latter on the `milvus-lite server` of tests/conftest.py): made-up unit vectors for the
 index itself, real photos through the service at the end."""
 
+import gc
 import json
 import os
 import subprocess
@@ -445,18 +446,24 @@ def test_health_says_how_much_of_the_milvus_index_is_built(milvus_backend, face_
     assert "index_build" not in limited
 
 
-def test_a_load_killed_before_it_was_recorded_is_applied_again_without_doubles(milvus_backend, monkeypatch):
-    """A process killed after inserting a gallery into a new collection, before recording it, left
-    the generation unrecorded: the next catch-up upserts every change over what it had inserted,
-    so nobody is in Milvus twice."""
+def test_a_load_put_in_place_by_a_process_killed_before_it_was_recorded_is_applied_again_without_doubles(
+        milvus_backend, monkeypatch):
+    """A process killed after its load took the collection's name, before recording it, left the
+    older generation recorded: the next catch-up upserts the changes since over what the load had
+    inserted, so nobody is in Milvus twice."""
     vectors, owners = unit_vectors(4, seed=25), [uuid.uuid4() for _ in range(4)]
-    store(vectors, owners)
+    store(vectors[:2], owners[:2])
     gallery = get_vector_index(MODEL)
+    gallery.sync()
+    store(vectors[2:], owners[2:])
+    gallery.client.drop_collection(gallery.name)  # an emptied Milvus: the next catch-up loads it all
+    rename = gallery.client.rename_collection
 
-    def killed(name):
+    def renamed_then_killed(*args, **kwargs):
+        rename(*args, **kwargs)
         raise RuntimeError("killed")
 
-    monkeypatch.setattr(gallery.client, "flush", killed)
+    monkeypatch.setattr(gallery.client, "rename_collection", renamed_then_killed)
     with pytest.raises(RuntimeError):
         gallery.sync()
     monkeypatch.undo()
@@ -465,3 +472,46 @@ def test_a_load_killed_before_it_was_recorded_is_applied_again_without_doubles(m
     assert [[n.person_id for n in after.search(vector, top_k=1)] for vector in vectors] == [[o] for o in owners]
     assert after.count() == 4
     assert after.vector_ids() == {row.vector_id for row in FaceVector.objects.filter(model_key=MODEL)}
+
+
+# The load's own transaction, not a savepoint in the test's, rolled back as a killed process's is:
+# on PostgreSQL the load reads the gallery through a server-side cursor, which the rollback drops
+# and its reader, stopped midway, would close again inside whatever transaction is open when it is
+# collected (the test's, or the next catch-up's), aborting it. A killed process leaves no reader.
+@pytest.mark.django_db(transaction=True)
+def test_a_load_killed_midway_leaves_no_part_of_the_gallery_taken_for_the_whole(milvus_backend, monkeypatch):
+    """Milvus emptied after a recorded load, and the process loading it again killed after its
+    first batch, its transaction rolled back: the watermark recorded is still the database's, and
+    the next process must not take what that load inserted for the whole gallery. It finds
+    everyone, and no loading collection is left behind."""
+    from recognition.vectors import base
+    from recognition.vectors.milvus_backend import LOADING_SUFFIX
+
+    vectors, owners = unit_vectors(4, seed=26), [uuid.uuid4() for _ in range(4)]
+    store(vectors, owners)
+    gallery = get_vector_index(MODEL)
+    gallery.sync()
+    gallery.client.drop_collection(gallery.name)
+
+    monkeypatch.setattr(base, "LOAD_CHUNK", 2)
+    connection = gallery.client._get_connection()
+    insert, inserted = connection.insert_rows, []
+
+    def killed_after_the_first_batch(name, rows, *args, **kwargs):
+        if inserted:
+            raise RuntimeError("killed")
+        inserted.extend(rows)
+        return insert(name, rows, *args, **kwargs)
+
+    monkeypatch.setattr(connection, "insert_rows", killed_after_the_first_batch)
+    with pytest.raises(RuntimeError):
+        as_a_new_process_finds_it().sync()  # a process's first use finds the collection missing
+    gc.collect()  # the killed load's reader, between transactions
+    monkeypatch.undo()
+    assert len(inserted) == 2
+    assert gallery.applied == database_watermark(MODEL)
+
+    after = as_a_new_process_finds_it()
+    assert [[n.person_id for n in after.search(vector, top_k=1)] for vector in vectors] == [[o] for o in owners]
+    assert after.count() == 4
+    assert not after.client.has_collection(after.name + LOADING_SUFFIX)

@@ -7,6 +7,7 @@ applies that log, so it can be thrown away and rebuilt from the database at any 
 """
 
 from abc import ABC, abstractmethod
+from contextlib import closing
 from dataclasses import dataclass
 
 import numpy as np
@@ -132,14 +133,19 @@ class VectorIndex(ABC):
         must not outlive them."""
 
     def _add_rows(self, rows) -> int:
-        total = 0
-        batch = []
-        for row in rows:
-            batch.append(row)
-            if len(batch) == LOAD_CHUNK:
-                total += self._add_batch(batch)
-                batch = []
-        return total + self._add_batch(batch)
+        # Closed whatever happens: a load stopped midway (Milvus timing out, say) would otherwise
+        # leave PostgreSQL's server-side cursor to the garbage collector (the error's traceback
+        # holds it), which may close it inside a later transaction of this connection and abort
+        # that one, failing an unrelated request.
+        with closing(rows):
+            total = 0
+            batch = []
+            for row in rows:
+                batch.append(row)
+                if len(batch) == LOAD_CHUNK:
+                    total += self._add_batch(batch)
+                    batch = []
+            return total + self._add_batch(batch)
 
     def _add_batch(self, rows) -> int:
         if not rows:

@@ -2,7 +2,6 @@
 milvus, the latter on the `milvus-lite server` of tests/conftest.py): made-up unit vectors for the
 index itself, real photos through the service at the end."""
 
-import gc
 import json
 import os
 import subprocess
@@ -506,7 +505,6 @@ def test_a_load_killed_midway_leaves_no_part_of_the_gallery_taken_for_the_whole(
     monkeypatch.setattr(connection, "insert_rows", killed_after_the_first_batch)
     with pytest.raises(RuntimeError):
         as_a_new_process_finds_it().sync()  # a process's first use finds the collection missing
-    gc.collect()  # the killed load's reader, between transactions
     monkeypatch.undo()
     assert len(inserted) == 2
     assert gallery.applied == database_watermark(MODEL)

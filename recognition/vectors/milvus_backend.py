@@ -235,10 +235,18 @@ class MilvusVectorIndex(VectorIndex):
     def sync(self) -> None:
         wanted = database_watermark(self.model_key)
         applied, self._seen.timestamp = self._recorded()
-        if self._checked_collection and applied == wanted:
-            return  # two small queries: nothing to write
+        if self._checked_collection and applied == wanted and not self._lost():
+            return  # two small queries and a look at Milvus: nothing to write
         with self._lock:
             self._catch_up()
+
+    def _lost(self) -> bool:
+        """Milvus has no collection while the database has vectors for it: Milvus was emptied
+        under a process that had checked it (restarted without its data, say), which would answer
+        nobody for everyone until its next change. Caught up as at a first use, by a load under
+        the lock. A search in the moment a load swaps collections (`_load`) finds none too: its
+        catch-up waits for that load's lock and then finds the collection back."""
+        return not self.client.has_collection(self.name) and self._stored() > 0
 
     def reload(self) -> None:
         with self._lock:

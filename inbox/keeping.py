@@ -65,7 +65,8 @@ def keep(analysis: FaceAnalysis, faces: list[DetectedFace], collections) -> list
 def keep_in(collection: Collection, model_key: str, faces: list[FaceToKeep], how: str = "unnamed") -> list:
     """Keep these faces in the collection's inbox, each in its cluster, when it keeps unknown
     faces (`how`: why, for the audit: a match left it unnamed, a reviewer said the name was
-    wrong, or a stream saw an appearance of nobody enrolled); the id of each kept face, None for each not kept. Audited."""
+    wrong, or a stream saw an appearance of nobody enrolled); the id of each kept face, None for
+    each not kept. Audited."""
     distance = cluster_distance(model_key)
     # Found before the transaction (a search syncs the index, which reads the database): a face
     # arriving at the same moment in another worker may start a cluster of its own for the same

@@ -155,7 +155,7 @@ class MilvusVectorIndex(VectorIndex):
         return {"consistency_level": STRONG}
 
     def nearest_owners(self, vector, top_k: int, partitions=None) -> list[Neighbour]:
-        if top_k < 1 or not self.client.has_collection(self.name):
+        if top_k < 1 or not self._searchable():
             return []
         # Not Milvus's group_by_field: Milvus Lite 3.2 returned one owner where one owner's photos
         # filled the candidates (tests/core/test_vector_backends.py). Widened as the FAISS index
@@ -235,18 +235,24 @@ class MilvusVectorIndex(VectorIndex):
     def sync(self) -> None:
         wanted = database_watermark(self.model_key)
         applied, self._seen.timestamp = self._recorded()
-        if self._checked_collection and applied == wanted and not self._lost():
-            return  # two small queries and a look at Milvus: nothing to write
+        if self._checked_collection and applied == wanted:
+            return  # two small queries: nothing to write
         with self._lock:
             self._catch_up()
 
-    def _lost(self) -> bool:
-        """Milvus has no collection while the database has vectors for it: Milvus was emptied
-        under a process that had checked it (restarted without its data, say), which would answer
-        nobody for everyone until its next change. Caught up as at a first use, by a load under
-        the lock. A search in the moment a load swaps collections (`_load`) finds none too: its
-        catch-up waits for that load's lock and then finds the collection back."""
-        return not self.client.has_collection(self.name) and self._stored() > 0
+    def _searchable(self) -> bool:
+        """Whether Milvus has the collection to search. One missing while the database has vectors
+        for it was lost under a process that had checked it (Milvus restarted without its data,
+        say), which would answer nobody for everyone until its next change: it is caught up now as
+        at a first use, by a load under the lock. A search in the moment a load swaps collections
+        (`_load`) finds none too: its catch-up waits for that load's lock and finds it back."""
+        if self.client.has_collection(self.name):
+            return True
+        if self._stored() == 0:
+            return False
+        with self._lock:
+            self._catch_up()
+        return self.client.has_collection(self.name)
 
     def reload(self) -> None:
         with self._lock:
